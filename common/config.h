@@ -1,0 +1,76 @@
+/*
+ * The node configuration: an INI file with one [node] section and one
+ * [member NAME] section per roster member. The parser does no I/O: feed it
+ * lines with config_parse_line between config_parse_begin and
+ * config_parse_finish (that is what the fuzz harness does); config_load
+ * reads a file through it.
+ *
+ *   [node]
+ *   name = universiteit             ; required, [a-z0-9_-], 1..64 bytes
+ *   federation = leiden             ; default "default"
+ *   listen = tcp://127.0.0.1:7400   ; optional; sync endpoint
+ *   data = data                     ; store directory; default "."
+ *   key = node.key                  ; default "node.key"
+ *   sync_interval = 10              ; seconds between anti-entropy rounds
+ *   log_level = info                ; error, warn, info, debug
+ *
+ *   [member lumc]
+ *   key = BASE64 (44 chars)         ; required: Ed25519 public key
+ *   endpoint = tcp://127.0.0.1:7401 ; optional: dialled if present
+ *
+ * Relative paths are relative to the directory of the config file. Comments
+ * start with ';' or '#'. Unknown sections or keys, duplicates and malformed
+ * lines are errors naming the file and line.
+ */
+#ifndef LOKET_CONFIG_H
+#define LOKET_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../proto/limits.h"
+
+#define CONFIG_ENDPOINT_MAX 256
+
+struct config_member {
+	char name[LOKET_MAX_NAME_LEN + 1];
+	uint8_t key[32];
+	char endpoint[CONFIG_ENDPOINT_MAX]; /* "" if none */
+};
+
+struct config {
+	char path[PATH_MAX]; /* the file it came from, "" if parsed from lines */
+	char name[LOKET_MAX_NAME_LEN + 1];
+	char federation[LOKET_MAX_FEDERATION_LEN + 1];
+	char listen[CONFIG_ENDPOINT_MAX]; /* "" if none */
+	char data[PATH_MAX];		  /* resolved against the config's directory */
+	char key[PATH_MAX];		  /* resolved against the config's directory */
+	unsigned sync_interval_s;
+	int log_level;
+	size_t n_members;
+	struct config_member *members;
+};
+
+struct config_parser;
+
+/* base_dir resolves relative paths; file names the input in messages. */
+int config_parse_begin(struct config_parser **out, const char *file, const char *base_dir);
+/* One line without its newline; line numbers count from 1 as lines are fed. */
+int config_parse_line(struct config_parser *cp, const char *line, size_t len, char *err,
+		      size_t errlen);
+/* Checks required keys; on success hands over the config. Frees the parser either way. */
+int config_parse_finish(struct config_parser *cp, struct config **out, char *err, size_t errlen);
+
+/* Reads and parses path. Errors read "FILE:LINE: reason". */
+int config_load(const char *path, struct config **out, char *err, size_t errlen);
+void config_free(struct config *cfg);
+
+const struct config_member *config_member_by_key(const struct config *cfg, const uint8_t key[32]);
+const struct config_member *config_member_by_name(const struct config *cfg, const char *name);
+
+/* Keys as written in files: standard base64 with padding, 44 characters. */
+int config_key_decode(const char *b64, uint8_t key[32]);
+void config_key_encode(const uint8_t key[32], char out[45]);
+
+#endif

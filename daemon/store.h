@@ -1,0 +1,119 @@
+/*
+ * The store: one SQLite database (WAL) holding the signed changesets exactly
+ * as received, the heads of every origin, fork evidence, the materialized
+ * entities, an FTS5 index over their text, and the state digest.
+ *
+ * State is a pure function of the changesets: each entity is the fold of
+ * its owner's ops in seq order. Entity fields are kept as JSON text with
+ * sorted keys (jansson JSON_COMPACT | JSON_SORT_KEYS), so the same
+ * changesets give byte-identical rows on every node.
+ *
+ * State digest: each entity has digest SHA-256(coll 0x00 owner(32) id 0x00
+ * deleted(1 byte) fields-json); the state digest is the XOR of all entity
+ * digests, kept up to date in the same transaction as every change and
+ * recomputable from scratch.
+ *
+ * Owners and origins are 32-byte public keys; reads show them by the name
+ * the member table gives (the daemon fills it from the roster), else base64.
+ *
+ * The store is used by loketd (read-write) and by the offline commands of
+ * loket (verify opens it read-only). One connection, one thread.
+ */
+#ifndef LOKET_STORE_H
+#define LOKET_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../proto/changeset.h"
+
+#define STORE_SCHEMA_VERSION 1
+
+enum store_flags {
+	STORE_CREATE = 1 << 0,	 /* create the file and schema if missing */
+	STORE_READONLY = 1 << 1, /* open read-only (offline verify, reads) */
+};
+
+struct store;
+
+int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+
+/* The last SQLite error message, for logs. */
+const char *store_errmsg(const struct store *s);
+
+/* Records the display name of a member key (from the roster). */
+int store_set_member(struct store *s, const uint8_t key[32], const char *name);
+/* Key of a member by display name; LOKET_E_NOT_FOUND if unknown. */
+int store_member_key(struct store *s, const char *name, uint8_t key[32]);
+
+/*
+ * Transactions. Every append happens inside one; store_commit is durable
+ * (synchronous=FULL) when it returns 0, so a caller may acknowledge then.
+ */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* Highest contiguous seq of origin and its hash; seq 0 and zero hash if none. */
+int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t hash[32]);
+
+/*
+ * Appends a decoded changeset (its signature already verified by the
+ * caller) and applies its ops, inside the current transaction. Returns:
+ *   0                   appended and applied
+ *   1                   already held, byte-identical (nothing done)
+ *   LOKET_E_FORK        a different changeset is held for (origin, seq);
+ *                       the new one is recorded as fork evidence
+ *   LOKET_E_BAD_SEQ     seq is not head+1 (a gap); nothing done
+ *   LOKET_E_BAD_PREV    prev is not the hash of seq-1; nothing done
+ *   LOKET_E_STORE       SQLite failed; roll the transaction back
+ */
+int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs);
+
+/*
+ * Whether applying op as owner would change the state (for idempotent
+ * writes): *changes is 0 when a put sets only values already held and
+ * clears only absent fields, or a del hits an already deleted or absent
+ * entity.
+ */
+int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes);
+
+/* The current state digest. */
+int store_digest(struct store *s, uint8_t out[32]);
+
+/*
+ * Reads. Each returns a new JSON value in *out, in exactly the shape the
+ * CLI prints with --json (see proto/CONTROL.md):
+ *   entity:  {"coll","owner","id","fields":{...},"seq","hlc"}
+ *            (deleted entities are not returned by get/list/search)
+ */
+int store_get(struct store *s, const char *coll, const char *id, const char *owner, json_t **out);
+int store_list(struct store *s, const char *coll, const char *owner, long limit, json_t **out);
+/* Ranked by bm25; each hit also carries "rank" and "snippet". */
+int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out);
+/* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */
+int store_log(struct store *s, const char *origin, long limit, json_t **out);
+/* {"heads":{NAME:{"seq","hash"}},"counts":{COLL:N},"entities":N,"changesets":N,
+ *  "digest":"hex","forks":[{"origin","seq","hashes":[...]}]} */
+int store_status(struct store *s, json_t **out);
+
+/*
+ * Recreates every entity, the FTS index and the digest from the changesets,
+ * in one transaction.
+ */
+int store_rebuild(struct store *s);
+
+/*
+ * Offline audit of a whole store: every signature, chain link and seq,
+ * roster membership (when roster is not NULL: an array of base64 keys),
+ * forks, and the state digest recomputed from scratch by replaying the log,
+ * compared with the stored digest and the stored entities. *report gets
+ * {"ok":bool,"changesets":N,"ops":N,"digest":"hex","problems":[{"origin",
+ * "seq","problem"}]}. Returns 0 if the audit ran (whatever it found).
+ */
+int store_verify(struct store *s, const json_t *roster, json_t **report);
+
+#endif

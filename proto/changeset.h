@@ -1,0 +1,106 @@
+/*
+ * The changeset: the signed unit of storage, replication and audit.
+ *
+ * Wire form (all msgpack, in the one canonical encoding this module emits:
+ * shortest integer formats, str for text, bin for bytes, float64 only, map
+ * keys sorted bytewise and unique):
+ *
+ *   signed changeset = body || signature (64 bytes)
+ *   body  = [version, federation, origin, seq, prev, hlc, ops]
+ *           version     uint, CHANGESET_VERSION
+ *           federation  str, 1..LOKET_MAX_FEDERATION_LEN bytes
+ *           origin      bin 32, Ed25519 public key of the signing node
+ *           seq         uint >= 1, per origin
+ *           prev        bin 32, hash of the origin's changeset seq-1
+ *                       (all zeros for seq 1)
+ *           hlc         uint, hybrid logical clock: ms << 16 | counter
+ *           ops         array of 1..LOKET_MAX_OPS ops
+ *   op    = [1, coll, id, fields]   put: set fields; a nil value clears one
+ *         | [2, coll, id]           del: tombstone
+ *           coll        str, [a-z][a-z0-9_]*, 1..LOKET_MAX_COLL_LEN bytes
+ *           id          str, [A-Za-z0-9._:@-], 1..LOKET_MAX_ID_LEN bytes
+ *           fields      map str -> value, 1..LOKET_MAX_FIELDS entries,
+ *                       keys 1..LOKET_MAX_KEY_LEN bytes
+ *   value = nil | bool | int (int64 range) | float64 (not NaN) | str (UTF-8)
+ *         | array of value | map str -> value, nested at most LOKET_MAX_DEPTH
+ *
+ *   signature = Ed25519(origin key, CHANGESET_SIGN_DOMAIN || body)
+ *   hash      = SHA-256(body || signature)
+ *
+ * Decoding is strict: every rejection has its own error code, and a decoded
+ * changeset points into the caller's bytes, so nothing is ever re-encoded.
+ */
+#ifndef LOKET_CHANGESET_H
+#define LOKET_CHANGESET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack.h>
+
+#define CHANGESET_VERSION     1u
+#define CHANGESET_KEY_BYTES   32u
+#define CHANGESET_HASH_BYTES  32u
+#define CHANGESET_SIG_BYTES   64u
+#define CHANGESET_SIGN_DOMAIN "loket/changeset/v1"
+
+enum op_kind {
+	OP_PUT = 1,
+	OP_DEL = 2,
+};
+
+struct op {
+	enum op_kind kind;
+	const char *coll; /* not NUL-terminated */
+	size_t coll_len;
+	const char *id; /* not NUL-terminated */
+	size_t id_len;
+	const uint8_t *fields; /* canonical msgpack map; NULL for OP_DEL */
+	size_t fields_len;
+};
+
+struct changeset {
+	uint32_t version;
+	const char *federation; /* not NUL-terminated */
+	size_t federation_len;
+	uint8_t origin[CHANGESET_KEY_BYTES];
+	uint64_t seq;
+	uint8_t prev[CHANGESET_HASH_BYTES];
+	uint64_t hlc;
+	size_t n_ops;
+	struct op *ops; /* owned by the changeset after decode */
+};
+
+/*
+ * Appends the canonical body of cs to out. Each put op's fields must already
+ * be a canonical map (value_pack_json makes one); they are checked again here
+ * so that this node never signs what its peers would reject.
+ */
+int changeset_encode(const struct changeset *cs, msgpack_sbuffer *out);
+
+/*
+ * Decodes a signed changeset (body || signature) of len bytes. On success
+ * out's pointers refer into p, which must outlive out; release out with
+ * changeset_release. On failure writes a sentence naming the problem into
+ * err and returns a LOKET_E_* code. Does not check the signature.
+ */
+int changeset_decode(const uint8_t *p, size_t len, struct changeset *out, char *err,
+		     size_t errlen);
+
+/* Frees what changeset_decode allocated; the changeset is then empty. */
+void changeset_release(struct changeset *cs);
+
+/* 0 if the signature at the end of p verifies under origin, else LOKET_E_BAD_SIGNATURE. */
+int changeset_verify(const uint8_t *p, size_t len, const uint8_t origin[CHANGESET_KEY_BYTES]);
+
+/* SHA-256 over the whole signed changeset. */
+void changeset_hash(const uint8_t *p, size_t len, uint8_t out[CHANGESET_HASH_BYTES]);
+
+/* Builds the message that is signed: domain tag followed by body. Caller frees *msg. */
+int changeset_signing_input(const uint8_t *body, size_t body_len, uint8_t **msg, size_t *msg_len);
+
+/* 1 if s is a valid collection name / entity id by the rules above. */
+int changeset_valid_coll(const char *s, size_t len);
+int changeset_valid_id(const char *s, size_t len);
+
+#endif
