@@ -1,0 +1,12 @@
+/*
+ * File names inside a node's data directory, shared by loketd and loket so
+ * that both always look in the same place.
+ */
+#ifndef LOKET_PATHS_H
+#define LOKET_PATHS_H
+
+#define LOKET_STORE_FILE   "store.db"
+#define LOKET_CONTROL_FILE "control.sock"
+#define LOKET_DEFAULT_CONF "/etc/loket/loket.conf"
+
+#endif
