@@ -1,0 +1,350 @@
+/*
+ * control: serves local clients on ipc://DATA/control.sock.
+ *
+ * Frames: a REQ client's message arrives on the ROUTER as [identity, empty,
+ * request] and the reply goes back as [identity, empty, reply]. Anything
+ * else is dropped and counted; the socket's ZMQ_MAXMSGSIZE bounds what a
+ * client can make the daemon hold.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "common/log.h"
+#include "common/paths.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/value.h"
+
+#define CONTROL_MAX_FRAMES    4
+#define CONTROL_DEFAULT_LIMIT 100
+
+static int handle_status(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_put(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_get(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_list(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_search(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_log(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_rebuild(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+
+static const struct {
+	const char *name;
+	control_handler handler;
+} builtin_commands[] = {
+    {"status", handle_status},   {"put", handle_put},       {"get", handle_get},
+    {"list", handle_list},       {"search", handle_search}, {"log", handle_log},
+    {"rebuild", handle_rebuild},
+};
+
+/* Typed getters: absent or nil is "not given"; anything else must have the type. */
+static int get_string(const json_t *req, const char *key, int required, const char **out, char *err,
+                      size_t errlen)
+{
+	const json_t *v = json_object_get(req, key);
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (!required)
+			return 0;
+		snprintf(err, errlen, "request lacks \"%s\"", key);
+		return LOKET_E_BAD_REQUEST;
+	}
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errlen, "\"%s\" must be a non-empty string", key);
+		return LOKET_E_BAD_REQUEST;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int get_limit(const json_t *req, long fallback, long *out, char *err, size_t errlen)
+{
+	const json_t *v = json_object_get(req, "limit");
+	*out = fallback;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 100000) {
+		snprintf(err, errlen, "\"limit\" must be an integer from 1 to 100000");
+		return LOKET_E_BAD_REQUEST;
+	}
+	*out = (long)json_integer_value(v);
+	return 0;
+}
+
+static int store_failed(struct node *n, int rc, char *err, size_t errlen)
+{
+	if (rc == LOKET_E_NOT_FOUND)
+		snprintf(err, errlen, "no such member");
+	else
+		snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
+	return rc;
+}
+
+static int handle_status(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	(void)req;
+	struct node *n = data;
+	int rc = node_status(n, result);
+	return rc ? store_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_put(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	long index;
+	int rc = node_put(data, json_object_get(req, "ops"), result, &index, err, errlen);
+	if (rc != 0 && index >= 0)
+		*result = json_pack("{s:I}", "index", (json_int_t)index);
+	return rc;
+}
+
+static int handle_get(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *coll, *id, *owner;
+	int rc = get_string(req, "coll", 1, &coll, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "id", 1, &id, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "owner", 0, &owner, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_get(n->store, coll, id, owner, result);
+	return rc ? store_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_list(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *coll, *owner;
+	long limit;
+	int rc = get_string(req, "coll", 1, &coll, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "owner", 0, &owner, err, errlen);
+	if (rc == 0)
+		rc = get_limit(req, CONTROL_DEFAULT_LIMIT, &limit, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_list(n->store, coll, owner, limit, result);
+	return rc ? store_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_search(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *text, *coll;
+	long limit;
+	int rc = get_string(req, "text", 1, &text, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "coll", 0, &coll, err, errlen);
+	if (rc == 0)
+		rc = get_limit(req, 20, &limit, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_search(n->store, text, coll, limit, result);
+	return rc ? store_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_log(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *origin;
+	long limit;
+	int rc = get_string(req, "origin", 0, &origin, err, errlen);
+	if (rc == 0)
+		rc = get_limit(req, 20, &limit, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_log(n->store, origin, limit, result);
+	return rc ? store_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_rebuild(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	(void)req;
+	struct node *n = data;
+	int rc = store_rebuild(n->store);
+	if (rc != 0)
+		return store_failed(n, rc, err, errlen);
+	json_t *status;
+	rc = store_status(n->store, &status);
+	if (rc != 0)
+		return store_failed(n, rc, err, errlen);
+	*result = json_pack("{s:O, s:O}", "entities", json_object_get(status, "entities"), "digest",
+	                    json_object_get(status, "digest"));
+	json_decref(status);
+	log_info("control: state rebuilt from the log");
+	return 0;
+}
+
+static const struct control_command *control_find(const struct control *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_commands; i++)
+		if (strcmp(c->commands[i].name, name) == 0)
+			return &c->commands[i];
+	return NULL;
+}
+
+/* Runs one decoded request and builds its reply. */
+static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
+{
+	char err[512] = "";
+	json_t *req = NULL, *result = NULL, *reply;
+	const char *cmd = "";
+	int rc = value_decode_message(p, len, &req, err, sizeof(err));
+	if (rc == 0)
+		rc = get_string(req, "cmd", 1, &cmd, err, sizeof(err));
+	const struct control_command *command = rc == 0 ? control_find(c, cmd) : NULL;
+	if (rc == 0 && !command) {
+		snprintf(err, sizeof(err), "unknown command \"%.64s\"", cmd);
+		rc = LOKET_E_BAD_REQUEST;
+	}
+	if (rc == 0)
+		rc = command->handler(command->data, req, &result, err, sizeof(err));
+
+	if (rc == 0) {
+		reply = json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null());
+	} else {
+		if (rc == LOKET_E_BAD_REQUEST || !command)
+			c->bad_requests++;
+		log_debug("control: %s: %s", cmd, err);
+		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+		                  err[0] ? err : loket_strerror(rc), "code", rc);
+		if (json_is_object(result))
+			json_object_update(reply, result);
+		json_decref(result);
+	}
+	json_decref(req);
+	if (!reply)
+		abort();
+	return reply;
+}
+
+/* Receives the rest of a multipart message so that the next one starts clean. */
+static void discard_rest(void *zsock)
+{
+	int more = 1;
+	size_t size = sizeof(more);
+	while (zmq_getsockopt(zsock, ZMQ_RCVMORE, &more, &size) == 0 && more) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		zmq_msg_recv(&m, zsock, ZMQ_DONTWAIT);
+		zmq_msg_close(&m);
+	}
+}
+
+static void control_on_readable(struct zwatch *w, void *zsock, void *data)
+{
+	struct control *c = data;
+	zmq_msg_t frames[CONTROL_MAX_FRAMES];
+	size_t n = 0;
+	int more = 1;
+	for (; n < CONTROL_MAX_FRAMES && more; n++) {
+		zmq_msg_init(&frames[n]);
+		if (zmq_msg_recv(&frames[n], zsock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&frames[n]);
+			goto done;
+		}
+		more = zmq_msg_more(&frames[n]);
+	}
+	if (more)
+		discard_rest(zsock);
+	c->requests++;
+	/* [identity, empty, request]: anything else cannot be answered. */
+	if (more || n != 3 || zmq_msg_size(&frames[1]) != 0) {
+		c->bad_requests++;
+		log_warn("control: dropped a message of %zu frames that is not a request", n);
+		goto done;
+	}
+	json_t *reply = control_run(c, zmq_msg_data(&frames[2]), zmq_msg_size(&frames[2]));
+	msgpack_sbuffer out;
+	msgpack_sbuffer_init(&out);
+	if (value_encode_message(reply, &out) != 0)
+		abort();
+	json_decref(reply);
+	/* A client gone meanwhile makes the ROUTER drop the reply; that is fine. */
+	if (zmq_msg_send(&frames[0], zsock, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+	    zmq_send(zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+		zmq_send(zsock, out.data, out.size, ZMQ_DONTWAIT);
+	msgpack_sbuffer_destroy(&out);
+	zwatch_kick(w);
+done:
+	for (size_t i = 0; i < n; i++)
+		zmq_msg_close(&frames[i]);
+}
+
+int control_add_command(struct control *c, const char *name, control_handler handler, void *data)
+{
+	if (c->n_commands == CONTROL_MAX_COMMANDS || control_find(c, name))
+		return -EINVAL;
+	c->commands[c->n_commands++] = (struct control_command){name, handler, data};
+	return 0;
+}
+
+int control_init(struct control *c, uv_loop_t *loop, void *zctx, struct node *node, char *err,
+                 size_t errlen)
+{
+	memset(c, 0, sizeof(*c));
+	c->node = node;
+	for (size_t i = 0; i < sizeof(builtin_commands) / sizeof(builtin_commands[0]); i++)
+		control_add_command(c, builtin_commands[i].name, builtin_commands[i].handler, node);
+
+	char path[PATH_MAX];
+	int len = snprintf(path, sizeof(path), "%s/%s", node->cfg->data, LOKET_CONTROL_FILE);
+	if (len < 0 || (size_t)len >= sizeof(path) || (size_t)len >= 107) {
+		snprintf(err, errlen, "%s/%s: control socket path too long for ipc://",
+		         node->cfg->data, LOKET_CONTROL_FILE);
+		return -ENAMETOOLONG;
+	}
+	snprintf(c->endpoint, sizeof(c->endpoint), "ipc://%s", path);
+
+	c->zsock = zmq_socket(zctx, ZMQ_ROUTER);
+	if (!c->zsock)
+		goto zmq_failed;
+	int64_t max = LOKET_MAX_MESSAGE_BYTES;
+	int linger = 0;
+	zmq_setsockopt(c->zsock, ZMQ_MAXMSGSIZE, &max, sizeof(max));
+	zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger));
+	/* A stale socket file from a crash would make bind fail. */
+	unlink(path);
+	mode_t old = umask(0117);
+	int rc = zmq_bind(c->zsock, c->endpoint);
+	umask(old);
+	if (rc != 0)
+		goto zmq_failed;
+	chmod(path, 0660);
+	rc = zwatch_init(loop, &c->watch, c->zsock, control_on_readable, c);
+	if (rc != 0) {
+		snprintf(err, errlen, "control: cannot watch socket: %s", uv_strerror(rc));
+		return rc;
+	}
+	log_info("control: listening on %s", c->endpoint);
+	return 0;
+zmq_failed:
+	snprintf(err, errlen, "control: %s: %s", c->endpoint, zmq_strerror(zmq_errno()));
+	if (c->zsock)
+		zmq_close(c->zsock);
+	c->zsock = NULL;
+	return -zmq_errno();
+}
+
+static void control_on_watch_closed(struct zwatch *w)
+{
+	struct control *c = (struct control *)((char *)w - offsetof(struct control, watch));
+	zmq_close(c->zsock);
+	c->zsock = NULL;
+	unlink(c->endpoint + strlen("ipc://"));
+	if (c->on_closed)
+		c->on_closed(c);
+}
+
+void control_close(struct control *c, void (*cb)(struct control *c))
+{
+	c->on_closed = cb;
+	zwatch_close(&c->watch, control_on_watch_closed);
+}

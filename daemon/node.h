@@ -1,0 +1,55 @@
+/*
+ * node: the daemon's state that outlives any one connection: the
+ * configuration, the signing key, the store and the clock. Local writes
+ * enter here: node_put validates a batch of ops, drops those that would
+ * change nothing, signs the rest into changesets of this node's own chain
+ * and makes them durable before it returns.
+ */
+#ifndef LOKET_NODE_H
+#define LOKET_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/config.h"
+#include "common/key.h"
+#include "daemon/hlc.h"
+#include "daemon/store.h"
+
+/* Told of every changeset the store accepted, after it is durable. */
+typedef void (*node_accepted_cb)(const uint8_t *bytes, size_t len, void *data);
+
+struct node {
+	struct config *cfg;
+	struct key *key;
+	struct store *store;
+	uint8_t self[32];
+	char self_b64[45];
+	struct hlc hlc;
+	node_accepted_cb on_accepted;
+	void *on_accepted_data;
+};
+
+/*
+ * Opens the store in cfg->data and records the roster's names in it. Takes
+ * ownership of cfg and key (freed by node_free, also on failure).
+ */
+int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err,
+                   size_t errlen);
+void node_free(struct node *n);
+
+/*
+ * Applies a put request's "ops" array atomically: on success everything
+ * that changed is durable and *result is {"seq","changed","unchanged"}; on
+ * failure nothing was applied, err names the problem and *bad_index is the
+ * position of the op at fault (-1 if none).
+ */
+int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index, char *err,
+             size_t errlen);
+
+/* Status for the control socket: the store's view plus name, key, federation. */
+int node_status(struct node *n, json_t **out);
+
+#endif
