@@ -302,6 +302,10 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 {
 	*bad_index = -1;
 	err[0] = '\0';
+	if (n->writes_blocked) {
+		snprintf(err, errlen, "%s", n->writes_blocked);
+		return LOKET_E_UNAVAILABLE;
+	}
 	if (!json_is_array(ops) || json_array_size(ops) == 0 ||
 	    json_array_size(ops) > LOKET_MAX_OPS) {
 		snprintf(err, errlen, "\"ops\" must be an array of 1 to %u ops", LOKET_MAX_OPS);

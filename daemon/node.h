@@ -30,6 +30,13 @@ struct node {
 	struct hlc hlc;
 	node_accepted_cb on_accepted;
 	void *on_accepted_data;
+	/*
+	 * When set, local writes are refused with this sentence: a node that
+	 * may have lost the tail of its own chain (restored from a backup,
+	 * wiped) must take it back from its peers before it signs again, or it
+	 * would fork its own history.
+	 */
+	const char *writes_blocked;
 };
 
 /*
