@@ -1,0 +1,268 @@
+/*
+ * What the subcommands share: the configuration path chosen on the command
+ * line, loading that configuration and connecting to its daemon, bounded
+ * number parsing, the checks an op passes before it is sent, and printing.
+ * The only state is the configuration path, in one static struct set once
+ * by main before any subcommand runs.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/paths.h"
+#include "proto/changeset.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+
+#define CLI_QUOTE_MAX 64 /* bytes of user input quoted in a message */
+
+static struct {
+	const char *config_path;
+	int config_explicit;
+} cli = {LOKET_DEFAULT_CONF, 0};
+
+void cli_set_config_path(const char *path, int explicit)
+{
+	cli.config_path = path;
+	cli.config_explicit = explicit;
+}
+
+const char *cli_config_path(void)
+{
+	return cli.config_path;
+}
+
+int cli_config_explicit(void)
+{
+	return cli.config_explicit;
+}
+
+int cli_load_config(struct config **out, char *err, size_t errlen)
+{
+	return config_load(cli.config_path, out, err, errlen);
+}
+
+int cli_connect(struct config **cfg, struct client **client, char *err, size_t errlen)
+{
+	int rc;
+
+	*cfg = NULL;
+	*client = NULL;
+	rc = cli_load_config(cfg, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = client_open((*cfg)->data, client, err, errlen);
+	if (rc < 0) {
+		config_free(*cfg);
+		*cfg = NULL;
+	}
+	return rc;
+}
+
+int cli_request(const json_t *req, int timeout_ms, json_t **result, char *err, size_t errlen)
+{
+	struct config *cfg;
+	struct client *client;
+	int rc;
+
+	*result = NULL;
+	rc = cli_connect(&cfg, &client, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = client_call(client, req, timeout_ms, result, NULL, err, errlen);
+	client_free(client);
+	config_free(cfg);
+	return rc;
+}
+
+int cli_parse_limit(const char *s, long *out, char *err, size_t errlen)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno == ERANGE || v < 1 ||
+	    v > CLI_LIMIT_MAX) {
+		snprintf(err, errlen, "limit '%.*s' is not a number from 1 to %ld", CLI_QUOTE_MAX,
+		         s, CLI_LIMIT_MAX);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cli_check_coll(const char *coll, char *err, size_t errlen)
+{
+	if (!changeset_valid_coll(coll, strlen(coll))) {
+		snprintf(err, errlen,
+		         "invalid collection '%.*s' (use a-z first, then a-z, 0-9 and '_', "
+		         "at most %u bytes)",
+		         CLI_QUOTE_MAX, coll, LOKET_MAX_COLL_LEN);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_check_id(const char *id, char *err, size_t errlen)
+{
+	if (!changeset_valid_id(id, strlen(id))) {
+		snprintf(err, errlen,
+		         "invalid id '%.*s' (use A-Z, a-z, 0-9 and '.', '_', ':', '@', '-', "
+		         "at most %u bytes)",
+		         CLI_QUOTE_MAX, id, LOKET_MAX_ID_LEN);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cli_check_fields(const json_t *fields, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	if (!json_is_object(fields)) {
+		snprintf(err, errlen, "fields must be a JSON object, like {\"name\":\"...\"}");
+		return -EINVAL;
+	}
+	if (json_object_size(fields) == 0) {
+		snprintf(err, errlen, "fields object is empty: give at least one field");
+		return -EINVAL;
+	}
+	if (json_object_size(fields) > LOKET_MAX_FIELDS) {
+		snprintf(err, errlen, "%zu fields, more than the %u allowed",
+		         json_object_size(fields), LOKET_MAX_FIELDS);
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)fields, key, v)
+	{
+		size_t len = strlen(key);
+		if (len == 0 || len > LOKET_MAX_KEY_LEN) {
+			snprintf(err, errlen, "field name '%.*s' must be 1 to %u bytes",
+			         CLI_QUOTE_MAX, key, LOKET_MAX_KEY_LEN);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int cli_check_op(const json_t *op, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v, *coll, *id, *fields, *del;
+	int rc;
+
+	if (!json_is_object(op)) {
+		snprintf(err, errlen,
+		         "expected an object {\"coll\",\"id\",\"fields\"} or "
+		         "{\"coll\",\"id\",\"del\":true}");
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)op, key, v)
+	{
+		if (strcmp(key, "coll") != 0 && strcmp(key, "id") != 0 &&
+		    strcmp(key, "fields") != 0 && strcmp(key, "del") != 0) {
+			snprintf(err, errlen,
+			         "unknown key '%.*s' (an op has \"coll\", \"id\" and "
+			         "\"fields\" or \"del\")",
+			         CLI_QUOTE_MAX, key);
+			return -EINVAL;
+		}
+	}
+	coll = json_object_get(op, "coll");
+	id = json_object_get(op, "id");
+	fields = json_object_get(op, "fields");
+	del = json_object_get(op, "del");
+	if (!json_is_string(coll)) {
+		snprintf(err, errlen, "%s",
+		         coll ? "\"coll\" must be a string" : "missing \"coll\"");
+		return -EINVAL;
+	}
+	if (!json_is_string(id)) {
+		snprintf(err, errlen, "%s", id ? "\"id\" must be a string" : "missing \"id\"");
+		return -EINVAL;
+	}
+	rc = cli_check_coll(json_string_value(coll), err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = cli_check_id(json_string_value(id), err, errlen);
+	if (rc < 0)
+		return rc;
+	if (fields && del) {
+		snprintf(err, errlen, "an op has either \"fields\" or \"del\", not both");
+		return -EINVAL;
+	}
+	if (!fields && !del) {
+		snprintf(err, errlen, "missing \"fields\" (or \"del\":true)");
+		return -EINVAL;
+	}
+	if (del && !json_is_true(del)) {
+		snprintf(err, errlen, "\"del\" must be true");
+		return -EINVAL;
+	}
+	if (fields)
+		return cli_check_fields(fields, err, errlen);
+	return 0;
+}
+
+int cli_print_json(const json_t *v)
+{
+	size_t flags = JSON_ENCODE_ANY;
+
+	flags |= isatty(STDOUT_FILENO) ? JSON_INDENT(2) : JSON_COMPACT;
+	if (json_dumpf(v, stdout, flags) < 0 || putchar('\n') == EOF)
+		return -EIO;
+	return 0;
+}
+
+/* Prints a string value, indenting continuation lines under the field. */
+static void print_text(const char *s)
+{
+	for (; *s; s++) {
+		putchar(*s);
+		if (*s == '\n')
+			fputs("    ", stdout);
+	}
+}
+
+void cli_print_entity(const json_t *entity)
+{
+	const char *coll = cli_json_str(entity, "coll");
+	const char *owner = cli_json_str(entity, "owner");
+	const char *id = cli_json_str(entity, "id");
+	json_t *fields = json_object_get(entity, "fields");
+	const char *key;
+	json_t *v;
+
+	printf("%s/%s/%s\n", coll ? coll : "?", owner ? owner : "?", id ? id : "?");
+	json_object_foreach(fields, key, v)
+	{
+		printf("  %s: ", key);
+		if (json_is_string(v)) {
+			print_text(json_string_value(v));
+		} else {
+			char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			fputs(s ? s : "?", stdout);
+			free(s);
+		}
+		putchar('\n');
+	}
+}
+
+const char *cli_json_str(const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+long long cli_json_int(const json_t *obj, const char *key, long long dflt)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? json_integer_value(v) : dflt;
+}

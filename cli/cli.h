@@ -1,0 +1,85 @@
+/*
+ * cli: what the subcommands of loket share. It holds the one piece of
+ * global state the program has (which configuration file -c chose), loads
+ * that configuration, connects to the daemon, parses bounded numbers,
+ * checks the ops that put and import send, and prints results: JSON as the
+ * daemon sent it, or the readable form of an entity. Nothing here prints an
+ * error: functions return a code and a sentence, and the subcommand that
+ * called them decides what to say and how to exit.
+ */
+#ifndef LOKET_CLI_H
+#define LOKET_CLI_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cli/client.h"
+#include "common/config.h"
+
+/* Exit statuses: success, failure, usage error. */
+enum {
+	CLI_EXIT_OK = 0,
+	CLI_EXIT_FAIL = 1,
+	CLI_EXIT_USAGE = 2,
+};
+
+#define CLI_LIMIT_MAX 100000L
+
+/*
+ * The configuration file every subcommand reads. explicit is 1 when the
+ * user chose it (-c or $LOKET_CONF), 0 for the built-in default; verify
+ * uses that to decide whether --db comes with a roster.
+ */
+void cli_set_config_path(const char *path, int explicit);
+const char *cli_config_path(void);
+int cli_config_explicit(void);
+
+/* Loads the configuration; errors read "FILE:LINE: reason". */
+int cli_load_config(struct config **out, char *err, size_t errlen);
+
+/*
+ * Loads the configuration and connects to its daemon. On failure nothing
+ * is left allocated. Free both with config_free and client_free.
+ */
+int cli_connect(struct config **cfg, struct client **client, char *err, size_t errlen);
+
+/*
+ * One request to the daemon of the current configuration: connect, call,
+ * disconnect. *result gets the reply's result on success.
+ */
+int cli_request(const json_t *req, int timeout_ms, json_t **result, char *err, size_t errlen);
+
+/* Parses a decimal limit in 1..CLI_LIMIT_MAX; -EINVAL otherwise, with a sentence naming what. */
+int cli_parse_limit(const char *s, long *out, char *err, size_t errlen);
+
+/*
+ * Checks one op as put and import send it: an object with "coll" and "id"
+ * and exactly one of "fields" (a non-empty object) or "del" (true), and no
+ * other key. The sentence quotes what is wrong.
+ */
+int cli_check_op(const json_t *op, char *err, size_t errlen);
+/* Checks a collection name, an entity id, and a fields object. */
+int cli_check_coll(const char *coll, char *err, size_t errlen);
+int cli_check_id(const char *id, char *err, size_t errlen);
+int cli_check_fields(const json_t *fields, char *err, size_t errlen);
+
+/*
+ * Prints v as JSON and a newline on stdout: indented on a terminal,
+ * compact (one line) otherwise. Returns 0 or -EIO.
+ */
+int cli_print_json(const json_t *v);
+
+/*
+ * Prints an entity for people: a line "COLL/OWNER/ID", then one line
+ * "  key: value" per field, strings as they are and other values as
+ * compact JSON.
+ */
+void cli_print_entity(const json_t *entity);
+
+/* A JSON value as a string member of obj, or NULL if absent or not a string. */
+const char *cli_json_str(const json_t *obj, const char *key);
+/* An integer member of obj, or dflt if absent or not an integer. */
+long long cli_json_int(const json_t *obj, const char *key, long long dflt);
+
+#endif

@@ -1,0 +1,238 @@
+/*
+ * The control socket client. ZeroMQ connects lazily and queues what is sent
+ * to a peer that is not there, so a plain REQ socket would wait forever for
+ * a daemon that is down. Two things prevent that: before connecting, a
+ * throwaway AF_UNIX connect to the socket file tells at once whether anyone
+ * listens; and every reply is awaited with zmq_poll and a deadline. The REQ
+ * socket has ZMQ_LINGER 0, so closing it never waits for unsent requests.
+ */
+#include "cli/client.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "common/paths.h"
+#include "proto/error.h"
+#include "proto/value.h"
+
+struct client {
+	void *zctx;
+	void *zsock;
+	int broken; /* a reply was lost: the REQ socket cannot send again */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char endpoint[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+};
+
+static int unavailable(const struct client *c, const char *why, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "cannot reach loketd at %s: %s", c->endpoint, why);
+	return LOKET_E_UNAVAILABLE;
+}
+
+/*
+ * Whether something accepts connections on the socket file. A stale file
+ * left by a killed daemon refuses; a missing one does not exist.
+ */
+static int probe(const struct client *c, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd, rc = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, c->path, strlen(c->path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -errno;
+	}
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (errno == EACCES || errno == EPERM)
+			rc = unavailable(c,
+			                 "permission denied (is this user in the group of the "
+			                 "service?)",
+			                 err, errlen);
+		else
+			rc = unavailable(c, "is it running?", err, errlen);
+	}
+	close(fd);
+	return rc;
+}
+
+int client_open(const char *data_dir, struct client **out, char *err, size_t errlen)
+{
+	struct client *c;
+	int n, rc, linger = 0;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	n = snprintf(c->path, sizeof(c->path), "%s/%s", data_dir, LOKET_CONTROL_FILE);
+	if (n < 0 || (size_t)n >= sizeof(c->path)) {
+		snprintf(err, errlen,
+		         "control socket path %s/%s is longer than the %zu bytes a socket "
+		         "address holds; use a shorter data directory",
+		         data_dir, LOKET_CONTROL_FILE, sizeof(c->path) - 1);
+		rc = -ENAMETOOLONG;
+		goto fail;
+	}
+	snprintf(c->endpoint, sizeof(c->endpoint), "ipc://%s", c->path);
+	rc = probe(c, err, errlen);
+	if (rc < 0)
+		goto fail;
+
+	c->zctx = zmq_ctx_new();
+	if (!c->zctx) {
+		rc = -errno;
+		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
+		goto fail;
+	}
+	c->zsock = zmq_socket(c->zctx, ZMQ_REQ);
+	if (!c->zsock || zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+	    zmq_connect(c->zsock, c->endpoint) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint, zmq_strerror(errno));
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	client_free(c);
+	return rc;
+}
+
+void client_free(struct client *c)
+{
+	if (!c)
+		return;
+	if (c->zsock)
+		zmq_close(c->zsock);
+	if (c->zctx)
+		zmq_ctx_term(c->zctx);
+	free(c);
+}
+
+const char *client_endpoint(const struct client *c)
+{
+	return c->endpoint;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until a reply can be read or the deadline passes; 1, 0, or a negative errno. */
+static int wait_readable(void *zsock, long long deadline)
+{
+	zmq_pollitem_t item = {.socket = zsock, .events = ZMQ_POLLIN};
+
+	for (;;) {
+		long long left = deadline - now_ms();
+		if (left < 0)
+			left = 0;
+		int n = zmq_poll(&item, 1, (long)left);
+		if (n > 0)
+			return 1;
+		if (n == 0)
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* Interprets a decoded reply map. */
+static int take_reply(json_t *reply, json_t **result, long *index, char *err, size_t errlen)
+{
+	json_t *ok = json_object_get(reply, "ok");
+	json_t *v;
+
+	if (json_is_true(ok)) {
+		*result = json_incref(json_object_get(reply, "result"));
+		if (!*result)
+			*result = json_null();
+		return 0;
+	}
+	if (!json_is_false(ok)) {
+		snprintf(err, errlen, "malformed reply from loketd: no \"ok\"");
+		return LOKET_E_MALFORMED;
+	}
+	v = json_object_get(reply, "error");
+	snprintf(err, errlen, "%s", json_is_string(v) ? json_string_value(v) : "request failed");
+	v = json_object_get(reply, "index");
+	if (index && json_is_integer(v))
+		*index = (long)json_integer_value(v);
+	v = json_object_get(reply, "code");
+	if (json_is_integer(v) && json_integer_value(v) < 0 &&
+	    json_integer_value(v) >= LOKET_E_FIRST - 10000)
+		return (int)json_integer_value(v);
+	return LOKET_E_BAD_REQUEST;
+}
+
+int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **result, long *index,
+                char *err, size_t errlen)
+{
+	msgpack_sbuffer buf;
+	zmq_msg_t msg;
+	json_t *reply = NULL;
+	int rc;
+	char derr[256];
+
+	*result = NULL;
+	if (index)
+		*index = -1;
+	if (c->broken)
+		return unavailable(c, "an earlier request got no reply", err, errlen);
+
+	msgpack_sbuffer_init(&buf);
+	rc = value_encode_message(req, &buf);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot encode the request: %s", loket_strerror(rc));
+		msgpack_sbuffer_destroy(&buf);
+		return rc;
+	}
+	if (zmq_send(c->zsock, buf.data, buf.size, ZMQ_DONTWAIT) < 0) {
+		msgpack_sbuffer_destroy(&buf);
+		c->broken = 1;
+		return unavailable(c, "is it running?", err, errlen);
+	}
+	msgpack_sbuffer_destroy(&buf);
+
+	rc = wait_readable(c->zsock, now_ms() + timeout_ms);
+	if (rc <= 0) {
+		char why[96];
+		c->broken = 1;
+		snprintf(why, sizeof(why), "no reply within %d s: is it running?",
+		         timeout_ms / 1000);
+		return unavailable(c, why, err, errlen);
+	}
+	zmq_msg_init(&msg);
+	if (zmq_msg_recv(&msg, c->zsock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&msg);
+		c->broken = 1;
+		return unavailable(c, "the reply was lost: is it running?", err, errlen);
+	}
+	rc = value_decode_message(zmq_msg_data(&msg), zmq_msg_size(&msg), &reply, derr,
+	                          sizeof(derr));
+	zmq_msg_close(&msg);
+	if (rc < 0) {
+		snprintf(err, errlen, "malformed reply from loketd: %s", derr);
+		return rc;
+	}
+	rc = take_reply(reply, result, index, err, errlen);
+	json_decref(reply);
+	return rc;
+}

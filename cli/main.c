@@ -1,0 +1,165 @@
+/*
+ * loket: the command line of a loket node. This file only wires things
+ * together: it parses the global options, finds the subcommand in the
+ * table below and runs it. The table is also the help, for the program and
+ * for each subcommand, so the usage printed can never drift from what runs.
+ * A subcommand that returns 2 (usage error) has already said what was
+ * wrong; main then prints its usage. Output is checked once at the end:
+ * a full disk or a closed pipe on stdout is a failure, as in git.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/subcommands.h"
+#include "common/paths.h"
+
+static const struct {
+	const char *name;
+	int (*function)(int, char *[]);
+	const char *args;
+	const char *description;
+	const char *options; /* lines explaining the arguments, or NULL */
+} subcommands[] = {
+    {"init", init_main, "DIR --name NAME [--listen tcp://HOST:PORT] [--federation NAME]",
+     "Creates a node in DIR: key, configuration and data directory",
+     "  --name NAME        this node's name in rosters ([a-z0-9_-], 1 to 64 bytes)\n"
+     "  --listen ENDPOINT  where peers dial this node, tcp://HOST:PORT\n"
+     "  --federation NAME  the federation the node belongs to (default \"default\")\n"
+     "Prints \"NAME PUBKEY [ENDPOINT]\", the line other nodes need for their roster.\n"},
+    {"pubkey", pubkey_main, "", "Prints this node's public key (base64)", NULL},
+    {"status", status_main, "[--json]", "Shows this node: heads, counts, digest and forks", NULL},
+    {"get", get_main, "COLL ID [--owner NAME] [--json]",
+     "Shows an entity as every owner holds it, or as one owner does", NULL},
+    {"list", list_main, "COLL [--owner NAME] [--limit N] [--json]",
+     "Lists the entities of a collection (default limit 100)", NULL},
+    {"search", search_main, "TEXT... [--coll COLL] [--limit N] [--json]",
+     "Searches the text of all entities, best match first (default limit 20)", NULL},
+    {"log", log_main, "[--origin NAME] [--limit N] [--json]",
+     "Shows the signed changesets, newest first (default limit 20)", NULL},
+    {"put", put_main, "COLL ID --json FIELDS [--output json]",
+     "Sets fields of this node's entity COLL/ID; a null value clears a field",
+     "  --json FIELDS   a JSON object, like '{\"name\":\"Ada\",\"phone\":null}'\n"
+     "  --output json   print {\"seq\":N,\"entity\":{...}} instead of text\n"},
+    {"del", del_main, "COLL ID [--output json]", "Deletes this node's entity COLL/ID", NULL},
+    {"import", import_main, "FILE|-",
+     "Applies a JSON Lines file of puts and deletes; re-running it is safe",
+     "  One op per line: {\"coll\":C,\"id\":I,\"fields\":{...}} or "
+     "{\"coll\":C,\"id\":I,\"del\":true}.\n"
+     "  A bad line stops the import after applying every line before it.\n"},
+    {"rebuild", rebuild_main, "[--json]",
+     "Recreates entities, search index and digest from the changesets", NULL},
+    {"verify", verify_main, "[--db FILE] [--json]",
+     "Audits a store offline: signatures, chains, roster, forks, digest",
+     "  --db FILE  the store to audit (default: the configuration's data/" LOKET_STORE_FILE ");\n"
+     "             without -c or $LOKET_CONF, membership in the roster is not checked\n"},
+};
+
+#define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
+
+static void show_usage(FILE *f)
+{
+	fprintf(f, "Usage: loket [-c FILE] <cmd> [<args>]\n\n");
+	fprintf(f, "Commands:\n");
+	for (size_t i = 0; i < N_SUBCOMMANDS; i++)
+		fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].description);
+	fprintf(f, "\nOptions:\n"
+	           "  -c FILE    configuration (default $LOKET_CONF, else " LOKET_DEFAULT_CONF ")\n"
+	           "  --help     this help; `loket <cmd> --help' shows a command's usage\n"
+	           "  --version  the version\n");
+}
+
+static void show_subcommand_usage(FILE *f, size_t i, int full)
+{
+	fprintf(f, "Usage: loket %s%s%s\n", subcommands[i].name, subcommands[i].args[0] ? " " : "",
+	        subcommands[i].args);
+	if (!full)
+		return;
+	fprintf(f, "%s.\n", subcommands[i].description);
+	if (subcommands[i].options)
+		fputs(subcommands[i].options, f);
+}
+
+/* Whether the subcommand's arguments ask for help (before any "--"). */
+static int wants_help(int argc, char *argv[])
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			return 0;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			return 1;
+	}
+	return 0;
+}
+
+/* Exit status after a successful run: stdout must have been written in full. */
+static int finish(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		warnx("error writing to standard output");
+		return CLI_EXIT_FAIL;
+	}
+	return status;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *conf = NULL;
+	int c;
+
+	opterr = 0; /* each command words its own option errors */
+	while ((c = getopt_long(argc, argv, "+c:hV", options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'h':
+			show_usage(stdout);
+			return finish(CLI_EXIT_OK);
+		case 'V':
+			printf("loket %s\n", LOKET_VERSION);
+			return finish(CLI_EXIT_OK);
+		default:
+			warnx("unknown option or missing value: %s", argv[optind - 1]);
+			show_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (conf)
+		cli_set_config_path(conf, 1);
+	else if (getenv("LOKET_CONF") && getenv("LOKET_CONF")[0])
+		cli_set_config_path(getenv("LOKET_CONF"), 1);
+
+	if (optind >= argc) {
+		show_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	argc -= optind;
+	argv += optind;
+	for (size_t i = 0; i < N_SUBCOMMANDS; i++) {
+		if (strcmp(argv[0], subcommands[i].name) != 0)
+			continue;
+		if (wants_help(argc, argv)) {
+			show_subcommand_usage(stdout, i, 1);
+			return finish(CLI_EXIT_OK);
+		}
+		optind = 0; /* glibc: start afresh on the subcommand's argv */
+		int status = subcommands[i].function(argc, argv);
+		if (status == CLI_EXIT_USAGE) {
+			show_subcommand_usage(stderr, i, 0);
+			return status;
+		}
+		return finish(status);
+	}
+	warnx("unknown command '%s'", argv[0]);
+	show_usage(stderr);
+	return CLI_EXIT_USAGE;
+}

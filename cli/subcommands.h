@@ -1,0 +1,23 @@
+/*
+ * The subcommands of loket, one <name>_main(argc, argv) each, in the style
+ * of wg(8): argv[0] is the subcommand's name, the return value is the exit
+ * status (0 success, 1 failure, 2 usage error). main.c lists them in its
+ * table, which is also where their usage text lives.
+ */
+#ifndef LOKET_SUBCOMMANDS_H
+#define LOKET_SUBCOMMANDS_H
+
+int init_main(int argc, char *argv[]);
+int pubkey_main(int argc, char *argv[]);
+int status_main(int argc, char *argv[]);
+int get_main(int argc, char *argv[]);
+int list_main(int argc, char *argv[]);
+int search_main(int argc, char *argv[]);
+int log_main(int argc, char *argv[]);
+int put_main(int argc, char *argv[]);
+int del_main(int argc, char *argv[]);
+int import_main(int argc, char *argv[]);
+int rebuild_main(int argc, char *argv[]);
+int verify_main(int argc, char *argv[]);
+
+#endif

@@ -1,0 +1,84 @@
+# loket init and loket pubkey, no daemon: files and modes, the roster line,
+# refusal to overwrite, rejected names and endpoints, usage errors.
+. "$(dirname "$0")/lib.sh"
+
+mode() { stat -c %a "$1"; }
+
+# A new node: the files with their modes, and a roster line.
+expect_status 0 "$LOKET" init "$T/a" --name uni-leiden --listen tcp://127.0.0.1:7401 \
+	--federation leiden
+line=$OUT
+assert_eq 750 "$(mode "$T/a")" "mode of the node directory"
+assert_eq 600 "$(mode "$T/a/node.key")" "mode of node.key"
+assert_eq 750 "$(mode "$T/a/data")" "mode of data"
+[ -f "$T/a/loket.conf" ] || fail "no loket.conf"
+[ -z "$(ls -A "$T/a" | grep -v -x -e loket.conf -e node.key -e data)" ] ||
+	fail "stray files left in the node directory: $(ls -A "$T/a")"
+read -r name key endpoint rest <<<"$line"
+assert_eq uni-leiden "$name" "name in the roster line"
+assert_eq tcp://127.0.0.1:7401 "$endpoint" "endpoint in the roster line"
+assert_eq "" "$rest" "nothing after the endpoint"
+[[ "$key" =~ ^[A-Za-z0-9+/]{43}=$ ]] || fail "key '$key' is not 44 characters of base64"
+grep -qx 'federation = leiden' "$T/a/loket.conf" || fail "federation not written"
+
+# pubkey prints the same key, with -c and with $LOKET_CONF.
+expect_status 0 "$LOKET" -c "$T/a/loket.conf" pubkey
+assert_eq "$key" "$OUT" "pubkey with -c"
+expect_status 0 env LOKET_CONF="$T/a/loket.conf" "$LOKET" pubkey
+assert_eq "$key" "$OUT" "pubkey with \$LOKET_CONF"
+
+# Without --listen the line has no endpoint; the federation defaults.
+expect_status 0 "$LOKET" init "$T/b" --name lumc
+read -r name key2 endpoint <<<"$OUT"
+assert_eq lumc "$name" "name"
+assert_eq "" "$endpoint" "no endpoint without --listen"
+[ "$key" != "$key2" ] || fail "two nodes got the same key"
+grep -qx 'federation = default' "$T/b/loket.conf" || fail "federation does not default"
+
+# An existing node is never overwritten, whichever file exists.
+sum_before=$(sha256sum "$T/a/node.key" "$T/a/loket.conf")
+expect_status 1 "$LOKET" init "$T/a" --name other
+assert_contains "$ERR" "not overwriting"
+assert_eq "$sum_before" "$(sha256sum "$T/a/node.key" "$T/a/loket.conf")" "files after refusal"
+mkdir "$T/c" && : >"$T/c/node.key"
+expect_status 1 "$LOKET" init "$T/c" --name other
+[ ! -e "$T/c/loket.conf" ] || fail "init wrote loket.conf next to an existing node.key"
+[ ! -s "$T/c/node.key" ] || fail "init overwrote an existing node.key"
+
+# Bad names and endpoints change nothing.
+for bad in Uni "" "a b" "$(printf 'x%.0s' {1..65})" "a;b"; do
+	expect_status 1 "$LOKET" init "$T/bad" --name "$bad"
+	assert_contains "$ERR" "invalid name"
+	[ ! -e "$T/bad" ] || fail "init --name '$bad' left $T/bad behind"
+done
+for bad in 127.0.0.1:7400 tcp://127.0.0.1 tcp://:7400 tcp://h:0 tcp://h:65536 "tcp://h;x:1"; do
+	expect_status 1 "$LOKET" init "$T/bad" --name x --listen "$bad"
+	assert_contains "$ERR" "invalid listen"
+	[ ! -e "$T/bad" ] || fail "init --listen '$bad' left $T/bad behind"
+done
+expect_status 1 "$LOKET" init "$T/bad" --name x --federation Leiden
+assert_contains "$ERR" "invalid federation"
+
+# Usage errors exit 2 with the command's usage; help exits 0.
+expect_status 2 "$LOKET" init "$T/d"
+assert_contains "$ERR" "Usage: loket init"
+expect_status 2 "$LOKET" init --name x
+expect_status 2 "$LOKET" init "$T/d" --name x --bogus
+expect_status 0 "$LOKET" init --help
+assert_contains "$OUT" "Usage: loket init DIR --name NAME"
+expect_status 2 "$LOKET"
+assert_contains "$ERR" "Commands:"
+expect_status 0 "$LOKET" --help
+assert_contains "$OUT" "  verify "
+expect_status 2 "$LOKET" frobnicate
+assert_contains "$ERR" "unknown command 'frobnicate'"
+expect_status 0 "$LOKET" --version
+assert_contains "$OUT" "loket "
+
+# pubkey with a missing configuration, or a key others can read, fails.
+expect_status 1 "$LOKET" -c "$T/nope.conf" pubkey
+chmod 644 "$T/b/node.key"
+expect_status 1 "$LOKET" -c "$T/b/loket.conf" pubkey
+[ -n "$ERR" ] || fail "no message for a key file others can read"
+
+pass
