@@ -66,10 +66,15 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
  *   0                   appended and applied
  *   1                   already held, byte-identical (nothing done)
  *   LOKET_E_FORK        a different changeset is held for (origin, seq);
- *                       the new one is recorded as fork evidence
+ *                       the new one is recorded as fork evidence (commit
+ *                       to keep it); also for any new seq of an origin
+ *                       with fork evidence: a forked history is not extended
  *   LOKET_E_BAD_SEQ     seq is not head+1 (a gap); nothing done
  *   LOKET_E_BAD_PREV    prev is not the hash of seq-1; nothing done
  *   LOKET_E_STORE       SQLite failed; roll the transaction back
+ * Each append runs in a savepoint: on a negative return nothing of it was
+ * applied and the transaction may go on. Outside store_begin it commits
+ * by itself. store_errmsg says more.
  */
 int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs);
 
@@ -85,6 +90,18 @@ int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *
 int store_digest(struct store *s, uint8_t out[32]);
 
 /*
+ * Added for sync. The signed bytes of (origin, seq) as stored, in a new
+ * malloc'd buffer the caller frees; LOKET_E_NOT_FOUND if not held.
+ */
+int store_changeset(struct store *s, const uint8_t origin[32], uint64_t seq, uint8_t **bytes,
+                    size_t *len);
+/* Calls fn for the head of every origin held (the version vector), in key
+ * order; stops early and returns fn's value if fn returns nonzero. */
+typedef int store_head_fn(void *arg, const uint8_t origin[32], uint64_t seq,
+                          const uint8_t hash[32]);
+int store_each_head(struct store *s, store_head_fn *fn, void *arg);
+
+/*
  * Reads. Each returns a new JSON value in *out, in exactly the shape the
  * CLI prints with --json (see proto/CONTROL.md):
  *   entity:  {"coll","owner","id","fields":{...},"seq","hlc"}
@@ -92,7 +109,10 @@ int store_digest(struct store *s, uint8_t out[32]);
  */
 int store_get(struct store *s, const char *coll, const char *id, const char *owner, json_t **out);
 int store_list(struct store *s, const char *coll, const char *owner, long limit, json_t **out);
-/* Ranked by bm25; each hit also carries "rank" and "snippet". */
+/* Ranked by bm25; each hit also carries "rank" (the negated bm25 score, so
+ * higher is better) and "snippet" (matches in [brackets]). Any text is a
+ * valid query: words are matched as terms, all must occur, "word*" is a
+ * prefix. coll may be NULL; limit <= 0 means no limit (also for list/log). */
 int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out);
 /* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */
 int store_log(struct store *s, const char *origin, long limit, json_t **out);

@@ -1,0 +1,699 @@
+/*
+ * The store: opening and creating the SQLite database, members, transactions,
+ * and the write path (store_append, store_rebuild). Every changeset is kept
+ * byte for byte as signed, next to the head of its origin and any fork
+ * evidence; the ops are folded into entity rows by store_apply.c in the same
+ * transaction, with the state digest kept both in memory and in the meta
+ * table. Reads live in store_read.c, the offline audit in store_verify.c.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "../proto/error.h"
+#include "../proto/limits.h"
+#include "store_int.h"
+
+static const char schema_sql[] =
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;"
+    "INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
+    "CREATE TABLE member(key BLOB PRIMARY KEY, name TEXT NOT NULL UNIQUE) WITHOUT ROWID;"
+    "CREATE TABLE changeset(rowid INTEGER PRIMARY KEY, origin BLOB NOT NULL,"
+    " seq INTEGER NOT NULL, hash BLOB NOT NULL, hlc INTEGER NOT NULL, n_ops INTEGER NOT NULL,"
+    " bytes BLOB NOT NULL, UNIQUE(origin, seq));"
+    "CREATE INDEX changeset_hlc ON changeset(hlc, seq);"
+    "CREATE TABLE head(origin BLOB PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE TABLE fork(origin BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,"
+    " bytes BLOB NOT NULL, seen INTEGER NOT NULL, UNIQUE(origin, seq, hash));"
+    "CREATE INDEX entity_coll_id ON entity(coll, id);"
+    "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED,"
+    " tokenize = 'unicode61 remove_diacritics 2');";
+
+int store_sqlite_fail(struct store *s, const char *what)
+{
+	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
+	return LOKET_E_STORE;
+}
+
+const char *store_errmsg(const struct store *s)
+{
+	if (!s)
+		return "no store";
+	if (s->err[0])
+		return s->err;
+	return sqlite3_errmsg(s->db);
+}
+
+/* Runs a prepared statement that returns no rows. */
+static int run(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int step = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (step != SQLITE_DONE && step != SQLITE_ROW)
+		return store_sqlite_fail(s, what);
+	return 0;
+}
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(s, "cannot prepare statement");
+	return 0;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, long long *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = LOKET_E_STORE;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int create_schema(struct store *s, const char *path, char *err, size_t errlen)
+{
+	long long version = 0, tables = 0;
+
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	/* Another process may have created it between our look and the lock. */
+	if (pragma_int(s->db, "PRAGMA user_version", &version) < 0 ||
+	    pragma_int(s->db, "SELECT count(*) FROM sqlite_master", &tables) < 0)
+		goto fail;
+	if (version == 0 && tables > 0) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		snprintf(err, errlen,
+		         "%s is not a loket store: it holds tables but no schema version", path);
+		return LOKET_E_SCHEMA;
+	}
+	if (version == 0) {
+		char sql[64];
+		int n =
+		    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+
+		if (n < 0 || (size_t)n >= sizeof(sql))
+			goto fail;
+		if (sqlite3_exec(s->db, store_entity_sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			goto fail;
+	}
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot create the schema of %s: %s", path, sqlite3_errmsg(s->db));
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return LOKET_E_STORE;
+}
+
+static int load_digest(struct store *s)
+{
+	int step = sqlite3_step(s->digest_get);
+	int rc = 0;
+
+	if (step == SQLITE_ROW && sqlite3_column_bytes(s->digest_get, 0) == 32)
+		memcpy(s->apply.digest, sqlite3_column_blob(s->digest_get, 0), 32);
+	else if (step == SQLITE_ROW || step == SQLITE_DONE)
+		memset(s->apply.digest, 0, 32);
+	else
+		rc = store_sqlite_fail(s, "cannot read the state digest");
+	sqlite3_reset(s->digest_get);
+	return rc;
+}
+
+static int prepare_all(struct store *s)
+{
+	int rc;
+
+	if ((rc = prepare(s, "SELECT seq, hash FROM head WHERE origin = ?1", &s->head_get)) < 0 ||
+	    (rc = prepare(
+	         s,
+	         "INSERT INTO head(origin, seq, hash) VALUES(?1, ?2, ?3)"
+	         " ON CONFLICT(origin) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+	         &s->head_put)) < 0 ||
+	    (rc = prepare(s, "SELECT hash FROM changeset WHERE origin = ?1 AND seq = ?2",
+	                  &s->cs_hash)) < 0 ||
+	    (rc = prepare(s,
+	                  "INSERT INTO changeset(origin, seq, hash, hlc, n_ops, bytes)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	                  &s->cs_ins)) < 0 ||
+	    (rc = prepare(s,
+	                  "INSERT OR IGNORE INTO fork(origin, seq, hash, bytes, seen)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5)",
+	                  &s->fork_ins)) < 0 ||
+	    (rc = prepare(s, "SELECT 1 FROM fork WHERE origin = ?1 LIMIT 1", &s->fork_any)) < 0 ||
+	    (rc = prepare(s, "SELECT v FROM meta WHERE k = 'digest'", &s->digest_get)) < 0 ||
+	    (rc = prepare(s, "UPDATE meta SET v = ?1 WHERE k = 'digest'", &s->digest_put)) < 0 ||
+	    (rc = prepare(s, "SAVEPOINT store_append", &s->sp_begin)) < 0 ||
+	    (rc = prepare(s, "RELEASE store_append", &s->sp_release)) < 0 ||
+	    (rc = prepare(s, "ROLLBACK TO store_append", &s->sp_rollback)) < 0 ||
+	    (rc = prepare(s, "BEGIN IMMEDIATE", &s->tx_begin)) < 0 ||
+	    (rc = prepare(s, "COMMIT", &s->tx_commit)) < 0 ||
+	    (rc = prepare(s, "ROLLBACK", &s->tx_rollback)) < 0 ||
+	    (rc = prepare(s, "SELECT name FROM member WHERE key = ?1", &s->member_name)) < 0)
+		return rc;
+	return store_apply_init(&s->apply, s->db, 1, s->err, sizeof(s->err));
+}
+
+int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen)
+{
+	struct store *s;
+	int oflags, rc;
+	long long version = 0;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	s->flags = flags;
+	if (flags & STORE_READONLY)
+		oflags = SQLITE_OPEN_READONLY;
+	else
+		oflags = SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
+	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open store %s: %s", path,
+		         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		rc = rc == SQLITE_CANTOPEN ? LOKET_E_NOT_FOUND : LOKET_E_STORE;
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
+	    pragma_int(s->db, "PRAGMA user_version", &version) < 0) {
+		snprintf(err, errlen, "cannot read store %s: %s", path, sqlite3_errmsg(s->db));
+		rc = LOKET_E_STORE;
+		goto fail;
+	}
+	if (version > STORE_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		         "store %s has schema version %lld but this loket knows only up to %d;"
+		         " upgrade loket to open it",
+		         path, version, STORE_SCHEMA_VERSION);
+		rc = LOKET_E_SCHEMA;
+		goto fail;
+	}
+	if (version < 0) {
+		snprintf(err, errlen, "store %s has an unknown schema version %lld", path, version);
+		rc = LOKET_E_SCHEMA;
+		goto fail;
+	}
+	if (!(flags & STORE_READONLY)) {
+		if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) !=
+		        SQLITE_OK ||
+		    sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) !=
+		        SQLITE_OK) {
+			snprintf(err, errlen, "cannot set up store %s: %s", path,
+			         sqlite3_errmsg(s->db));
+			rc = LOKET_E_STORE;
+			goto fail;
+		}
+	}
+	if (version == 0) {
+		if ((flags & STORE_READONLY) || !(flags & STORE_CREATE)) {
+			snprintf(err, errlen, "%s is not a loket store (no schema version)", path);
+			rc = LOKET_E_SCHEMA;
+			goto fail;
+		}
+		if ((rc = create_schema(s, path, err, errlen)) < 0)
+			goto fail;
+	}
+	if ((rc = prepare_all(s)) < 0 || (rc = load_digest(s)) < 0) {
+		snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
+		goto fail;
+	}
+	s->err[0] = '\0';
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	store_apply_fini(&s->apply);
+	sqlite3_finalize(s->head_get);
+	sqlite3_finalize(s->head_put);
+	sqlite3_finalize(s->cs_hash);
+	sqlite3_finalize(s->cs_ins);
+	sqlite3_finalize(s->fork_ins);
+	sqlite3_finalize(s->fork_any);
+	sqlite3_finalize(s->digest_get);
+	sqlite3_finalize(s->digest_put);
+	sqlite3_finalize(s->sp_begin);
+	sqlite3_finalize(s->sp_release);
+	sqlite3_finalize(s->sp_rollback);
+	sqlite3_finalize(s->tx_begin);
+	sqlite3_finalize(s->tx_commit);
+	sqlite3_finalize(s->tx_rollback);
+	sqlite3_finalize(s->member_name);
+	sqlite3_close(s->db);
+	free(s);
+}
+
+int store_set_member(struct store *s, const uint8_t key[32], const char *name)
+{
+	sqlite3_stmt *del = NULL, *put = NULL;
+	size_t len = strlen(name);
+	int rc = 0;
+
+	if (len == 0 || len > LOKET_MAX_NAME_LEN) {
+		snprintf(s->err, sizeof(s->err), "member name must be 1..%u bytes",
+		         LOKET_MAX_NAME_LEN);
+		return -EINVAL;
+	}
+	/* A name moves to the key the roster now gives it. */
+	if ((rc = prepare(s, "DELETE FROM member WHERE name = ?1 AND key <> ?2", &del)) < 0 ||
+	    (rc = prepare(s,
+	                  "INSERT INTO member(key, name) VALUES(?2, ?1)"
+	                  " ON CONFLICT(key) DO UPDATE SET name = excluded.name",
+	                  &put)) < 0)
+		goto cleanup;
+	sqlite3_bind_text(del, 1, name, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(del, 2, key, 32, SQLITE_STATIC);
+	sqlite3_bind_text(put, 1, name, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(put, 2, key, 32, SQLITE_STATIC);
+	if ((rc = run(s, del, "cannot record member")) < 0 ||
+	    (rc = run(s, put, "cannot record member")) < 0)
+		goto cleanup;
+cleanup:
+	sqlite3_finalize(del);
+	sqlite3_finalize(put);
+	return rc;
+}
+
+int store_member_key(struct store *s, const char *name, uint8_t key[32])
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = prepare(s, "SELECT key FROM member WHERE name = ?1", &st)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) {
+		memcpy(key, sqlite3_column_blob(st, 0), 32);
+		rc = 0;
+	} else if (step == SQLITE_ROW || step == SQLITE_DONE) {
+		rc = LOKET_E_NOT_FOUND;
+	} else {
+		rc = store_sqlite_fail(s, "cannot read members");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_resolve_key(struct store *s, const char *name_or_b64, uint8_t key[32])
+{
+	size_t len = strlen(name_or_b64), bin_len = 0;
+	const char *end = NULL;
+	int rc = store_member_key(s, name_or_b64, key);
+
+	if (rc != LOKET_E_NOT_FOUND)
+		return rc;
+	if (sodium_base642bin(key, 32, name_or_b64, len, NULL, &bin_len, &end,
+	                      sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	    bin_len == 32 && end == name_or_b64 + len)
+		return 0;
+	return LOKET_E_NOT_FOUND;
+}
+
+json_t *store_owner_json(struct store *s, const uint8_t key[32])
+{
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	json_t *v = NULL;
+
+	sqlite3_bind_blob(s->member_name, 1, key, 32, SQLITE_STATIC);
+	if (sqlite3_step(s->member_name) == SQLITE_ROW)
+		v = json_string((const char *)sqlite3_column_text(s->member_name, 0));
+	sqlite3_reset(s->member_name);
+	if (v)
+		return v;
+	sodium_bin2base64(b64, sizeof(b64), key, 32, sodium_base64_VARIANT_ORIGINAL);
+	return json_string(b64);
+}
+
+json_t *store_hex_json(const uint8_t b[32])
+{
+	char hex[65];
+
+	sodium_bin2hex(hex, sizeof(hex), b, 32);
+	return json_string(hex);
+}
+
+int store_begin(struct store *s)
+{
+	return run(s, s->tx_begin, "cannot begin a transaction");
+}
+
+int store_commit(struct store *s)
+{
+	return run(s, s->tx_commit, "cannot commit");
+}
+
+void store_rollback(struct store *s)
+{
+	int step = sqlite3_step(s->tx_rollback);
+
+	sqlite3_reset(s->tx_rollback);
+	(void)step; /* no transaction to roll back is fine */
+	/* The committed digest is the truth again. */
+	if (load_digest(s) < 0)
+		memset(s->apply.digest, 0, 32);
+}
+
+static int head_read(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t hash[32])
+{
+	int step, rc = 0;
+
+	*seq = 0;
+	memset(hash, 0, 32);
+	sqlite3_bind_blob(s->head_get, 1, origin, 32, SQLITE_STATIC);
+	step = sqlite3_step(s->head_get);
+	if (step == SQLITE_ROW) {
+		*seq = (uint64_t)sqlite3_column_int64(s->head_get, 0);
+		if (sqlite3_column_bytes(s->head_get, 1) == 32)
+			memcpy(hash, sqlite3_column_blob(s->head_get, 1), 32);
+	} else if (step != SQLITE_DONE) {
+		rc = store_sqlite_fail(s, "cannot read head");
+	}
+	sqlite3_reset(s->head_get);
+	return rc;
+}
+
+int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t hash[32])
+{
+	return head_read(s, origin, seq, hash);
+}
+
+/* An (origin, seq) we already hold: the same changeset again, or a fork. */
+static int append_held(struct store *s, const uint8_t *bytes, size_t len,
+                       const struct changeset *cs, const uint8_t hash[32])
+{
+	int step, same = 0, rc;
+
+	sqlite3_bind_blob(s->cs_hash, 1, cs->origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s->cs_hash, 2, (sqlite3_int64)cs->seq);
+	step = sqlite3_step(s->cs_hash);
+	if (step == SQLITE_ROW)
+		same = sqlite3_column_bytes(s->cs_hash, 0) == 32 &&
+		       memcmp(sqlite3_column_blob(s->cs_hash, 0), hash, 32) == 0;
+	sqlite3_reset(s->cs_hash);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return store_sqlite_fail(s, "cannot read changeset");
+	if (same)
+		return 1;
+	sqlite3_bind_blob(s->fork_ins, 1, cs->origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s->fork_ins, 2, (sqlite3_int64)cs->seq);
+	sqlite3_bind_blob(s->fork_ins, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(s->fork_ins, 4, bytes, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(s->fork_ins, 5, (sqlite3_int64)time(NULL));
+	if ((rc = run(s, s->fork_ins, "cannot record fork evidence")) < 0)
+		return rc;
+	snprintf(s->err, sizeof(s->err), "fork: a different changeset is held for seq %llu",
+	         (unsigned long long)cs->seq);
+	return LOKET_E_FORK;
+}
+
+static int forked(struct store *s, const uint8_t origin[32], int *yes)
+{
+	int step;
+
+	sqlite3_bind_blob(s->fork_any, 1, origin, 32, SQLITE_STATIC);
+	step = sqlite3_step(s->fork_any);
+	sqlite3_reset(s->fork_any);
+	if (step != SQLITE_ROW && step != SQLITE_DONE)
+		return store_sqlite_fail(s, "cannot read forks");
+	*yes = step == SQLITE_ROW;
+	return 0;
+}
+
+static int write_digest(struct store *s)
+{
+	sqlite3_bind_blob(s->digest_put, 1, s->apply.digest, 32, SQLITE_STATIC);
+	return run(s, s->digest_put, "cannot write the state digest");
+}
+
+/* Inserts the changeset, moves the head, applies the ops. */
+static int append_new(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs,
+                      const uint8_t hash[32])
+{
+	int rc, changed;
+
+	sqlite3_bind_blob(s->cs_ins, 1, cs->origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s->cs_ins, 2, (sqlite3_int64)cs->seq);
+	sqlite3_bind_blob(s->cs_ins, 3, hash, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s->cs_ins, 4, (sqlite3_int64)cs->hlc);
+	sqlite3_bind_int64(s->cs_ins, 5, (sqlite3_int64)cs->n_ops);
+	sqlite3_bind_blob(s->cs_ins, 6, bytes, (int)len, SQLITE_STATIC);
+	if ((rc = run(s, s->cs_ins, "cannot store changeset")) < 0)
+		return rc;
+	sqlite3_bind_blob(s->head_put, 1, cs->origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(s->head_put, 2, (sqlite3_int64)cs->seq);
+	sqlite3_bind_blob(s->head_put, 3, hash, 32, SQLITE_STATIC);
+	if ((rc = run(s, s->head_put, "cannot move head")) < 0)
+		return rc;
+	for (size_t i = 0; i < cs->n_ops; i++) {
+		rc = store_apply_op(&s->apply, cs->origin, &cs->ops[i], cs->seq, cs->hlc, 0,
+		                    &changed, s->err, sizeof(s->err));
+		if (rc < 0)
+			return rc;
+	}
+	return write_digest(s);
+}
+
+int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs)
+{
+	uint8_t hash[32], head_hash[32], saved[32];
+	uint64_t head_seq;
+	int rc, yes;
+
+	s->err[0] = '\0';
+	if (cs->seq == 0 || cs->seq > (uint64_t)INT64_MAX) {
+		snprintf(s->err, sizeof(s->err), "seq %llu is out of range",
+		         (unsigned long long)cs->seq);
+		return LOKET_E_BAD_SEQ;
+	}
+	if (len > LOKET_MAX_CHANGESET_BYTES) {
+		snprintf(s->err, sizeof(s->err), "changeset of %zu bytes is too big", len);
+		return LOKET_E_TOO_BIG;
+	}
+	changeset_hash(bytes, len, hash);
+	memcpy(saved, s->apply.digest, 32);
+	if ((rc = run(s, s->sp_begin, "cannot begin append")) < 0)
+		return rc;
+	if ((rc = head_read(s, cs->origin, &head_seq, head_hash)) < 0)
+		goto undo;
+	if (cs->seq <= head_seq) {
+		/* Fork evidence is kept: release, not roll back. */
+		rc = append_held(s, bytes, len, cs, hash);
+		if (rc < 0 && rc != LOKET_E_FORK)
+			goto undo;
+		goto release;
+	}
+	if (cs->seq != head_seq + 1) {
+		snprintf(s->err, sizeof(s->err), "seq %llu does not follow head %llu",
+		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
+		rc = LOKET_E_BAD_SEQ;
+		goto undo;
+	}
+	if (memcmp(cs->prev, head_hash, 32) != 0) {
+		snprintf(s->err, sizeof(s->err), "prev of seq %llu is not the hash of seq %llu",
+		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
+		rc = LOKET_E_BAD_PREV;
+		goto undo;
+	}
+	/* A forked origin is not built on further: its history is in dispute. */
+	if ((rc = forked(s, cs->origin, &yes)) < 0)
+		goto undo;
+	if (yes) {
+		snprintf(s->err, sizeof(s->err), "origin has forked; not extending its history");
+		rc = LOKET_E_FORK;
+		goto undo;
+	}
+	if ((rc = append_new(s, bytes, len, cs, hash)) < 0)
+		goto undo;
+release:
+	if (run(s, s->sp_release, "cannot finish append") < 0) {
+		rc = LOKET_E_STORE;
+		goto undo;
+	}
+	return rc;
+undo:
+	sqlite3_step(s->sp_rollback);
+	sqlite3_reset(s->sp_rollback);
+	sqlite3_step(s->sp_release);
+	sqlite3_reset(s->sp_release);
+	memcpy(s->apply.digest, saved, 32);
+	return rc;
+}
+
+int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes)
+{
+	return store_apply_op(&s->apply, owner, op, 0, 0, 1, changes, s->err, sizeof(s->err));
+}
+
+int store_digest(struct store *s, uint8_t out[32])
+{
+	memcpy(out, s->apply.digest, 32);
+	return 0;
+}
+
+int store_changeset(struct store *s, const uint8_t origin[32], uint64_t seq, uint8_t **bytes,
+                    size_t *len)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*bytes = NULL;
+	*len = 0;
+	if ((rc = prepare(s, "SELECT bytes FROM changeset WHERE origin = ?1 AND seq = ?2", &st)) <
+	    0)
+		return rc;
+	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+		*bytes = malloc(n ? n : 1);
+		if (!*bytes)
+			abort();
+		memcpy(*bytes, sqlite3_column_blob(st, 0), n);
+		*len = n;
+		rc = 0;
+	} else if (step == SQLITE_DONE) {
+		rc = LOKET_E_NOT_FOUND;
+	} else {
+		rc = store_sqlite_fail(s, "cannot read changeset");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_each_head(struct store *s, store_head_fn *fn, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = prepare(s, "SELECT origin, seq, hash FROM head ORDER BY origin", &st)) < 0)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 2) != 32)
+			continue;
+		rc = fn(arg, sqlite3_column_blob(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+		        sqlite3_column_blob(st, 2));
+		if (rc != 0)
+			goto cleanup;
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlite_fail(s, "cannot read heads");
+cleanup:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_replay(struct store_apply *a, const uint8_t *bytes, size_t len, const uint8_t origin[32],
+                 uint64_t seq, size_t *n_ops, char *err, size_t errlen)
+{
+	struct changeset cs;
+	char derr[200];
+	int rc, changed;
+
+	memset(&cs, 0, sizeof(cs));
+	*n_ops = 0;
+	if ((rc = changeset_decode(bytes, len, &cs, derr, sizeof(derr))) < 0) {
+		snprintf(err, errlen, "cannot decode: %s", derr);
+		return rc;
+	}
+	if (memcmp(cs.origin, origin, 32) != 0 || cs.seq != seq) {
+		snprintf(err, errlen, "stored under another origin or seq than it names");
+		rc = LOKET_E_MALFORMED;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < cs.n_ops; i++) {
+		rc = store_apply_op(a, cs.origin, &cs.ops[i], cs.seq, cs.hlc, 0, &changed, err,
+		                    errlen);
+		if (rc < 0)
+			goto cleanup;
+	}
+	*n_ops = cs.n_ops;
+cleanup:
+	changeset_release(&cs);
+	return rc;
+}
+
+int store_rebuild(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t saved[32];
+	size_t n_ops;
+	int rc, step;
+
+	s->err[0] = '\0';
+	memcpy(saved, s->apply.digest, 32);
+	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
+		return rc;
+	if (sqlite3_exec(s->db, "DELETE FROM entity; DELETE FROM search;", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		rc = store_sqlite_fail(s, "cannot clear entities");
+		goto undo;
+	}
+	memset(s->apply.digest, 0, 32);
+	if ((rc = prepare(s, "SELECT origin, seq, bytes FROM changeset ORDER BY origin, seq",
+	                  &st)) < 0)
+		goto undo;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 1);
+		const uint8_t *bytes = sqlite3_column_blob(st, 2);
+		size_t len = (size_t)sqlite3_column_bytes(st, 2);
+		char why[STORE_ERR_MAX - 40];
+
+		if (sqlite3_column_bytes(st, 0) != 32) {
+			rc = LOKET_E_STORE;
+			snprintf(s->err, sizeof(s->err), "a changeset row has a malformed origin");
+			goto undo;
+		}
+		rc = store_replay(&s->apply, bytes, len, sqlite3_column_blob(st, 0), seq, &n_ops,
+		                  why, sizeof(why));
+		if (rc < 0) {
+			snprintf(s->err, sizeof(s->err), "changeset seq %llu: %s",
+			         (unsigned long long)seq, why);
+			goto undo;
+		}
+	}
+	if (step != SQLITE_DONE) {
+		rc = store_sqlite_fail(s, "cannot read changesets");
+		goto undo;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = write_digest(s)) < 0)
+		goto undo;
+	if ((rc = run(s, s->sp_release, "cannot finish rebuild")) < 0)
+		goto undo;
+	return 0;
+undo:
+	sqlite3_finalize(st);
+	sqlite3_step(s->sp_rollback);
+	sqlite3_reset(s->sp_rollback);
+	sqlite3_step(s->sp_release);
+	sqlite3_reset(s->sp_release);
+	memcpy(s->apply.digest, saved, 32);
+	return rc;
+}

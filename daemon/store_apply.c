@@ -1,0 +1,435 @@
+/*
+ * Folding ops into entities: the one piece of code that defines state. A put
+ * merges the op's top-level fields into the entity's JSON (a nil value
+ * removes a key), a del leaves a tombstone; each change keeps the entity's
+ * digest, the XOR state digest and (in the store proper) the FTS row up to
+ * date. store_append, store_rebuild and store_verify's scratch replay all
+ * come through here, so they cannot disagree.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "../proto/error.h"
+#include "../proto/limits.h"
+#include "../proto/value.h"
+#include "store_int.h"
+
+const char store_entity_sql[] =
+    "CREATE TABLE entity(rowid INTEGER PRIMARY KEY, coll TEXT NOT NULL, owner BLOB NOT NULL,"
+    " id TEXT NOT NULL, fields TEXT NOT NULL, deleted INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " hlc INTEGER NOT NULL, digest BLOB NOT NULL, UNIQUE(coll, owner, id));";
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot prepare statement: %s", sqlite3_errmsg(db));
+		return LOKET_E_STORE;
+	}
+	return 0;
+}
+
+int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->db = db;
+	if ((rc = prepare(db,
+	                  "SELECT rowid, fields, deleted, digest FROM entity"
+	                  " WHERE coll = ?1 AND owner = ?2 AND id = ?3",
+	                  &a->ent_get, err, errlen)) < 0 ||
+	    (rc = prepare(db,
+	                  "INSERT INTO entity(coll, owner, id, fields, deleted, seq, hlc, digest)"
+	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	                  &a->ent_ins, err, errlen)) < 0 ||
+	    (rc = prepare(db,
+	                  "UPDATE entity SET fields = ?4, deleted = ?5, seq = ?6, hlc = ?7,"
+	                  " digest = ?8 WHERE rowid = ?1",
+	                  &a->ent_upd, err, errlen)) < 0)
+		goto fail;
+	if (fts && ((rc = prepare(db, "DELETE FROM search WHERE rowid = ?1", &a->fts_del, err,
+	                          errlen)) < 0 ||
+	            (rc = prepare(db, "INSERT INTO search(rowid, text, coll) VALUES(?1, ?2, ?3)",
+	                          &a->fts_ins, err, errlen)) < 0))
+		goto fail;
+	return 0;
+fail:
+	store_apply_fini(a);
+	return rc;
+}
+
+void store_apply_fini(struct store_apply *a)
+{
+	sqlite3_finalize(a->ent_get);
+	sqlite3_finalize(a->ent_ins);
+	sqlite3_finalize(a->ent_upd);
+	sqlite3_finalize(a->fts_del);
+	sqlite3_finalize(a->fts_ins);
+	free(a->buf);
+	free(a->text);
+	memset(a, 0, sizeof(*a));
+}
+
+void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[32], const char *id,
+                         size_t id_len, int deleted, const char *fields, size_t fields_len,
+                         uint8_t out[32])
+{
+	crypto_hash_sha256_state st;
+	const uint8_t zero = 0;
+	const uint8_t del = deleted ? 1 : 0;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const uint8_t *)coll, coll_len);
+	crypto_hash_sha256_update(&st, &zero, 1);
+	crypto_hash_sha256_update(&st, owner, 32);
+	crypto_hash_sha256_update(&st, (const uint8_t *)id, id_len);
+	crypto_hash_sha256_update(&st, &zero, 1);
+	crypto_hash_sha256_update(&st, &del, 1);
+	crypto_hash_sha256_update(&st, (const uint8_t *)fields, fields_len);
+	crypto_hash_sha256_final(&st, out);
+}
+
+static void xor32(uint8_t *d, const uint8_t *x)
+{
+	for (size_t i = 0; i < 32; i++)
+		d[i] ^= x[i];
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+
+	if (!q)
+		abort();
+	return q;
+}
+
+/* Serializes v into a->buf (NUL-terminated); returns its length. */
+static size_t dump_fields(struct store_apply *a, const json_t *v)
+{
+	size_t n = json_dumpb(v, a->buf, a->buf_cap, DUMP_FLAGS);
+
+	if (n == 0)
+		abort(); /* only fails on allocation */
+	if (n >= a->buf_cap) {
+		a->buf_cap = n + 1 > 1024 ? n + 1 : 1024;
+		a->buf = xrealloc(a->buf, a->buf_cap);
+		n = json_dumpb(v, a->buf, a->buf_cap, DUMP_FLAGS);
+		assert(n < a->buf_cap);
+	}
+	a->buf[n] = '\0';
+	return n;
+}
+
+static void text_put(struct store_apply *a, size_t *n, const char *p, size_t len)
+{
+	if (*n + len + 1 > a->text_cap) {
+		a->text_cap = (*n + len + 1) * 2;
+		a->text = xrealloc(a->text, a->text_cap);
+	}
+	memcpy(a->text + *n, p, len);
+	*n += len;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static long hex4(const char *p, const char *end)
+{
+	long v = 0;
+
+	if (end - p < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval(p[i]);
+
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+static void text_put_cp(struct store_apply *a, size_t *n, unsigned long cp)
+{
+	char u[4];
+	size_t k;
+
+	if (cp < 0x20) {
+		u[0] = ' ';
+		k = 1;
+	} else if (cp < 0x80) {
+		u[0] = (char)cp;
+		k = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		k = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		k = 3;
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		k = 4;
+	}
+	text_put(a, n, u, k);
+}
+
+/*
+ * The text indexed for an entity: every string value of its fields (keys
+ * left out), one per line. It is read off the serialized JSON, whose keys
+ * are sorted, so the text is the same on every node; in that compact form
+ * a string is a key exactly when a ':' follows it.
+ */
+static size_t fts_text(struct store_apply *a, const char *json, size_t len)
+{
+	const char *p = json, *end = json + len;
+	size_t n = 0;
+
+	while (p < end) {
+		size_t start = n;
+
+		if (*p != '"') {
+			p++;
+			continue;
+		}
+		p++;
+		while (p < end && *p != '"') {
+			const char *run = p;
+
+			while (p < end && *p != '"' && *p != '\\')
+				p++;
+			text_put(a, &n, run, (size_t)(p - run));
+			if (p < end && *p == '\\') {
+				if (end - p < 2)
+					break;
+				char c = p[1];
+
+				p += 2;
+				if (c == 'u') {
+					long cp = hex4(p, end);
+
+					if (cp < 0)
+						break;
+					p += 4;
+					if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 &&
+					    p[0] == '\\' && p[1] == 'u') {
+						long lo = hex4(p + 2, end);
+
+						if (lo >= 0xdc00 && lo < 0xe000) {
+							cp = 0x10000 + ((cp - 0xd800) << 10) +
+							     (lo - 0xdc00);
+							p += 6;
+						}
+					}
+					text_put_cp(a, &n, (unsigned long)cp);
+				} else if (c == '"' || c == '\\' || c == '/') {
+					text_put(a, &n, &c, 1);
+				} else {
+					text_put(a, &n, " ", 1);
+				}
+			}
+		}
+		if (p < end)
+			p++; /* closing quote */
+		if (p < end && *p == ':')
+			n = start; /* a key: drop it */
+		else
+			text_put(a, &n, "\n", 1);
+	}
+	if (a->text_cap == 0)
+		text_put(a, &n, "", 0);
+	a->text[n] = '\0';
+	return n;
+}
+
+/* Drops every nil value of obj (a put on an empty entity). */
+static void drop_nulls(json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(obj, tmp, k, v)
+	{
+		if (json_is_null(v))
+			json_object_del(obj, k);
+	}
+}
+
+int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
+                   uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen)
+{
+	int rc = 0, step, exists = 0, old_deleted = 0, new_deleted = 0, unchanged = 0;
+	sqlite3_int64 rowid = 0;
+	uint8_t old_digest[32], new_digest[32];
+	json_t *patch = NULL, *obj = NULL;
+	sqlite3_stmt *w;
+	const char *new_fields = "{}";
+	size_t new_len = 2;
+
+	*changed = 0;
+	if (op->coll_len > LOKET_MAX_COLL_LEN || op->id_len > LOKET_MAX_ID_LEN) {
+		snprintf(err, errlen, "op names a collection or id that is too long");
+		return LOKET_E_TOO_BIG;
+	}
+	sqlite3_bind_text(a->ent_get, 1, op->coll, (int)op->coll_len, SQLITE_STATIC);
+	sqlite3_bind_blob(a->ent_get, 2, owner, 32, SQLITE_STATIC);
+	sqlite3_bind_text(a->ent_get, 3, op->id, (int)op->id_len, SQLITE_STATIC);
+	step = sqlite3_step(a->ent_get);
+	if (step == SQLITE_ROW) {
+		exists = 1;
+		rowid = sqlite3_column_int64(a->ent_get, 0);
+		old_deleted = sqlite3_column_int(a->ent_get, 2) != 0;
+		if (sqlite3_column_bytes(a->ent_get, 3) == 32)
+			memcpy(old_digest, sqlite3_column_blob(a->ent_get, 3), 32);
+		else
+			memset(old_digest, 0, 32);
+	} else if (step != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot read entity: %s", sqlite3_errmsg(a->db));
+		rc = LOKET_E_STORE;
+		goto cleanup;
+	}
+
+	if (op->kind == OP_DEL) {
+		if (!exists || old_deleted) {
+			unchanged = 1;
+			goto decided;
+		}
+		new_deleted = 1;
+		goto decided;
+	}
+	if (op->kind != OP_PUT || !op->fields) {
+		snprintf(err, errlen, "op has an unknown kind");
+		rc = LOKET_E_MALFORMED;
+		goto cleanup;
+	}
+	patch = value_to_json(op->fields, op->fields_len);
+	if (!json_is_object(patch)) {
+		snprintf(err, errlen, "put op's fields are not a map");
+		rc = LOKET_E_MALFORMED;
+		goto cleanup;
+	}
+	if (exists && !old_deleted && sqlite3_column_bytes(a->ent_get, 1) > 2) {
+		const char *old = (const char *)sqlite3_column_text(a->ent_get, 1);
+		size_t old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
+		json_error_t jerr;
+		const char *k;
+		json_t *v;
+
+		obj = json_loadb(old, old_len, JSON_ALLOW_NUL, &jerr);
+		if (!json_is_object(obj)) {
+			snprintf(err, errlen, "stored fields are not a JSON object: %s", jerr.text);
+			rc = LOKET_E_STORE;
+			goto cleanup;
+		}
+		json_object_foreach(patch, k, v)
+		{
+			if (json_is_null(v))
+				json_object_del(obj, k);
+			else
+				json_object_set(obj, k, v);
+		}
+	} else {
+		drop_nulls(patch);
+		obj = json_incref(patch);
+	}
+	new_len = dump_fields(a, obj);
+	new_fields = a->buf;
+	if (exists && !old_deleted) {
+		size_t old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
+		const char *old = (const char *)sqlite3_column_text(a->ent_get, 1);
+
+		if (old_len == new_len && old && memcmp(old, new_fields, new_len) == 0)
+			unchanged = 1;
+	}
+decided:
+	sqlite3_reset(a->ent_get);
+	sqlite3_clear_bindings(a->ent_get);
+	if (unchanged)
+		goto cleanup;
+	*changed = 1;
+	if (dry)
+		goto cleanup;
+
+	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, new_deleted,
+	                    new_fields, new_len, new_digest);
+	if (exists)
+		xor32(a->digest, old_digest);
+	xor32(a->digest, new_digest);
+
+	w = exists ? a->ent_upd : a->ent_ins;
+	if (exists) {
+		sqlite3_bind_int64(w, 1, rowid);
+	} else {
+		sqlite3_bind_text(w, 1, op->coll, (int)op->coll_len, SQLITE_STATIC);
+		sqlite3_bind_blob(w, 2, owner, 32, SQLITE_STATIC);
+		sqlite3_bind_text(w, 3, op->id, (int)op->id_len, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(w, 4, new_fields, (int)new_len, SQLITE_STATIC);
+	sqlite3_bind_int(w, 5, new_deleted);
+	sqlite3_bind_int64(w, 6, (sqlite3_int64)seq);
+	sqlite3_bind_int64(w, 7, (sqlite3_int64)hlc);
+	sqlite3_bind_blob(w, 8, new_digest, 32, SQLITE_STATIC);
+	step = sqlite3_step(w);
+	sqlite3_reset(w);
+	if (step != SQLITE_DONE) {
+		snprintf(err, errlen, "cannot write entity: %s", sqlite3_errmsg(a->db));
+		rc = LOKET_E_STORE;
+		goto cleanup;
+	}
+	if (!exists)
+		rowid = sqlite3_last_insert_rowid(a->db);
+
+	if (!a->fts_ins)
+		goto cleanup;
+	if (exists && !old_deleted) {
+		sqlite3_bind_int64(a->fts_del, 1, rowid);
+		step = sqlite3_step(a->fts_del);
+		sqlite3_reset(a->fts_del);
+		if (step != SQLITE_DONE) {
+			snprintf(err, errlen, "cannot update the search index: %s",
+			         sqlite3_errmsg(a->db));
+			rc = LOKET_E_STORE;
+			goto cleanup;
+		}
+	}
+	if (!new_deleted) {
+		size_t tlen = fts_text(a, new_fields, new_len);
+
+		sqlite3_bind_int64(a->fts_ins, 1, rowid);
+		sqlite3_bind_text(a->fts_ins, 2, a->text, (int)tlen, SQLITE_STATIC);
+		sqlite3_bind_text(a->fts_ins, 3, op->coll, (int)op->coll_len, SQLITE_STATIC);
+		step = sqlite3_step(a->fts_ins);
+		sqlite3_reset(a->fts_ins);
+		if (step != SQLITE_DONE) {
+			snprintf(err, errlen, "cannot update the search index: %s",
+			         sqlite3_errmsg(a->db));
+			rc = LOKET_E_STORE;
+			goto cleanup;
+		}
+	}
+cleanup:
+	sqlite3_reset(a->ent_get);
+	json_decref(patch);
+	json_decref(obj);
+	return rc;
+}

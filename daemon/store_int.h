@@ -1,0 +1,99 @@
+/*
+ * Inside the store: the struct behind struct store, and the apply code that
+ * folds ops into entity rows. It is shared by store_append, store_rebuild
+ * and the scratch replay of store_verify, so all three compute state the
+ * same way. Only daemon/store*.c include this file.
+ */
+#ifndef LOKET_STORE_INT_H
+#define LOKET_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "../proto/changeset.h"
+#include "store.h"
+
+#define STORE_ERR_MAX 256
+
+/* The statements that apply ops to one database's entity table. */
+struct store_apply {
+	sqlite3 *db;
+	sqlite3_stmt *ent_get; /* rowid, fields, deleted, digest by (coll, owner, id) */
+	sqlite3_stmt *ent_ins;
+	sqlite3_stmt *ent_upd;
+	sqlite3_stmt *fts_del; /* NULL when the database has no FTS index */
+	sqlite3_stmt *fts_ins;
+	uint8_t digest[32]; /* XOR of every entity digest */
+	char *buf;          /* reused: serialized fields */
+	size_t buf_cap;
+	char *text; /* reused: text for the FTS index */
+	size_t text_cap;
+};
+
+struct store {
+	sqlite3 *db;
+	unsigned flags;
+	struct store_apply apply;
+	sqlite3_stmt *head_get;
+	sqlite3_stmt *head_put;
+	sqlite3_stmt *cs_hash;
+	sqlite3_stmt *cs_ins;
+	sqlite3_stmt *fork_ins;
+	sqlite3_stmt *fork_any;
+	sqlite3_stmt *digest_get;
+	sqlite3_stmt *digest_put;
+	sqlite3_stmt *sp_begin;
+	sqlite3_stmt *sp_release;
+	sqlite3_stmt *sp_rollback;
+	sqlite3_stmt *tx_begin;
+	sqlite3_stmt *tx_commit;
+	sqlite3_stmt *tx_rollback;
+	sqlite3_stmt *member_name;
+	char err[STORE_ERR_MAX];
+};
+
+/* SQL creating the entity table; the store adds FTS, verify's scratch does not. */
+extern const char store_entity_sql[];
+
+/* Prepares the apply statements on db (fts: whether a "search" table exists). */
+int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, size_t errlen);
+void store_apply_fini(struct store_apply *a);
+
+/*
+ * Applies op as written by owner in changeset (seq, hlc). With dry set it
+ * only computes *changed. An op that would leave the entity as it is
+ * writes nothing (*changed 0).
+ */
+int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
+                   uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen);
+
+/*
+ * Decodes one stored changeset (held under origin and seq) and applies its
+ * ops into a; *n_ops gets their count. The signature is not checked here.
+ */
+int store_replay(struct store_apply *a, const uint8_t *bytes, size_t len, const uint8_t origin[32],
+                 uint64_t seq, size_t *n_ops, char *err, size_t errlen);
+
+/* Entity digest as store.h defines it. */
+void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[32], const char *id,
+                         size_t id_len, int deleted, const char *fields, size_t fields_len,
+                         uint8_t out[32]);
+
+/* Owner or origin for display: member name, else base64. New JSON string. */
+json_t *store_owner_json(struct store *s, const uint8_t key[32]);
+
+/* Resolves a member name or a base64 key; LOKET_E_NOT_FOUND if neither. */
+int store_resolve_key(struct store *s, const char *name_or_b64, uint8_t key[32]);
+
+/* Lowercase hex of 32 bytes, as a new JSON string. */
+json_t *store_hex_json(const uint8_t b[32]);
+
+/* The FTS5 query for what a user typed (see store_search); caller frees. */
+char *store_fts_query(const char *text);
+
+/* Records a SQLite failure in s->err and returns LOKET_E_STORE. */
+int store_sqlite_fail(struct store *s, const char *what);
+
+#endif

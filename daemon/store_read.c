@@ -1,0 +1,419 @@
+/*
+ * Reads of the store, each returning a new JSON value in exactly the shape
+ * proto/CONTROL.md documents and the CLI prints: entities (get, list,
+ * search), the changeset log and the status summary. Owners and origins are
+ * shown by member name, else by base64 key. Nothing here writes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/error.h"
+#include "store_int.h"
+
+#define ENTITY_COLS "e.coll, e.owner, e.id, e.fields, e.seq, e.hlc"
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(s, "cannot prepare query");
+	return 0;
+}
+
+static sqlite3_int64 sql_limit(long limit)
+{
+	return limit <= 0 ? -1 : (sqlite3_int64)limit;
+}
+
+static json_t *text_json(sqlite3_stmt *st, int col)
+{
+	const char *t = (const char *)sqlite3_column_text(st, col);
+
+	return json_stringn(t ? t : "", (size_t)sqlite3_column_bytes(st, col));
+}
+
+/* One entity from the ENTITY_COLS columns starting at column 0. */
+static json_t *entity_json(struct store *s, sqlite3_stmt *st)
+{
+	json_t *e = json_object(), *fields;
+	json_error_t jerr;
+	const char *f = (const char *)sqlite3_column_text(st, 3);
+
+	fields =
+	    f ? json_loadb(f, (size_t)sqlite3_column_bytes(st, 3), JSON_ALLOW_NUL, &jerr) : NULL;
+	if (!fields)
+		fields = json_object();
+	json_object_set_new(e, "coll", text_json(st, 0));
+	if (sqlite3_column_bytes(st, 1) == 32)
+		json_object_set_new(e, "owner", store_owner_json(s, sqlite3_column_blob(st, 1)));
+	else
+		json_object_set_new(e, "owner", json_string(""));
+	json_object_set_new(e, "id", text_json(st, 2));
+	json_object_set_new(e, "fields", fields);
+	json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 4)));
+	json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 5)));
+	return e;
+}
+
+/* Steps st to the end, appending one entity per row (plus search extras). */
+static int collect(struct store *s, sqlite3_stmt *st, int search, json_t **out)
+{
+	json_t *arr = json_array();
+	int step;
+
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *e = entity_json(s, st);
+
+		if (search) {
+			json_object_set_new(e, "rank", json_real(-sqlite3_column_double(st, 6)));
+			json_object_set_new(e, "snippet", text_json(st, 7));
+		}
+		json_array_append_new(arr, e);
+	}
+	if (step != SQLITE_DONE) {
+		json_decref(arr);
+		return store_sqlite_fail(s, "cannot read entities");
+	}
+	*out = arr;
+	return 0;
+}
+
+static int owner_key(struct store *s, const char *owner, uint8_t key[32])
+{
+	int rc = store_resolve_key(s, owner, key);
+
+	if (rc == LOKET_E_NOT_FOUND)
+		snprintf(s->err, sizeof(s->err), "no member named %s and not a base64 key", owner);
+	return rc;
+}
+
+int store_get(struct store *s, const char *coll, const char *id, const char *owner, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t key[32];
+	int rc;
+
+	*out = NULL;
+	s->err[0] = '\0';
+	if (owner && (rc = owner_key(s, owner, key)) < 0)
+		return rc;
+	if ((rc = prepare(
+	         s,
+	         owner ? "SELECT " ENTITY_COLS " FROM entity e"
+	                 " WHERE e.coll = ?1 AND e.id = ?2 AND e.owner = ?3 AND e.deleted = 0"
+	               : "SELECT " ENTITY_COLS " FROM entity e"
+	                 " LEFT JOIN member m ON m.key = e.owner"
+	                 " WHERE e.coll = ?1 AND e.id = ?2 AND e.deleted = 0"
+	                 " ORDER BY m.name IS NULL, m.name, e.owner",
+	         &st)) < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+	if (owner)
+		sqlite3_bind_blob(st, 3, key, 32, SQLITE_STATIC);
+	rc = collect(s, st, 0, out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_list(struct store *s, const char *coll, const char *owner, long limit, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t key[32];
+	char sql[512];
+	int rc, n;
+
+	*out = NULL;
+	s->err[0] = '\0';
+	if (owner && (rc = owner_key(s, owner, key)) < 0)
+		return rc;
+	/* Distinct texts per filter, so SQLite can use the (coll, id) index. */
+	n = snprintf(sql, sizeof(sql),
+	             "SELECT " ENTITY_COLS " FROM entity e WHERE e.deleted = 0%s%s"
+	             " ORDER BY e.id, e.coll, e.owner LIMIT ?3",
+	             coll ? " AND e.coll = ?1" : "", owner ? " AND e.owner = ?2" : "");
+	if (n < 0 || (size_t)n >= sizeof(sql))
+		return -ENOMEM;
+	if ((rc = prepare(s, sql, &st)) < 0)
+		return rc;
+	if (coll)
+		sqlite3_bind_text(st, 1, coll, -1, SQLITE_STATIC);
+	if (owner)
+		sqlite3_bind_blob(st, 2, key, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	rc = collect(s, st, 0, out);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int is_word_byte(unsigned char c)
+{
+	return c >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	       (c >= 'A' && c <= 'Z');
+}
+
+/*
+ * Turns what a user typed into an FTS5 query that cannot be a syntax error:
+ * each word becomes a quoted string (quotes doubled), "word*" a prefix
+ * query, and the words are ANDed. Non-ASCII bytes stay inside words and are
+ * left to FTS5's own tokenizer. Returns a malloc'd string ("" if no words).
+ */
+char *store_fts_query(const char *text)
+{
+	size_t len = strlen(text), n = 0;
+	/* Worst case: every byte a one-letter word: "x"* plus a space, or a quote doubled. */
+	char *q = malloc(len * 6 + 1);
+	const unsigned char *p = (const unsigned char *)text, *end = p + len;
+
+	if (!q)
+		abort();
+	while (p < end) {
+		const unsigned char *w;
+
+		while (p < end && !is_word_byte(*p))
+			p++;
+		if (p == end)
+			break;
+		w = p;
+		while (p < end && is_word_byte(*p))
+			p++;
+		if (n)
+			q[n++] = ' ';
+		q[n++] = '"';
+		for (; w < p; w++) {
+			if (*w == '"')
+				q[n++] = '"';
+			q[n++] = (char)*w;
+		}
+		q[n++] = '"';
+		if (p < end && *p == '*') {
+			q[n++] = '*';
+			p++;
+		}
+	}
+	q[n] = '\0';
+	return q;
+}
+
+int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	char *q;
+	int rc;
+
+	*out = NULL;
+	s->err[0] = '\0';
+	q = store_fts_query(text);
+	if (!q[0]) {
+		free(q);
+		*out = json_array();
+		return 0;
+	}
+	rc = prepare(s,
+	             coll ? "SELECT " ENTITY_COLS ", search.rank,"
+	                    " snippet(search, 0, '[', ']', '...', 12)"
+	                    " FROM search JOIN entity e ON e.rowid = search.rowid"
+	                    " WHERE search MATCH ?1 AND search.coll = ?2"
+	                    " ORDER BY search.rank LIMIT ?3"
+	                  : "SELECT " ENTITY_COLS ", search.rank,"
+	                    " snippet(search, 0, '[', ']', '...', 12)"
+	                    " FROM search JOIN entity e ON e.rowid = search.rowid"
+	                    " WHERE search MATCH ?1"
+	                    " ORDER BY search.rank LIMIT ?3",
+	             &st);
+	if (rc < 0)
+		goto cleanup;
+	sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
+	if (coll)
+		sqlite3_bind_text(st, 2, coll, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, sql_limit(limit));
+	rc = collect(s, st, 1, out);
+cleanup:
+	sqlite3_finalize(st);
+	free(q);
+	return rc;
+}
+
+int store_log(struct store *s, const char *origin, long limit, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t key[32];
+	json_t *arr = NULL;
+	int rc, step;
+
+	*out = NULL;
+	s->err[0] = '\0';
+	if (origin && (rc = owner_key(s, origin, key)) < 0)
+		return rc;
+	rc = prepare(s,
+	             origin ? "SELECT origin, seq, hash, hlc, n_ops, length(bytes) FROM changeset"
+	                      " WHERE origin = ?1 ORDER BY hlc DESC, seq DESC LIMIT ?2"
+	                    : "SELECT origin, seq, hash, hlc, n_ops, length(bytes) FROM changeset"
+	                      " ORDER BY hlc DESC, seq DESC LIMIT ?2",
+	             &st);
+	if (rc < 0)
+		return rc;
+	if (origin)
+		sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, sql_limit(limit));
+	arr = json_array();
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *e = json_object();
+		uint8_t hash[32] = {0};
+
+		if (sqlite3_column_bytes(st, 2) == 32)
+			memcpy(hash, sqlite3_column_blob(st, 2), 32);
+		if (sqlite3_column_bytes(st, 0) == 32)
+			json_object_set_new(e, "origin",
+			                    store_owner_json(s, sqlite3_column_blob(st, 0)));
+		else
+			json_object_set_new(e, "origin", json_string(""));
+		json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 1)));
+		json_object_set_new(e, "hash", store_hex_json(hash));
+		json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 3)));
+		json_object_set_new(e, "ops", json_integer(sqlite3_column_int64(st, 4)));
+		json_object_set_new(e, "bytes", json_integer(sqlite3_column_int64(st, 5)));
+		json_array_append_new(arr, e);
+	}
+	if (step != SQLITE_DONE) {
+		rc = store_sqlite_fail(s, "cannot read the log");
+		json_decref(arr);
+		arr = NULL;
+	}
+	sqlite3_finalize(st);
+	*out = arr;
+	return rc;
+}
+
+/* The key of a JSON object member: an owner shown by name or base64. */
+static const char *owner_name(struct store *s, const uint8_t key[32], json_t **hold)
+{
+	*hold = store_owner_json(s, key);
+	return json_string_value(*hold);
+}
+
+static int status_heads(struct store *s, json_t *heads)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	if ((rc = prepare(s, "SELECT origin, seq, hash FROM head", &st)) < 0)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *h = json_object(), *name;
+		uint8_t hash[32] = {0};
+
+		if (sqlite3_column_bytes(st, 0) != 32) {
+			json_decref(h);
+			continue;
+		}
+		if (sqlite3_column_bytes(st, 2) == 32)
+			memcpy(hash, sqlite3_column_blob(st, 2), 32);
+		json_object_set_new(h, "seq", json_integer(sqlite3_column_int64(st, 1)));
+		json_object_set_new(h, "hash", store_hex_json(hash));
+		json_object_set_new(heads, owner_name(s, sqlite3_column_blob(st, 0), &name), h);
+		json_decref(name);
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlite_fail(s, "cannot read heads");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int status_counts(struct store *s, json_t *counts, long long *total)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step;
+
+	*total = 0;
+	if ((rc = prepare(s, "SELECT coll, count(*) FROM entity WHERE deleted = 0 GROUP BY coll",
+	                  &st)) < 0)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *coll = (const char *)sqlite3_column_text(st, 0);
+		long long n = sqlite3_column_int64(st, 1);
+
+		json_object_set_new(counts, coll ? coll : "", json_integer(n));
+		*total += n;
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlite_fail(s, "cannot count entities");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Fork evidence: per (origin, seq), the held hash first, then the others. */
+static int status_forks(struct store *s, json_t *forks)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *cur = NULL;
+	uint8_t cur_origin[32];
+	long long cur_seq = -1;
+	int rc, step;
+
+	if ((rc = prepare(s,
+	                  "SELECT f.origin, f.seq, c.hash, f.hash FROM fork f"
+	                  " LEFT JOIN changeset c ON c.origin = f.origin AND c.seq = f.seq"
+	                  " ORDER BY f.origin, f.seq, f.hash",
+	                  &st)) < 0)
+		return rc;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const uint8_t *origin = sqlite3_column_blob(st, 0);
+		long long seq = sqlite3_column_int64(st, 1);
+
+		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 3) != 32)
+			continue;
+		if (!cur || seq != cur_seq || memcmp(origin, cur_origin, 32) != 0) {
+			cur = json_object();
+			memcpy(cur_origin, origin, 32);
+			cur_seq = seq;
+			json_object_set_new(cur, "origin", store_owner_json(s, origin));
+			json_object_set_new(cur, "seq", json_integer(seq));
+			json_object_set_new(cur, "hashes", json_array());
+			if (sqlite3_column_bytes(st, 2) == 32)
+				json_array_append_new(json_object_get(cur, "hashes"),
+				                      store_hex_json(sqlite3_column_blob(st, 2)));
+			json_array_append_new(forks, cur);
+		}
+		json_array_append_new(json_object_get(cur, "hashes"),
+		                      store_hex_json(sqlite3_column_blob(st, 3)));
+	}
+	if (step != SQLITE_DONE)
+		rc = store_sqlite_fail(s, "cannot read forks");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int store_status(struct store *s, json_t **out)
+{
+	json_t *o = json_object(), *heads = json_object(), *counts = json_object();
+	json_t *forks = json_array();
+	sqlite3_stmt *st = NULL;
+	long long entities = 0, changesets = 0;
+	int rc;
+
+	*out = NULL;
+	s->err[0] = '\0';
+	json_object_set_new(o, "heads", heads);
+	json_object_set_new(o, "counts", counts);
+	json_object_set_new(o, "forks", forks);
+	if ((rc = status_heads(s, heads)) < 0 || (rc = status_counts(s, counts, &entities)) < 0 ||
+	    (rc = status_forks(s, forks)) < 0 ||
+	    (rc = prepare(s, "SELECT count(*) FROM changeset", &st)) < 0)
+		goto fail;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = store_sqlite_fail(s, "cannot count changesets");
+		goto fail;
+	}
+	changesets = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	json_object_set_new(o, "entities", json_integer(entities));
+	json_object_set_new(o, "changesets", json_integer(changesets));
+	json_object_set_new(o, "digest", store_hex_json(s->apply.digest));
+	*out = o;
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	json_decref(o);
+	return rc;
+}

@@ -1,0 +1,864 @@
+/*
+ * Tests of the store through its public API: opening and schema versions,
+ * appending signed changesets and reading entities back (get, list, search
+ * with folded diacritics), put merging and clearing, tombstones, idempotent
+ * writes, the chain rules (duplicate, gap, wrong prev, fork), the state
+ * digest across origin interleavings and rebuilds, the offline verify on a
+ * good and on a tampered store, the log and the status summary. Changesets
+ * are made here the way loketd makes them: encode, sign with libsodium,
+ * then decode the signed bytes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "daemon/store.h"
+#include "proto/changeset.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/value.h"
+
+struct node {
+	uint8_t pk[32];
+	uint8_t sk[64];
+	uint64_t seq;
+	uint8_t head[32];
+	uint64_t hlc;
+};
+
+struct signed_cs {
+	uint8_t *bytes;
+	size_t len;
+	uint64_t seq;
+};
+
+static char dir[] = "/tmp/test_store_XXXXXX";
+static int file_no;
+
+static void node_init(struct node *n)
+{
+	memset(n, 0, sizeof(*n));
+	crypto_sign_keypair(n->pk, n->sk);
+	n->hlc = (uint64_t)1700000000000 << 16;
+}
+
+static void store_path(char *out, size_t len)
+{
+	int k = snprintf(out, len, "%s/s%d.db", dir, file_no++);
+
+	assert_true(k > 0 && (size_t)k < len);
+}
+
+/*
+ * Signs a changeset holding ops given as JSON: [{"coll","id","fields"}] or
+ * [{"coll","id","del":true}]. With advance unset the node's chain does not
+ * move (for making a rival changeset).
+ */
+static struct signed_cs make_cs_at(struct node *n, uint64_t seq, const uint8_t prev[32],
+                                   const char *ops_json)
+{
+	json_error_t jerr;
+	json_t *ops = json_loads(ops_json, 0, &jerr);
+	struct changeset cs;
+	msgpack_sbuffer body, *fields;
+	msgpack_packer pk;
+	struct signed_cs out;
+	uint8_t *msg = NULL;
+	size_t msg_len = 0, i;
+	json_t *o;
+	char err[200];
+
+	assert_non_null(ops);
+	memset(&cs, 0, sizeof(cs));
+	cs.version = CHANGESET_VERSION;
+	cs.federation = "leiden";
+	cs.federation_len = 6;
+	memcpy(cs.origin, n->pk, 32);
+	cs.seq = seq;
+	memcpy(cs.prev, prev, 32);
+	cs.hlc = ++n->hlc;
+	cs.n_ops = json_array_size(ops);
+	cs.ops = calloc(cs.n_ops, sizeof(*cs.ops));
+	fields = calloc(cs.n_ops, sizeof(*fields));
+	assert_non_null(cs.ops);
+	assert_non_null(fields);
+	json_array_foreach(ops, i, o)
+	{
+		struct op *op = &cs.ops[i];
+
+		op->coll = json_string_value(json_object_get(o, "coll"));
+		op->coll_len = strlen(op->coll);
+		op->id = json_string_value(json_object_get(o, "id"));
+		op->id_len = strlen(op->id);
+		if (json_is_true(json_object_get(o, "del"))) {
+			op->kind = OP_DEL;
+			continue;
+		}
+		op->kind = OP_PUT;
+		msgpack_sbuffer_init(&fields[i]);
+		msgpack_packer_init(&pk, &fields[i], msgpack_sbuffer_write);
+		assert_int_equal(value_pack_json(&pk, json_object_get(o, "fields"), LOKET_MAX_DEPTH,
+		                                 err, sizeof(err)),
+		                 0);
+		op->fields = (const uint8_t *)fields[i].data;
+		op->fields_len = fields[i].size;
+	}
+	msgpack_sbuffer_init(&body);
+	assert_int_equal(changeset_encode(&cs, &body), 0);
+	assert_int_equal(
+	    changeset_signing_input((const uint8_t *)body.data, body.size, &msg, &msg_len), 0);
+	out.len = body.size + 64;
+	out.bytes = malloc(out.len);
+	assert_non_null(out.bytes);
+	memcpy(out.bytes, body.data, body.size);
+	crypto_sign_detached(out.bytes + body.size, NULL, msg, msg_len, n->sk);
+	out.seq = seq;
+	free(msg);
+	msgpack_sbuffer_destroy(&body);
+	for (i = 0; i < cs.n_ops; i++)
+		msgpack_sbuffer_destroy(&fields[i]);
+	free(fields);
+	free(cs.ops);
+	json_decref(ops);
+	return out;
+}
+
+/* The next changeset of n's chain. */
+static struct signed_cs make_cs(struct node *n, const char *ops_json)
+{
+	struct signed_cs c = make_cs_at(n, n->seq + 1, n->head, ops_json);
+
+	n->seq++;
+	changeset_hash(c.bytes, c.len, n->head);
+	return c;
+}
+
+static int append(struct store *s, const struct signed_cs *c)
+{
+	struct changeset cs;
+	char err[200];
+	int rc;
+
+	assert_int_equal(changeset_decode(c->bytes, c->len, &cs, err, sizeof(err)), 0);
+	rc = store_append(s, c->bytes, c->len, &cs);
+	changeset_release(&cs);
+	return rc;
+}
+
+/* Appends in its own transaction, as loketd does, and expects 0. */
+static void append_ok(struct store *s, const struct signed_cs *c)
+{
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, c), 0);
+	assert_int_equal(store_commit(s), 0);
+}
+
+static struct store *open_new(void)
+{
+	char path[256], err[256];
+	struct store *s = NULL;
+
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	return s;
+}
+
+static void digest_hex(struct store *s, char out[65])
+{
+	uint8_t d[32];
+
+	assert_int_equal(store_digest(s, d), 0);
+	sodium_bin2hex(out, 65, d, 32);
+}
+
+static json_t *get1(struct store *s, const char *coll, const char *id)
+{
+	json_t *arr = NULL;
+
+	assert_int_equal(store_get(s, coll, id, NULL, &arr), 0);
+	assert_true(json_is_array(arr));
+	return arr;
+}
+
+static const char *fstr(const json_t *entity, const char *field)
+{
+	return json_string_value(json_object_get(json_object_get(entity, "fields"), field));
+}
+
+static void test_open_create(void **state)
+{
+	char path[256], err[256];
+	struct store *s = NULL;
+	json_t *st = NULL;
+
+	(void)state;
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, 0, &s, err, sizeof(err)), LOKET_E_NOT_FOUND);
+	assert_null(s);
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_status(s, &st), 0);
+	assert_int_equal(json_integer_value(json_object_get(st, "entities")), 0);
+	assert_string_equal(json_string_value(json_object_get(st, "digest")),
+	                    "0000000000000000000000000000000000000000000000000000000000000000");
+	json_decref(st);
+	store_close(s);
+	/* Reopen without CREATE, then read-only. */
+	assert_int_equal(store_open(path, 0, &s, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_status(s, &st), 0);
+	json_decref(st);
+	store_close(s);
+	store_close(NULL);
+}
+
+static void test_schema_newer_refused(void **state)
+{
+	char path[256], err[256];
+	struct store *s = NULL;
+	sqlite3 *db;
+
+	(void)state;
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	s = NULL;
+	err[0] = '\0';
+	assert_int_equal(store_open(path, 0, &s, err, sizeof(err)), LOKET_E_SCHEMA);
+	assert_null(s);
+	assert_non_null(strstr(err, "99"));
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), LOKET_E_SCHEMA);
+}
+
+static void test_append_and_read(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c;
+	json_t *arr = NULL, *e;
+	char b64[64];
+
+	(void)state;
+	node_init(&a);
+	assert_int_equal(store_set_member(s, a.pk, "universiteit"), 0);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"e2\",\"fields\":{\"name\":\"Jan de Vries\","
+	                "\"topics\":[\"coöperatie\",\"wijken\"],\"age\":51}},"
+	                "{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"name\":\"Anna Bakker\","
+	                "\"topics\":[\"cooperatie\"],\"org\":\"Universiteit Leiden\"}},"
+	                "{\"coll\":\"org\",\"id\":\"ul\",\"fields\":{\"name\":\"Universiteit "
+	                "Leiden\",\"kind\":\"university\"}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+
+	arr = get1(s, "expert", "e2");
+	assert_int_equal(json_array_size(arr), 1);
+	e = json_array_get(arr, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "coll")), "expert");
+	assert_string_equal(json_string_value(json_object_get(e, "owner")), "universiteit");
+	assert_string_equal(json_string_value(json_object_get(e, "id")), "e2");
+	assert_string_equal(fstr(e, "name"), "Jan de Vries");
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(e, "fields"), "age")),
+	                 51);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), 1);
+	assert_true(json_integer_value(json_object_get(e, "hlc")) > 0);
+	json_decref(arr);
+
+	/* By owner name and by base64 key; an unknown owner is an error. */
+	assert_int_equal(store_get(s, "expert", "e2", "universiteit", &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	json_decref(arr);
+	sodium_bin2base64(b64, sizeof(b64), a.pk, 32, sodium_base64_VARIANT_ORIGINAL);
+	assert_int_equal(store_get(s, "expert", "e2", b64, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	json_decref(arr);
+	assert_int_equal(store_get(s, "expert", "e2", "nobody", &arr), LOKET_E_NOT_FOUND);
+	arr = get1(s, "expert", "absent");
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+
+	/* list: ordered by id, limited, filtered by collection. */
+	assert_int_equal(store_list(s, "expert", NULL, 100, &arr), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "id")), "e1");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 1), "id")), "e2");
+	json_decref(arr);
+	assert_int_equal(store_list(s, "expert", "universiteit", 1, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	json_decref(arr);
+	assert_int_equal(store_list(s, NULL, NULL, 0, &arr), 0);
+	assert_int_equal(json_array_size(arr), 3);
+	json_decref(arr);
+
+	/* Diacritics fold both ways; prefixes; collection filter. */
+	assert_int_equal(store_search(s, "cooperatie", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	e = json_array_get(arr, 0);
+	assert_true(json_is_number(json_object_get(e, "rank")));
+	assert_non_null(strchr(json_string_value(json_object_get(e, "snippet")), '['));
+	json_decref(arr);
+	assert_int_equal(store_search(s, "coöperatie", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	json_decref(arr);
+	assert_int_equal(store_search(s, "coop*", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 2);
+	json_decref(arr);
+	assert_int_equal(store_search(s, "leiden", "org", 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "id")), "ul");
+	json_decref(arr);
+	/* Several words are ANDed. */
+	assert_int_equal(store_search(s, "Anna leiden", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	json_decref(arr);
+	/* Field names are not indexed. */
+	assert_int_equal(store_search(s, "topics", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	/* Input that would be FTS5 syntax is just text. */
+	assert_int_equal(store_search(s, "\"jan\" AND (NEAR* OR ) ^- :", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	assert_int_equal(store_search(s, "\"jan", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 1);
+	json_decref(arr);
+	assert_int_equal(store_search(s, "  ...  ", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	assert_int_equal(store_search(s, "— …", NULL, 20, &arr), 0);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	store_close(s);
+}
+
+static void test_put_merge_del(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c;
+	json_t *arr, *f, *hits;
+
+	(void)state;
+	node_init(&a);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1,\"b\":\"beta\","
+	                "\"n\":null}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":null,\"c\":true,"
+	                "\"d\":{\"k\":\"gamma\"}}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	arr = get1(s, "expert", "x");
+	f = json_object_get(json_array_get(arr, 0), "fields");
+	assert_int_equal(json_object_size(f), 3);
+	assert_int_equal(json_integer_value(json_object_get(f, "a")), 1);
+	assert_true(json_is_true(json_object_get(f, "c")));
+	assert_null(json_object_get(f, "b"));
+	assert_null(json_object_get(f, "n"));
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 2);
+	json_decref(arr);
+	/* The index follows: the cleared value is gone, the nested one is found. */
+	assert_int_equal(store_search(s, "beta", NULL, 0, &hits), 0);
+	assert_int_equal(json_array_size(hits), 0);
+	json_decref(hits);
+	assert_int_equal(store_search(s, "gamma", NULL, 0, &hits), 0);
+	assert_int_equal(json_array_size(hits), 1);
+	json_decref(hits);
+
+	/* del: a tombstone, invisible to reads. */
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"del\":true}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	arr = get1(s, "expert", "x");
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	assert_int_equal(store_list(s, "expert", NULL, 0, &arr), 0);
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	assert_int_equal(store_search(s, "gamma", NULL, 0, &hits), 0);
+	assert_int_equal(json_array_size(hits), 0);
+	json_decref(hits);
+
+	/* A put revives it from empty fields. */
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"z\":\"zeta\"}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	arr = get1(s, "expert", "x");
+	f = json_object_get(json_array_get(arr, 0), "fields");
+	assert_int_equal(json_object_size(f), 1);
+	assert_string_equal(json_string_value(json_object_get(f, "z")), "zeta");
+	json_decref(arr);
+	store_close(s);
+}
+
+/* Whether op (given as JSON like make_cs's) would change the store. */
+static int changes(struct store *s, struct node *n, const char *op_json)
+{
+	struct signed_cs c = make_cs_at(n, n->seq + 1, n->head, op_json);
+	struct changeset cs;
+	char err[200];
+	int ch = -1;
+
+	assert_int_equal(changeset_decode(c.bytes, c.len, &cs, err, sizeof(err)), 0);
+	assert_int_equal(store_op_changes(s, n->pk, &cs.ops[0], &ch), 0);
+	changeset_release(&cs);
+	free(c.bytes);
+	return ch;
+}
+
+static void test_op_changes(void **state)
+{
+	struct store *s = open_new();
+	struct node a, b;
+	struct signed_cs c;
+	char before[65], after[65];
+
+	(void)state;
+	node_init(&a);
+	node_init(&b);
+	c = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\",\"n\":2}},"
+	                "{\"coll\":\"org\",\"id\":\"gone\",\"fields\":{\"name\":\"G\"}},"
+	                "{\"coll\":\"org\",\"id\":\"gone\",\"del\":true}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	digest_hex(s, before);
+	assert_int_equal(
+	    changes(s, &a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]"), 0);
+	assert_int_equal(
+	    changes(s, &a,
+	            "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\",\"x\":null}}]"),
+	    0);
+	assert_int_equal(changes(s, &a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"n\":2.0}}]"),
+	                 1);
+	assert_int_equal(
+	    changes(s, &a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"n\":null}}]"), 1);
+	assert_int_equal(changes(s, &a, "[{\"coll\":\"org\",\"id\":\"o\",\"del\":true}]"), 1);
+	assert_int_equal(changes(s, &a, "[{\"coll\":\"org\",\"id\":\"gone\",\"del\":true}]"), 0);
+	assert_int_equal(changes(s, &a, "[{\"coll\":\"org\",\"id\":\"never\",\"del\":true}]"), 0);
+	assert_int_equal(
+	    changes(s, &a, "[{\"coll\":\"org\",\"id\":\"gone\",\"fields\":{\"a\":1}}]"), 1);
+	/* Another owner's entity of the same id is a different entity. */
+	assert_int_equal(
+	    changes(s, &b, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]"), 1);
+	/* Asking changes nothing. */
+	digest_hex(s, after);
+	assert_string_equal(before, after);
+
+	/* An unchanged put inside a changeset leaves state and seq alone. */
+	c = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	digest_hex(s, after);
+	assert_string_equal(before, after);
+	json_t *arr = get1(s, "org", "o");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 1);
+	json_decref(arr);
+	store_close(s);
+}
+
+static void test_chain_rules(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c1, c2, c3, rival, gap, badprev;
+	uint8_t zero[32] = {0}, hash[32], h1[32];
+	uint64_t seq;
+	json_t *st, *forks, *f;
+	char d1[65], d2[65];
+
+	(void)state;
+	node_init(&a);
+	assert_int_equal(store_set_member(s, a.pk, "alpha"), 0);
+	c1 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":1}}]");
+	c2 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":2}}]");
+	gap = make_cs_at(&a, 4, a.head, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":4}}]");
+	badprev = make_cs_at(&a, 2, zero, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":9}}]");
+	append_ok(s, &c1);
+	assert_int_equal(store_head(s, a.pk, &seq, hash), 0);
+	assert_int_equal(seq, 1);
+
+	/* Outside a transaction an append commits by itself. */
+	assert_int_equal(append(s, &gap), LOKET_E_BAD_SEQ);
+	assert_int_equal(append(s, &badprev), LOKET_E_BAD_PREV);
+	assert_int_equal(append(s, &c2), 0);
+	assert_int_equal(append(s, &c2), 1);
+	assert_int_equal(append(s, &c1), 1);
+	assert_int_equal(store_head(s, a.pk, &seq, hash), 0);
+	assert_int_equal(seq, 2);
+	assert_memory_equal(hash, a.head, 32);
+	digest_hex(s, d1);
+
+	/* A rival seq 2 is a fork: recorded, state untouched. */
+	changeset_hash(c1.bytes, c1.len, h1);
+	rival = make_cs_at(&a, 2, h1, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":22}}]");
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, &rival), LOKET_E_FORK);
+	assert_int_equal(store_commit(s), 0);
+	digest_hex(s, d2);
+	assert_string_equal(d1, d2);
+	assert_int_equal(store_status(s, &st), 0);
+	forks = json_object_get(st, "forks");
+	assert_int_equal(json_array_size(forks), 1);
+	f = json_array_get(forks, 0);
+	assert_string_equal(json_string_value(json_object_get(f, "origin")), "alpha");
+	assert_int_equal(json_integer_value(json_object_get(f, "seq")), 2);
+	assert_int_equal(json_array_size(json_object_get(f, "hashes")), 2);
+	assert_string_not_equal(json_string_value(json_array_get(json_object_get(f, "hashes"), 0)),
+	                        json_string_value(json_array_get(json_object_get(f, "hashes"), 1)));
+	json_decref(st);
+
+	/* The forked origin is not built on. */
+	c3 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":3}}]");
+	assert_int_equal(append(s, &c3), LOKET_E_FORK);
+	assert_int_equal(store_head(s, a.pk, &seq, hash), 0);
+	assert_int_equal(seq, 2);
+
+	free(c1.bytes);
+	free(c2.bytes);
+	free(c3.bytes);
+	free(gap.bytes);
+	free(badprev.bytes);
+	free(rival.bytes);
+	store_close(s);
+}
+
+static void test_rollback_restores_digest(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c1, c2;
+	char d1[65], d2[65];
+	uint64_t seq;
+	uint8_t hash[32];
+
+	(void)state;
+	node_init(&a);
+	c1 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":1}}]");
+	c2 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"b\",\"fields\":{\"v\":2}}]");
+	append_ok(s, &c1);
+	digest_hex(s, d1);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, &c2), 0);
+	digest_hex(s, d2);
+	assert_string_not_equal(d1, d2);
+	store_rollback(s);
+	digest_hex(s, d2);
+	assert_string_equal(d1, d2);
+	assert_int_equal(store_head(s, a.pk, &seq, hash), 0);
+	assert_int_equal(seq, 1);
+	append_ok(s, &c2);
+	free(c1.bytes);
+	free(c2.bytes);
+	store_close(s);
+}
+
+#define N_CS 4
+
+/* Two origins' chains, for the interleaving, rebuild and verify tests. */
+static void make_two_chains(struct node *a, struct node *b, struct signed_cs ca[N_CS],
+                            struct signed_cs cb[N_CS])
+{
+	node_init(a);
+	node_init(b);
+	ca[0] = make_cs(a, "[{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"name\":\"Eva\","
+	                   "\"topics\":[\"water\",\"klimaat\"]}},"
+	                   "{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"name\":\"Alpha\"}}]");
+	cb[0] = make_cs(b, "[{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"name\":\"Bob\"}}]");
+	ca[1] = make_cs(a, "[{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"title\":\"dr.\","
+	                   "\"topics\":null}}]");
+	cb[1] = make_cs(b, "[{\"coll\":\"question\",\"id\":\"q1\",\"fields\":{\"title\":\"Hoe "
+	                   "houden we de wijk koel?\",\"asker\":{\"name\":\"Buurt\",\"kind\":"
+	                   "\"neighbourhood\"},\"score\":1.5}}]");
+	ca[2] = make_cs(a, "[{\"coll\":\"org\",\"id\":\"a\",\"del\":true}]");
+	cb[2] = make_cs(b, "[{\"coll\":\"expert\",\"id\":\"e1\",\"del\":true},"
+	                   "{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"name\":\"Bo\"}}]");
+	ca[3] = make_cs(a, "[{\"coll\":\"project\",\"id\":\"p\",\"fields\":{\"name\":\"Koel\"}}]");
+	cb[3] = make_cs(b, "[{\"coll\":\"response\",\"id\":\"r\",\"fields\":{\"question\":\"q1\","
+	                   "\"text\":\"Wij helpen\"}}]");
+}
+
+static void free_chains(struct signed_cs ca[N_CS], struct signed_cs cb[N_CS])
+{
+	for (int i = 0; i < N_CS; i++) {
+		free(ca[i].bytes);
+		free(cb[i].bytes);
+	}
+}
+
+static void test_digest_interleavings_and_rebuild(void **state)
+{
+	struct store *s1 = open_new(), *s2 = open_new();
+	struct node a, b;
+	struct signed_cs ca[N_CS], cb[N_CS];
+	char d1[65], d2[65], d3[65];
+	json_t *st;
+
+	(void)state;
+	make_two_chains(&a, &b, ca, cb);
+	for (int i = 0; i < N_CS; i++)
+		append_ok(s1, &ca[i]);
+	for (int i = 0; i < N_CS; i++)
+		append_ok(s1, &cb[i]);
+	/* The other store takes them interleaved, all in one transaction. */
+	assert_int_equal(store_begin(s2), 0);
+	for (int i = 0; i < N_CS; i++) {
+		assert_int_equal(append(s2, &cb[i]), 0);
+		assert_int_equal(append(s2, &ca[i]), 0);
+	}
+	assert_int_equal(store_commit(s2), 0);
+	digest_hex(s1, d1);
+	digest_hex(s2, d2);
+	assert_string_equal(d1, d2);
+	assert_string_not_equal(d1,
+	                        "0000000000000000000000000000000000000000000000000000000000000000");
+
+	assert_int_equal(store_rebuild(s1), 0);
+	digest_hex(s1, d3);
+	assert_string_equal(d1, d3);
+	assert_int_equal(store_status(s1, &st), 0);
+	assert_string_equal(json_string_value(json_object_get(st, "digest")), d1);
+	/* expert e1 of a and b, question, project, response; org a is deleted. */
+	assert_int_equal(json_integer_value(json_object_get(st, "entities")), 5);
+	json_decref(st);
+	/* Rebuild rebuilt the index too. */
+	assert_int_equal(store_search(s1, "koel", NULL, 0, &st), 0);
+	assert_int_equal(json_array_size(st), 2);
+	json_decref(st);
+
+	free_chains(ca, cb);
+	store_close(s1);
+	store_close(s2);
+}
+
+/* Whether report lists a problem for (origin, seq). */
+static int has_problem(const json_t *report, const char *origin, long long seq)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(json_object_get(report, "problems"), i, p)
+	{
+		if (strcmp(json_string_value(json_object_get(p, "origin")), origin) == 0 &&
+		    json_integer_value(json_object_get(p, "seq")) == seq)
+			return 1;
+	}
+	return 0;
+}
+
+static void test_verify(void **state)
+{
+	char path[256], err[256], ka[64], kb[64], d[65];
+	struct store *s = NULL;
+	struct node a, b;
+	struct signed_cs ca[N_CS], cb[N_CS];
+	json_t *report, *roster;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	(void)state;
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	make_two_chains(&a, &b, ca, cb);
+	assert_int_equal(store_set_member(s, a.pk, "alpha"), 0);
+	assert_int_equal(store_set_member(s, b.pk, "beta"), 0);
+	for (int i = 0; i < N_CS; i++) {
+		append_ok(s, &ca[i]);
+		append_ok(s, &cb[i]);
+	}
+	digest_hex(s, d);
+	store_close(s);
+
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	sodium_bin2base64(ka, sizeof(ka), a.pk, 32, sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(kb, sizeof(kb), b.pk, 32, sodium_base64_VARIANT_ORIGINAL);
+	roster = json_pack("[s,s]", ka, kb);
+	assert_int_equal(store_verify(s, roster, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	assert_int_equal(json_array_size(json_object_get(report, "problems")), 0);
+	assert_int_equal(json_integer_value(json_object_get(report, "changesets")), 2 * N_CS);
+	assert_int_equal(json_integer_value(json_object_get(report, "ops")), 10);
+	assert_string_equal(json_string_value(json_object_get(report, "digest")), d);
+	json_decref(report);
+	json_decref(roster);
+
+	/* beta missing from the roster is named. */
+	roster = json_pack("[s]", ka);
+	assert_int_equal(store_verify(s, roster, &report), 0);
+	assert_true(json_is_false(json_object_get(report, "ok")));
+	assert_true(has_problem(report, "beta", 1));
+	assert_false(has_problem(report, "alpha", 1));
+	json_decref(report);
+	json_decref(roster);
+
+	/* Tamper with alpha's seq 2 through a second connection. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "UPDATE changeset SET bytes = ?1 WHERE origin = ?2"
+	                                    " AND seq = 2",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	ca[1].bytes[ca[1].len - 5] ^= 0x40; /* inside the signature */
+	sqlite3_bind_blob(st, 1, ca[1].bytes, (int)ca[1].len, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, a.pk, 32, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(st);
+	/* And with an entity row, behind the digest's back. */
+	assert_int_equal(sqlite3_exec(db,
+	                              "UPDATE entity SET fields = '{\"name\":\"Mallory\"}'"
+	                              " WHERE coll = 'response'",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_false(json_object_get(report, "ok")));
+	assert_true(has_problem(report, "alpha", 2));
+	assert_true(has_problem(report, "beta", 4));
+	assert_false(has_problem(report, "alpha", 1));
+	assert_false(has_problem(report, "beta", 1));
+	json_decref(report);
+	free_chains(ca, cb);
+	store_close(s);
+}
+
+static void test_log_and_status(void **state)
+{
+	struct store *s = open_new();
+	struct node a, b;
+	struct signed_cs ca[N_CS], cb[N_CS];
+	json_t *log, *st, *e, *h;
+
+	(void)state;
+	make_two_chains(&a, &b, ca, cb);
+	assert_int_equal(store_set_member(s, a.pk, "alpha"), 0);
+	for (int i = 0; i < N_CS; i++)
+		append_ok(s, &ca[i]);
+	for (int i = 0; i < N_CS; i++)
+		append_ok(s, &cb[i]);
+
+	/* Newest first by hlc: b's chain was signed after a's in each round. */
+	assert_int_equal(store_log(s, NULL, 0, &log), 0);
+	assert_int_equal(json_array_size(log), 2 * N_CS);
+	for (size_t i = 1; i < json_array_size(log); i++)
+		assert_true(
+		    json_integer_value(json_object_get(json_array_get(log, i - 1), "hlc")) >=
+		    json_integer_value(json_object_get(json_array_get(log, i), "hlc")));
+	e = json_array_get(log, 0);
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), 4);
+	assert_int_equal(json_integer_value(json_object_get(e, "ops")), 1);
+	assert_int_equal(json_integer_value(json_object_get(e, "bytes")), (json_int_t)cb[3].len);
+	assert_int_equal(strlen(json_string_value(json_object_get(e, "hash"))), 64);
+	json_decref(log);
+	assert_int_equal(store_log(s, "alpha", 2, &log), 0);
+	assert_int_equal(json_array_size(log), 2);
+	e = json_array_get(log, 0);
+	assert_string_equal(json_string_value(json_object_get(e, "origin")), "alpha");
+	assert_int_equal(json_integer_value(json_object_get(e, "seq")), 4);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(log, 1), "seq")), 3);
+	json_decref(log);
+
+	assert_int_equal(store_status(s, &st), 0);
+	h = json_object_get(json_object_get(st, "heads"), "alpha");
+	assert_int_equal(json_integer_value(json_object_get(h, "seq")), 4);
+	assert_int_equal(strlen(json_string_value(json_object_get(h, "hash"))), 64);
+	assert_int_equal(json_object_size(json_object_get(st, "heads")), 2);
+	assert_int_equal(
+	    json_integer_value(json_object_get(json_object_get(st, "counts"), "expert")), 2);
+	assert_null(json_object_get(json_object_get(st, "counts"), "org"));
+	assert_int_equal(json_integer_value(json_object_get(st, "entities")), 5);
+	assert_int_equal(json_integer_value(json_object_get(st, "changesets")), 2 * N_CS);
+	assert_int_equal(strlen(json_string_value(json_object_get(st, "digest"))), 64);
+	assert_int_equal(json_array_size(json_object_get(st, "forks")), 0);
+	json_decref(st);
+
+	/* The changeset bytes come back as stored. */
+	{
+		uint8_t *bytes;
+		size_t len;
+
+		assert_int_equal(store_changeset(s, b.pk, 2, &bytes, &len), 0);
+		assert_int_equal(len, cb[1].len);
+		assert_memory_equal(bytes, cb[1].bytes, len);
+		free(bytes);
+		assert_int_equal(store_changeset(s, b.pk, 9, &bytes, &len), LOKET_E_NOT_FOUND);
+	}
+	free_chains(ca, cb);
+	store_close(s);
+}
+
+static int count_heads(void *arg, const uint8_t origin[32], uint64_t seq, const uint8_t hash[32])
+{
+	(void)origin;
+	(void)hash;
+	*(uint64_t *)arg += seq;
+	return 0;
+}
+
+static void test_each_head(void **state)
+{
+	struct store *s = open_new();
+	struct node a, b;
+	struct signed_cs ca[N_CS], cb[N_CS];
+	uint64_t total = 0;
+
+	(void)state;
+	make_two_chains(&a, &b, ca, cb);
+	append_ok(s, &ca[0]);
+	append_ok(s, &ca[1]);
+	append_ok(s, &cb[0]);
+	assert_int_equal(store_each_head(s, count_heads, &total), 0);
+	assert_int_equal(total, 3);
+	free_chains(ca, cb);
+	store_close(s);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (sodium_init() < 0 || !mkdtemp(dir))
+		return -1;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[512];
+	int n;
+
+	(void)state;
+	n = snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (n > 0 && (size_t)n < sizeof(cmd) && system(cmd) != 0)
+		return -1;
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_open_create),
+	    cmocka_unit_test(test_schema_newer_refused),
+	    cmocka_unit_test(test_append_and_read),
+	    cmocka_unit_test(test_put_merge_del),
+	    cmocka_unit_test(test_op_changes),
+	    cmocka_unit_test(test_chain_rules),
+	    cmocka_unit_test(test_rollback_restores_digest),
+	    cmocka_unit_test(test_digest_interleavings_and_rebuild),
+	    cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_log_and_status),
+	    cmocka_unit_test(test_each_head),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
