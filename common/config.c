@@ -73,7 +73,7 @@ struct config_parser {
 	char base_dir[PATH_MAX]; /* "" leaves relative paths as written */
 	unsigned line;
 	bool failed;
-	char first_error[512]; /* repeated by finish after a failed line */
+	char first_error[1024]; /* repeated by finish after a failed line */
 
 	enum section section;
 	bool node_seen_section;
@@ -184,6 +184,7 @@ static int fail(struct config_parser *cp, char *err, size_t errlen, const char *
 	if (n < 0)
 		reason[0] = '\0';
 
+	/* If this is cut, it is cut at the end: file and line always come through. */
 	char msg[sizeof(cp->first_error)];
 	if (cp->line > 0)
 		n = snprintf(msg, sizeof(msg), "%s:%u: %s", cp->file, cp->line, reason);
@@ -191,7 +192,6 @@ static int fail(struct config_parser *cp, char *err, size_t errlen, const char *
 		n = snprintf(msg, sizeof(msg), "%s: %s", cp->file, reason);
 	if (n < 0)
 		msg[0] = '\0';
-	/* A cut message still names file and line, which is what matters. */
 
 	if (!cp->failed) {
 		cp->failed = true;
@@ -533,6 +533,11 @@ int config_parse_line(struct config_parser *cp, const char *line, size_t len, ch
 	}
 
 	const char *s = line;
+	/* Editors on some systems start a file with a UTF-8 byte order mark. */
+	if (cp->line == 1 && len >= 3 && memcmp(s, "\xef\xbb\xbf", 3) == 0) {
+		s += 3;
+		len -= 3;
+	}
 	len = strip_comment(s, len);
 	trim(&s, &len);
 	if (len == 0)
@@ -630,6 +635,7 @@ static int read_line(FILE *f, char *buf, size_t bufsize, size_t *len, bool *too_
 {
 	size_t n = 0;
 	int c;
+	*len = 0;
 	*too_long = false;
 	while ((c = getc(f)) != EOF && c != '\n') {
 		if (n < bufsize)

@@ -143,7 +143,8 @@ int key_load(const char *path, struct key **out, char *err, size_t errlen)
 	int rc = 0;
 
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in place of the key must not hang us before the S_ISREG check. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: cannot open key file: %s", path, strerror(errno));

@@ -75,6 +75,9 @@ static int stderr_is_journal(void)
 
 /* Appends to buf (capacity cap, NUL kept); returns 1 if the text was cut. */
 static int append(char *buf, size_t cap, size_t *len, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static int append(char *buf, size_t cap, size_t *len, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
 	if (n < 0)

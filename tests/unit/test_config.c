@@ -118,6 +118,43 @@ static void test_full(void **state)
 	config_free(cfg);
 }
 
+/* The example in common/config.h, inline comments and all, is valid input. */
+static void test_header_example(void **state)
+{
+	(void)state;
+	struct config *cfg;
+	char err[512] = "";
+	int rc =
+	    parse_text("\xef\xbb\xbf[node]\n"
+	               "name = universiteit             ; required, [a-z0-9_-], 1..64 bytes\n"
+	               "federation = leiden             ; default \"default\"\n"
+	               "listen = tcp://127.0.0.1:7400   ; optional; sync endpoint\n"
+	               "data = data                     ; store directory; default \".\"\n"
+	               "key = node.key                  ; default \"node.key\"\n"
+	               "sync_interval = 10              ; seconds between anti-entropy rounds\n"
+	               "log_level = info                ; error, warn, info, debug\n"
+	               "\n"
+	               "[member lumc]\n"
+	               "key = " KEY_LUMC "\t# required: Ed25519 public key\n"
+	               "endpoint = tcp://127.0.0.1:7401 ; optional: dialled if present\n",
+	               &cfg, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->name, "universiteit");
+	assert_string_equal(cfg->federation, "leiden");
+	assert_string_equal(cfg->listen, "tcp://127.0.0.1:7400");
+	assert_string_equal(cfg->data, "/srv/loket/data");
+	assert_string_equal(cfg->key, "/srv/loket/node.key");
+	assert_int_equal(cfg->n_members, 1);
+	assert_string_equal(cfg->members[0].endpoint, "tcp://127.0.0.1:7401");
+	config_free(cfg);
+
+	/* A ';' inside a value, not after white space, is part of the value. */
+	assert_int_equal(parse_text("[node]\nname = a\ndata = x;y#z\n", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->data, "/srv/loket/x;y#z");
+	config_free(cfg);
+}
+
 static void test_defaults(void **state)
 {
 	(void)state;
@@ -500,6 +537,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_header_example),
 	    cmocka_unit_test(test_relative_paths),
 	    cmocka_unit_test(test_err_unknown_key),
 	    cmocka_unit_test(test_err_unknown_section),

@@ -217,6 +217,15 @@ static void test_load_malformed(void **state)
 		assert_string_equal(err, want);
 	}
 
+	/* A FIFO is refused at once rather than waited on. */
+	assert_int_equal(unlink(fx->path), 0);
+	assert_int_equal(mkfifo(fx->path, 0600), 0);
+	assert_int_equal(key_load(fx->path, &k, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_null(k);
+	fmt(want, sizeof(want), "%s: key file is not a regular file", fx->path);
+	assert_string_equal(err, want);
+	assert_int_equal(unlink(fx->path), 0);
+
 	/* The valid form loads, with or without the final newline. */
 	write_file(fx->path, "y5/l8bK92CyMSKzGUGeaaMv8gVrJMDb2TqPSuq/eF34=", 0600);
 	assert_int_equal(key_load(fx->path, &k, err, sizeof(err)), 0);
