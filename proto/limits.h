@@ -17,5 +17,7 @@
 #define LOKET_MAX_KEY_LEN	  64u		  /* bytes of a field name */
 #define LOKET_MAX_NAME_LEN	  64u		  /* bytes of a node or member name */
 #define LOKET_MAX_MESSAGE_BYTES	  (2u * 1024u * 1024u) /* one control or sync message */
+#define LOKET_MAX_MESSAGE_DEPTH	  16u		  /* nesting of a control or sync message */
+#define LOKET_MAX_UNSORTED_KEYS	  256u		  /* entries of a map whose keys are not sorted */
 
 #endif

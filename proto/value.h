@@ -56,4 +56,7 @@ json_t *value_to_json(const uint8_t *p, size_t len);
 int value_encode_message(const json_t *msg, msgpack_sbuffer *out);
 int value_decode_message(const uint8_t *p, size_t len, json_t **out, char *err, size_t errlen);
 
+/* 1 if s holds valid UTF-8 (no overlong forms, surrogates or code points beyond U+10FFFF). */
+int value_valid_utf8(const uint8_t *s, size_t len);
+
 #endif
