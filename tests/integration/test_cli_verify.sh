@@ -1,0 +1,56 @@
+# loket verify: the offline audit of a store, with and without a roster,
+# on a live store and a stopped one, and after the store was tampered with.
+. "$(dirname "$0")/lib.sh"
+
+command -v jq >/dev/null || fail "jq is needed"
+command -v sqlite3 >/dev/null || fail "the sqlite3 command is needed"
+
+init_node "$T/a" uni
+init_node "$T/b" lumc
+start_node "$T/a"
+l() { loket_in "$T/a" "$@"; }
+
+expect_status 0 l put expert ada --json '{"name":"Ada Lovelace"}'
+expect_status 0 l put expert grace --json '{"name":"Grace Hopper"}'
+expect_status 0 l put expert ada --json '{"field":"engines"}'
+digest=$(l status --json | jq -r .digest)
+
+# A store the daemon is using can be audited.
+expect_status 0 l verify
+assert_eq "verified 3 changesets, 3 ops, digest $digest: ok" "$OUT" "verify of a live store"
+stop_node "$T/a"
+
+expect_status 0 l verify --json
+assert_eq true "$(jq -r .ok <<<"$OUT")" "report ok"
+assert_eq true "$(jq -r .roster_checked <<<"$OUT")" "roster checked with -c"
+assert_eq 3 "$(jq -r .changesets <<<"$OUT")" "changesets verified"
+
+# A store file alone: every check but the roster, and the output says so.
+expect_status 0 "$LOKET" verify --db "$T/a/data/store.db"
+assert_contains "$OUT" "roster: not checked"
+assert_contains "$OUT" ": ok"
+expect_status 0 env -u LOKET_CONF "$LOKET" verify --db "$T/a/data/store.db" --json
+assert_eq false "$(jq -r .roster_checked <<<"$OUT")" "roster not checked with --db alone"
+
+# Another node's roster does not hold uni: its changesets are named.
+expect_status 1 loket_in "$T/b" verify --db "$T/a/data/store.db"
+assert_contains "$OUT" "seq 1: "
+assert_contains "$(tail -n 1 <<<"$OUT")" "problem"
+
+# Tampering with a signed changeset is found, naming its origin and seq.
+cp "$T/a/data/store.db" "$T/pristine.db"
+sqlite3 "$T/a/data/store.db" \
+	"UPDATE changeset SET bytes = CAST(replace(bytes, 'Grace', 'Gracy') AS BLOB) WHERE seq = 2"
+expect_status 1 l verify
+assert_contains "$OUT" "uni seq 2: "
+assert_contains "$(tail -n 1 <<<"$OUT")" "problem"
+expect_status 1 l verify --json
+assert_eq false "$(jq -r .ok <<<"$OUT")" "report after tampering"
+assert_eq 2 "$(jq -r '[.problems[] | select(.origin == "uni")][0].seq' <<<"$OUT")" \
+	"seq of the first problem"
+
+# A missing store is an error, not an empty success.
+expect_status 1 "$LOKET" verify --db "$T/nothing.db"
+assert_contains "$ERR" "cannot read the store"
+
+pass

@@ -1,0 +1,107 @@
+# loket import: counts, batches, idempotence, and what a failure says: a
+# bad line stops the import after everything before it was applied, a
+# batch the daemon refuses is applied not at all, and re-running after the
+# fix completes the rest.
+. "$(dirname "$0")/lib.sh"
+
+command -v jq >/dev/null || fail "jq is needed"
+
+init_node "$T/a" uni
+start_node "$T/a"
+l() { loket_in "$T/a" "$@"; }
+count() { l status --json | jq -r ".counts.$1 // 0"; }
+
+# 2500 experts, a blank line, a delete of an expert put before: three
+# batches of at most 1000 ops.
+expect_status 0 l put expert old --json '{"name":"Retired"}'
+awk 'BEGIN {
+	for (i = 1; i <= 2500; i++)
+		printf "{\"coll\":\"expert\",\"id\":\"e%d\",\"fields\":{\"name\":\"Expert %d\",\"n\":%d}}\n", i, i, i
+	print ""
+	print "{\"coll\":\"expert\",\"id\":\"old\",\"del\":true}"
+}' >"$T/experts.jsonl"
+expect_status 0 l import "$T/experts.jsonl"
+assert_eq "$T/experts.jsonl: 2502 lines, 2501 changed, 0 unchanged, 3 changesets" "$OUT" "first import"
+assert_eq 2500 "$(count expert)" "experts after the import"
+expect_status 1 l get expert old
+
+# Again: nothing changes, no changeset is written.
+head_before=$(l status --json | jq -r .heads.uni.seq)
+expect_status 0 l import "$T/experts.jsonl"
+assert_eq "$T/experts.jsonl: 2502 lines, 0 changed, 2501 unchanged, 0 changesets" "$OUT" "re-import"
+assert_eq "$head_before" "$(l status --json | jq -r .heads.uni.seq)" "head after re-import"
+
+# From standard input.
+printf '{"coll":"museum","id":"m1","fields":{"name":"Naturalis"}}\n' >"$T/stdin.jsonl"
+expect_status 0 l import - <"$T/stdin.jsonl"
+assert_eq "stdin: 1 lines, 1 changed, 0 unchanged, 1 changesets" "$OUT" "import from stdin"
+
+# A bad line 3: lines 1-2 are applied, line 4 is not.
+cat >"$T/bad.jsonl" <<'JSONL'
+{"coll":"project","id":"p1","fields":{"title":"Kennisstad"}}
+{"coll":"project","id":"p2","fields":{"title":"Bio Science Park"}}
+{"coll":"project","id":"p3","fields":{"title":"City of Science"}
+{"coll":"project","id":"p4","fields":{"title":"LUMC campus"}}
+JSONL
+expect_status 1 l import "$T/bad.jsonl"
+assert_contains "$ERR" "$T/bad.jsonl:3: invalid JSON"
+assert_contains "$ERR" "applied lines 1-2 (2 changed, 0 unchanged); fix line 3 and run the import again"
+assert_eq "" "$OUT" "no summary after a bad line"
+expect_status 0 l get project p2
+expect_status 1 l get project p4
+assert_eq 2 "$(count project)" "projects applied before the bad line"
+
+# Fixed, the re-run completes the rest.
+sed -i '3s/}$/}}/' "$T/bad.jsonl"
+expect_status 0 l import "$T/bad.jsonl"
+assert_eq "$T/bad.jsonl: 4 lines, 2 changed, 2 unchanged, 1 changesets" "$OUT" "import after the fix"
+assert_eq 4 "$(count project)" "projects after the fix"
+
+# Each kind of bad op names its line and the reason.
+check_bad() { # CONTENT REASON
+	printf '%s\n' "$1" >"$T/one.jsonl"
+	expect_status 1 l import "$T/one.jsonl"
+	assert_contains "$ERR" "$T/one.jsonl:1: $2"
+	assert_contains "$ERR" "nothing applied; fix line 1"
+}
+check_bad '{"coll":"expert","id":"x","fields":{"a":1},"extra":1}' "unknown key 'extra'"
+check_bad '{"id":"x","fields":{"a":1}}' 'missing "coll"'
+check_bad '{"coll":"expert","fields":{"a":1}}' 'missing "id"'
+check_bad '{"coll":"expert","id":"x"}' 'missing "fields"'
+check_bad '{"coll":"Expert","id":"x","fields":{"a":1}}' "invalid collection 'Expert'"
+check_bad '{"coll":"expert","id":"a b","fields":{"a":1}}' "invalid id 'a b'"
+check_bad '{"coll":"expert","id":"x","fields":[1]}' "fields must be a JSON object"
+check_bad '{"coll":"expert","id":"x","fields":{"a":1},"del":true}' 'an op has either "fields" or "del", not both'
+check_bad '{"coll":"expert","id":"x","del":false}' '"del" must be true'
+check_bad '[1,2]' 'expected an object'
+check_bad '{"coll":"expert","id":"x","fields":{"a":1}} {}' 'invalid JSON'
+
+# A line over 1 MiB is refused without reading it all into memory.
+{
+	printf '{"coll":"expert","id":"ok","fields":{"a":1}}\n'
+	printf '{"coll":"expert","id":"big","fields":{"a":"'
+	head -c 1100000 /dev/zero | tr '\0' x
+	printf '"}}\n'
+} >"$T/big.jsonl"
+expect_status 1 l import "$T/big.jsonl"
+assert_contains "$ERR" "$T/big.jsonl:2: line is longer than 1 MiB"
+assert_contains "$ERR" "applied lines 1-1 (1 changed, 0 unchanged)"
+
+# A batch the daemon refuses (nesting beyond the limit on line 2) is
+# applied not at all, and the error names the line of the refused op.
+cat >"$T/deep.jsonl" <<'JSONL'
+{"coll":"expert","id":"d1","fields":{"a":1}}
+{"coll":"expert","id":"d2","fields":{"a":[[[[[[[[[[[[1]]]]]]]]]]]]}}
+{"coll":"expert","id":"d3","fields":{"a":3}}
+JSONL
+expect_status 1 l import "$T/deep.jsonl"
+assert_contains "$ERR" "$T/deep.jsonl:2: "
+assert_contains "$ERR" "nothing applied, none of lines 1-3; fix line 2"
+expect_status 1 l get expert d1
+
+# Without a daemon, nothing is read.
+stop_node "$T/a"
+expect_status 1 l import "$T/experts.jsonl"
+assert_contains "$ERR" "cannot reach loketd"
+
+pass
