@@ -1,0 +1,39 @@
+/*
+ * schema: the rules a local write must follow before this node signs it.
+ * Each collection of the knowledge directory and the question board (org,
+ * expert, resource, project, question, response) has one table of field
+ * rules: required fields, types, enumerations, sizes, dates and references
+ * of the form OWNER/ID. Fields the table does not name are kept and only
+ * held to generic limits, and every text field may carry an English twin
+ * "<field>_en". Changesets arriving from peers are not checked here: a newer
+ * node may know fields an older one does not.
+ */
+#ifndef LOKET_SCHEMA_H
+#define LOKET_SCHEMA_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#define SCHEMA_MAX_TEXT  (8u * 1024u)  /* bytes of a short text field (name, title) */
+#define SCHEMA_MAX_LONG  (64u * 1024u) /* bytes of body, description, text, outcome */
+#define SCHEMA_MAX_ITEMS 64u           /* items of an array field */
+
+/*
+ * Checks that coll is a known collection. Returns 0, or LOKET_E_MALFORMED
+ * with a sentence in err that lists the known collections.
+ */
+int schema_check_coll(const char *coll, char *err, size_t errlen);
+
+/*
+ * Checks the fields of one put op on coll. A JSON null clears a field.
+ * creating is 1 when the entity does not exist yet: then every required
+ * field must be present and not null. On an update (creating 0) only the
+ * given fields are checked, and a required field may not be cleared.
+ * Returns 0, or LOKET_E_MALFORMED (LOKET_E_TOO_BIG for sizes) with a
+ * sentence in err naming the collection, the field and what was expected.
+ */
+int schema_check_put(const char *coll, const json_t *fields, int creating, char *err,
+                     size_t errlen);
+
+#endif
