@@ -176,8 +176,8 @@ static int take_reply(json_t *reply, json_t **result, long *index, char *err, si
 	if (index && json_is_integer(v))
 		*index = (long)json_integer_value(v);
 	v = json_object_get(reply, "code");
-	if (json_is_integer(v) && json_integer_value(v) < 0 &&
-	    json_integer_value(v) >= LOKET_E_FIRST - 10000)
+	/* Negative errno values and LOKET_E_* codes; anything else is not a code. */
+	if (json_is_integer(v) && json_integer_value(v) < 0 && json_integer_value(v) > -100000)
 		return (int)json_integer_value(v);
 	return LOKET_E_BAD_REQUEST;
 }

@@ -179,7 +179,7 @@ static int bad_line(struct import *im, const char *reason)
 }
 
 /* Checks one line and adds its op to the batch, sending the batch first when full. */
-static int add_line(struct import *im, size_t len)
+static int add_line(struct import *im, const char *line, size_t len)
 {
 	json_error_t jerr;
 	json_t *op;
@@ -187,7 +187,7 @@ static int add_line(struct import *im, size_t len)
 	char err[256];
 	size_t size;
 
-	op = json_loadb(im->line, len, JSON_REJECT_DUPLICATES, &jerr);
+	op = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!op) {
 		snprintf(err, sizeof(err), "invalid JSON at column %d: %s", jerr.column, jerr.text);
 		return bad_line(im, err);
@@ -227,6 +227,7 @@ static int add_line(struct import *im, size_t len)
 
 static int run(struct import *im)
 {
+	const char *line;
 	size_t len;
 	int rc;
 
@@ -242,9 +243,15 @@ static int run(struct import *im)
 			snprintf(reason, sizeof(reason), "read error: %s", strerror(errno));
 			return bad_line(im, reason);
 		}
-		if (blank(im->line, len))
+		line = im->line;
+		/* Editors on some systems start a UTF-8 file with a byte order mark. */
+		if (im->lineno == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) {
+			line += 3;
+			len -= 3;
+		}
+		if (blank(line, len))
 			continue;
-		if (add_line(im, len) < 0)
+		if (add_line(im, line, len) < 0)
 			return -1;
 	}
 	return flush(im);

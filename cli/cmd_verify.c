@@ -111,7 +111,7 @@ int verify_main(int argc, char *argv[])
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
-	char path[PATH_MAX], err[PATH_MAX + 256];
+	char path[PATH_MAX], err[2 * PATH_MAX];
 	int c, n, json = 0, status = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {

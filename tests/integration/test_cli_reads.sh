@@ -134,4 +134,14 @@ expect_status 1 l status
 assert_eq "loket: cannot reach loketd at ipc://$T/a/data/control.sock: is it running?" "$ERR" \
 	"message when loketd is down"
 
+# A daemon killed outright leaves its socket file behind; the CLI still
+# answers at once instead of waiting for a reply that cannot come.
+start_node "$T/a"
+kill9_node "$T/a"
+[ -S "$T/a/data/control.sock" ] || fail "expected a stale socket file after SIGKILL"
+started=$(date +%s)
+expect_status 1 l list expert
+assert_contains "$ERR" "cannot reach loketd"
+[ $(($(date +%s) - started)) -lt 5 ] || fail "loket waited for a dead daemon"
+
 pass
