@@ -565,14 +565,23 @@ static int check_for_encode(const struct changeset *cs)
 		}
 		if (!op->fields || op->fields_len == 0)
 			return LOKET_E_MALFORMED;
-		struct reader r = {.p = op->fields, .len = op->fields_len, .op = -1};
-		int rc = read_fields(&r);
+		int rc = changeset_check_fields(op->fields, op->fields_len, NULL, 0);
 		if (rc)
 			return rc;
-		if (r.pos != r.len)
-			return LOKET_E_TRAILING;
 	}
 	return 0;
+}
+
+int changeset_check_fields(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	struct reader r = {.p = p, .len = p ? len : 0, .op = -1, .err = err, .errlen = errlen};
+	if (err && errlen)
+		err[0] = '\0';
+	int rc = read_fields(&r);
+	if (rc == 0 && r.pos != r.len)
+		rc = fail(&r, r.pos, LOKET_E_TRAILING, "%zu bytes follow the fields map",
+		          r.len - r.pos);
+	return rc;
 }
 
 int changeset_encode(const struct changeset *cs, msgpack_sbuffer *out)

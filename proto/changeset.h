@@ -99,6 +99,16 @@ void changeset_hash(const uint8_t *p, size_t len, uint8_t out[CHANGESET_HASH_BYT
 /* Builds the message that is signed: domain tag followed by body. Caller frees *msg. */
 int changeset_signing_input(const uint8_t *body, size_t body_len, uint8_t **msg, size_t *msg_len);
 
+/*
+ * Checks one put op's fields as changeset_encode and changeset_decode do
+ * (a canonical map of 1..LOKET_MAX_FIELDS entries, names of
+ * 1..LOKET_MAX_KEY_LEN bytes, values of at most LOKET_MAX_FIELD_BYTES, the
+ * map and its values nested at most LOKET_MAX_DEPTH, nothing after the map),
+ * so a writer can name the op and the reason before building a changeset.
+ * Returns 0 or a LOKET_E_* code with a sentence in err.
+ */
+int changeset_check_fields(const uint8_t *p, size_t len, char *err, size_t errlen);
+
 /* 1 if s is a valid collection name / entity id by the rules above. */
 int changeset_valid_coll(const char *s, size_t len);
 int changeset_valid_id(const char *s, size_t len);

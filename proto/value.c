@@ -67,6 +67,15 @@ int value_valid_utf8(const uint8_t *s, size_t len)
 {
 	size_t i = 0;
 	while (i < len) {
+		/* Most text is ASCII: skip it eight bytes at a time. */
+		if (len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, sizeof(w));
+			if ((w & UINT64_C(0x8080808080808080)) == 0) {
+				i += 8;
+				continue;
+			}
+		}
 		uint8_t c = s[i];
 		if (c < 0x80) {
 			i++;

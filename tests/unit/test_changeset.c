@@ -578,6 +578,41 @@ static void test_rejects_bad_ops(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+static void test_check_fields_before_encoding(void **state)
+{
+	(void)state;
+	char err[256];
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	pack_fields(&sb, "{\"name\":\"Ada\",\"topics\":[\"math\"]}");
+	assert_int_equal(
+	    changeset_check_fields((const uint8_t *)sb.data, sb.size, err, sizeof(err)), 0);
+	msgpack_sbuffer_write(&sb, "\x01", 1);
+	assert_int_equal(
+	    changeset_check_fields((const uint8_t *)sb.data, sb.size, err, sizeof(err)),
+	    LOKET_E_TRAILING);
+
+	/* JSON allows what fields do not: an empty name, a name too long, no fields. */
+	sb.size = 0;
+	pack_fields(&sb, "{\"\":1}");
+	assert_int_equal(
+	    changeset_check_fields((const uint8_t *)sb.data, sb.size, err, sizeof(err)),
+	    LOKET_E_MALFORMED);
+	assert_non_null(strstr(err, "field name is empty"));
+	sb.size = 0;
+	pack_fields(&sb,
+	            "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1}");
+	assert_int_equal(
+	    changeset_check_fields((const uint8_t *)sb.data, sb.size, err, sizeof(err)),
+	    LOKET_E_TOO_BIG);
+	sb.size = 0;
+	pack_fields(&sb, "{}");
+	assert_int_equal(
+	    changeset_check_fields((const uint8_t *)sb.data, sb.size, err, sizeof(err)),
+	    LOKET_E_MALFORMED);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_valid_names(void **state)
 {
 	(void)state;
@@ -619,6 +654,7 @@ int main(void)
 	    cmocka_unit_test(test_rejects_str_instead_of_bin),
 	    cmocka_unit_test(test_rejects_huge_declared_count),
 	    cmocka_unit_test(test_rejects_bad_ops),
+	    cmocka_unit_test(test_check_fields_before_encoding),
 	    cmocka_unit_test(test_valid_names),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
