@@ -33,14 +33,13 @@ enum kind {
 	MAP,   /* map checked against the rule's own table */
 };
 
-#define REQUIRED 1
-
 struct rule {
 	const char *name;
 	enum kind kind;
 	int required;
 	const char *const *values; /* ENUM, ENUMS: NULL-terminated */
 	const struct rule *sub;    /* MAP: table of the map's fields */
+	const char *target;        /* REF, REFS: collection referred to */
 };
 
 static const char *const org_kinds[] = {"university",   "umc",    "hbo",     "mbo",
@@ -60,56 +59,75 @@ static const char *const response_kinds[] = {"claim", "offer", "answer", "referr
 static const char *const response_states[] = {"offered", "withdrawn", "delivered", NULL};
 
 static const struct rule org_rules[] = {
-    {"name", TEXT, REQUIRED, NULL, NULL}, {"kind", ENUM, 0, org_kinds, NULL},
-    {"city", TEXT, 0, NULL, NULL},        {"website", TEXT, 0, NULL, NULL},
-    {"description", LONG, 0, NULL, NULL}, {NULL, TEXT, 0, NULL, NULL},
+    {.name = "name", .kind = TEXT, .required = 1},
+    {.name = "kind", .kind = ENUM, .values = org_kinds},
+    {.name = "city", .kind = TEXT},
+    {.name = "website", .kind = TEXT},
+    {.name = "description", .kind = LONG},
+    {0},
 };
 
 static const struct rule expert_rules[] = {
-    {"name", TEXT, REQUIRED, NULL, NULL}, {"org", TEXT, 0, NULL, NULL},
-    {"title", TEXT, 0, NULL, NULL},       {"topics", TEXTS, 0, NULL, NULL},
-    {"description", LONG, 0, NULL, NULL}, {"languages", TEXTS, 0, NULL, NULL},
-    {"contact", TEXT, 0, NULL, NULL},     {"available_for", ENUMS, 0, availability, NULL},
-    {NULL, TEXT, 0, NULL, NULL},
+    {.name = "name", .kind = TEXT, .required = 1},
+    {.name = "org", .kind = TEXT},
+    {.name = "title", .kind = TEXT},
+    {.name = "topics", .kind = TEXTS},
+    {.name = "description", .kind = LONG},
+    {.name = "languages", .kind = TEXTS},
+    {.name = "contact", .kind = TEXT},
+    {.name = "available_for", .kind = ENUMS, .values = availability},
+    {0},
 };
 
 static const struct rule resource_rules[] = {
-    {"name", TEXT, REQUIRED, NULL, NULL}, {"kind", ENUM, 0, resource_kinds, NULL},
-    {"org", TEXT, 0, NULL, NULL},         {"description", LONG, 0, NULL, NULL},
-    {"topics", TEXTS, 0, NULL, NULL},     {"access", TEXT, 0, NULL, NULL},
-    {NULL, TEXT, 0, NULL, NULL},
+    {.name = "name", .kind = TEXT, .required = 1},
+    {.name = "kind", .kind = ENUM, .values = resource_kinds},
+    {.name = "org", .kind = TEXT},
+    {.name = "description", .kind = LONG},
+    {.name = "topics", .kind = TEXTS},
+    {.name = "access", .kind = TEXT},
+    {0},
 };
 
 static const struct rule project_rules[] = {
-    {"name", TEXT, REQUIRED, NULL, NULL}, {"org", TEXT, 0, NULL, NULL},
-    {"partners", TEXTS, 0, NULL, NULL},   {"description", LONG, 0, NULL, NULL},
-    {"topics", TEXTS, 0, NULL, NULL},     {"status", TEXT, 0, NULL, NULL},
-    {"period", TEXT, 0, NULL, NULL},      {"outcome", LONG, 0, NULL, NULL},
-    {NULL, TEXT, 0, NULL, NULL},
+    {.name = "name", .kind = TEXT, .required = 1},
+    {.name = "org", .kind = TEXT},
+    {.name = "partners", .kind = TEXTS},
+    {.name = "description", .kind = LONG},
+    {.name = "topics", .kind = TEXTS},
+    {.name = "status", .kind = TEXT},
+    {.name = "period", .kind = TEXT},
+    {.name = "outcome", .kind = LONG},
+    {0},
 };
 
 static const struct rule asker_rules[] = {
-    {"name", TEXT, REQUIRED, NULL, NULL},
-    {"kind", ENUM, 0, asker_kinds, NULL},
-    {NULL, TEXT, 0, NULL, NULL},
+    {.name = "name", .kind = TEXT, .required = 1},
+    {.name = "kind", .kind = ENUM, .values = asker_kinds},
+    {0},
 };
 
 static const struct rule question_rules[] = {
-    {"title", TEXT, REQUIRED, NULL, NULL},   {"body", LONG, 0, NULL, NULL},
-    {"asker", MAP, 0, NULL, asker_rules},    {"topics", TEXTS, 0, NULL, NULL},
-    {"kind", ENUM, 0, question_kinds, NULL}, {"neighbourhood", TEXT, 0, NULL, NULL},
-    {"deadline", DATE, 0, NULL, NULL},       {"status", ENUM, 0, question_states, NULL},
-    {"accepted", REFS, 0, NULL, NULL},       {NULL, TEXT, 0, NULL, NULL},
+    {.name = "title", .kind = TEXT, .required = 1},
+    {.name = "body", .kind = LONG},
+    {.name = "asker", .kind = MAP, .sub = asker_rules},
+    {.name = "topics", .kind = TEXTS},
+    {.name = "kind", .kind = ENUM, .values = question_kinds},
+    {.name = "neighbourhood", .kind = TEXT},
+    {.name = "deadline", .kind = DATE},
+    {.name = "status", .kind = ENUM, .values = question_states},
+    {.name = "accepted", .kind = REFS, .target = "response"},
+    {0},
 };
 
 static const struct rule response_rules[] = {
-    {"question", REF, REQUIRED, NULL, NULL},
-    {"kind", ENUM, REQUIRED, response_kinds, NULL},
-    {"team", TEXT, 0, NULL, NULL},
-    {"contact", TEXT, 0, NULL, NULL},
-    {"text", LONG, 0, NULL, NULL},
-    {"status", ENUM, 0, response_states, NULL},
-    {NULL, TEXT, 0, NULL, NULL},
+    {.name = "question", .kind = REF, .required = 1, .target = "question"},
+    {.name = "kind", .kind = ENUM, .required = 1, .values = response_kinds},
+    {.name = "team", .kind = TEXT},
+    {.name = "contact", .kind = TEXT},
+    {.name = "text", .kind = LONG},
+    {.name = "status", .kind = ENUM, .values = response_states},
+    {0},
 };
 
 static const struct {
@@ -397,7 +415,9 @@ static int check_value(const struct check *c, const char *label, const struct ru
 	json_array_foreach(v, i, x)
 	{
 		char at[LABEL_MAX];
-		snprintf(at, sizeof(at), "%s[%zu]", label, i);
+		int w = snprintf(at, sizeof(at), "%s[%zu]", label, i);
+		assert(w > 0 && (size_t)w < sizeof(at)); /* a label and at most 2 digits */
+		(void)w;
 		int rc = check_one(c, at, &item_rule, item, x);
 		if (rc != 0)
 			return rc;
@@ -427,10 +447,11 @@ static const struct rule *find_rule(const struct rule *rules, const char *name, 
 /* The field label in messages: "title", or "asker.name" inside a map. */
 static void make_label(const char *prefix, const char *key, char *buf, size_t buflen)
 {
-	if (prefix)
-		snprintf(buf, buflen, "%s.%.*s", prefix, (int)LOKET_MAX_KEY_LEN, key);
-	else
-		snprintf(buf, buflen, "%.*s", (int)LOKET_MAX_KEY_LEN, key);
+	int w = snprintf(buf, buflen, "%s%s%.*s", prefix ? prefix : "", prefix ? "." : "",
+	                 (int)LOKET_MAX_KEY_LEN, key);
+	/* Keys are cut at LOKET_MAX_KEY_LEN and a prefix is a rule's name, so it fits. */
+	assert(w > 0 && (size_t)w < buflen);
+	(void)w;
 }
 
 static int check_object(const struct check *c, const char *prefix, const struct rule *rules,
@@ -512,4 +533,48 @@ int schema_check_put(const char *coll, const json_t *fields, int creating, char 
 	}
 	struct check c = {.coll = coll, .err = err, .errlen = errlen};
 	return check_object(&c, NULL, rules_of(coll), fields, creating);
+}
+
+/* Splits a checked reference and hands it to fn; 0 or what fn returned. */
+static int each_ref_call(const char *field, const char *target, const json_t *v, schema_ref_fn *fn,
+                         void *arg)
+{
+	char owner[LOKET_MAX_NAME_LEN + 1], id[LOKET_MAX_ID_LEN + 1];
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	if (!s || !is_reference(s, len))
+		return 0; /* schema_check_put refuses it; nothing to look up */
+	const char *slash = memchr(s, '/', len);
+	size_t owner_len = (size_t)(slash - s);
+	memcpy(owner, s, owner_len);
+	owner[owner_len] = '\0';
+	memcpy(id, slash + 1, len - owner_len - 1);
+	id[len - owner_len - 1] = '\0';
+	return fn(arg, field, target, owner, id);
+}
+
+int schema_each_ref(const char *coll, const json_t *fields, schema_ref_fn *fn, void *arg)
+{
+	const struct rule *rules = rules_of(coll);
+	if (!rules || !json_is_object(fields))
+		return 0;
+	for (const struct rule *r = rules; r->name; r++) {
+		const json_t *v = json_object_get(fields, r->name);
+		int rc = 0;
+		if (r->kind == REF) {
+			rc = each_ref_call(r->name, r->target, v, fn, arg);
+		} else if (r->kind == REFS && json_is_array(v)) {
+			size_t i;
+			const json_t *x;
+			json_array_foreach(v, i, x)
+			{
+				rc = each_ref_call(r->name, r->target, x, fn, arg);
+				if (rc != 0)
+					break;
+			}
+		}
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }

@@ -36,4 +36,20 @@ int schema_check_coll(const char *coll, char *err, size_t errlen);
 int schema_check_put(const char *coll, const json_t *fields, int creating, char *err,
                      size_t errlen);
 
+/*
+ * Told of one reference OWNER/ID in a put's fields: the field, the
+ * collection it refers to, and the owner's name and the id, split.
+ * Returning non-zero stops the walk.
+ */
+typedef int schema_ref_fn(void *arg, const char *field, const char *coll, const char *owner,
+                          const char *id);
+
+/*
+ * Calls fn for every well-formed reference in fields (a response's
+ * "question", a question's "accepted" responses), in table order, so the
+ * node can refuse a local write that refers to an entity it does not hold.
+ * Returns 0, or the first non-zero value fn returned.
+ */
+int schema_each_ref(const char *coll, const json_t *fields, schema_ref_fn *fn, void *arg);
+
 #endif

@@ -465,6 +465,57 @@ static void test_quoting(void **state)
 	json_decref(f);
 }
 
+/* Collects what schema_each_ref reports as "field coll owner id;" lines. */
+struct refs_seen {
+	char text[512];
+	size_t len;
+	int stop_after;
+};
+
+static int record_ref(void *arg, const char *field, const char *coll, const char *owner,
+                      const char *id)
+{
+	struct refs_seen *r = arg;
+	int w = snprintf(r->text + r->len, sizeof(r->text) - r->len, "%s %s %s %s;", field, coll,
+	                 owner, id);
+	assert_true(w > 0 && (size_t)w < sizeof(r->text) - r->len);
+	r->len += (size_t)w;
+	return --r->stop_after == 0 ? 7 : 0;
+}
+
+static void test_each_ref(void **state)
+{
+	(void)state;
+	struct refs_seen r = {.stop_after = -1};
+	json_t *f = J("{\"question\":\"gemeente/eenzaamheid-merenwijk\",\"kind\":\"offer\"}");
+	assert_int_equal(schema_each_ref("response", f, record_ref, &r), 0);
+	assert_string_equal(r.text, "question question gemeente eenzaamheid-merenwijk;");
+	json_decref(f);
+
+	r = (struct refs_seen){.stop_after = -1};
+	f = J("{\"title\":\"T\",\"accepted\":[\"hogeschool/r1\",\"lumc/r:2\"]}");
+	assert_int_equal(schema_each_ref("question", f, record_ref, &r), 0);
+	assert_string_equal(r.text, "accepted response hogeschool r1;accepted response lumc r:2;");
+	/* A non-zero return stops the walk and is passed on. */
+	r = (struct refs_seen){.stop_after = 1};
+	assert_int_equal(schema_each_ref("question", f, record_ref, &r), 7);
+	assert_string_equal(r.text, "accepted response hogeschool r1;");
+	json_decref(f);
+
+	/* Nothing to report: no references, cleared, malformed, or no such collection. */
+	const char *none[][2] = {{"expert", "{\"name\":\"X\",\"org\":\"universiteit/ul\"}"},
+	                         {"question", "{\"accepted\":null}"},
+	                         {"response", "{\"question\":\"q1\"}"},
+	                         {"foo", "{\"question\":\"a/b\"}"}};
+	for (size_t i = 0; i < 4; i++) {
+		r = (struct refs_seen){.stop_after = -1};
+		f = J(none[i][1]);
+		assert_int_equal(schema_each_ref(none[i][0], f, record_ref, &r), 0);
+		assert_int_equal(r.len, 0);
+		json_decref(f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -484,6 +535,7 @@ int main(void)
 	    cmocka_unit_test(test_extra_fields),
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_quoting),
+	    cmocka_unit_test(test_each_ref),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
