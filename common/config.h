@@ -44,8 +44,8 @@ struct config {
 	char name[LOKET_MAX_NAME_LEN + 1];
 	char federation[LOKET_MAX_FEDERATION_LEN + 1];
 	char listen[CONFIG_ENDPOINT_MAX]; /* "" if none */
-	char data[PATH_MAX];		  /* resolved against the config's directory */
-	char key[PATH_MAX];		  /* resolved against the config's directory */
+	char data[PATH_MAX];              /* resolved against the config's directory */
+	char key[PATH_MAX];               /* resolved against the config's directory */
 	unsigned sync_interval_s;
 	int log_level;
 	size_t n_members;
@@ -58,7 +58,7 @@ struct config_parser;
 int config_parse_begin(struct config_parser **out, const char *file, const char *base_dir);
 /* One line without its newline; line numbers count from 1 as lines are fed. */
 int config_parse_line(struct config_parser *cp, const char *line, size_t len, char *err,
-		      size_t errlen);
+                      size_t errlen);
 /* Checks required keys; on success hands over the config. Frees the parser either way. */
 int config_parse_finish(struct config_parser *cp, struct config **out, char *err, size_t errlen);
 

@@ -32,7 +32,7 @@
 #define STORE_SCHEMA_VERSION 1
 
 enum store_flags {
-	STORE_CREATE = 1 << 0,	 /* create the file and schema if missing */
+	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
 	STORE_READONLY = 1 << 1, /* open read-only (offline verify, reads) */
 };
 

@@ -84,8 +84,7 @@ int changeset_encode(const struct changeset *cs, msgpack_sbuffer *out);
  * changeset_release. On failure writes a sentence naming the problem into
  * err and returns a LOKET_E_* code. Does not check the signature.
  */
-int changeset_decode(const uint8_t *p, size_t len, struct changeset *out, char *err,
-		     size_t errlen);
+int changeset_decode(const uint8_t *p, size_t len, struct changeset *out, char *err, size_t errlen);
 
 /* Frees what changeset_decode allocated; the changeset is then empty. */
 void changeset_release(struct changeset *cs);

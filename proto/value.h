@@ -28,7 +28,7 @@ enum value_check_flags {
 	VALUE_CANONICAL = 1 << 0, /* require the one canonical encoding */
 };
 int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags, size_t *used,
-		char *err, size_t errlen);
+                char *err, size_t errlen);
 
 /*
  * Packs a JSON value canonically (map keys sorted, integers shortest,
@@ -36,7 +36,7 @@ int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags
  * integers out of int64 range, with a sentence in err naming the path.
  */
 int value_pack_json(msgpack_packer *pk, const json_t *v, unsigned max_depth, char *err,
-		    size_t errlen);
+                    size_t errlen);
 
 /*
  * Unpacks one msgpack value into a new JSON value. The bytes must have
