@@ -50,6 +50,10 @@ static const struct {
      "  One op per line: {\"coll\":C,\"id\":I,\"fields\":{...}} or "
      "{\"coll\":C,\"id\":I,\"del\":true}.\n"
      "  A bad line stops the import after applying every line before it.\n"},
+    {"peers", peers_main, "[--json]",
+     "Shows the sync session with each member: up, last seen, who lacks what, errors", NULL},
+    {"reload", reload_main, "[--json]",
+     "Makes loketd re-read the roster from its configuration (as SIGHUP does)", NULL},
     {"rebuild", rebuild_main, "[--json]",
      "Recreates entities, search index and digest from the changesets", NULL},
     {"verify", verify_main, "[--db FILE] [--json]",

@@ -19,5 +19,7 @@ int del_main(int argc, char *argv[]);
 int import_main(int argc, char *argv[]);
 int rebuild_main(int argc, char *argv[]);
 int verify_main(int argc, char *argv[]);
+int peers_main(int argc, char *argv[]);
+int reload_main(int argc, char *argv[]);
 
 #endif

@@ -20,6 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/node.h"
 #include "daemon/notify.h"
+#include "daemon/sync.h"
 #include "proto/error.h"
 
 struct daemon {
@@ -27,7 +28,9 @@ struct daemon {
 	void *zctx;
 	struct node *node;
 	struct control control;
+	struct sync sync;
 	uv_signal_t sigterm;
+	uv_signal_t sighup;
 	uv_signal_t sigint;
 	int started;
 	int stopping;
@@ -56,6 +59,11 @@ static void daemon_on_control_closed(struct control *c)
 	(void)c;
 }
 
+static void daemon_on_sync_closed(struct sync *s)
+{
+	(void)s;
+}
+
 static void daemon_stop(struct daemon *d, const char *why)
 {
 	if (d->stopping)
@@ -63,14 +71,28 @@ static void daemon_stop(struct daemon *d, const char *why)
 	d->stopping = 1;
 	log_info("stopping: %s", why);
 	notify_systemd("STOPPING=1");
+	sync_close(&d->sync, daemon_on_sync_closed);
 	control_close(&d->control, daemon_on_control_closed);
 	uv_close((uv_handle_t *)&d->sigterm, daemon_on_signal_closed);
 	uv_close((uv_handle_t *)&d->sigint, daemon_on_signal_closed);
+	uv_close((uv_handle_t *)&d->sighup, daemon_on_signal_closed);
 }
 
 static void daemon_on_signal(uv_signal_t *h, int signum)
 {
 	daemon_stop(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* SIGHUP: re-read the roster, as `loket reload` does. */
+static void daemon_on_sighup(uv_signal_t *h, int signum)
+{
+	(void)signum;
+	struct daemon *d = h->data;
+	char err[1024];
+	json_t *result = NULL;
+	if (sync_reload(&d->sync, &result, err, sizeof(err)) != 0)
+		log_error("reload on SIGHUP failed, the roster is unchanged: %s", err);
+	json_decref(result);
 }
 
 static int daemon_load(const char *conf_path, struct node **out)
@@ -107,10 +129,19 @@ static int daemon_run(struct daemon *d)
 	d->started = 1;
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
+	uv_signal_init(&d->loop, &d->sighup);
 	d->sigterm.data = d;
 	d->sigint.data = d;
+	d->sighup.data = d;
 	uv_signal_start(&d->sigterm, daemon_on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, daemon_on_signal, SIGINT);
+	rc = sync_init(&d->sync, &d->loop, d->zctx, d->node, &d->control, err, sizeof(err));
+	if (rc != 0) {
+		log_error("%s", err);
+		daemon_stop(d, "sync could not start");
+		return rc;
+	}
+	uv_signal_start(&d->sighup, daemon_on_sighup, SIGHUP);
 
 	log_info("node %s (%s) of federation %s ready", d->node->cfg->name, d->node->self_b64,
 	         d->node->cfg->federation);
