@@ -150,6 +150,28 @@ static void test_rejects_big_unsorted_map(void **state)
 	char err[256];
 	assert_int_equal(check((const uint8_t *)sb.data, sb.size, 0, err, sizeof(err)),
 	                 LOKET_E_TOO_BIG);
+
+	/* The same keys in ascending order are fine, and a repeat among them is found. */
+	sb.size = 0;
+	msgpack_pack_map(&pk, 301);
+	for (int i = 0; i <= 300; i++) {
+		int n = i < 300 ? i : 299;
+		char k[5] = {'k', (char)('0' + n / 100), (char)('0' + n / 10 % 10),
+		             (char)('0' + n % 10), 0};
+		msgpack_pack_str(&pk, 4);
+		msgpack_pack_str_body(&pk, k, 4);
+		msgpack_pack_nil(&pk);
+	}
+	assert_int_equal(check((const uint8_t *)sb.data, sb.size, 0, err, sizeof(err)),
+	                 LOKET_E_DUPLICATE_KEY);
+	assert_non_null(strstr(err, "map key \"k299\" appears twice"));
+	sb.data[1] = 0x01; /* map16 of 300 entries: drop the repeat */
+	sb.data[2] = 0x2c;
+	size_t used = 0;
+	assert_int_equal(value_check((const uint8_t *)sb.data, sb.size, 1, VALUE_CANONICAL, &used,
+	                             err, sizeof(err)),
+	                 0);
+	assert_int_equal(used, sb.size - 6);
 	msgpack_sbuffer_destroy(&sb);
 }
 
