@@ -106,6 +106,9 @@ struct sync_member {
 	struct zwatch monitor_watch;
 	struct sync_session s[2];
 	int incompatible;
+	/* libzmq gives up on a connection refused at the handshake: we dial again. */
+	uint64_t redial_at;
+	unsigned redial_backoff;
 	unsigned long errors;
 	char last_error[SYNC_REASON_MAX];
 	/* Their heads: what they reported, raised by what we sent them. */
@@ -165,6 +168,7 @@ struct sync_state {
 	unsigned monitor_seq;
 	int closing;
 	int pending_closes;
+	int rebind_pending;
 	/* Counters, for the log and `loket peers`. */
 	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy;
 };
@@ -1238,6 +1242,15 @@ static void dealer_on_readable(struct zwatch *w, void *zsock, void *data)
 		zmq_msg_close(&frames[i]);
 }
 
+/* Dials m again later, backing off from 1 s to 30 s while it keeps refusing. */
+static void schedule_redial(struct sync_state *st, struct sync_member *m)
+{
+	m->redial_backoff = m->redial_backoff ? m->redial_backoff * 2 : 1000;
+	if (m->redial_backoff > 30000)
+		m->redial_backoff = 30000;
+	m->redial_at = now_ms(st) + m->redial_backoff;
+}
+
 static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 {
 	(void)w;
@@ -1260,6 +1273,8 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 	char why[SYNC_REASON_MAX];
 	switch (event) {
 	case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+		m->redial_at = 0;
+		m->redial_backoff = 0;
 		sess->up = 1;
 		sess->gen++;
 		log_info("sync: dialled %s at %s", m->name, m->endpoint);
@@ -1280,6 +1295,7 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 		if (strcmp(m->last_error, why) != 0)
 			log_warn("sync: %s: %s", m->name, why);
 		set_error(m, why);
+		schedule_redial(st, m);
 		break;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -1289,6 +1305,7 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 		if (strcmp(m->last_error, why) != 0)
 			log_warn("sync: %s: %s", m->name, why);
 		set_error(m, why);
+		schedule_redial(st, m);
 		break;
 	default:
 		break;
@@ -1469,8 +1486,23 @@ static void rebind_listener(struct sync_state *st)
 	size_t size = sizeof(last);
 	if (zmq_getsockopt(st->router, ZMQ_LAST_ENDPOINT, last, &size) != 0)
 		return;
-	if (zmq_unbind(st->router, last) != 0 || zmq_bind(st->router, st->listen) != 0)
+	if (zmq_unbind(st->router, last) != 0) {
+		log_error("sync: cannot unbind %s: %s", last, zmq_strerror(zmq_errno()));
+		return;
+	}
+	/* The listener closes on libzmq's I/O thread: bind again from the timer. */
+	st->rebind_pending = 1;
+}
+
+static void try_rebind(struct sync_state *st)
+{
+	if (zmq_bind(st->router, st->listen) == 0) {
+		st->rebind_pending = 0;
+		log_info("sync: listening on %s again", st->listen);
+	} else if (zmq_errno() != EADDRINUSE) {
+		st->rebind_pending = 0;
 		log_error("sync: cannot bind %s again: %s", st->listen, zmq_strerror(zmq_errno()));
+	}
 }
 
 /* ---- the periodic timer ---- */
@@ -1482,6 +1514,8 @@ static void on_tick(uv_timer_t *t)
 	int hello = now >= st->next_hello;
 	if (hello)
 		st->next_hello = now + (uint64_t)st->node->cfg->sync_interval_s * 1000u;
+	if (st->rebind_pending)
+		try_rebind(st);
 	uint64_t expiry = 3u * (uint64_t)st->node->cfg->sync_interval_s * 1000u + 2000u;
 	for (size_t i = 0; i < st->n_members; i++) {
 		struct sync_member *m = st->members[i];
@@ -1492,6 +1526,13 @@ static void on_tick(uv_timer_t *t)
 			send_hello(st, m, d, 0);
 		if (a->up && a->hello_owed)
 			send_hello(st, m, a, 1);
+		if (m->redial_at && now >= m->redial_at && m->dealer) {
+			m->redial_at = 0;
+			zmq_disconnect(m->dealer, m->endpoint);
+			if (zmq_connect(m->dealer, m->endpoint) != 0)
+				log_error("sync: %s: cannot dial %s again: %s", m->name,
+				          m->endpoint, zmq_strerror(zmq_errno()));
+		}
 		if (a->up && now - a->last_seen > expiry) {
 			log_info("sync: %s went silent; its session to us is taken as closed",
 			         m->name);
