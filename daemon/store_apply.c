@@ -14,15 +14,12 @@
 
 #include "../proto/error.h"
 #include "../proto/limits.h"
-#include "../proto/value.h"
 #include "store_int.h"
 
 const char store_entity_sql[] =
     "CREATE TABLE entity(rowid INTEGER PRIMARY KEY, coll TEXT NOT NULL, owner BLOB NOT NULL,"
     " id TEXT NOT NULL, fields TEXT NOT NULL, deleted INTEGER NOT NULL, seq INTEGER NOT NULL,"
-    " hlc INTEGER NOT NULL, digest BLOB NOT NULL, UNIQUE(coll, owner, id));";
-
-#define DUMP_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+    " hlc INTEGER NOT NULL, digest BLOB NOT NULL, UNIQUE(coll, id, owner));";
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
 {
@@ -70,7 +67,7 @@ void store_apply_fini(struct store_apply *a)
 	sqlite3_finalize(a->ent_upd);
 	sqlite3_finalize(a->fts_del);
 	sqlite3_finalize(a->fts_ins);
-	free(a->buf);
+	free(a->fields.p);
 	free(a->text);
 	memset(a, 0, sizeof(*a));
 }
@@ -79,19 +76,35 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
                          size_t id_len, int deleted, const char *fields, size_t fields_len,
                          uint8_t out[32])
 {
-	crypto_hash_sha256_state st;
-	const uint8_t zero = 0;
-	const uint8_t del = deleted ? 1 : 0;
+	struct store_sha256 st;
+	uint8_t head[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN + 2];
+	size_t n = 0;
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const uint8_t *)coll, coll_len);
-	crypto_hash_sha256_update(&st, &zero, 1);
-	crypto_hash_sha256_update(&st, owner, 32);
-	crypto_hash_sha256_update(&st, (const uint8_t *)id, id_len);
-	crypto_hash_sha256_update(&st, &zero, 1);
-	crypto_hash_sha256_update(&st, &del, 1);
-	crypto_hash_sha256_update(&st, (const uint8_t *)fields, fields_len);
-	crypto_hash_sha256_final(&st, out);
+	store_sha256_init(&st);
+	if (coll_len <= LOKET_MAX_COLL_LEN && id_len <= LOKET_MAX_ID_LEN) {
+		/* One update for the short prefix: fewer partial blocks. */
+		memcpy(head, coll, coll_len);
+		n = coll_len;
+		head[n++] = 0;
+		memcpy(head + n, owner, 32);
+		n += 32;
+		memcpy(head + n, id, id_len);
+		n += id_len;
+		head[n++] = 0;
+		head[n++] = deleted ? 1 : 0;
+		store_sha256_update(&st, head, n);
+	} else {
+		const uint8_t zero = 0, del = deleted ? 1 : 0;
+
+		store_sha256_update(&st, coll, coll_len);
+		store_sha256_update(&st, &zero, 1);
+		store_sha256_update(&st, owner, 32);
+		store_sha256_update(&st, id, id_len);
+		store_sha256_update(&st, &zero, 1);
+		store_sha256_update(&st, &del, 1);
+	}
+	store_sha256_update(&st, fields, fields_len);
+	store_sha256_final(&st, out);
 }
 
 static void xor32(uint8_t *d, const uint8_t *x)
@@ -107,23 +120,6 @@ static void *xrealloc(void *p, size_t n)
 	if (!q)
 		abort();
 	return q;
-}
-
-/* Serializes v into a->buf (NUL-terminated); returns its length. */
-static size_t dump_fields(struct store_apply *a, const json_t *v)
-{
-	size_t n = json_dumpb(v, a->buf, a->buf_cap, DUMP_FLAGS);
-
-	if (n == 0)
-		abort(); /* only fails on allocation */
-	if (n >= a->buf_cap) {
-		a->buf_cap = n + 1 > 1024 ? n + 1 : 1024;
-		a->buf = xrealloc(a->buf, a->buf_cap);
-		n = json_dumpb(v, a->buf, a->buf_cap, DUMP_FLAGS);
-		assert(n < a->buf_cap);
-	}
-	a->buf[n] = '\0';
-	return n;
 }
 
 static void text_put(struct store_apply *a, size_t *n, const char *p, size_t len)
@@ -261,27 +257,14 @@ static size_t fts_text(struct store_apply *a, const char *json, size_t len)
 	return n;
 }
 
-/* Drops every nil value of obj (a put on an empty entity). */
-static void drop_nulls(json_t *obj)
-{
-	const char *k;
-	json_t *v;
-	void *tmp;
-
-	json_object_foreach_safe(obj, tmp, k, v)
-	{
-		if (json_is_null(v))
-			json_object_del(obj, k);
-	}
-}
-
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen)
 {
 	int rc = 0, step, exists = 0, old_deleted = 0, new_deleted = 0, unchanged = 0;
 	sqlite3_int64 rowid = 0;
 	uint8_t old_digest[32], new_digest[32];
-	json_t *patch = NULL, *obj = NULL;
+	const char *old = NULL;
+	size_t old_len = 0;
 	sqlite3_stmt *w;
 	const char *new_fields = "{}";
 	size_t new_len = 2;
@@ -322,45 +305,19 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 		rc = LOKET_E_MALFORMED;
 		goto cleanup;
 	}
-	patch = value_to_json(op->fields, op->fields_len);
-	if (!json_is_object(patch)) {
-		snprintf(err, errlen, "put op's fields are not a map");
-		rc = LOKET_E_MALFORMED;
+	if (exists && !old_deleted) {
+		old = (const char *)sqlite3_column_text(a->ent_get, 1);
+		old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
+	}
+	rc = store_json_merge(&a->fields, old, old_len, op->fields, op->fields_len);
+	if (rc < 0) {
+		snprintf(err, errlen, "put op's fields cannot be merged into the stored ones");
 		goto cleanup;
 	}
-	if (exists && !old_deleted && sqlite3_column_bytes(a->ent_get, 1) > 2) {
-		const char *old = (const char *)sqlite3_column_text(a->ent_get, 1);
-		size_t old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
-		json_error_t jerr;
-		const char *k;
-		json_t *v;
-
-		obj = json_loadb(old, old_len, JSON_ALLOW_NUL, &jerr);
-		if (!json_is_object(obj)) {
-			snprintf(err, errlen, "stored fields are not a JSON object: %s", jerr.text);
-			rc = LOKET_E_STORE;
-			goto cleanup;
-		}
-		json_object_foreach(patch, k, v)
-		{
-			if (json_is_null(v))
-				json_object_del(obj, k);
-			else
-				json_object_set(obj, k, v);
-		}
-	} else {
-		drop_nulls(patch);
-		obj = json_incref(patch);
-	}
-	new_len = dump_fields(a, obj);
-	new_fields = a->buf;
-	if (exists && !old_deleted) {
-		size_t old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
-		const char *old = (const char *)sqlite3_column_text(a->ent_get, 1);
-
-		if (old_len == new_len && old && memcmp(old, new_fields, new_len) == 0)
-			unchanged = 1;
-	}
+	new_fields = a->fields.p;
+	new_len = a->fields.n;
+	if (old && old_len == new_len && memcmp(old, new_fields, new_len) == 0)
+		unchanged = 1;
 decided:
 	sqlite3_reset(a->ent_get);
 	sqlite3_clear_bindings(a->ent_get);
@@ -429,7 +386,5 @@ decided:
 	}
 cleanup:
 	sqlite3_reset(a->ent_get);
-	json_decref(patch);
-	json_decref(obj);
 	return rc;
 }

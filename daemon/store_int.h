@@ -10,12 +10,45 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "../proto/changeset.h"
 #include "store.h"
 
 #define STORE_ERR_MAX 256
+
+/* Growable byte buffer. */
+struct store_buf {
+	char *p;
+	size_t n;
+	size_t cap;
+};
+
+/* SHA-256, with the CPU's SHA instructions when it has them. */
+struct store_sha256 {
+	uint32_t h[8];
+	uint8_t buf[64];
+	size_t n;
+	uint64_t total;
+	int hw;
+	crypto_hash_sha256_state sod;
+};
+/* -1: detect on first use; 0: libsodium; 1: SHA-NI (set only if present). */
+extern int store_sha256_hw;
+void store_sha256_init(struct store_sha256 *c);
+void store_sha256_update(struct store_sha256 *c, const void *p, size_t len);
+void store_sha256_final(struct store_sha256 *c, uint8_t out[32]);
+void store_sha256(const void *p, size_t len, uint8_t out[32]);
+
+/*
+ * Entity fields as JSON text: merges the put op's canonical msgpack map
+ * into old (the stored JSON object text, NULL for none) into out, which
+ * gets the NUL-terminated result: keys sorted bytewise, compact, UTF-8
+ * kept. A nil value removes its key. LOKET_E_MALFORMED on bad input.
+ */
+int store_json_merge(struct store_buf *out, const char *old, size_t old_len, const uint8_t *fields,
+                     size_t fields_len);
 
 /* The statements that apply ops to one database's entity table. */
 struct store_apply {
@@ -25,10 +58,9 @@ struct store_apply {
 	sqlite3_stmt *ent_upd;
 	sqlite3_stmt *fts_del; /* NULL when the database has no FTS index */
 	sqlite3_stmt *fts_ins;
-	uint8_t digest[32]; /* XOR of every entity digest */
-	char *buf;          /* reused: serialized fields */
-	size_t buf_cap;
-	char *text; /* reused: text for the FTS index */
+	uint8_t digest[32];      /* XOR of every entity digest */
+	struct store_buf fields; /* reused: serialized fields */
+	char *text;              /* reused: text for the FTS index */
 	size_t text_cap;
 };
 

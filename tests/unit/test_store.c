@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "daemon/store.h"
+#include "daemon/store_int.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
@@ -824,6 +825,83 @@ static void test_each_head(void **state)
 	store_close(s);
 }
 
+/* Values of every kind survive the trip through the stored JSON text. */
+static void test_values_roundtrip(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c;
+	json_t *arr, *f, *want;
+	json_error_t jerr;
+	const char *fields =
+	    "{\"s\":\"quote \\\" backslash \\\\ nl \\n tab \\t ctl \\u0001 é 😀\","
+	    "\"neg\":-5,\"big\":9223372036854775807,\"small\":-9223372036854775808,"
+	    "\"f\":0.1,\"g\":-2.5e-300,\"whole\":3.0,\"t\":true,\"no\":false,"
+	    "\"arr\":[1,\"x\",[],{}],\"obj\":{\"b\":{\"c\":[null]},\"a\":1},"
+	    "\"k\\\"q\":1,\"Z\":\"upper first\"}";
+	char ops[1024];
+	int n;
+
+	(void)state;
+	node_init(&a);
+	n = snprintf(ops, sizeof(ops), "[{\"coll\":\"org\",\"id\":\"v\",\"fields\":%s}]", fields);
+	assert_true(n > 0 && (size_t)n < sizeof(ops));
+	c = make_cs(&a, ops);
+	append_ok(s, &c);
+	free(c.bytes);
+	arr = get1(s, "org", "v");
+	f = json_object_get(json_array_get(arr, 0), "fields");
+	want = json_loads(fields, 0, &jerr);
+	assert_non_null(want);
+	assert_true(json_equal(f, want));
+	assert_true(json_is_real(json_object_get(f, "whole")));
+	json_decref(want);
+	json_decref(arr);
+
+	/* Merging keeps the untouched keys exactly, escaped ones included. */
+	c = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"v\",\"fields\":{\"k\\\"q\":null,"
+	                "\"m\":\"new\",\"s\":null}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	arr = get1(s, "org", "v");
+	f = json_object_get(json_array_get(arr, 0), "fields");
+	assert_null(json_object_get(f, "k\"q"));
+	assert_null(json_object_get(f, "s"));
+	assert_string_equal(json_string_value(json_object_get(f, "m")), "new");
+	assert_int_equal(json_integer_value(json_object_get(f, "neg")), -5);
+	assert_true(json_is_object(json_object_get(json_object_get(f, "obj"), "b")));
+	json_decref(arr);
+	store_close(s);
+}
+
+/* The store's SHA-256 (SHA-NI when the CPU has it) agrees with libsodium's. */
+static void test_sha256(void **state)
+{
+	uint8_t buf[1000], a[32], b[32];
+	struct store_sha256 c;
+
+	(void)state;
+	randombytes_buf(buf, sizeof(buf));
+	store_sha256(buf, 1, a); /* detects the CPU */
+	if (store_sha256_hw == 1)
+		print_message("SHA-NI in use\n");
+	for (size_t len = 0; len < sizeof(buf); len += len < 130 ? 1 : 37) {
+		store_sha256(buf, len, a);
+		crypto_hash_sha256(b, buf, len);
+		assert_memory_equal(a, b, 32);
+		/* Fed in uneven pieces. */
+		store_sha256_init(&c);
+		for (size_t i = 0; i < len;) {
+			size_t k = (i % 7) + 1 < len - i ? (i % 7) + 1 : len - i;
+
+			store_sha256_update(&c, buf + i, k);
+			i += k;
+		}
+		store_sha256_final(&c, a);
+		assert_memory_equal(a, b, 32);
+	}
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -858,6 +936,8 @@ int main(void)
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_log_and_status),
 	    cmocka_unit_test(test_each_head),
+	    cmocka_unit_test(test_values_roundtrip),
+	    cmocka_unit_test(test_sha256),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,592 @@
+/*
+ * The JSON text of entity fields, written straight from the ops' msgpack.
+ * This text is hashed into the state digest, so it must be one exact
+ * function of the changesets on every node: keys sorted bytewise (the
+ * order canonical msgpack maps already have), no whitespace, UTF-8 kept,
+ * only '"', '\\' and control characters escaped, integers in decimal,
+ * floats as "%.17g" with ".0" added when that looks like an integer.
+ * Writing it here rather than through jansson keeps the import path free
+ * of per-field allocations (jansson's sorted dump was a fifth of the cost).
+ * A put merges top-level keys into the stored object in one sorted pass.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/error.h"
+#include "../proto/limits.h"
+#include "store_int.h"
+
+#define JSON_MAX_DEPTH (LOKET_MAX_DEPTH + 2)
+
+static void put(struct store_buf *b, const void *p, size_t len)
+{
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+
+		while (cap < b->n + len + 1)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		if (!b->p)
+			abort();
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, p, len);
+	b->n += len;
+}
+
+static void putc1(struct store_buf *b, char c)
+{
+	if (b->n + 2 > b->cap)
+		put(b, &c, 1);
+	else
+		b->p[b->n++] = c;
+}
+
+static void put_string(struct store_buf *b, const uint8_t *s, size_t len)
+{
+	static const char hexd[] = "0123456789abcdef";
+	size_t run = 0;
+
+	putc1(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = s[i];
+		char esc[6];
+		size_t k = 2;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		put(b, s + run, i - run);
+		run = i + 1;
+		esc[0] = '\\';
+		switch (c) {
+		case '"':
+			esc[1] = '"';
+			break;
+		case '\\':
+			esc[1] = '\\';
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hexd[c >> 4];
+			esc[5] = hexd[c & 15];
+			k = 6;
+		}
+		put(b, esc, k);
+	}
+	put(b, s + run, len - run);
+	putc1(b, '"');
+}
+
+static void put_u64(struct store_buf *b, uint64_t v, int neg)
+{
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (neg)
+		d[--i] = '-';
+	put(b, d + i, sizeof(d) - i);
+}
+
+static void put_i64(struct store_buf *b, int64_t v)
+{
+	if (v < 0)
+		put_u64(b, (uint64_t)0 - (uint64_t)v, 1);
+	else
+		put_u64(b, (uint64_t)v, 0);
+}
+
+static void put_double(struct store_buf *b, double d)
+{
+	char s[40];
+	int n = snprintf(s, sizeof(s), "%.17g", d);
+	int real = 0;
+
+	if (n <= 0 || (size_t)n >= sizeof(s)) {
+		put(b, "null", 4);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		if (s[i] == ',')
+			s[i] = '.'; /* a locale with a decimal comma */
+		if (s[i] == '.' || s[i] == 'e' || s[i] == 'n' || s[i] == 'i')
+			real = 1;
+	}
+	put(b, s, (size_t)n);
+	if (!real)
+		put(b, ".0", 2);
+}
+
+static uint64_t be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct mp {
+	const uint8_t *p;
+	const uint8_t *end;
+};
+
+static int need(const struct mp *m, size_t n)
+{
+	return (size_t)(m->end - m->p) >= n ? 0 : LOKET_E_TRUNCATED;
+}
+
+/* Reads a str header; *s and *len get the bytes. */
+static int mp_str(struct mp *m, const uint8_t **s, size_t *len)
+{
+	uint8_t t;
+	size_t hl;
+
+	if (need(m, 1))
+		return LOKET_E_TRUNCATED;
+	t = *m->p;
+	if (t >= 0xa0 && t <= 0xbf) {
+		*len = t & 0x1f;
+		hl = 1;
+	} else if (t == 0xd9 || t == 0xda || t == 0xdb) {
+		size_t w = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
+
+		if (need(m, 1 + w))
+			return LOKET_E_TRUNCATED;
+		*len = (size_t)be(m->p + 1, w);
+		hl = 1 + w;
+	} else {
+		return LOKET_E_MALFORMED;
+	}
+	m->p += hl;
+	if (need(m, *len))
+		return LOKET_E_TRUNCATED;
+	*s = m->p;
+	m->p += *len;
+	return 0;
+}
+
+static int mp_count(struct mp *m, uint8_t fix_lo, uint8_t t16, size_t *count)
+{
+	uint8_t t = *m->p;
+
+	if (t >= fix_lo && t <= fix_lo + 15) {
+		*count = t & 0x0f;
+		m->p++;
+		return 0;
+	}
+	if (need(m, t == t16 ? 3 : 5))
+		return LOKET_E_TRUNCATED;
+	*count = (size_t)be(m->p + 1, t == t16 ? 2 : 4);
+	m->p += t == t16 ? 3 : 5;
+	/* Every element takes at least one byte. */
+	return *count > (size_t)(m->end - m->p) ? LOKET_E_TRUNCATED : 0;
+}
+
+/* Writes one msgpack value as JSON and moves past it. */
+static int mp_json(struct store_buf *b, struct mp *m, unsigned depth)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const uint8_t *s;
+	size_t len, count;
+	uint8_t t;
+	int rc;
+
+	if (depth > JSON_MAX_DEPTH)
+		return LOKET_E_TOO_DEEP;
+	if (need(m, 1))
+		return LOKET_E_TRUNCATED;
+	t = *m->p;
+	if (t <= 0x7f) {
+		m->p++;
+		put_u64(b, t, 0);
+		return 0;
+	}
+	if (t >= 0xe0) {
+		m->p++;
+		put_i64(b, (int8_t)t);
+		return 0;
+	}
+	if ((t >= 0xa0 && t <= 0xbf) || t == 0xd9 || t == 0xda || t == 0xdb) {
+		if ((rc = mp_str(m, &s, &len)) < 0)
+			return rc;
+		put_string(b, s, len);
+		return 0;
+	}
+	if ((t >= 0x90 && t <= 0x9f) || t == 0xdc || t == 0xdd) {
+		if ((rc = mp_count(m, 0x90, 0xdc, &count)) < 0)
+			return rc;
+		putc1(b, '[');
+		for (size_t i = 0; i < count; i++) {
+			if (i)
+				putc1(b, ',');
+			if ((rc = mp_json(b, m, depth + 1)) < 0)
+				return rc;
+		}
+		putc1(b, ']');
+		return 0;
+	}
+	if ((t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf) {
+		if ((rc = mp_count(m, 0x80, 0xde, &count)) < 0)
+			return rc;
+		putc1(b, '{');
+		for (size_t i = 0; i < count; i++) {
+			if (i)
+				putc1(b, ',');
+			if ((rc = mp_str(m, &s, &len)) < 0)
+				return rc;
+			put_string(b, s, len);
+			putc1(b, ':');
+			if ((rc = mp_json(b, m, depth + 1)) < 0)
+				return rc;
+		}
+		putc1(b, '}');
+		return 0;
+	}
+	switch (t) {
+	case 0xc0:
+		m->p++;
+		put(b, "null", 4);
+		return 0;
+	case 0xc2:
+		m->p++;
+		put(b, "false", 5);
+		return 0;
+	case 0xc3:
+		m->p++;
+		put(b, "true", 4);
+		return 0;
+	case 0xcc:
+	case 0xcd:
+	case 0xce:
+	case 0xcf:
+		len = (size_t)1 << (t - 0xcc);
+		if (need(m, 1 + len))
+			return LOKET_E_TRUNCATED;
+		put_u64(b, be(m->p + 1, len), 0);
+		m->p += 1 + len;
+		return 0;
+	case 0xd0:
+	case 0xd1:
+	case 0xd2:
+	case 0xd3: {
+		uint64_t u;
+		int64_t v;
+
+		len = (size_t)1 << (t - 0xd0);
+		if (need(m, 1 + len))
+			return LOKET_E_TRUNCATED;
+		u = be(m->p + 1, len);
+		if (len < 8 && (u >> (8 * len - 1)) & 1)
+			u |= ~(uint64_t)0 << (8 * len); /* sign-extend */
+		memcpy(&v, &u, sizeof(v));
+		put_i64(b, v);
+		m->p += 1 + len;
+		return 0;
+	}
+	case 0xca: {
+		uint32_t u;
+		float f;
+
+		if (need(m, 5))
+			return LOKET_E_TRUNCATED;
+		u = (uint32_t)be(m->p + 1, 4);
+		memcpy(&f, &u, sizeof(f));
+		put_double(b, (double)f);
+		m->p += 5;
+		return 0;
+	}
+	case 0xcb: {
+		uint64_t u;
+		double d;
+
+		if (need(m, 9))
+			return LOKET_E_TRUNCATED;
+		u = be(m->p + 1, 8);
+		memcpy(&d, &u, sizeof(d));
+		put_double(b, d);
+		m->p += 9;
+		return 0;
+	}
+	case 0xc4:
+	case 0xc5:
+	case 0xc6: {
+		/* bin is not canonical; shown as hex like value_to_json does. */
+		size_t w = (size_t)1 << (t - 0xc4);
+
+		if (need(m, 1 + w))
+			return LOKET_E_TRUNCATED;
+		len = (size_t)be(m->p + 1, w);
+		m->p += 1 + w;
+		if (need(m, len))
+			return LOKET_E_TRUNCATED;
+		putc1(b, '"');
+		for (size_t i = 0; i < len; i++) {
+			putc1(b, hexd[m->p[i] >> 4]);
+			putc1(b, hexd[m->p[i] & 15]);
+		}
+		putc1(b, '"');
+		m->p += len;
+		return 0;
+	}
+	default:
+		return LOKET_E_MALFORMED;
+	}
+}
+
+/* Iterates the members of a JSON object this module wrote. */
+struct old_iter {
+	const char *p;
+	const char *end;
+	const char *key_raw; /* the key with its quotes, as written */
+	size_t key_raw_len;
+	uint8_t key[4 * LOKET_MAX_KEY_LEN + 8]; /* unescaped */
+	size_t key_len;
+	const char *val;
+	size_t val_len;
+};
+
+static int hexv(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Moves past a JSON string starting at p (on its quote). */
+static const char *skip_string(const char *p, const char *end)
+{
+	for (p++; p < end; p++) {
+		if (*p == '\\')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+
+	while (p < end) {
+		char c = *p;
+
+		if (c == '"') {
+			if (!(p = skip_string(p, end)))
+				return NULL;
+			if (depth == 0)
+				return p;
+			continue;
+		}
+		if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return p;
+			if (--depth == 0)
+				return p + 1;
+		} else if (c == ',' && depth == 0) {
+			return p;
+		}
+		p++;
+	}
+	return depth == 0 ? p : NULL;
+}
+
+static int unescape_key(struct old_iter *it)
+{
+	const char *p = it->key_raw + 1, *end = it->key_raw + it->key_raw_len - 1;
+	size_t n = 0;
+
+	while (p < end) {
+		unsigned long cp;
+
+		if (n + 4 > sizeof(it->key))
+			return LOKET_E_MALFORMED;
+		if (*p != '\\') {
+			it->key[n++] = (uint8_t)*p++;
+			continue;
+		}
+		if (end - p < 2)
+			return LOKET_E_MALFORMED;
+		switch (p[1]) {
+		case 'b':
+			cp = '\b';
+			break;
+		case 'f':
+			cp = '\f';
+			break;
+		case 'n':
+			cp = '\n';
+			break;
+		case 'r':
+			cp = '\r';
+			break;
+		case 't':
+			cp = '\t';
+			break;
+		case 'u':
+			if (end - p < 6)
+				return LOKET_E_MALFORMED;
+			cp = 0;
+			for (int i = 2; i < 6; i++) {
+				int h = hexv(p[i]);
+
+				if (h < 0)
+					return LOKET_E_MALFORMED;
+				cp = cp * 16 + (unsigned long)h;
+			}
+			p += 4;
+			break;
+		default:
+			cp = (unsigned char)p[1];
+		}
+		p += 2;
+		if (cp < 0x80) {
+			it->key[n++] = (uint8_t)cp;
+		} else if (cp < 0x800) {
+			it->key[n++] = (uint8_t)(0xc0 | (cp >> 6));
+			it->key[n++] = (uint8_t)(0x80 | (cp & 0x3f));
+		} else {
+			it->key[n++] = (uint8_t)(0xe0 | (cp >> 12));
+			it->key[n++] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+			it->key[n++] = (uint8_t)(0x80 | (cp & 0x3f));
+		}
+	}
+	it->key_len = n;
+	return 0;
+}
+
+/* Reads the next member; 1 if there was one, 0 at the end, <0 if malformed. */
+static int old_next(struct old_iter *it)
+{
+	const char *k, *v;
+
+	if (!it->p || it->p >= it->end)
+		return 0;
+	if (*it->p == ',')
+		it->p++;
+	if (it->p < it->end && *it->p == '}')
+		return 0;
+	if (it->p >= it->end || *it->p != '"')
+		return LOKET_E_MALFORMED;
+	k = it->p;
+	if (!(it->p = skip_string(k, it->end)) || it->p >= it->end || *it->p != ':')
+		return LOKET_E_MALFORMED;
+	it->key_raw = k;
+	it->key_raw_len = (size_t)(it->p - k);
+	v = ++it->p;
+	if (!(it->p = skip_value(v, it->end)) || it->p == v)
+		return LOKET_E_MALFORMED;
+	it->val = v;
+	it->val_len = (size_t)(it->p - v);
+	if (unescape_key(it) < 0)
+		return LOKET_E_MALFORMED;
+	return 1;
+}
+
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+int store_json_merge(struct store_buf *out, const char *old, size_t old_len, const uint8_t *fields,
+                     size_t fields_len)
+{
+	struct mp m = {fields, fields + fields_len};
+	struct old_iter it;
+	size_t count, left, written = 0;
+	const uint8_t *nk = NULL;
+	size_t nk_len = 0;
+	int rc, have_old, have_new;
+
+	out->n = 0;
+	memset(&it, 0, sizeof(it));
+	if (old && old_len >= 2 && old[0] == '{' && old[old_len - 1] == '}') {
+		it.p = old + 1;
+		it.end = old + old_len;
+	} else if (old && !(old_len == 0)) {
+		return LOKET_E_MALFORMED;
+	}
+	if (need(&m, 1) || !((*m.p >= 0x80 && *m.p <= 0x8f) || *m.p == 0xde || *m.p == 0xdf))
+		return LOKET_E_MALFORMED;
+	if ((rc = mp_count(&m, 0x80, 0xde, &count)) < 0)
+		return rc;
+	left = count;
+	putc1(out, '{');
+	if ((have_old = old_next(&it)) < 0)
+		return have_old;
+	have_new = left > 0;
+	if (have_new) {
+		if ((rc = mp_str(&m, &nk, &nk_len)) < 0)
+			return rc;
+		left--;
+	}
+	while (have_old || have_new) {
+		int c = !have_new ? -1 : !have_old ? 1 : key_cmp(it.key, it.key_len, nk, nk_len);
+
+		if (c < 0) {
+			if (written++)
+				putc1(out, ',');
+			put(out, it.key_raw, it.key_raw_len);
+			putc1(out, ':');
+			put(out, it.val, it.val_len);
+		} else if (need(&m, 1)) {
+			return LOKET_E_TRUNCATED;
+		} else if (*m.p == 0xc0) {
+			m.p++; /* nil: the key goes */
+		} else {
+			if (written++)
+				putc1(out, ',');
+			put_string(out, nk, nk_len);
+			putc1(out, ':');
+			if ((rc = mp_json(out, &m, 1)) < 0)
+				return rc;
+		}
+		if (c <= 0 && (have_old = old_next(&it)) < 0)
+			return have_old;
+		if (c >= 0) {
+			have_new = left > 0;
+			if (have_new) {
+				if ((rc = mp_str(&m, &nk, &nk_len)) < 0)
+					return rc;
+				left--;
+			}
+		}
+	}
+	putc1(out, '}');
+	if (m.p != m.end)
+		return LOKET_E_TRAILING;
+	out->p[out->n] = '\0';
+	return 0;
+}
