@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# (f) A test peer holding a member's key (n3) sends a changeset with a bad
+# signature, one with a broken chain link, one of a non-member origin,
+# garbage, and a hello of another protocol version: each is refused and
+# counted, nothing of it is stored, and sync between the honest nodes n1
+# and n2 goes on. The peer is tests/unit/test_sync in --peer mode.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sync_lib.sh"
+
+PEER="$LOKET_BIN/tests/test_sync"
+[ -x "$PEER" ] || fail "no test peer at $PEER"
+make_nodes 3
+knows 1 2 dial
+knows 1 3
+knows 2 1
+knows 2 3
+for i in 1 2; do start_node "$T/n$i"; done
+for i in 1 2; do wait_for "writes open at n$i" 20 writes_open "$i"; done
+read -r _ n1key n1ep <"$T/n1.roster"
+evil() { "$PEER" --peer "$T/n3/node.key" "$n1key" "$n1ep" "$1"; }
+errors() { l 1 peers --json | jq -r '.[] | select(.name == "n3") | .errors'; }
+
+before=$(errors)
+out=$(evil badsig)
+assert_contains "$out" "bad signature" "reply to a bad signature"
+[ "$(errors)" -gt "$before" ] || fail "bad signature not counted"
+assert_eq null "$(l 1 status --json | jq -r '.heads.n3')" "n3 head after a bad signature"
+
+out=$(evil badprev)
+assert_contains "$out" "broken chain link" "reply to a broken chain link"
+assert_eq 1 "$(l 1 status --json | jq -r '.heads.n3.seq')" "n3 head after a broken link"
+
+before=$(errors)
+evil nonmember >/dev/null
+wait_for "non-member origin counted" 10 test "$(errors)" -gt "$before"
+assert_contains "$(l 1 peers --json | jq -r '.[] | select(.name == "n3") | .last_error')" "not a roster member"
+
+out=$(evil garbage)
+assert_contains "$out" "undecodable" "reply to garbage"
+out=$(evil oldproto)
+assert_contains "$out" "incompatible sync protocol" "reply to protocol 2"
+grep -q "incompatible sync protocol" "$T/n1/loketd.log" || fail "incompatible peer not logged"
+
+# The honest nodes go on, and n1 still verifies.
+l 2 put expert after --json '{"name":"after the attacks"}' >/dev/null
+wait_for "n2's write at n1" 20 has 1 expert after n2
+wait_for "n1 and n2 converged" 20 converged 1 2
+has 1 expert evil2 n3 && fail "n1 took n3's changeset with the broken link"
+stop_node "$T/n1"
+loket_in "$T/n1" verify >"$T/verify.out" || { cat "$T/verify.out" >&2; fail "n1 does not verify"; }
+stop_node "$T/n2"
+pass
