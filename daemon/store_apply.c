@@ -257,6 +257,41 @@ static size_t fts_text(struct store_apply *a, const char *json, size_t len)
 	return n;
 }
 
+int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const char *old,
+                     size_t old_len, const struct op *op, int *new_deleted, const char **new_fields,
+                     size_t *new_len, int *unchanged, char *err, size_t errlen)
+{
+	int rc;
+
+	*unchanged = 0;
+	*new_deleted = 0;
+	*new_fields = "{}";
+	*new_len = 2;
+	if (op->kind == OP_DEL) {
+		if (!exists || old_deleted)
+			*unchanged = 1;
+		else
+			*new_deleted = 1;
+		return 0;
+	}
+	if (op->kind != OP_PUT || !op->fields) {
+		snprintf(err, errlen, "op has an unknown kind");
+		return LOKET_E_MALFORMED;
+	}
+	if (!exists || old_deleted)
+		old = NULL; /* a put on a tombstone starts from empty fields */
+	rc = store_json_merge(buf, old, old ? old_len : 0, op->fields, op->fields_len);
+	if (rc < 0) {
+		snprintf(err, errlen, "put op's fields cannot be merged into the stored ones");
+		return rc;
+	}
+	*new_fields = buf->p;
+	*new_len = buf->n;
+	if (old && old_len == buf->n && memcmp(old, buf->p, buf->n) == 0)
+		*unchanged = 1;
+	return 0;
+}
+
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen)
 {
@@ -292,33 +327,14 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 		goto cleanup;
 	}
 
-	if (op->kind == OP_DEL) {
-		if (!exists || old_deleted) {
-			unchanged = 1;
-			goto decided;
-		}
-		new_deleted = 1;
-		goto decided;
-	}
-	if (op->kind != OP_PUT || !op->fields) {
-		snprintf(err, errlen, "op has an unknown kind");
-		rc = LOKET_E_MALFORMED;
-		goto cleanup;
-	}
 	if (exists && !old_deleted) {
 		old = (const char *)sqlite3_column_text(a->ent_get, 1);
 		old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
 	}
-	rc = store_json_merge(&a->fields, old, old_len, op->fields, op->fields_len);
-	if (rc < 0) {
-		snprintf(err, errlen, "put op's fields cannot be merged into the stored ones");
+	rc = store_apply_fold(&a->fields, exists, old_deleted, old, old_len, op, &new_deleted,
+	                      &new_fields, &new_len, &unchanged, err, errlen);
+	if (rc < 0)
 		goto cleanup;
-	}
-	new_fields = a->fields.p;
-	new_len = a->fields.n;
-	if (old && old_len == new_len && memcmp(old, new_fields, new_len) == 0)
-		unchanged = 1;
-decided:
 	sqlite3_reset(a->ent_get);
 	sqlite3_clear_bindings(a->ent_get);
 	if (unchanged)

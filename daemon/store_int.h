@@ -94,6 +94,15 @@ int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, siz
 void store_apply_fini(struct store_apply *a);
 
 /*
+ * The state transition itself: the entity after op, given whether it
+ * exists, is a tombstone and its fields (old). *new_fields points into buf
+ * or to a constant. *unchanged when op leaves it as it is.
+ */
+int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const char *old,
+                     size_t old_len, const struct op *op, int *new_deleted, const char **new_fields,
+                     size_t *new_len, int *unchanged, char *err, size_t errlen);
+
+/*
  * Applies op as written by owner in changeset (seq, hlc). With dry set it
  * only computes *changed. An op that would leave the entity as it is
  * writes nothing (*changed 0).

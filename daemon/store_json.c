@@ -43,6 +43,12 @@ static void putc1(struct store_buf *b, char c)
 		b->p[b->n++] = c;
 }
 
+/* Bytes that JSON strings must escape: control characters, '"' and '\\'. */
+static const uint8_t needs_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,         1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, ['"'] = 1, ['\\'] = 1,
+};
+
 static void put_string(struct store_buf *b, const uint8_t *s, size_t len)
 {
 	static const char hexd[] = "0123456789abcdef";
@@ -54,7 +60,7 @@ static void put_string(struct store_buf *b, const uint8_t *s, size_t len)
 		char esc[6];
 		size_t k = 2;
 
-		if (c >= 0x20 && c != '"' && c != '\\')
+		if (!needs_escape[c])
 			continue;
 		put(b, s + run, i - run);
 		run = i + 1;

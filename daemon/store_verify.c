@@ -2,13 +2,18 @@
  * The offline audit behind `loket verify`: walks every origin's chain in
  * seq order checking decoding, signatures, seq continuity, prev links,
  * stored hashes, roster membership and the federation name, reports fork
- * evidence, then replays the whole log into a scratch in-memory database
- * with the same apply code the store uses and compares the state it gets
- * with the stored digest and with every stored entity row. It only reads
+ * evidence, then replays the whole log into a scratch in-memory table of
+ * entities with the same fold the store uses (store_apply_fold) and
+ * compares the state it gets with the stored digest and with every stored
+ * entity row. Signatures and changeset hashes of large changesets are
+ * checked on a second thread while the ops are replayed. It only reads
  * the store, so it runs on a store opened STORE_READONLY.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +25,53 @@
 
 #define VERIFY_MAX_PROBLEMS 1000
 
+/* A replayed entity, keyed by coll 0x00 owner(32) id. */
+struct ent {
+	struct ent *next;
+	uint64_t h;
+	char *fields;
+	size_t fields_len;
+	size_t fields_cap;
+	uint64_t seq;
+	uint8_t digest[32];
+	uint8_t deleted;
+	uint8_t seen;
+	size_t key_len;
+	uint8_t key[];
+};
+
+/* Entities and their fields live in big chunks, freed all at once. */
+struct chunk {
+	struct chunk *next;
+	size_t used;
+	size_t cap;
+	_Alignas(max_align_t) uint8_t mem[];
+};
+
+struct emap {
+	struct ent **b;
+	size_t nb; /* a power of two */
+	size_t n;
+	struct chunk *chunks;
+};
+
+/* The signature and hash of one changeset, checked on the worker thread. */
+struct sigjob {
+	pthread_t thread;
+	sem_t go;
+	sem_t done;
+	int running;
+	int quit;
+	const uint8_t *p;
+	size_t len;
+	uint8_t origin[32];
+	int sig_ok;
+	uint8_t hash[32];
+};
+
+/* Changesets at least this big go to the worker; smaller ones are checked inline. */
+#define VERIFY_OFFLOAD_BYTES 16384
+
 struct verify {
 	struct store *s;
 	json_t *problems;
@@ -29,8 +81,11 @@ struct verify {
 	char federation[LOKET_MAX_FEDERATION_LEN + 1];
 	size_t federation_len;
 	int have_federation;
-	struct store_apply scratch;
-	sqlite3 *scratch_db;
+	struct emap map;      /* the replayed entities */
+	uint8_t digest[32];   /* XOR of the replayed entity digests */
+	struct store_buf buf; /* reused by the fold */
+	uint8_t key[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN];
+	struct sigjob job;
 };
 
 static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const char *fmt, ...)
@@ -97,28 +152,197 @@ static int in_roster(const struct verify *v, const uint8_t origin[32])
 	return 0;
 }
 
-static int scratch_open(struct verify *v)
+static uint64_t key_hash(const uint8_t *p, size_t n)
 {
-	char err[STORE_ERR_MAX];
-	int rc;
+	uint64_t h = 0xcbf29ce484222325ULL;
 
-	if (sqlite3_open_v2(":memory:", &v->scratch_db,
-	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY,
-	                    NULL) != SQLITE_OK ||
-	    sqlite3_exec(v->scratch_db, store_entity_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(v->scratch_db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(v->s->err, sizeof(v->s->err), "cannot make a scratch database: %s",
-		         v->scratch_db ? sqlite3_errmsg(v->scratch_db) : "out of memory");
-		return LOKET_E_STORE;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static void *arena_alloc(struct emap *m, size_t n)
+{
+	struct chunk *c = m->chunks;
+	void *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (!c || c->cap - c->used < n) {
+		size_t cap = n > (1u << 20) ? n : (1u << 20);
+
+		c = malloc(sizeof(*c) + cap);
+		if (!c)
+			abort();
+		c->next = m->chunks;
+		c->used = 0;
+		c->cap = cap;
+		m->chunks = c;
 	}
-	if ((rc = store_apply_init(&v->scratch, v->scratch_db, 0, err, sizeof(err))) < 0) {
-		snprintf(v->s->err, sizeof(v->s->err), "%s", err);
+	p = c->mem + c->used;
+	c->used += n;
+	return p;
+}
+
+static struct ent *emap_find(struct emap *m, const uint8_t *key, size_t len, uint64_t h)
+{
+	for (struct ent *e = m->nb ? m->b[h & (m->nb - 1)] : NULL; e; e = e->next)
+		if (e->h == h && e->key_len == len && memcmp(e->key, key, len) == 0)
+			return e;
+	return NULL;
+}
+
+static struct ent *emap_add(struct emap *m, const uint8_t *key, size_t len, uint64_t h)
+{
+	struct ent *e;
+
+	if (m->n >= m->nb) {
+		size_t nb = m->nb ? m->nb * 2 : 1024;
+		struct ent **b = calloc(nb, sizeof(*b));
+
+		if (!b)
+			abort();
+		for (size_t i = 0; i < m->nb; i++) {
+			while (m->b[i]) {
+				struct ent *x = m->b[i];
+
+				m->b[i] = x->next;
+				x->next = b[x->h & (nb - 1)];
+				b[x->h & (nb - 1)] = x;
+			}
+		}
+		free(m->b);
+		m->b = b;
+		m->nb = nb;
+	}
+	e = arena_alloc(m, sizeof(*e) + len);
+	memset(e, 0, sizeof(*e));
+	e->h = h;
+	e->key_len = len;
+	memcpy(e->key, key, len);
+	e->next = m->b[h & (m->nb - 1)];
+	m->b[h & (m->nb - 1)] = e;
+	m->n++;
+	return e;
+}
+
+static void emap_free(struct emap *m)
+{
+	while (m->chunks) {
+		struct chunk *c = m->chunks;
+
+		m->chunks = c->next;
+		free(c);
+	}
+	free(m->b);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Builds the map key of (coll, owner, id) in v->key; 0 if too long. */
+static size_t make_key(struct verify *v, const char *coll, size_t coll_len, const uint8_t owner[32],
+                       const char *id, size_t id_len)
+{
+	if (coll_len > LOKET_MAX_COLL_LEN || id_len > LOKET_MAX_ID_LEN)
+		return 0;
+	memcpy(v->key, coll, coll_len);
+	v->key[coll_len] = 0;
+	memcpy(v->key + coll_len + 1, owner, 32);
+	memcpy(v->key + coll_len + 33, id, id_len);
+	return coll_len + 33 + id_len;
+}
+
+/* Replays one op into the scratch map with the store's own fold. */
+static int replay_op(struct verify *v, const uint8_t owner[32], const struct op *op, uint64_t seq,
+                     char *err, size_t errlen)
+{
+	size_t klen = make_key(v, op->coll, op->coll_len, owner, op->id, op->id_len);
+	uint64_t h = key_hash(v->key, klen);
+	struct ent *e;
+	const char *nf;
+	size_t nl;
+	int rc, nd, unchanged;
+	uint8_t d[32];
+
+	if (!klen) {
+		snprintf(err, errlen, "collection or id too long");
+		return LOKET_E_TOO_BIG;
+	}
+	e = emap_find(&v->map, v->key, klen, h);
+	rc = store_apply_fold(&v->buf, e != NULL, e ? e->deleted : 0, e ? e->fields : NULL,
+	                      e ? e->fields_len : 0, op, &nd, &nf, &nl, &unchanged, err, errlen);
+	if (rc < 0 || unchanged)
 		return rc;
+	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, nd, nf, nl, d);
+	if (e) {
+		for (size_t i = 0; i < 32; i++)
+			v->digest[i] ^= e->digest[i];
+	} else {
+		e = emap_add(&v->map, v->key, klen, h);
 	}
+	for (size_t i = 0; i < 32; i++)
+		v->digest[i] ^= d[i];
+	/* A change in place when it fits, else a new copy (the old one is left in the arena). */
+	if (!e->fields || e->fields_cap < nl + 1) {
+		e->fields = arena_alloc(&v->map, nl + 1);
+		e->fields_cap = nl + 1;
+	}
+	memcpy(e->fields, nf, nl);
+	e->fields[nl] = '\0';
+	e->fields_len = nl;
+	e->deleted = (uint8_t)nd;
+	e->seq = seq;
+	memcpy(e->digest, d, 32);
 	return 0;
 }
 
-/* Checks and replays one changeset row; *prev_hash gets its recomputed hash. */
+static void *sig_worker(void *arg)
+{
+	struct sigjob *j = arg;
+
+	for (;;) {
+		while (sem_wait(&j->go) != 0)
+			;
+		if (j->quit)
+			break;
+		j->sig_ok = changeset_verify(j->p, j->len, j->origin) == 0;
+		store_sha256(j->p, j->len, j->hash);
+		sem_post(&j->done);
+	}
+	return NULL;
+}
+
+static void sig_start(struct sigjob *j)
+{
+	if (sem_init(&j->go, 0, 0) != 0)
+		return;
+	if (sem_init(&j->done, 0, 0) != 0) {
+		sem_destroy(&j->go);
+		return;
+	}
+	if (pthread_create(&j->thread, NULL, sig_worker, j) != 0) {
+		sem_destroy(&j->go);
+		sem_destroy(&j->done);
+		return;
+	}
+	j->running = 1;
+}
+
+static void sig_stop(struct sigjob *j)
+{
+	if (!j->running)
+		return;
+	j->quit = 1;
+	sem_post(&j->go);
+	pthread_join(j->thread, NULL);
+	sem_destroy(&j->go);
+	sem_destroy(&j->done);
+	j->running = 0;
+}
+
+/*
+ * Checks and replays one changeset row; *prev_hash gets its recomputed hash.
+ * The bytes stay valid (the row is not stepped) until this returns, so the
+ * worker reads them in place.
+ */
 static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t seq,
                            const uint8_t *stored_hash, int stored_hash_len, long long stored_ops,
                            const uint8_t *bytes, size_t len, uint8_t prev_hash[32], size_t *n_ops)
@@ -126,22 +350,23 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 	struct changeset cs;
 	uint8_t hash[32];
 	char err[200], h1[65], h2[65];
-	int rc, changed;
+	int rc, sig_ok, offload = v->job.running && len >= VERIFY_OFFLOAD_BYTES;
 
 	memset(&cs, 0, sizeof(cs));
-	store_sha256(bytes, len, hash); /* = changeset_hash, faster */
-	if (stored_hash_len != 32 || memcmp(stored_hash, hash, 32) != 0)
-		problem(v, origin, seq, "stored hash does not match the changeset's bytes");
+	if (offload) {
+		v->job.p = bytes;
+		v->job.len = len;
+		memcpy(v->job.origin, origin, 32);
+		sem_post(&v->job.go);
+	}
 	rc = changeset_decode(bytes, len, &cs, err, sizeof(err));
 	if (rc < 0) {
 		problem(v, origin, seq, "cannot decode: %s", err);
-		goto done;
+		goto checked;
 	}
 	if (memcmp(cs.origin, origin, 32) != 0 || cs.seq != seq)
 		problem(v, origin, seq, "changeset names origin or seq %llu other than its row",
 		        (unsigned long long)cs.seq);
-	if (changeset_verify(bytes, len, origin) != 0)
-		problem(v, origin, seq, "signature does not verify");
 	if (memcmp(cs.prev, prev_hash, 32) != 0) {
 		hex(cs.prev, h1);
 		hex(prev_hash, h2);
@@ -167,21 +392,27 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 		        cs.n_ops);
 	/* Replay with the store's own origin rule: ops write the origin's entities. */
 	for (size_t i = 0; i < cs.n_ops; i++) {
-		rc = store_apply_op(&v->scratch, cs.origin, &cs.ops[i], cs.seq, cs.hlc, 0, &changed,
-		                    err, sizeof(err));
-		if (rc == LOKET_E_STORE) {
-			snprintf(v->s->err, sizeof(v->s->err), "scratch replay failed: %s", err);
-			goto done;
-		}
-		if (rc < 0)
+		if (replay_op(v, cs.origin, &cs.ops[i], cs.seq, err, sizeof(err)) < 0)
 			problem(v, origin, seq, "op %zu cannot be applied: %s", i, err);
 	}
 	*n_ops += cs.n_ops;
-	rc = 0;
-done:
+checked:
+	if (offload) {
+		while (sem_wait(&v->job.done) != 0)
+			;
+		sig_ok = v->job.sig_ok;
+		memcpy(hash, v->job.hash, 32);
+	} else {
+		sig_ok = changeset_verify(bytes, len, origin) == 0;
+		store_sha256(bytes, len, hash); /* = changeset_hash, faster */
+	}
+	if (!sig_ok)
+		problem(v, origin, seq, "signature does not verify");
+	if (stored_hash_len != 32 || memcmp(stored_hash, hash, 32) != 0)
+		problem(v, origin, seq, "stored hash does not match the changeset's bytes");
 	changeset_release(&cs);
 	memcpy(prev_hash, hash, 32);
-	return rc == LOKET_E_STORE ? rc : 0;
+	return 0;
 }
 
 /* The stored head of origin must be the last changeset of its chain. */
@@ -298,125 +529,75 @@ static int check_forks_and_heads(struct verify *v)
 	return rc;
 }
 
-/* Orders rows as the UNIQUE(coll, id, owner) index does (BINARY collation). */
-static int cmp_text(const void *a, int alen, const void *b, int blen)
-{
-	int n = alen < blen ? alen : blen;
-	int c = n > 0 ? memcmp(a, b, (size_t)n) : 0;
-
-	if (c)
-		return c;
-	return (alen > blen) - (alen < blen);
-}
-
-static int cmp_rows(sqlite3_stmt *a, sqlite3_stmt *b)
-{
-	static const int order[3] = {0, 2, 1}; /* coll, id, owner */
-
-	for (int i = 0; i < 3; i++) {
-		int col = order[i];
-		const void *pa = sqlite3_column_blob(a, col), *pb = sqlite3_column_blob(b, col);
-		int c =
-		    cmp_text(pa, sqlite3_column_bytes(a, col), pb, sqlite3_column_bytes(b, col));
-
-		if (c)
-			return c;
-	}
-	return 0;
-}
-
-static const uint8_t *row_owner(sqlite3_stmt *st)
-{
-	return sqlite3_column_bytes(st, 1) == 32 ? sqlite3_column_blob(st, 1) : NULL;
-}
-
-static const char entity_scan_sql[] =
-    "SELECT coll, owner, id, fields, deleted, digest, seq FROM entity"
-    " ORDER BY coll, id, owner";
-
 /*
- * Merge-joins the stored entity rows with the replayed ones. Each stored
- * row's digest is recomputed from its columns; *stored_xor gets the XOR
- * of the recomputed digests.
+ * Compares every stored entity row with the replayed state. Each stored
+ * row's digest is recomputed from its columns; *stored_xor gets the XOR of
+ * the recomputed digests.
  */
 static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 {
-	sqlite3_stmt *a = NULL, *b = NULL;
-	int rc = 0, sa, sb;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step;
 
 	memset(stored_xor, 0, 32);
-	if (sqlite3_prepare_v2(v->s->db, entity_scan_sql, -1, &a, NULL) != SQLITE_OK) {
-		rc = store_sqlite_fail(v->s, "cannot read entities");
-		goto cleanup;
-	}
-	if (sqlite3_prepare_v2(v->scratch_db, entity_scan_sql, -1, &b, NULL) != SQLITE_OK) {
-		snprintf(v->s->err, sizeof(v->s->err), "cannot read scratch entities: %s",
-		         sqlite3_errmsg(v->scratch_db));
-		rc = LOKET_E_STORE;
-		goto cleanup;
-	}
-	sa = sqlite3_step(a);
-	sb = sqlite3_step(b);
-	while (sa == SQLITE_ROW || sb == SQLITE_ROW) {
-		int c;
+	if (sqlite3_prepare_v2(v->s->db,
+	                       "SELECT coll, owner, id, fields, deleted, digest, seq FROM entity",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(v->s, "cannot read entities");
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *coll = (const char *)sqlite3_column_text(st, 0);
+		const char *id = (const char *)sqlite3_column_text(st, 2);
+		const char *fields = (const char *)sqlite3_column_text(st, 3);
+		size_t coll_len = (size_t)sqlite3_column_bytes(st, 0);
+		size_t id_len = (size_t)sqlite3_column_bytes(st, 2);
+		size_t fields_len = (size_t)sqlite3_column_bytes(st, 3);
+		const uint8_t *owner =
+		    sqlite3_column_bytes(st, 1) == 32 ? sqlite3_column_blob(st, 1) : NULL;
+		int deleted = sqlite3_column_int(st, 4) != 0;
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 6);
+		size_t klen;
+		struct ent *e;
+		uint8_t d[32];
 
-		if (sa != SQLITE_ROW)
-			c = 1;
-		else if (sb != SQLITE_ROW)
-			c = -1;
-		else
-			c = cmp_rows(a, b);
-		if (c <= 0) {
-			const char *coll = (const char *)sqlite3_column_text(a, 0);
-			const char *id = (const char *)sqlite3_column_text(a, 2);
-			const char *fields = (const char *)sqlite3_column_text(a, 3);
-			int deleted = sqlite3_column_int(a, 4) != 0;
-			uint64_t seq = (uint64_t)sqlite3_column_int64(a, 6);
-			uint8_t d[32];
-
-			if (!row_owner(a) || !coll || !id || !fields) {
-				problem(v, NULL, seq, "an entity row has missing columns");
-				sa = sqlite3_step(a);
-				continue;
-			}
-			store_entity_digest(coll, (size_t)sqlite3_column_bytes(a, 0), row_owner(a),
-			                    id, (size_t)sqlite3_column_bytes(a, 2), deleted, fields,
-			                    (size_t)sqlite3_column_bytes(a, 3), d);
-			for (size_t i = 0; i < 32; i++)
-				stored_xor[i] ^= d[i];
-			if (sqlite3_column_bytes(a, 5) != 32 ||
-			    memcmp(sqlite3_column_blob(a, 5), d, 32) != 0)
-				problem(v, row_owner(a), seq,
-				        "entity %s/%s: stored digest does not match its fields",
-				        coll, id);
-			if (c < 0)
-				problem(v, row_owner(a), seq,
-				        "entity %s/%s is stored but the log does not make it", coll,
-				        id);
-			else if (sqlite3_column_int(b, 4) != sqlite3_column_int(a, 4) ||
-			         cmp_text(fields, sqlite3_column_bytes(a, 3),
-			                  sqlite3_column_text(b, 3),
-			                  sqlite3_column_bytes(b, 3)) != 0)
-				problem(v, row_owner(a), seq,
-				        "entity %s/%s: stored fields differ from the replayed log",
-				        coll, id);
-			sa = sqlite3_step(a);
-		} else {
-			problem(v, row_owner(b), (uint64_t)sqlite3_column_int64(b, 6),
-			        "entity %s/%s is made by the log but not stored",
-			        (const char *)sqlite3_column_text(b, 0),
-			        (const char *)sqlite3_column_text(b, 2));
+		if (!owner || !coll || !id || !fields ||
+		    !(klen = make_key(v, coll, coll_len, owner, id, id_len))) {
+			problem(v, owner, seq, "an entity row has missing or malformed columns");
+			continue;
 		}
-		if (c >= 0)
-			sb = sqlite3_step(b);
+		store_entity_digest(coll, coll_len, owner, id, id_len, deleted, fields, fields_len,
+		                    d);
+		for (size_t i = 0; i < 32; i++)
+			stored_xor[i] ^= d[i];
+		if (sqlite3_column_bytes(st, 5) != 32 || memcmp(sqlite3_column_blob(st, 5), d, 32))
+			problem(v, owner, seq,
+			        "entity %s/%s: stored digest does not match its fields", coll, id);
+		e = emap_find(&v->map, v->key, klen, key_hash(v->key, klen));
+		if (!e) {
+			problem(v, owner, seq,
+			        "entity %s/%s is stored but the log does not make it", coll, id);
+			continue;
+		}
+		e->seen = 1;
+		if (e->deleted != deleted || e->fields_len != fields_len ||
+		    memcmp(e->fields, fields, fields_len) != 0)
+			problem(v, owner, seq,
+			        "entity %s/%s: stored fields differ from the replayed log", coll,
+			        id);
 	}
-	if (sa != SQLITE_DONE || sb != SQLITE_DONE) {
-		snprintf(v->s->err, sizeof(v->s->err), "cannot read entities");
-		rc = LOKET_E_STORE;
+	if (step != SQLITE_DONE)
+		rc = store_sqlite_fail(v->s, "cannot read entities");
+	sqlite3_finalize(st);
+	for (size_t i = 0; rc == 0 && i < v->map.nb; i++) {
+		for (struct ent *e = v->map.b[i]; e; e = e->next) {
+			size_t coll_len = strlen((const char *)e->key);
+
+			if (!e->seen)
+				problem(v, e->key + coll_len + 1, e->seq,
+				        "entity %s/%.*s is made by the log but not stored",
+				        (const char *)e->key, (int)(e->key_len - coll_len - 33),
+				        (const char *)e->key + coll_len + 33);
+		}
 	}
-cleanup:
-	sqlite3_finalize(a);
-	sqlite3_finalize(b);
 	return rc;
 }
 
@@ -438,13 +619,14 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 		snprintf(s->err, sizeof(s->err), "roster must be an array of base64 keys");
 		goto cleanup;
 	}
-	if ((rc = scratch_open(&v)) < 0 || (rc = walk_chains(&v, &n_cs, &n_ops)) < 0 ||
-	    (rc = check_forks_and_heads(&v)) < 0 || (rc = compare_entities(&v, rows)) < 0)
+	sig_start(&v.job);
+	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0 ||
+	    (rc = compare_entities(&v, rows)) < 0)
 		goto cleanup;
 	store_digest(s, stored);
-	if (memcmp(stored, v.scratch.digest, 32) != 0) {
+	if (memcmp(stored, v.digest, 32) != 0) {
 		hex(stored, h1);
-		hex(v.scratch.digest, h2);
+		hex(v.digest, h2);
 		problem(&v, NULL, 0, "stored state digest %s differs from the replayed log's %s",
 		        h1, h2);
 	}
@@ -469,12 +651,13 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	json_object_set_new(*report, "ok", json_boolean(v.n_problems == 0));
 	json_object_set_new(*report, "changesets", json_integer(n_cs));
 	json_object_set_new(*report, "ops", json_integer((json_int_t)n_ops));
-	json_object_set_new(*report, "digest", store_hex_json(v.scratch.digest));
+	json_object_set_new(*report, "digest", store_hex_json(v.digest));
 	json_object_set(*report, "problems", v.problems);
 	rc = 0;
 cleanup:
-	store_apply_fini(&v.scratch);
-	sqlite3_close(v.scratch_db);
+	sig_stop(&v.job);
+	emap_free(&v.map);
+	free(v.buf.p);
 	json_decref(v.problems);
 	free(v.roster);
 	return rc;

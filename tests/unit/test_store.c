@@ -734,6 +734,70 @@ static void test_verify(void **state)
 	store_close(s);
 }
 
+/* Big changesets are checked on verify's worker thread; problems still land. */
+static void test_verify_big(void **state)
+{
+	char path[256], err[256];
+	struct store *s = NULL;
+	struct node a;
+	struct signed_cs c[3];
+	json_t *ops, *report;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	char *text;
+
+	(void)state;
+	node_init(&a);
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_set_member(s, a.pk, "alpha"), 0);
+	for (int k = 0; k < 3; k++) {
+		ops = json_array();
+		for (int i = 0; i < 300; i++) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "e%d", i);
+			json_array_append_new(ops, json_pack("{s:s,s:s,s:{s:s,s:i,s:[s,s]}}",
+			                                     "coll", "expert", "id", id, "fields",
+			                                     "name", "Some Expert Name", "round", k,
+			                                     "topics", "klimaat", "water"));
+		}
+		text = json_dumps(ops, JSON_COMPACT);
+		c[k] = make_cs(&a, text);
+		assert_true(c[k].len > 16384);
+		free(text);
+		json_decref(ops);
+		append_ok(s, &c[k]);
+	}
+	store_close(s);
+
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(report, "ops")), 900);
+	json_decref(report);
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "UPDATE changeset SET bytes = ?1 WHERE seq = 2", -1, &st, NULL),
+	    SQLITE_OK);
+	c[1].bytes[c[1].len - 1] ^= 1;
+	sqlite3_bind_blob(st, 1, c[1].bytes, (int)c[1].len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_false(json_object_get(report, "ok")));
+	assert_true(has_problem(report, "alpha", 2));
+	assert_false(has_problem(report, "alpha", 1));
+	/* Seq 3 names the hash seq 2 had; the tampered bytes hash differently. */
+	assert_true(has_problem(report, "alpha", 3));
+	json_decref(report);
+	store_close(s);
+	for (int k = 0; k < 3; k++)
+		free(c[k].bytes);
+}
+
 static void test_log_and_status(void **state)
 {
 	struct store *s = open_new();
@@ -934,6 +998,7 @@ int main(void)
 	    cmocka_unit_test(test_rollback_restores_digest),
 	    cmocka_unit_test(test_digest_interleavings_and_rebuild),
 	    cmocka_unit_test(test_verify),
+	    cmocka_unit_test(test_verify_big),
 	    cmocka_unit_test(test_log_and_status),
 	    cmocka_unit_test(test_each_head),
 	    cmocka_unit_test(test_values_roundtrip),
