@@ -132,7 +132,9 @@ int store_rebuild(struct store *s);
  * forks, and the state digest recomputed from scratch by replaying the log,
  * compared with the stored digest and the stored entities. *report gets
  * {"ok":bool,"changesets":N,"ops":N,"digest":"hex","problems":[{"origin",
- * "seq","problem"}]}. Returns 0 if the audit ran (whatever it found).
+ * "seq","problem"}]} (origin and seq are null for problems of the whole
+ * store, such as a digest mismatch). Returns 0 if the audit ran (whatever
+ * it found).
  */
 int store_verify(struct store *s, const json_t *roster, json_t **report);
 

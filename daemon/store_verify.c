@@ -91,7 +91,7 @@ struct verify {
 static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Records one problem; origin NULL and seq 0 for store-wide ones. */
+/* Records one problem; origin NULL for store-wide ones. */
 static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const char *fmt, ...)
 {
 	char msg[512];
@@ -105,8 +105,9 @@ static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	p = json_object();
-	json_object_set_new(p, "origin", origin ? store_owner_json(v->s, origin) : json_string(""));
-	json_object_set_new(p, "seq", json_integer((json_int_t)seq));
+	/* Store-wide problems have null origin and seq. */
+	json_object_set_new(p, "origin", origin ? store_owner_json(v->s, origin) : json_null());
+	json_object_set_new(p, "seq", origin ? json_integer((json_int_t)seq) : json_null());
 	json_object_set_new(p, "problem", json_string(msg));
 	json_array_append_new(v->problems, p);
 }
@@ -640,8 +641,8 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	if (v.n_problems > VERIFY_MAX_PROBLEMS) {
 		json_t *p = json_object();
 
-		json_object_set_new(p, "origin", json_string(""));
-		json_object_set_new(p, "seq", json_integer(0));
+		json_object_set_new(p, "origin", json_null());
+		json_object_set_new(p, "seq", json_null());
 		json_object_set_new(
 		    p, "problem",
 		    json_sprintf("and %zu more problems", v.n_problems - VERIFY_MAX_PROBLEMS));

@@ -650,8 +650,25 @@ static int has_problem(const json_t *report, const char *origin, long long seq)
 
 	json_array_foreach(json_object_get(report, "problems"), i, p)
 	{
-		if (strcmp(json_string_value(json_object_get(p, "origin")), origin) == 0 &&
+		const char *o = json_string_value(json_object_get(p, "origin"));
+
+		if (o && strcmp(o, origin) == 0 &&
 		    json_integer_value(json_object_get(p, "seq")) == seq)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether report lists a problem of the whole store (null origin). */
+static int has_store_problem(const json_t *report)
+{
+	size_t i;
+	json_t *p;
+
+	json_array_foreach(json_object_get(report, "problems"), i, p)
+	{
+		if (json_is_null(json_object_get(p, "origin")) &&
+		    json_is_null(json_object_get(p, "seq")))
 			return 1;
 	}
 	return 0;
@@ -727,6 +744,7 @@ static void test_verify(void **state)
 	assert_true(json_is_false(json_object_get(report, "ok")));
 	assert_true(has_problem(report, "alpha", 2));
 	assert_true(has_problem(report, "beta", 4));
+	assert_true(has_store_problem(report)); /* the digests no longer agree */
 	assert_false(has_problem(report, "alpha", 1));
 	assert_false(has_problem(report, "beta", 1));
 	json_decref(report);
