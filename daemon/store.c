@@ -30,8 +30,11 @@ static const char schema_sql[] =
     " WITHOUT ROWID;"
     "CREATE TABLE fork(origin BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,"
     " bytes BLOB NOT NULL, seen INTEGER NOT NULL, UNIQUE(origin, seq, hash));"
-    "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED,"
-    " tokenize = 'unicode61 remove_diacritics 2');";
+    /* External content: the text is derived from entity.fields on demand. */
+    "CREATE VIEW search_src AS SELECT rowid, loket_fts_text(fields) AS text, coll"
+    " FROM entity WHERE deleted = 0;"
+    "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED, content = 'search_src',"
+    " content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2');";
 
 int store_sqlite_fail(struct store *s, const char *what)
 {
@@ -118,6 +121,21 @@ fail:
 	return LOKET_E_STORE;
 }
 
+/* loket_fts_text(fields): the text the search index derives from an entity. */
+static void fts_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct store_buf b = {0};
+	const char *t = (const char *)sqlite3_value_text(argv[0]);
+
+	(void)argc;
+	if (!t) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	store_fts_text(&b, t, (size_t)sqlite3_value_bytes(argv[0]));
+	sqlite3_result_text(ctx, b.p, (int)b.n, free);
+}
+
 static int load_digest(struct store *s)
 {
 	int step = sqlite3_step(s->digest_get);
@@ -146,7 +164,7 @@ static int prepare_all(struct store *s)
 	    (rc = prepare(s, "SELECT hash FROM changeset WHERE origin = ?1 AND seq = ?2",
 	                  &s->cs_hash)) < 0 ||
 	    (rc = prepare(s,
-	                  "INSERT INTO changeset(origin, seq, hash, hlc, n_ops, bytes)"
+	                  "INSERT OR IGNORE INTO changeset(origin, seq, hash, hlc, n_ops, bytes)"
 	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	                  &s->cs_ins)) < 0 ||
 	    (rc = prepare(s,
@@ -190,6 +208,13 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	if (sqlite3_create_function(s->db, "loket_fts_text", 1,
+	                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+	                            fts_text_fn, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot set up store %s: %s", path, sqlite3_errmsg(s->db));
+		rc = LOKET_E_STORE;
+		goto fail;
+	}
 	if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
 	    pragma_int(s->db, "PRAGMA user_version", &version) < 0) {
 		snprintf(err, errlen, "cannot read store %s: %s", path, sqlite3_errmsg(s->db));
@@ -359,11 +384,17 @@ json_t *store_hex_json(const uint8_t b[32])
 
 int store_begin(struct store *s)
 {
+	s->spoiled = 0;
 	return run(s, s->tx_begin, "cannot begin a transaction");
 }
 
 int store_commit(struct store *s)
 {
+	if (s->spoiled) {
+		snprintf(s->err, sizeof(s->err),
+		         "an append failed half way in this transaction; roll it back");
+		return LOKET_E_STORE;
+	}
 	return run(s, s->tx_commit, "cannot commit");
 }
 
@@ -373,6 +404,7 @@ void store_rollback(struct store *s)
 
 	sqlite3_reset(s->tx_rollback);
 	(void)step; /* no transaction to roll back is fine */
+	s->spoiled = 0;
 	/* The committed digest is the truth again. */
 	if (load_digest(s) < 0)
 		memset(s->apply.digest, 0, 32);
@@ -462,8 +494,14 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 	sqlite3_bind_int64(s->cs_ins, 4, (sqlite3_int64)cs->hlc);
 	sqlite3_bind_int64(s->cs_ins, 5, (sqlite3_int64)cs->n_ops);
 	sqlite3_bind_blob(s->cs_ins, 6, bytes, (int)len, SQLITE_STATIC);
+	/* OR IGNORE spares a statement journal (see store_apply.c); one row it must be. */
 	if ((rc = run(s, s->cs_ins, "cannot store changeset")) < 0)
 		return rc;
+	if (sqlite3_changes(s->db) != 1) {
+		snprintf(s->err, sizeof(s->err), "changeset seq %llu is already stored",
+		         (unsigned long long)cs->seq);
+		return LOKET_E_STORE;
+	}
 	sqlite3_bind_blob(s->head_put, 1, cs->origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s->head_put, 2, (sqlite3_int64)cs->seq);
 	sqlite3_bind_blob(s->head_put, 3, hash, 32, SQLITE_STATIC);
@@ -478,11 +516,50 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 	return write_digest(s);
 }
 
-int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs)
+/* The checks and writes of store_append, inside a transaction. */
+static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
+                        const struct changeset *cs, const uint8_t hash[32])
 {
-	uint8_t hash[32], head_hash[32], saved[32];
+	uint8_t head_hash[32];
 	uint64_t head_seq;
 	int rc, yes;
+
+	if ((rc = head_read(s, cs->origin, &head_seq, head_hash)) < 0)
+		return rc;
+	if (cs->seq <= head_seq)
+		return append_held(s, bytes, len, cs, hash);
+	if (cs->seq != head_seq + 1) {
+		snprintf(s->err, sizeof(s->err), "seq %llu does not follow head %llu",
+		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
+		return LOKET_E_BAD_SEQ;
+	}
+	if (memcmp(cs->prev, head_hash, 32) != 0) {
+		snprintf(s->err, sizeof(s->err), "prev of seq %llu is not the hash of seq %llu",
+		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
+		return LOKET_E_BAD_PREV;
+	}
+	/* A forked origin is not built on further: its history is in dispute. */
+	if ((rc = forked(s, cs->origin, &yes)) < 0)
+		return rc;
+	if (yes) {
+		snprintf(s->err, sizeof(s->err), "origin has forked; not extending its history");
+		return LOKET_E_FORK;
+	}
+	/*
+	 * Everything that can refuse the changeset was checked above; from
+	 * here on only SQLite can fail, and then the transaction is spoiled.
+	 * (A savepoint per append would make FTS5 flush its pending terms
+	 * each time, which halved the rate of small changesets.)
+	 */
+	if ((rc = append_new(s, bytes, len, cs, hash)) < 0)
+		s->spoiled = 1;
+	return rc;
+}
+
+int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs)
+{
+	uint8_t hash[32];
+	int rc, own_tx;
 
 	s->err[0] = '\0';
 	if (cs->seq == 0 || cs->seq > (uint64_t)INT64_MAX) {
@@ -495,52 +572,21 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
 		return LOKET_E_TOO_BIG;
 	}
 	store_sha256(bytes, len, hash); /* = changeset_hash, faster */
-	memcpy(saved, s->apply.digest, 32);
-	if ((rc = run(s, s->sp_begin, "cannot begin append")) < 0)
+	own_tx = sqlite3_get_autocommit(s->db);
+	if (own_tx && (rc = store_begin(s)) < 0)
 		return rc;
-	if ((rc = head_read(s, cs->origin, &head_seq, head_hash)) < 0)
-		goto undo;
-	if (cs->seq <= head_seq) {
-		/* Fork evidence is kept: release, not roll back. */
-		rc = append_held(s, bytes, len, cs, hash);
-		if (rc < 0 && rc != LOKET_E_FORK)
-			goto undo;
-		goto release;
+	rc = append_in_tx(s, bytes, len, cs, hash);
+	if (!own_tx)
+		return rc;
+	/* Fork evidence is kept: only a failure rolls back. */
+	if (rc == LOKET_E_STORE || rc == LOKET_E_MALFORMED || rc == LOKET_E_TOO_BIG) {
+		store_rollback(s);
+		return rc;
 	}
-	if (cs->seq != head_seq + 1) {
-		snprintf(s->err, sizeof(s->err), "seq %llu does not follow head %llu",
-		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
-		rc = LOKET_E_BAD_SEQ;
-		goto undo;
+	if (store_commit(s) < 0) {
+		store_rollback(s);
+		return LOKET_E_STORE;
 	}
-	if (memcmp(cs->prev, head_hash, 32) != 0) {
-		snprintf(s->err, sizeof(s->err), "prev of seq %llu is not the hash of seq %llu",
-		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
-		rc = LOKET_E_BAD_PREV;
-		goto undo;
-	}
-	/* A forked origin is not built on further: its history is in dispute. */
-	if ((rc = forked(s, cs->origin, &yes)) < 0)
-		goto undo;
-	if (yes) {
-		snprintf(s->err, sizeof(s->err), "origin has forked; not extending its history");
-		rc = LOKET_E_FORK;
-		goto undo;
-	}
-	if ((rc = append_new(s, bytes, len, cs, hash)) < 0)
-		goto undo;
-release:
-	if (run(s, s->sp_release, "cannot finish append") < 0) {
-		rc = LOKET_E_STORE;
-		goto undo;
-	}
-	return rc;
-undo:
-	sqlite3_step(s->sp_rollback);
-	sqlite3_reset(s->sp_rollback);
-	sqlite3_step(s->sp_release);
-	sqlite3_reset(s->sp_release);
-	memcpy(s->apply.digest, saved, 32);
 	return rc;
 }
 
@@ -650,8 +696,9 @@ int store_rebuild(struct store *s)
 	memcpy(saved, s->apply.digest, 32);
 	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
 		return rc;
-	if (sqlite3_exec(s->db, "DELETE FROM entity; DELETE FROM search;", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
+	if (sqlite3_exec(s->db,
+	                 "DELETE FROM entity; INSERT INTO search(search) VALUES('delete-all');",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = store_sqlite_fail(s, "cannot clear entities");
 		goto undo;
 	}

@@ -72,9 +72,11 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
  *   LOKET_E_BAD_SEQ     seq is not head+1 (a gap); nothing done
  *   LOKET_E_BAD_PREV    prev is not the hash of seq-1; nothing done
  *   LOKET_E_STORE       SQLite failed; roll the transaction back
- * Each append runs in a savepoint: on a negative return nothing of it was
- * applied and the transaction may go on. Outside store_begin it commits
- * by itself. store_errmsg says more.
+ * FORK, BAD_SEQ and BAD_PREV are found before anything is written, so the
+ * transaction may go on (and be committed, keeping fork evidence). After
+ * LOKET_E_STORE the transaction must be rolled back; store_commit refuses
+ * it. Outside store_begin an append is its own transaction. store_errmsg
+ * says more.
  */
 int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs);
 

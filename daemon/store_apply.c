@@ -30,6 +30,12 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, s
 	return 0;
 }
 
+/*
+ * The writes say OR IGNORE (and callers check that one row changed) so
+ * that SQLite needs no statement journal for them: each statement journal
+ * makes FTS5 flush its pending terms to a new segment, which was most of
+ * the cost of indexing.
+ */
 int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, size_t errlen)
 {
 	int rc;
@@ -40,17 +46,21 @@ int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, siz
 	                  "SELECT rowid, fields, deleted, digest FROM entity"
 	                  " WHERE coll = ?1 AND owner = ?2 AND id = ?3",
 	                  &a->ent_get, err, errlen)) < 0 ||
-	    (rc = prepare(db,
-	                  "INSERT INTO entity(coll, owner, id, fields, deleted, seq, hlc, digest)"
-	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-	                  &a->ent_ins, err, errlen)) < 0 ||
-	    (rc = prepare(db,
-	                  "UPDATE entity SET fields = ?4, deleted = ?5, seq = ?6, hlc = ?7,"
-	                  " digest = ?8 WHERE rowid = ?1",
-	                  &a->ent_upd, err, errlen)) < 0)
+	    (rc = prepare(
+	         db,
+	         "INSERT OR IGNORE INTO entity(coll, owner, id, fields, deleted, seq, hlc, digest)"
+	         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	         &a->ent_ins, err, errlen)) < 0 ||
+	    (rc = prepare(
+	         db,
+	         "UPDATE OR IGNORE entity SET fields = ?4, deleted = ?5, seq = ?6, hlc = ?7,"
+	         " digest = ?8 WHERE rowid = ?1",
+	         &a->ent_upd, err, errlen)) < 0)
 		goto fail;
-	if (fts && ((rc = prepare(db, "DELETE FROM search WHERE rowid = ?1", &a->fts_del, err,
-	                          errlen)) < 0 ||
+	if (fts && ((rc = prepare(db,
+	                          "INSERT INTO search(search, rowid, text, coll)"
+	                          " VALUES('delete', ?1, ?2, ?3)",
+	                          &a->fts_del, err, errlen)) < 0 ||
 	            (rc = prepare(db, "INSERT INTO search(rowid, text, coll) VALUES(?1, ?2, ?3)",
 	                          &a->fts_ins, err, errlen)) < 0))
 		goto fail;
@@ -68,7 +78,8 @@ void store_apply_fini(struct store_apply *a)
 	sqlite3_finalize(a->fts_del);
 	sqlite3_finalize(a->fts_ins);
 	free(a->fields.p);
-	free(a->text);
+	free(a->text.p);
+	free(a->old_text.p);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -111,150 +122,6 @@ static void xor32(uint8_t *d, const uint8_t *x)
 {
 	for (size_t i = 0; i < 32; i++)
 		d[i] ^= x[i];
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	void *q = realloc(p, n);
-
-	if (!q)
-		abort();
-	return q;
-}
-
-static void text_put(struct store_apply *a, size_t *n, const char *p, size_t len)
-{
-	if (*n + len + 1 > a->text_cap) {
-		a->text_cap = (*n + len + 1) * 2;
-		a->text = xrealloc(a->text, a->text_cap);
-	}
-	memcpy(a->text + *n, p, len);
-	*n += len;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static long hex4(const char *p, const char *end)
-{
-	long v = 0;
-
-	if (end - p < 4)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
-
-		if (h < 0)
-			return -1;
-		v = v * 16 + h;
-	}
-	return v;
-}
-
-static void text_put_cp(struct store_apply *a, size_t *n, unsigned long cp)
-{
-	char u[4];
-	size_t k;
-
-	if (cp < 0x20) {
-		u[0] = ' ';
-		k = 1;
-	} else if (cp < 0x80) {
-		u[0] = (char)cp;
-		k = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		k = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		k = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		k = 4;
-	}
-	text_put(a, n, u, k);
-}
-
-/*
- * The text indexed for an entity: every string value of its fields (keys
- * left out), one per line. It is read off the serialized JSON, whose keys
- * are sorted, so the text is the same on every node; in that compact form
- * a string is a key exactly when a ':' follows it.
- */
-static size_t fts_text(struct store_apply *a, const char *json, size_t len)
-{
-	const char *p = json, *end = json + len;
-	size_t n = 0;
-
-	while (p < end) {
-		size_t start = n;
-
-		if (*p != '"') {
-			p++;
-			continue;
-		}
-		p++;
-		while (p < end && *p != '"') {
-			const char *run = p;
-
-			while (p < end && *p != '"' && *p != '\\')
-				p++;
-			text_put(a, &n, run, (size_t)(p - run));
-			if (p < end && *p == '\\') {
-				if (end - p < 2)
-					break;
-				char c = p[1];
-
-				p += 2;
-				if (c == 'u') {
-					long cp = hex4(p, end);
-
-					if (cp < 0)
-						break;
-					p += 4;
-					if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 &&
-					    p[0] == '\\' && p[1] == 'u') {
-						long lo = hex4(p + 2, end);
-
-						if (lo >= 0xdc00 && lo < 0xe000) {
-							cp = 0x10000 + ((cp - 0xd800) << 10) +
-							     (lo - 0xdc00);
-							p += 6;
-						}
-					}
-					text_put_cp(a, &n, (unsigned long)cp);
-				} else if (c == '"' || c == '\\' || c == '/') {
-					text_put(a, &n, &c, 1);
-				} else {
-					text_put(a, &n, " ", 1);
-				}
-			}
-		}
-		if (p < end)
-			p++; /* closing quote */
-		if (p < end && *p == ':')
-			n = start; /* a key: drop it */
-		else
-			text_put(a, &n, "\n", 1);
-	}
-	if (a->text_cap == 0)
-		text_put(a, &n, "", 0);
-	a->text[n] = '\0';
-	return n;
 }
 
 int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const char *old,
@@ -335,6 +202,9 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	                      &new_fields, &new_len, &unchanged, err, errlen);
 	if (rc < 0)
 		goto cleanup;
+	/* The index forgets a document by the exact text it was given. */
+	if (!unchanged && !dry && a->fts_del && exists && !old_deleted)
+		store_fts_text(&a->old_text, old, old_len);
 	sqlite3_reset(a->ent_get);
 	sqlite3_clear_bindings(a->ent_get);
 	if (unchanged)
@@ -364,7 +234,7 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	sqlite3_bind_blob(w, 8, new_digest, 32, SQLITE_STATIC);
 	step = sqlite3_step(w);
 	sqlite3_reset(w);
-	if (step != SQLITE_DONE) {
+	if (step != SQLITE_DONE || sqlite3_changes(a->db) != 1) {
 		snprintf(err, errlen, "cannot write entity: %s", sqlite3_errmsg(a->db));
 		rc = LOKET_E_STORE;
 		goto cleanup;
@@ -376,6 +246,8 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 		goto cleanup;
 	if (exists && !old_deleted) {
 		sqlite3_bind_int64(a->fts_del, 1, rowid);
+		sqlite3_bind_text(a->fts_del, 2, a->old_text.p, (int)a->old_text.n, SQLITE_STATIC);
+		sqlite3_bind_text(a->fts_del, 3, op->coll, (int)op->coll_len, SQLITE_STATIC);
 		step = sqlite3_step(a->fts_del);
 		sqlite3_reset(a->fts_del);
 		if (step != SQLITE_DONE) {
@@ -386,10 +258,9 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 		}
 	}
 	if (!new_deleted) {
-		size_t tlen = fts_text(a, new_fields, new_len);
-
+		store_fts_text(&a->text, new_fields, new_len);
 		sqlite3_bind_int64(a->fts_ins, 1, rowid);
-		sqlite3_bind_text(a->fts_ins, 2, a->text, (int)tlen, SQLITE_STATIC);
+		sqlite3_bind_text(a->fts_ins, 2, a->text.p, (int)a->text.n, SQLITE_STATIC);
 		sqlite3_bind_text(a->fts_ins, 3, op->coll, (int)op->coll_len, SQLITE_STATIC);
 		step = sqlite3_step(a->fts_ins);
 		sqlite3_reset(a->fts_ins);

@@ -50,6 +50,12 @@ void store_sha256(const void *p, size_t len, uint8_t out[32]);
 int store_json_merge(struct store_buf *out, const char *old, size_t old_len, const uint8_t *fields,
                      size_t fields_len);
 
+/*
+ * The text the FTS index holds for an entity: every string value of its
+ * fields JSON (keys left out), one per line, into b (NUL-terminated).
+ */
+void store_fts_text(struct store_buf *b, const char *json, size_t len);
+
 /* The statements that apply ops to one database's entity table. */
 struct store_apply {
 	sqlite3 *db;
@@ -58,10 +64,10 @@ struct store_apply {
 	sqlite3_stmt *ent_upd;
 	sqlite3_stmt *fts_del; /* NULL when the database has no FTS index */
 	sqlite3_stmt *fts_ins;
-	uint8_t digest[32];      /* XOR of every entity digest */
-	struct store_buf fields; /* reused: serialized fields */
-	char *text;              /* reused: text for the FTS index */
-	size_t text_cap;
+	uint8_t digest[32];        /* XOR of every entity digest */
+	struct store_buf fields;   /* reused: serialized fields */
+	struct store_buf text;     /* reused: text for the FTS index */
+	struct store_buf old_text; /* reused: the text being replaced */
 };
 
 struct store {
@@ -83,6 +89,7 @@ struct store {
 	sqlite3_stmt *tx_commit;
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
+	int spoiled; /* an append failed half way: the transaction must roll back */
 	char err[STORE_ERR_MAX];
 };
 

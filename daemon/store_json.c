@@ -361,6 +361,129 @@ static int mp_json(struct store_buf *b, struct mp *m, unsigned depth)
 	}
 }
 
+static int hexval4(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static long hex4(const char *p, const char *end)
+{
+	long v = 0;
+
+	if (end - p < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		int h = hexval4(p[i]);
+
+		if (h < 0)
+			return -1;
+		v = v * 16 + h;
+	}
+	return v;
+}
+
+static void text_put_cp(struct store_buf *b, unsigned long cp)
+{
+	char u[4];
+	size_t k;
+
+	if (cp < 0x20) {
+		u[0] = ' ';
+		k = 1;
+	} else if (cp < 0x80) {
+		u[0] = (char)cp;
+		k = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		k = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		k = 3;
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		k = 4;
+	}
+	put(b, u, k);
+}
+
+/*
+ * The text indexed for an entity: every string value of its fields (keys
+ * left out), one per line. It is read off the serialized JSON, whose keys
+ * are sorted, so the text is the same on every node; in that compact form
+ * a string is a key exactly when a ':' follows it.
+ */
+void store_fts_text(struct store_buf *b, const char *json, size_t len)
+{
+	const char *p = json, *end = json + len;
+
+	b->n = 0;
+	while (p < end) {
+		size_t start = b->n;
+
+		if (*p != '"') {
+			p++;
+			continue;
+		}
+		p++;
+		while (p < end && *p != '"') {
+			const char *run = p;
+
+			while (p < end && *p != '"' && *p != '\\')
+				p++;
+			put(b, run, (size_t)(p - run));
+			if (p < end && *p == '\\') {
+				if (end - p < 2)
+					break;
+				char c = p[1];
+
+				p += 2;
+				if (c == 'u') {
+					long cp = hex4(p, end);
+
+					if (cp < 0)
+						break;
+					p += 4;
+					if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 &&
+					    p[0] == '\\' && p[1] == 'u') {
+						long lo = hex4(p + 2, end);
+
+						if (lo >= 0xdc00 && lo < 0xe000) {
+							cp = 0x10000 + ((cp - 0xd800) << 10) +
+							     (lo - 0xdc00);
+							p += 6;
+						}
+					}
+					text_put_cp(b, (unsigned long)cp);
+				} else if (c == '"' || c == '\\' || c == '/') {
+					putc1(b, c);
+				} else {
+					putc1(b, ' ');
+				}
+			}
+		}
+		if (p < end)
+			p++; /* closing quote */
+		if (p < end && *p == ':')
+			b->n = start; /* a key: drop it */
+		else
+			putc1(b, '\n');
+	}
+	put(b, "", 0);
+	b->p[b->n] = '\0';
+}
+
 /* Iterates the members of a JSON object this module wrote. */
 struct old_iter {
 	const char *p;
