@@ -313,6 +313,9 @@ static void *sig_worker(void *arg)
 
 static void sig_start(struct sigjob *j)
 {
+	uint8_t d[32];
+
+	store_sha256("", 0, d); /* settles the CPU check before the worker runs */
 	if (sem_init(&j->go, 0, 0) != 0)
 		return;
 	if (sem_init(&j->done, 0, 0) != 0) {
