@@ -213,7 +213,7 @@ int store_search(struct store *s, const char *text, const char *coll, long limit
 	             coll ? "SELECT " ENTITY_COLS ", search.rank,"
 	                    " snippet(search, 0, '[', ']', '...', 12)"
 	                    " FROM search JOIN entity e ON e.rowid = search.rowid"
-	                    " WHERE search MATCH ?1 AND search.coll = ?2"
+	                    " WHERE search MATCH ?1 AND e.coll = ?2"
 	                    " ORDER BY search.rank LIMIT ?3"
 	                  : "SELECT " ENTITY_COLS ", search.rank,"
 	                    " snippet(search, 0, '[', ']', '...', 12)"
