@@ -3,8 +3,11 @@
  * to a peer that is not there, so a plain REQ socket would wait forever for
  * a daemon that is down. Two things prevent that: before connecting, a
  * throwaway AF_UNIX connect to the socket file tells at once whether anyone
- * listens; and every reply is awaited with zmq_poll and a deadline. The REQ
- * socket has ZMQ_LINGER 0, so closing it never waits for unsent requests.
+ * listens; and every reply is awaited with zmq_poll and a deadline. A
+ * socket monitor reports the connection dropping while a reply is awaited
+ * (the daemon stopped or crashed), so the client says so at once instead of
+ * waiting out the deadline. The REQ socket has ZMQ_LINGER 0, so closing it
+ * never waits for unsent requests.
  */
 #include "cli/client.h"
 
@@ -27,7 +30,8 @@
 struct client {
 	void *zctx;
 	void *zsock;
-	int broken; /* a reply was lost: the REQ socket cannot send again */
+	void *monitor; /* PAIR receiving the REQ socket's disconnect events */
+	int broken;    /* a reply was lost: the REQ socket cannot send again */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char endpoint[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
 };
@@ -104,6 +108,17 @@ int client_open(const char *data_dir, struct client **out, char *err, size_t err
 		snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint, zmq_strerror(errno));
 		goto fail;
 	}
+	/* A unique inproc name per client: one process may open several. */
+	char monitor[64];
+	snprintf(monitor, sizeof(monitor), "inproc://loket-client-monitor-%p", (void *)c);
+	c->monitor = zmq_socket(c->zctx, ZMQ_PAIR);
+	if (zmq_socket_monitor(c->zsock, monitor, ZMQ_EVENT_DISCONNECTED) < 0 || !c->monitor ||
+	    zmq_setsockopt(c->monitor, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
+	    zmq_connect(c->monitor, monitor) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot monitor %s: %s", c->endpoint, zmq_strerror(errno));
+		goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -115,8 +130,12 @@ void client_free(struct client *c)
 {
 	if (!c)
 		return;
-	if (c->zsock)
+	if (c->monitor)
+		zmq_close(c->monitor);
+	if (c->zsock) {
+		zmq_socket_monitor(c->zsock, NULL, 0);
 		zmq_close(c->zsock);
+	}
 	if (c->zctx)
 		zmq_ctx_term(c->zctx);
 	free(c);
@@ -135,22 +154,30 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits until a reply can be read or the deadline passes; 1, 0, or a negative errno. */
-static int wait_readable(void *zsock, long long deadline)
+/*
+ * Waits until a reply can be read (1), the deadline passes (0), or the
+ * connection to the daemon drops (-ECONNRESET); else a negative errno.
+ */
+static int wait_readable(struct client *c, long long deadline)
 {
-	zmq_pollitem_t item = {.socket = zsock, .events = ZMQ_POLLIN};
+	zmq_pollitem_t items[] = {
+	    {.socket = c->zsock, .events = ZMQ_POLLIN},
+	    {.socket = c->monitor, .events = ZMQ_POLLIN},
+	};
 
 	for (;;) {
 		long long left = deadline - now_ms();
 		if (left < 0)
 			left = 0;
-		int n = zmq_poll(&item, 1, (long)left);
-		if (n > 0)
+		int n = zmq_poll(items, 2, (long)left);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n > 0 && (items[0].revents & ZMQ_POLLIN))
 			return 1;
+		if (n > 0 && (items[1].revents & ZMQ_POLLIN))
+			return -ECONNRESET;
 		if (n == 0)
 			return 0;
-		if (errno != EINTR)
-			return -errno;
 	}
 }
 
@@ -211,7 +238,14 @@ int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **re
 	}
 	msgpack_sbuffer_destroy(&buf);
 
-	rc = wait_readable(c->zsock, now_ms() + timeout_ms);
+	rc = wait_readable(c, now_ms() + timeout_ms);
+	if (rc == -ECONNRESET) {
+		c->broken = 1;
+		return unavailable(c,
+		                   "it closed the connection before replying (stopped or crashed); "
+		                   "the request may or may not have been applied",
+		                   err, errlen);
+	}
 	if (rc <= 0) {
 		char why[96];
 		c->broken = 1;
