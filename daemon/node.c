@@ -19,6 +19,7 @@
 #include "common/paths.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "daemon/schema.h"
 #include "proto/value.h"
 
 /* Room for a changeset's header and signature beside its ops. */
@@ -222,7 +223,66 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 		return rc;
 	}
 	p->op.fields_len = b->fields.size - p->fields_off;
+	/* What a changeset would refuse, refused here with the op's index. */
+	rc = changeset_check_fields((const uint8_t *)b->fields.data + p->fields_off,
+	                            p->op.fields_len, why, sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "op %zu: %s", i, why);
+		return rc;
+	}
 	return 0;
+}
+
+/* A reference in a local write must name an entity this node holds. */
+struct ref_check {
+	struct node *n;
+	size_t i;
+	char *err;
+	size_t errlen;
+};
+
+static int ref_held(void *arg, const char *field, const char *coll, const char *owner,
+                    const char *id)
+{
+	struct ref_check *r = arg;
+	json_t *found = NULL;
+	int rc = store_get(r->n->store, coll, id, owner, &found);
+	if (rc == 0 && json_array_size(found) == 0)
+		rc = LOKET_E_NOT_FOUND;
+	json_decref(found);
+	if (rc == LOKET_E_NOT_FOUND)
+		snprintf(r->err, r->errlen,
+		         "op %zu: field \"%s\" refers to %s/%s/%s, which this node does not hold",
+		         r->i, field, coll, owner, id);
+	return rc;
+}
+
+/*
+ * Holds a local op to the schema of its collection (daemon/schema.h) and
+ * checks what it refers to. Runs against the store after any earlier op on
+ * the same entity reached it, so an entity made earlier in the same request
+ * counts as existing.
+ */
+static int node_check_schema(struct node *n, size_t i, const struct op *op, const json_t *jop,
+                             char *err, size_t errlen)
+{
+	char why[512];
+	int rc = schema_check_coll(op->coll, why, sizeof(why));
+	if (rc == 0 && op->kind == OP_PUT) {
+		const json_t *fields = json_object_get(jop, "fields");
+		int live;
+		rc = store_entity_live(n->store, n->self, op, &live);
+		if (rc != 0)
+			return rc; /* the caller reports store_errmsg */
+		rc = schema_check_put(op->coll, fields, !live, why, sizeof(why));
+		if (rc == 0) {
+			struct ref_check r = {.n = n, .i = i, .err = err, .errlen = errlen};
+			return schema_each_ref(op->coll, fields, ref_held, &r);
+		}
+	}
+	if (rc != 0)
+		snprintf(err, errlen, "op %zu: %s", i, why);
+	return rc;
 }
 
 /* Signs the ops gathered so far into the next changeset of this node's chain. */
@@ -355,6 +415,8 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 		    b.cs_bytes + size + CHANGESET_OVERHEAD > LOKET_MAX_CHANGESET_BYTES)
 			rc = batch_flush(&b, err, errlen);
 		int changes = 0;
+		if (rc == 0)
+			rc = node_check_schema(n, i, op, json_array_get(ops, i), err, errlen);
 		if (rc == 0)
 			rc = store_op_changes(n->store, n->self, op, &changes);
 		if (rc != 0) {

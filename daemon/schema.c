@@ -414,7 +414,7 @@ static int check_value(const struct check *c, const char *label, const struct ru
 	const json_t *x;
 	json_array_foreach(v, i, x)
 	{
-		char at[LABEL_MAX];
+		char at[LABEL_MAX + 24];
 		int w = snprintf(at, sizeof(at), "%s[%zu]", label, i);
 		assert(w > 0 && (size_t)w < sizeof(at)); /* a label and at most 2 digits */
 		(void)w;

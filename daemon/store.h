@@ -88,6 +88,9 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
  */
 int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes);
 
+/* Whether owner holds the entity op names, not deleted (for schema checks). */
+int store_entity_live(struct store *s, const uint8_t owner[32], const struct op *op, int *live);
+
 /* The current state digest. */
 int store_digest(struct store *s, uint8_t out[32]);
 

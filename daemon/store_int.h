@@ -89,6 +89,7 @@ struct store {
 	sqlite3_stmt *tx_commit;
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
+	sqlite3_stmt *entity_live;
 	int spoiled; /* an append failed half way: the transaction must roll back */
 	char err[STORE_ERR_MAX];
 };

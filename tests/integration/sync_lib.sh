@@ -62,7 +62,7 @@ l() {
 
 # writes_open I: succeeds once node I accepts local writes.
 writes_open() {
-	l "$1" put probe "n$1" --json '{"up":true}' >/dev/null 2>&1
+	l "$1" put org "probe-n$1" --json '{"name":"write probe"}' >/dev/null 2>&1
 }
 
 # state I: digest and heads of node I, one line.

@@ -30,7 +30,7 @@ assert_eq 2 "$(jq -r .seq <<<"$OUT")" "seq of the second change"
 assert_eq null "$(jq -r '.entity.fields.field' <<<"$OUT")" "a null clears a field"
 assert_eq poetry "$(jq -r '.entity.fields.tags[1]' <<<"$OUT")" "array field"
 expect_status 0 l put expert grace --json '{"name":"Grace Hopper","field":"compilers"}'
-expect_status 0 l put museum boerhaave --json '{"name":"Rijksmuseum Boerhaave"}'
+expect_status 0 l put resource boerhaave --json '{"name":"Rijksmuseum Boerhaave"}'
 
 # get: every owner's version, or one owner's as an object.
 expect_status 0 l get expert ada --json
@@ -63,7 +63,7 @@ assert_eq grace "$(jq -r '.[0].id' <<<"$OUT")" "search of two words"
 expect_status 0 l search boerhaave --coll expert --json
 assert_eq 0 "$(jq length <<<"$OUT")" "search limited to a collection"
 expect_status 0 l search boerhaave
-assert_eq "museum/uni/boerhaave" "$(head -n 1 <<<"$OUT")" "human search"
+assert_eq "resource/uni/boerhaave" "$(head -n 1 <<<"$OUT")" "human search"
 
 # log: newest first, by origin.
 expect_status 0 l log --json

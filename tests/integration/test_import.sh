@@ -32,16 +32,16 @@ assert_eq "$T/experts.jsonl: 2502 lines, 0 changed, 2501 unchanged, 0 changesets
 assert_eq "$head_before" "$(l status --json | jq -r .heads.uni.seq)" "head after re-import"
 
 # From standard input.
-printf '{"coll":"museum","id":"m1","fields":{"name":"Naturalis"}}\n' >"$T/stdin.jsonl"
+printf '{"coll":"org","id":"naturalis","fields":{"name":"Naturalis"}}\n' >"$T/stdin.jsonl"
 expect_status 0 l import - <"$T/stdin.jsonl"
 assert_eq "stdin: 1 lines, 1 changed, 0 unchanged, 1 changesets" "$OUT" "import from stdin"
 
 # A bad line 3: lines 1-2 are applied, line 4 is not.
 cat >"$T/bad.jsonl" <<'JSONL'
-{"coll":"project","id":"p1","fields":{"title":"Kennisstad"}}
-{"coll":"project","id":"p2","fields":{"title":"Bio Science Park"}}
-{"coll":"project","id":"p3","fields":{"title":"City of Science"}
-{"coll":"project","id":"p4","fields":{"title":"LUMC campus"}}
+{"coll":"project","id":"p1","fields":{"name":"Kennisstad"}}
+{"coll":"project","id":"p2","fields":{"name":"Bio Science Park"}}
+{"coll":"project","id":"p3","fields":{"name":"City of Science"}
+{"coll":"project","id":"p4","fields":{"name":"LUMC campus"}}
 JSONL
 expect_status 1 l import "$T/bad.jsonl"
 assert_contains "$ERR" "$T/bad.jsonl:3: invalid JSON"
@@ -78,8 +78,8 @@ check_bad '{"coll":"expert","id":"x","fields":{"a":1}} {}' 'invalid JSON'
 
 # A line over 1 MiB is refused without reading it all into memory.
 {
-	printf '{"coll":"expert","id":"ok","fields":{"a":1}}\n'
-	printf '{"coll":"expert","id":"big","fields":{"a":"'
+	printf '{"coll":"expert","id":"ok","fields":{"name":"n","a":1}}\n'
+	printf '{"coll":"expert","id":"big","fields":{"name":"n","a":"'
 	head -c 1100000 /dev/zero | tr '\0' x
 	printf '"}}\n'
 } >"$T/big.jsonl"
@@ -90,9 +90,9 @@ assert_contains "$ERR" "applied lines 1-1 (1 changed, 0 unchanged)"
 # A batch the daemon refuses (nesting beyond the limit on line 2) is
 # applied not at all, and the error names the line of the refused op.
 cat >"$T/deep.jsonl" <<'JSONL'
-{"coll":"expert","id":"d1","fields":{"a":1}}
-{"coll":"expert","id":"d2","fields":{"a":[[[[[[[[[[[[1]]]]]]]]]]]]}}
-{"coll":"expert","id":"d3","fields":{"a":3}}
+{"coll":"expert","id":"d1","fields":{"name":"n","a":1}}
+{"coll":"expert","id":"d2","fields":{"name":"n","a":[[[[[[[[[[[[1]]]]]]]]]]]]}}
+{"coll":"expert","id":"d3","fields":{"name":"n","a":3}}
 JSONL
 expect_status 1 l import "$T/deep.jsonl"
 assert_contains "$ERR" "$T/deep.jsonl:2: "
