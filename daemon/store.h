@@ -119,6 +119,19 @@ int store_list(struct store *s, const char *coll, const char *owner, long limit,
  * valid query: words are matched as terms, all must occur, "word*" is a
  * prefix. coll may be NULL; limit <= 0 means no limit (also for list/log). */
 int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out);
+/*
+ * The question board: questions of every owner, newest first (by hlc), as
+ * {"ref","owner","id","title","status","kind","topics","asker","deadline",
+ *  "responses","accepted","hlc"}: ref is "OWNER/ID", a missing status reads
+ * "open", asker is the asker's name, fields of another type read null.
+ * "responses" counts the responses (not withdrawn) whose "question" is ref,
+ * joined at read time, so a response that arrived before its question counts
+ * once the question is there; "accepted" is the length of the question's
+ * accepted[]. status, topic (case-insensitive for ASCII) and kind filter
+ * when not NULL; limit <= 0 means no limit. Implemented in store_board.c.
+ */
+int store_board(struct store *s, const char *status, const char *topic, const char *kind,
+                long limit, json_t **out);
 /* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */
 int store_log(struct store *s, const char *origin, long limit, json_t **out);
 /* {"heads":{NAME:{"seq","hash"}},"counts":{COLL:N},"entities":N,"changesets":N,
