@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/paths.h"
+#include "daemon/board.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -39,7 +40,7 @@ static const struct {
 } builtin_commands[] = {
     {"status", handle_status},   {"put", handle_put},       {"get", handle_get},
     {"list", handle_list},       {"search", handle_search}, {"log", handle_log},
-    {"rebuild", handle_rebuild},
+    {"rebuild", handle_rebuild}, {"board", board_control},
 };
 
 /* Typed getters: absent or nil is "not given"; anything else must have the type. */

@@ -1,0 +1,93 @@
+/*
+ * board: serves "board" on the control socket. The filters are checked
+ * here, before the store sees them, so that a typo in a status gives a
+ * sentence naming what is allowed instead of an empty board.
+ */
+#include "daemon/board.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/node.h"
+#include "proto/error.h"
+
+#define BOARD_DEFAULT_LIMIT 100
+
+/* The values of the question schema (daemon/schema.c), for the filters. */
+static const char *const board_states[] = {"open",   "matched",   "in_progress", "answered",
+                                           "closed", "withdrawn", NULL};
+static const char *const board_kinds[] = {"research", "thesis",       "internship", "contest",
+                                          "pitch",    "science-shop", "advice",     NULL};
+
+/* An optional string member of req: absent or nil is NULL, else a non-empty string. */
+static int board_string(const json_t *req, const char *key, const char **out, char *err,
+                        size_t errlen)
+{
+	const json_t *v = json_object_get(req, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(err, errlen, "\"%s\" must be a non-empty string", key);
+		return LOKET_E_BAD_REQUEST;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* value, when given, must be one of values; the error lists them. */
+static int board_enum(const char *what, const char *value, const char *const *values, char *err,
+                      size_t errlen)
+{
+	size_t n = 0;
+
+	if (!value)
+		return 0;
+	for (size_t i = 0; values[i]; i++)
+		if (strcmp(values[i], value) == 0)
+			return 0;
+	int len = snprintf(err, errlen, "unknown %s \"%.64s\": use one of ", what, value);
+	if (len > 0)
+		n = (size_t)len;
+	for (size_t i = 0; values[i] && n < errlen; i++) {
+		len = snprintf(err + n, errlen - n, "%s%s", i ? ", " : "", values[i]);
+		if (len < 0)
+			break;
+		n += (size_t)len;
+	}
+	return LOKET_E_BAD_REQUEST;
+}
+
+int board_control(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *status, *topic, *kind;
+	const json_t *lim = json_object_get(req, "limit");
+	long limit = BOARD_DEFAULT_LIMIT;
+	int rc = board_string(req, "status", &status, err, errlen);
+
+	if (rc == 0)
+		rc = board_string(req, "topic", &topic, err, errlen);
+	if (rc == 0)
+		rc = board_string(req, "kind", &kind, err, errlen);
+	if (rc == 0)
+		rc = board_enum("status", status, board_states, err, errlen);
+	if (rc == 0)
+		rc = board_enum("kind", kind, board_kinds, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (lim && !json_is_null(lim)) {
+		if (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+		    json_integer_value(lim) > 100000) {
+			snprintf(err, errlen, "\"limit\" must be an integer from 1 to 100000");
+			return LOKET_E_BAD_REQUEST;
+		}
+		limit = (long)json_integer_value(lim);
+	}
+	rc = store_board(n->store, status, topic, kind, limit, result);
+	if (rc != 0)
+		snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
+	return rc;
+}
