@@ -50,6 +50,39 @@ static const struct {
      "  One op per line: {\"coll\":C,\"id\":I,\"fields\":{...}} or "
      "{\"coll\":C,\"id\":I,\"del\":true}.\n"
      "  A bad line stops the import after applying every line before it.\n"},
+    {"board", board_main, "[--status S] [--topic T] [--kind K] [--limit N] [--json]",
+     "Shows the questions of the whole federation, newest first, with their responses",
+     "  --status S  only questions in status S: open, matched, in_progress, answered,\n"
+     "              closed or withdrawn (a question without a status is open)\n"
+     "  --topic T   only questions with topic T (ASCII letters in any case)\n"
+     "  --kind K    only questions of kind K: research, thesis, internship, contest,\n"
+     "              pitch, science-shop or advice\n"
+     "  --limit N   at most N questions (default 100)\n"
+     "Counts responses that are not withdrawn, and the responses the asker accepted.\n"},
+    {"ask", ask_main,
+     "[ID] --title T --body B --topic X... --kind K --asker NAME --asker-kind KIND "
+     "[--neighbourhood N] [--deadline YYYY-MM-DD] [--title-en T] [--body-en B]",
+     "Puts a question on the board, at this node, with status open",
+     "  ID                 the question's id; without it one is made from the title\n"
+     "                     (\"Eenzaamheid in de Merenwijk\" gives eenzaamheid-in-de-merenwijk,\n"
+     "                     then -2, -3 ... if this node already has that id)\n"
+     "  --topic X          a topic; repeat it for more\n"
+     "  --kind K           research, thesis, internship, contest, pitch, science-shop, advice\n"
+     "  --asker-kind KIND  citizen, neighbourhood, association, company, municipality,\n"
+     "                     school or institution\n"
+     "Prints the question's reference, OWNER/ID.\n"},
+    {"respond", respond_main,
+     "QUESTION-REF --kind offer|claim|answer|referral --text T [--team T] [--contact C] "
+     "[--text-en T] [--id ID]",
+     "Responds to a question of any node, from this node, with status offered",
+     "  QUESTION-REF  OWNER/ID of a question this node holds\n"
+     "  --id ID       the response's id; without it one is made from QUESTION-REF\n"
+     "Prints the response's reference, OWNER/ID, which the asker accepts.\n"},
+    {"accept", accept_main, "QUESTION-ID RESPONSE-REF",
+     "Accepts a response to one of this node's questions (an open question becomes matched)", NULL},
+    {"close", close_main, "QUESTION-ID", "Closes one of this node's questions", NULL},
+    {"withdraw", withdraw_main, "QUESTION-ID | --response RESPONSE-ID",
+     "Withdraws one of this node's questions, or one of its responses", NULL},
     {"peers", peers_main, "[--json]",
      "Shows the sync session with each member: up, last seen, who lacks what, errors", NULL},
     {"reload", reload_main, "[--json]",

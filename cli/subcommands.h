@@ -21,5 +21,11 @@ int rebuild_main(int argc, char *argv[]);
 int verify_main(int argc, char *argv[]);
 int peers_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
+int board_main(int argc, char *argv[]);
+int ask_main(int argc, char *argv[]);
+int respond_main(int argc, char *argv[]);
+int accept_main(int argc, char *argv[]);
+int close_main(int argc, char *argv[]);
+int withdraw_main(int argc, char *argv[]);
 
 #endif
