@@ -209,23 +209,14 @@ static int take_reply(json_t *reply, json_t **result, long *index, char *err, si
 	return LOKET_E_BAD_REQUEST;
 }
 
-int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **result, long *index,
-                char *err, size_t errlen)
+int client_send(struct client *c, const json_t *req, char *err, size_t errlen)
 {
 	msgpack_sbuffer buf;
-	zmq_msg_t msg;
-	json_t *reply = NULL;
-	int rc;
-	char derr[256];
 
-	*result = NULL;
-	if (index)
-		*index = -1;
 	if (c->broken)
 		return unavailable(c, "an earlier request got no reply", err, errlen);
-
 	msgpack_sbuffer_init(&buf);
-	rc = value_encode_message(req, &buf);
+	int rc = value_encode_message(req, &buf);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot encode the request: %s", loket_strerror(rc));
 		msgpack_sbuffer_destroy(&buf);
@@ -237,8 +228,20 @@ int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **re
 		return unavailable(c, "is it running?", err, errlen);
 	}
 	msgpack_sbuffer_destroy(&buf);
+	return 0;
+}
 
-	rc = wait_readable(c, now_ms() + timeout_ms);
+int client_receive(struct client *c, int timeout_ms, json_t **result, long *index, char *err,
+                   size_t errlen)
+{
+	zmq_msg_t msg;
+	json_t *reply = NULL;
+	char derr[256];
+
+	*result = NULL;
+	if (index)
+		*index = -1;
+	int rc = wait_readable(c, now_ms() + timeout_ms);
 	if (rc == -ECONNRESET) {
 		c->broken = 1;
 		return unavailable(c,
@@ -269,4 +272,16 @@ int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **re
 	rc = take_reply(reply, result, index, err, errlen);
 	json_decref(reply);
 	return rc;
+}
+
+int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **result, long *index,
+                char *err, size_t errlen)
+{
+	*result = NULL;
+	if (index)
+		*index = -1;
+	int rc = client_send(c, req, err, errlen);
+	if (rc != 0)
+		return rc;
+	return client_receive(c, timeout_ms, result, index, err, errlen);
 }

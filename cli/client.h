@@ -42,4 +42,13 @@ const char *client_endpoint(const struct client *c);
 int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **result, long *index,
                 char *err, size_t errlen);
 
+/*
+ * client_call in two halves, so that a caller can prepare its next request
+ * while the daemon works on this one: client_send, then exactly one
+ * client_receive before the next client_send.
+ */
+int client_send(struct client *c, const json_t *req, char *err, size_t errlen);
+int client_receive(struct client *c, int timeout_ms, json_t **result, long *index, char *err,
+                   size_t errlen);
+
 #endif

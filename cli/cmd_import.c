@@ -11,6 +11,11 @@
  * been sent, so that "applied lines 1-L" is true; a batch the daemon
  * refuses was applied not at all (a put is atomic), and the error names
  * the line of the op it refused.
+ *
+ * One batch is in flight while the next is read and checked, so the file
+ * is parsed while the daemon signs and stores; never more than one, so
+ * that what was applied is still exactly the lines before the first batch
+ * that failed.
  */
 #include <err.h>
 #include <errno.h>
@@ -39,9 +44,14 @@ struct import {
 	msgpack_sbuffer scratch;
 	unsigned long long lineno; /* lines read so far */
 
-	json_t *ops; /* the pending batch */
+	json_t *ops; /* the batch being filled */
 	unsigned long long op_line[IMPORT_BATCH_OPS];
 	size_t batch_bytes;
+
+	/* The batch sent and not yet answered, by the lines of its ops. */
+	int in_flight;
+	size_t sent_n;
+	unsigned long long sent_line[IMPORT_BATCH_OPS];
 
 	unsigned long long changed, unchanged, changesets;
 	int progress; /* stderr is a terminal: show a progress line */
@@ -123,28 +133,22 @@ static const char *without_op_prefix(const char *err)
 }
 
 /*
- * Sends the pending batch. On failure says what went wrong and how far the
- * import got, and returns -1.
+ * Waits for the reply to the batch in flight. On failure says what went
+ * wrong and how far the import got, and returns -1.
  */
-static int flush(struct import *im)
+static int complete(struct import *im)
 {
-	size_t n = json_array_size(im->ops);
-	unsigned long long first, last;
-	json_t *req, *result = NULL;
+	json_t *result = NULL;
 	char err[512], done[128];
 	long index = -1;
-	int rc;
 
-	if (n == 0)
+	if (!im->in_flight)
 		return 0;
-	first = im->op_line[0];
-	last = im->op_line[n - 1];
-	req = json_pack("{s:s, s:O}", "cmd", "put", "ops", im->ops);
-	if (!req)
-		abort();
-	rc =
-	    client_call(im->client, req, CLIENT_TIMEOUT_LONG_MS, &result, &index, err, sizeof(err));
-	json_decref(req);
+	im->in_flight = 0;
+	size_t n = im->sent_n;
+	unsigned long long first = im->sent_line[0], last = im->sent_line[n - 1];
+	int rc =
+	    client_receive(im->client, CLIENT_TIMEOUT_LONG_MS, &result, &index, err, sizeof(err));
 	if (rc == 0) {
 		long long seq = cli_json_int(result, "seq", 0);
 		im->changed += (unsigned long long)cli_json_int(result, "changed", 0);
@@ -152,8 +156,6 @@ static int flush(struct import *im)
 		if (seq != 0)
 			im->changesets++;
 		json_decref(result);
-		json_array_clear(im->ops);
-		im->batch_bytes = 0;
 		show_progress(im);
 		return 0;
 	}
@@ -167,16 +169,57 @@ static int flush(struct import *im)
 		      "again to complete the rest",
 		      done, first, last);
 	} else if (index >= 0 && (size_t)index < n) {
-		warnx("%s:%llu: %s", im->name, im->op_line[index], without_op_prefix(err));
+		warnx("%s:%llu: %s", im->name, im->sent_line[index], without_op_prefix(err));
 		warnx("%s, none of lines %llu-%llu; fix line %llu and run the import again to "
 		      "complete the rest",
-		      done, first, last, im->op_line[index]);
+		      done, first, last, im->sent_line[index]);
 	} else {
 		warnx("%s: lines %llu-%llu: %s", im->name, first, last, err);
 		warnx("%s, none of lines %llu-%llu; run the import again to complete the rest",
 		      done, first, last);
 	}
 	return -1;
+}
+
+/*
+ * Sends the batch being filled, once the one before it was answered.
+ * Returns -1 when that earlier batch or this send failed.
+ */
+static int send_batch(struct import *im)
+{
+	size_t n = json_array_size(im->ops);
+	char err[512], done[128];
+
+	if (complete(im) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	json_t *req = json_pack("{s:s, s:O}", "cmd", "put", "ops", im->ops);
+	if (!req)
+		abort();
+	int rc = client_send(im->client, req, err, sizeof(err));
+	json_decref(req);
+	if (rc != 0) {
+		clear_progress(im);
+		applied(im, im->op_line[0] - 1, done, sizeof(done));
+		warnx("%s: %s", im->name, err);
+		warnx("%s; run the import again to complete the rest", done);
+		return -1;
+	}
+	memcpy(im->sent_line, im->op_line, n * sizeof(im->op_line[0]));
+	im->sent_n = n;
+	im->in_flight = 1;
+	json_array_clear(im->ops);
+	im->batch_bytes = 0;
+	return 0;
+}
+
+/* Sends what is left and waits for every reply. */
+static int flush(struct import *im)
+{
+	if (send_batch(im) < 0)
+		return -1;
+	return complete(im);
 }
 
 /*
@@ -231,7 +274,7 @@ static int add_line(struct import *im, const char *line, size_t len)
 	}
 	if (json_array_size(im->ops) == IMPORT_BATCH_OPS ||
 	    (json_array_size(im->ops) > 0 && im->batch_bytes + size > IMPORT_BATCH_BYTES)) {
-		if (flush(im) < 0) {
+		if (send_batch(im) < 0) {
 			json_decref(op);
 			return -1;
 		}

@@ -257,23 +257,29 @@ static int ref_held(void *arg, const char *field, const char *coll, const char *
 	return rc;
 }
 
+/* Only the collections of the directory and the board exist. */
+static int node_check_coll(size_t i, const struct op *op, char *err, size_t errlen)
+{
+	char why[256];
+	int rc = schema_check_coll(op->coll, why, sizeof(why));
+	if (rc != 0)
+		snprintf(err, errlen, "op %zu: %s", i, why);
+	return rc;
+}
+
 /*
- * Holds a local op to the schema of its collection (daemon/schema.h) and
- * checks what it refers to. Runs against the store after any earlier op on
- * the same entity reached it, so an entity made earlier in the same request
- * counts as existing.
+ * Holds a local op that changes something to the schema of its collection
+ * (daemon/schema.h) and checks what it refers to. live says whether the
+ * entity exists now: in the store, which already holds any earlier op of
+ * the same request on it.
  */
-static int node_check_schema(struct node *n, size_t i, const struct op *op, const json_t *jop,
-                             char *err, size_t errlen)
+static int node_check_schema(struct node *n, size_t i, const struct op *op, int live,
+                             const json_t *jop, char *err, size_t errlen)
 {
 	char why[512];
 	int rc = schema_check_coll(op->coll, why, sizeof(why));
 	if (rc == 0 && op->kind == OP_PUT) {
 		const json_t *fields = json_object_get(jop, "fields");
-		int live;
-		rc = store_entity_live(n->store, n->self, op, &live);
-		if (rc != 0)
-			return rc; /* the caller reports store_errmsg */
 		rc = schema_check_put(op->coll, fields, !live, why, sizeof(why));
 		if (rc == 0) {
 			struct ref_check r = {.n = n, .i = i, .err = err, .errlen = errlen};
@@ -414,11 +420,14 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 		if (batch_touched(&b, i) || b.cs_n == LOKET_MAX_OPS ||
 		    b.cs_bytes + size + CHANGESET_OVERHEAD > LOKET_MAX_CHANGESET_BYTES)
 			rc = batch_flush(&b, err, errlen);
-		int changes = 0;
+		int changes = 0, live = 0;
 		if (rc == 0)
-			rc = node_check_schema(n, i, op, json_array_get(ops, i), err, errlen);
+			rc = node_check_coll(i, op, err, errlen);
 		if (rc == 0)
-			rc = store_op_changes(n->store, n->self, op, &changes);
+			rc = store_op_changes(n->store, n->self, op, &changes, &live);
+		/* An unchanged op matches what the store holds, checked when written. */
+		if (rc == 0 && changes)
+			rc = node_check_schema(n, i, op, live, json_array_get(ops, i), err, errlen);
 		if (rc != 0) {
 			*bad_index = (long)i;
 			if (err[0] == '\0')

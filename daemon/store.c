@@ -180,11 +180,7 @@ static int prepare_all(struct store *s)
 	    (rc = prepare(s, "BEGIN IMMEDIATE", &s->tx_begin)) < 0 ||
 	    (rc = prepare(s, "COMMIT", &s->tx_commit)) < 0 ||
 	    (rc = prepare(s, "ROLLBACK", &s->tx_rollback)) < 0 ||
-	    (rc = prepare(s, "SELECT name FROM member WHERE key = ?1", &s->member_name)) < 0 ||
-	    (rc = prepare(s,
-	                  "SELECT 1 FROM entity WHERE coll = ?1 AND owner = ?2 AND id = ?3"
-	                  " AND NOT deleted",
-	                  &s->entity_live)) < 0)
+	    (rc = prepare(s, "SELECT name FROM member WHERE key = ?1", &s->member_name)) < 0)
 		return rc;
 	return store_apply_init(&s->apply, s->db, 1, s->err, sizeof(s->err));
 }
@@ -292,7 +288,6 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->tx_commit);
 	sqlite3_finalize(s->tx_rollback);
 	sqlite3_finalize(s->member_name);
-	sqlite3_finalize(s->entity_live);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -595,23 +590,13 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
 	return rc;
 }
 
-int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes)
+int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes,
+                     int *live)
 {
-	return store_apply_op(&s->apply, owner, op, 0, 0, 1, changes, s->err, sizeof(s->err));
-}
-
-int store_entity_live(struct store *s, const uint8_t owner[32], const struct op *op, int *live)
-{
-	sqlite3_bind_text(s->entity_live, 1, op->coll, (int)op->coll_len, SQLITE_STATIC);
-	sqlite3_bind_blob(s->entity_live, 2, owner, 32, SQLITE_STATIC);
-	sqlite3_bind_text(s->entity_live, 3, op->id, (int)op->id_len, SQLITE_STATIC);
-	int step = sqlite3_step(s->entity_live);
-	*live = step == SQLITE_ROW;
-	sqlite3_reset(s->entity_live);
-	sqlite3_clear_bindings(s->entity_live);
-	if (step != SQLITE_ROW && step != SQLITE_DONE)
-		return store_sqlite_fail(s, "cannot read entity");
-	return 0;
+	int rc = store_apply_op(&s->apply, owner, op, 0, 0, 1, changes, s->err, sizeof(s->err));
+	if (live)
+		*live = s->apply.last_live;
+	return rc;
 }
 
 int store_digest(struct store *s, uint8_t out[32])

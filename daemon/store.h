@@ -84,12 +84,10 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
  * Whether applying op as owner would change the state (for idempotent
  * writes): *changes is 0 when a put sets only values already held and
  * clears only absent fields, or a del hits an already deleted or absent
- * entity.
+ * entity. *live (may be NULL) tells whether the entity exists, not deleted.
  */
-int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes);
-
-/* Whether owner holds the entity op names, not deleted (for schema checks). */
-int store_entity_live(struct store *s, const uint8_t owner[32], const struct op *op, int *live);
+int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes,
+                     int *live);
 
 /* The current state digest. */
 int store_digest(struct store *s, uint8_t out[32]);

@@ -194,6 +194,7 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 		goto cleanup;
 	}
 
+	a->last_live = exists && !old_deleted;
 	if (exists && !old_deleted) {
 		old = (const char *)sqlite3_column_text(a->ent_get, 1);
 		old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);

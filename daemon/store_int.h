@@ -65,6 +65,7 @@ struct store_apply {
 	sqlite3_stmt *fts_del; /* NULL when the database has no FTS index */
 	sqlite3_stmt *fts_ins;
 	uint8_t digest[32];        /* XOR of every entity digest */
+	int last_live;             /* the last op's entity existed, not deleted */
 	struct store_buf fields;   /* reused: serialized fields */
 	struct store_buf text;     /* reused: text for the FTS index */
 	struct store_buf old_text; /* reused: the text being replaced */
@@ -89,7 +90,6 @@ struct store {
 	sqlite3_stmt *tx_commit;
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
-	sqlite3_stmt *entity_live;
 	int spoiled; /* an append failed half way: the transaction must roll back */
 	char err[STORE_ERR_MAX];
 };

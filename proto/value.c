@@ -457,11 +457,21 @@ int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags
 
 /* JSON to msgpack. */
 
+/*
+ * Where the packer is, kept as a stack of keys and indices and formatted
+ * only when an error needs it: writers pack millions of values that are fine.
+ */
+struct path_step {
+	const char *key; /* NULL for an array index */
+	size_t len;
+	size_t index;
+};
+
 struct pack {
 	msgpack_packer *pk;
 	unsigned max_depth;
-	char path[256];
-	size_t path_len;
+	struct path_step path[VALUE_DEPTH_CAP + 2];
+	size_t depth;
 	char *err;
 	size_t errlen;
 };
@@ -474,12 +484,34 @@ struct json_key {
 
 static int pack_value(struct pack *c, const json_t *v, unsigned depth);
 
+/* Writes the path of the value being packed, e.g. fields.topics[2]. */
+static void path_format(const struct pack *c, char *buf, size_t buflen)
+{
+	size_t o = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->depth && i < sizeof(c->path) / sizeof(c->path[0]); i++) {
+		const struct path_step *st = &c->path[i];
+		char q[4 * QUOTE_MAX + 8];
+		int n = st->key ? snprintf(buf + o, buflen - o, "%s%s", o ? "." : "",
+		                           quote(q, sizeof(q), (const uint8_t *)st->key, st->len))
+		                : snprintf(buf + o, buflen - o, "[%zu]", st->index);
+		if (n < 0 || (size_t)n >= buflen - o) {
+			snprintf(buf + (buflen > 4 ? buflen - 4 : 0), buflen > 4 ? 4 : buflen,
+			         "...");
+			return;
+		}
+		o += (size_t)n;
+	}
+}
+
 __attribute__((format(printf, 3, 4))) static int pack_fail(struct pack *c, int code,
                                                            const char *fmt, ...)
 {
 	if (!c->err || c->errlen == 0)
 		return code;
-	int n = snprintf(c->err, c->errlen, "%s: ", c->path_len ? c->path : "top level");
+	char path[256];
+	path_format(c, path, sizeof(path));
+	int n = snprintf(c->err, c->errlen, "%s: ", path[0] ? path : "top level");
 	if (n < 0 || (size_t)n >= c->errlen)
 		return code;
 	va_list ap;
@@ -489,27 +521,17 @@ __attribute__((format(printf, 3, 4))) static int pack_fail(struct pack *c, int c
 	return code;
 }
 
-/* Appends ".key" or "[i]" to the path; a path too long to hold ends in "...". */
-static void path_push_key(struct pack *c, const char *key, size_t len)
+/* Steps into a member or element; the depth limit keeps the stack in bounds. */
+static void path_push(struct pack *c, const char *key, size_t len, size_t index)
 {
-	char q[4 * QUOTE_MAX + 8];
-	size_t room = sizeof(c->path) - c->path_len;
-	int n = snprintf(c->path + c->path_len, room, "%s%s", c->path_len ? "." : "",
-	                 quote(q, sizeof(q), (const uint8_t *)key, len));
-	c->path_len = (n < 0 || (size_t)n >= room) ? sizeof(c->path) - 1 : c->path_len + (size_t)n;
+	if (c->depth < sizeof(c->path) / sizeof(c->path[0]))
+		c->path[c->depth] = (struct path_step){key, len, index};
+	c->depth++;
 }
 
-static void path_push_index(struct pack *c, size_t i)
+static void path_pop(struct pack *c)
 {
-	size_t room = sizeof(c->path) - c->path_len;
-	int n = snprintf(c->path + c->path_len, room, "[%zu]", i);
-	c->path_len = (n < 0 || (size_t)n >= room) ? sizeof(c->path) - 1 : c->path_len + (size_t)n;
-}
-
-static void path_pop(struct pack *c, size_t len)
-{
-	c->path_len = len;
-	c->path[len] = '\0';
+	c->depth--;
 }
 
 static int json_key_cmp(const void *a, const void *b)
@@ -533,12 +555,13 @@ static int pack_str(struct pack *c, const char *s, size_t len)
 static int pack_object(struct pack *c, const json_t *v, unsigned depth)
 {
 	size_t n = json_object_size(v);
-	struct json_key *keys = NULL;
-	size_t saved = c->path_len;
+	struct json_key small[16];
+	struct json_key *keys = small;
 	int rc = 0;
 	if (n > UINT32_MAX)
 		return pack_fail(c, LOKET_E_TOO_BIG, "object of %zu members is too big", n);
-	if (n > 0) {
+	/* Most objects are small: no allocation for them. */
+	if (n > sizeof(small) / sizeof(small[0])) {
 		keys = calloc(n, sizeof(*keys));
 		if (!keys)
 			return -ENOMEM;
@@ -560,20 +583,20 @@ static int pack_object(struct pack *c, const json_t *v, unsigned depth)
 	for (size_t k = 0; k < i; k++) {
 		if ((rc = pack_str(c, keys[k].key, keys[k].len)))
 			goto cleanup;
-		path_push_key(c, keys[k].key, keys[k].len);
+		path_push(c, keys[k].key, keys[k].len, 0);
 		rc = pack_value(c, keys[k].value, depth + 1);
-		path_pop(c, saved);
+		path_pop(c);
 		if (rc)
 			goto cleanup;
 	}
 cleanup:
-	free(keys);
+	if (keys != small)
+		free(keys);
 	return rc;
 }
 
 static int pack_value(struct pack *c, const json_t *v, unsigned depth)
 {
-	size_t saved = c->path_len;
 	int rc = 0;
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
@@ -591,9 +614,9 @@ static int pack_value(struct pack *c, const json_t *v, unsigned depth)
 		if (msgpack_pack_array(c->pk, n))
 			return -ENOMEM;
 		for (size_t i = 0; i < n && rc == 0; i++) {
-			path_push_index(c, i);
+			path_push(c, NULL, 0, i);
 			rc = pack_value(c, json_array_get(v, i), depth + 1);
-			path_pop(c, saved);
+			path_pop(c);
 		}
 		return rc;
 	}

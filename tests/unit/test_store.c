@@ -412,7 +412,7 @@ static int changes(struct store *s, struct node *n, const char *op_json)
 	int ch = -1;
 
 	assert_int_equal(changeset_decode(c.bytes, c.len, &cs, err, sizeof(err)), 0);
-	assert_int_equal(store_op_changes(s, n->pk, &cs.ops[0], &ch), 0);
+	assert_int_equal(store_op_changes(s, n->pk, &cs.ops[0], &ch, NULL), 0);
 	changeset_release(&cs);
 	free(c.bytes);
 	return ch;
