@@ -235,11 +235,15 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		goto fail;
 	}
 	if (!(flags & STORE_READONLY)) {
+		/*
+		 * 16 MiB of page cache holds the hot indexes of a large store and
+		 * keeps loketd inside its 64 MiB memory budget.
+		 */
 		if (sqlite3_exec(s->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) !=
 		        SQLITE_OK ||
 		    sqlite3_exec(s->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) !=
 		        SQLITE_OK ||
-		    sqlite3_exec(s->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL) !=
+		    sqlite3_exec(s->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL) !=
 		        SQLITE_OK) {
 			snprintf(err, errlen, "cannot set up store %s: %s", path,
 			         sqlite3_errmsg(s->db));
