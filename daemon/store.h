@@ -137,6 +137,43 @@ int store_log(struct store *s, const char *origin, long limit, json_t **out);
 int store_status(struct store *s, json_t **out);
 
 /*
+ * The directory (store_directory.c). store_show: the live entity
+ * COLL/OWNER/ID (owner a member name or base64 key) with its links
+ * followed, {entity..., "links":{...}}: "org" of an expert, resource or
+ * project, "partners" of a project, "responses" (every response whose
+ * question is this one) and "accepted" of a question, "question" of a
+ * response, "experts", "resources" and "projects" of an org. A reference
+ * resolves to the entity it names when held, else stays the string it is.
+ * LOKET_E_NOT_FOUND if the entity is not held.
+ * store_experts: the experts of every owner, by owner and name, each with
+ * "org_name"; topic matches an element of topics[], org the org field, its
+ * OWNER or ID part or the referred org's name, both ignoring case and
+ * diacritics; either may be NULL.
+ */
+int store_show(struct store *s, const char *coll, const char *owner, const char *id, json_t **out);
+int store_experts(struct store *s, const char *topic, const char *org, long limit, json_t **out);
+
+/*
+ * The broker (store_match.c): the experts, resources and projects of every
+ * owner ranked for the question OWNER/ID, best first:
+ * [{"coll","owner","id","name","score","shared_topics":[...],
+ *   "matched_terms":[...]}]. LOKET_E_NOT_FOUND if the question is not held.
+ */
+int store_match(struct store *s, const char *owner, const char *id, long limit, json_t **out);
+
+/*
+ * Read-only SQL (store_query.c) on a second, read-only connection with one
+ * TEMP view per collection. *out = {"columns":[...],"rows":[[...]],
+ * "truncated":bool}; at most limit rows (<= 0 or above the maximum: the
+ * maximum). Anything but one read statement is refused with
+ * LOKET_E_BAD_REQUEST; a query past the time bound gets LOKET_E_TOO_BIG.
+ * store_errmsg says why.
+ */
+#define STORE_QUERY_MAX_ROWS 10000
+#define STORE_QUERY_MAX_MS   2000
+int store_query(struct store *s, const char *sql, long limit, json_t **out);
+
+/*
  * Recreates every entity, the FTS index and the digest from the changesets,
  * in one transaction.
  */
