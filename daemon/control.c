@@ -33,6 +33,10 @@ static int handle_list(void *data, const json_t *req, json_t **result, char *err
 static int handle_search(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 static int handle_log(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 static int handle_rebuild(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_show(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_experts(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_match(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+static int handle_query(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 
 static const struct {
 	const char *name;
@@ -40,7 +44,8 @@ static const struct {
 } builtin_commands[] = {
     {"status", handle_status},   {"put", handle_put},       {"get", handle_get},
     {"list", handle_list},       {"search", handle_search}, {"log", handle_log},
-    {"rebuild", handle_rebuild}, {"board", board_control},
+    {"rebuild", handle_rebuild}, {"board", board_control},  {"show", handle_show},
+    {"experts", handle_experts}, {"match", handle_match},   {"query", handle_query},
 };
 
 /* Typed getters: absent or nil is "not given"; anything else must have the type. */
@@ -181,6 +186,79 @@ static int handle_rebuild(void *data, const json_t *req, json_t **result, char *
 	json_decref(status);
 	log_info("control: state rebuilt from the log");
 	return 0;
+}
+
+/* A directory read failed: the store's sentence says which entity or member. */
+static int directory_failed(struct node *n, int rc, char *err, size_t errlen)
+{
+	if (rc == LOKET_E_NOT_FOUND || rc == LOKET_E_BAD_REQUEST || rc == LOKET_E_TOO_BIG)
+		snprintf(err, errlen, "%s", store_errmsg(n->store));
+	else
+		snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
+	return rc;
+}
+
+static int handle_show(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *coll, *owner, *id;
+	int rc = get_string(req, "coll", 1, &coll, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "owner", 1, &owner, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "id", 1, &id, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_show(n->store, coll, owner, id, result);
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_experts(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *topic, *org;
+	long limit;
+	int rc = get_string(req, "topic", 0, &topic, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "org", 0, &org, err, errlen);
+	if (rc == 0)
+		rc = get_limit(req, CONTROL_DEFAULT_LIMIT, &limit, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_experts(n->store, topic, org, limit, result);
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_match(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *owner, *id;
+	long limit;
+	int rc = get_string(req, "owner", 1, &owner, err, errlen);
+	if (rc == 0)
+		rc = get_string(req, "id", 1, &id, err, errlen);
+	if (rc == 0)
+		rc = get_limit(req, 10, &limit, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_match(n->store, owner, id, limit, result);
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
+}
+
+static int handle_query(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct node *n = data;
+	const char *sql;
+	long limit;
+	int rc = get_string(req, "sql", 1, &sql, err, errlen);
+	if (rc == 0)
+		rc = get_limit(req, STORE_QUERY_MAX_ROWS, &limit, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = store_query(n->store, sql, limit, result);
+	if (rc == LOKET_E_BAD_REQUEST)
+		log_info("control: query refused: %s", store_errmsg(n->store));
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
 static const struct control_command *control_find(const struct control *c, const char *name)

@@ -17,7 +17,6 @@
  * match beats one shared topic but not three. Each result names its
  * shared topics and matched terms. Nothing here writes.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,7 +377,7 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 		    MATCH_TOPIC_WEIGHT * (double)cs.c[i].n_shared + MATCH_TEXT_WEIGHT * text;
 
 		/* Three decimals: the same figure on every node and in every output. */
-		cs.c[i].score = round(score * 1000) / 1000;
+		cs.c[i].score = (double)(long long)(score * 1000 + 0.5) / 1000; /* score >= 0 */
 	}
 	qsort(cs.c, cs.n, sizeof(*cs.c), cand_cmp);
 	arr = json_array();
