@@ -38,6 +38,34 @@ static const struct {
      "Lists the entities of a collection (default limit 100)", NULL},
     {"search", search_main, "TEXT... [--coll COLL] [--limit N] [--json]",
      "Searches the text of all entities, best match first (default limit 20)", NULL},
+    {"show", show_main, "COLL/OWNER/ID [--json]",
+     "Shows an entity of any node with its links followed",
+     "  COLL/OWNER/ID  like expert/universiteit/ineke-brandsma\n"
+     "Follows an expert's, resource's or project's org, a project's partners, a question's\n"
+     "responses (who sent them, with kind and status) and accepted responses, a response's\n"
+     "question, and an org's experts, resources and projects. A reference to something this\n"
+     "node does not hold, or an org given as a plain name, is shown as it is.\n"},
+    {"experts", experts_main, "[--topic T] [--org O] [--limit N] [--json]",
+     "Lists the experts of every institution, by institution and name",
+     "  --topic T  only experts with topic T; case and diacritics are ignored\n"
+     "             (--topic Cooperatie finds \"coöperatie\")\n"
+     "  --org O    only experts of org O: the org field (a reference OWNER/ID or a name),\n"
+     "             its OWNER or ID part, or the name of the org it refers to\n"
+     "  --limit N  at most N experts (default 100)\n"},
+    {"match", match_main, "QUESTION-REF [--limit N] [--json]",
+     "Suggests experts, resources and projects of every institution for a question",
+     "  QUESTION-REF  OWNER/ID of a question, like gemeente/eenzaamheid-merenwijk\n"
+     "  --limit N     at most N suggestions (default 10)\n"
+     "Each shared topic counts 1; the question's words (title, body, neighbourhood,\n"
+     "topics, Dutch and English, stopwords dropped) count up to 2 by bm25. Every\n"
+     "suggestion names its shared topics and matched terms.\n"},
+    {"query", query_main, "SQL [--json]",
+     "Runs one read-only SQL SELECT over the views of the collections",
+     "  SQL  one SELECT over the views org, expert, resource, project, question and\n"
+     "       response, like \"SELECT owner, id, name FROM expert ORDER BY name\"\n"
+     "Each view has owner (member name), id, seq, hlc, a column per field (arrays and\n"
+     "maps as JSON text) and fields (the whole object as JSON). Anything but a read is\n"
+     "refused. At most 10000 rows, stopped after 2 seconds.\n"},
     {"log", log_main, "[--origin NAME] [--limit N] [--json]",
      "Shows the signed changesets, newest first (default limit 20)", NULL},
     {"put", put_main, "COLL ID --json FIELDS [--output json]",

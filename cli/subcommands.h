@@ -27,5 +27,9 @@ int respond_main(int argc, char *argv[]);
 int accept_main(int argc, char *argv[]);
 int close_main(int argc, char *argv[]);
 int withdraw_main(int argc, char *argv[]);
+int show_main(int argc, char *argv[]);
+int experts_main(int argc, char *argv[]);
+int match_main(int argc, char *argv[]);
+int query_main(int argc, char *argv[]);
 
 #endif

@@ -343,6 +343,7 @@ int store_experts(struct store *s, const char *topic, const char *org, long limi
 		org_field = json_object_get(fields, "org");
 		if (topic && !has_topic(fields, topic)) {
 			json_decref(e);
+			e = NULL;
 			continue;
 		}
 		if (json_is_string(org_field) &&

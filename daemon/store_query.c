@@ -304,26 +304,48 @@ static int open_reader(struct store *s, sqlite3 **out, struct guard *g)
 	return 0;
 }
 
+/*
+ * What a refused statement is, for the message: its first keyword
+ * ("INSERT", "CREATE", "VACUUM"), or for a statement that starts as a read
+ * (SELECT, WITH, VALUES) what the authorizer refused in it.
+ */
+static void refused_what(const char *sql, const struct guard *g, char *out, size_t outlen)
+{
+	const char *p = skip_blank(sql);
+	size_t n = 0;
+
+	while (n + 1 < outlen && ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+		out[n++] = (char)(*p >= 'a' ? *p - 32 : *p);
+		p++;
+	}
+	out[n] = '\0';
+	if (n == 0 || !strcmp(out, "SELECT") || !strcmp(out, "WITH") || !strcmp(out, "VALUES"))
+		snprintf(out, outlen, "%s", g->denied ? action_name(g->action) : "writing");
+}
+
 /* Prepares the one statement sql holds, refusing anything but a read. */
 static int prepare_read(struct store *s, sqlite3 *db, const struct guard *g, const char *sql,
                         sqlite3_stmt **out)
 {
 	sqlite3_stmt *st = NULL;
 	const char *tail = NULL;
+	char what[64];
 
 	*out = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
-		if (g->denied && g->action == SQLITE_FUNCTION)
+		if (g->denied && g->action == SQLITE_FUNCTION) {
 			snprintf(s->err, sizeof(s->err),
 			         "refused: loket query runs only reads; the function %.40s is not"
 			         " allowed",
 			         g->what);
-		else if (g->denied)
+		} else if (g->denied) {
+			refused_what(sql, g, what, sizeof(what));
 			snprintf(s->err, sizeof(s->err),
 			         "refused: loket query runs only reads (SELECT); %s is not allowed",
-			         action_name(g->action));
-		else
+			         what);
+		} else {
 			snprintf(s->err, sizeof(s->err), "SQL error: %.200s", sqlite3_errmsg(db));
+		}
 		return LOKET_E_BAD_REQUEST;
 	}
 	if (!st) {
@@ -338,9 +360,9 @@ static int prepare_read(struct store *s, sqlite3 *db, const struct guard *g, con
 	}
 	if (!sqlite3_stmt_readonly(st)) {
 		sqlite3_finalize(st);
-		snprintf(
-		    s->err, sizeof(s->err),
-		    "refused: loket query runs only reads (SELECT); this statement would write");
+		refused_what(sql, g, what, sizeof(what));
+		snprintf(s->err, sizeof(s->err),
+		         "refused: loket query runs only reads (SELECT); %s is not allowed", what);
 		return LOKET_E_BAD_REQUEST;
 	}
 	*out = st;
