@@ -99,14 +99,21 @@ static unsigned utf8_next(const unsigned char *p, size_t len, size_t *n)
 	*n = 1;
 	if (p[0] < 0x80)
 		return p[0];
-	if ((p[0] & 0xe0) == 0xc0)
-		need = 1, cp = p[0] & 0x1fu, min = 0x80;
-	else if ((p[0] & 0xf0) == 0xe0)
-		need = 2, cp = p[0] & 0x0fu, min = 0x800;
-	else if ((p[0] & 0xf8) == 0xf0)
-		need = 3, cp = p[0] & 0x07u, min = 0x10000;
-	else
+	if ((p[0] & 0xe0) == 0xc0) {
+		need = 1;
+		cp = p[0] & 0x1fu;
+		min = 0x80;
+	} else if ((p[0] & 0xf0) == 0xe0) {
+		need = 2;
+		cp = p[0] & 0x0fu;
+		min = 0x800;
+	} else if ((p[0] & 0xf8) == 0xf0) {
+		need = 3;
+		cp = p[0] & 0x07u;
+		min = 0x10000;
+	} else {
 		return 0xfffd;
+	}
 	if (len <= need)
 		return 0xfffd;
 	for (unsigned i = 1; i <= need; i++) {
