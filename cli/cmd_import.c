@@ -32,9 +32,9 @@
 #include "proto/value.h"
 
 #define IMPORT_LINE_MAX    (1024u * 1024u) /* bytes of one line, newline excluded */
-#define IMPORT_BATCH_OPS   1000u
-#define IMPORT_BATCH_BYTES (512u * 1024u) /* encoded ops per request */
-#define IMPORT_OP_DEPTH    16u            /* nesting the control protocol allows */
+#define IMPORT_BATCH_OPS   4000u
+#define IMPORT_BATCH_BYTES (1536u * 1024u) /* encoded ops per request, under the message limit */
+#define IMPORT_OP_DEPTH    16u             /* nesting the control protocol allows */
 
 struct import {
 	const char *name; /* the file as messages name it */

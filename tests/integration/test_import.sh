@@ -11,24 +11,24 @@ start_node "$T/a"
 l() { loket_in "$T/a" "$@"; }
 count() { l status --json | jq -r ".counts.$1 // 0"; }
 
-# 2500 experts, a blank line, a delete of an expert put before: three
-# batches of at most 1000 ops.
+# 9000 experts, a blank line, a delete of an expert put before: three
+# batches of at most 4000 ops.
 expect_status 0 l put expert old --json '{"name":"Retired"}'
 awk 'BEGIN {
-	for (i = 1; i <= 2500; i++)
+	for (i = 1; i <= 9000; i++)
 		printf "{\"coll\":\"expert\",\"id\":\"e%d\",\"fields\":{\"name\":\"Expert %d\",\"n\":%d}}\n", i, i, i
 	print ""
 	print "{\"coll\":\"expert\",\"id\":\"old\",\"del\":true}"
 }' >"$T/experts.jsonl"
 expect_status 0 l import "$T/experts.jsonl"
-assert_eq "$T/experts.jsonl: 2502 lines, 2501 changed, 0 unchanged, 3 changesets" "$OUT" "first import"
-assert_eq 2500 "$(count expert)" "experts after the import"
+assert_eq "$T/experts.jsonl: 9002 lines, 9001 changed, 0 unchanged, 3 changesets" "$OUT" "first import"
+assert_eq 9000 "$(count expert)" "experts after the import"
 expect_status 1 l get expert old
 
 # Again: nothing changes, no changeset is written.
 head_before=$(l status --json | jq -r .heads.uni.seq)
 expect_status 0 l import "$T/experts.jsonl"
-assert_eq "$T/experts.jsonl: 2502 lines, 0 changed, 2501 unchanged, 0 changesets" "$OUT" "re-import"
+assert_eq "$T/experts.jsonl: 9002 lines, 0 changed, 9001 unchanged, 0 changesets" "$OUT" "re-import"
 assert_eq "$head_before" "$(l status --json | jq -r .heads.uni.seq)" "head after re-import"
 
 # From standard input.
