@@ -416,13 +416,26 @@ int store_query(struct store *s, const char *sql, long limit, json_t **out)
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *row;
 
-		if ((long)json_array_size(rows) >= limit || bytes > STORE_QUERY_MAX_BYTES) {
+		if ((long)json_array_size(rows) >= limit) {
 			truncated = 1;
 			break;
 		}
 		row = json_array();
 		for (int c = 0; c < n_cols; c++)
 			json_array_append_new(row, value_json(st, c, &bytes));
+		/* The reply must stay under LOKET_MAX_MESSAGE_BYTES: cut before it would not. */
+		if (bytes > STORE_QUERY_MAX_BYTES) {
+			json_decref(row);
+			truncated = 1;
+			if (json_array_size(rows) > 0)
+				break;
+			snprintf(s->err, sizeof(s->err),
+			         "the first row alone is larger than the %d bytes a reply may hold;"
+			         " select fewer or shorter columns",
+			         STORE_QUERY_MAX_BYTES);
+			rc = LOKET_E_TOO_BIG;
+			goto cleanup;
+		}
 		json_array_append_new(rows, row);
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {

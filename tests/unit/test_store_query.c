@@ -319,6 +319,18 @@ static void test_limits_and_values(void **state)
 	assert_non_null(strstr(store_errmsg(s), "ran longer than"));
 	assert_true(time(NULL) - started < 10);
 
+	/* About 1 MiB of values at most: a reply must fit one control message. */
+	res = query_ok(s,
+	               "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 8)"
+	               " SELECT x, zeroblob(300000) FROM c",
+	               0);
+	assert_int_equal(json_array_size(json_object_get(res, "rows")), 2);
+	assert_true(json_is_true(json_object_get(res, "truncated")));
+	json_decref(res);
+	assert_int_equal(store_query(s, "SELECT zeroblob(2000000)", 0, &out), LOKET_E_TOO_BIG);
+	assert_non_null(strstr(store_errmsg(s), "the first row alone is larger"));
+	assert_null(out);
+
 	res = query_ok(s, "SELECT x'00ff', 1e999, NULL, 1.5, 'tekst'", 0);
 	row = json_array_get(json_object_get(res, "rows"), 0);
 	assert_string_equal(json_string_value(json_array_get(row, 0)), "AP8=");
