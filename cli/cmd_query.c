@@ -183,8 +183,8 @@ int query_main(int argc, char *argv[])
 		print_table(cols, rows);
 	}
 	if (json_is_true(json_object_get(result, "truncated")))
-		warnx("query: stopped after %zu rows; add a LIMIT or narrow the query down",
-		      json_array_size(rows));
+		warnx("query: stopped after %zu row%s; add a LIMIT or narrow the query down",
+		      json_array_size(rows), json_array_size(rows) == 1 ? "" : "s");
 	status = CLI_EXIT_OK;
 cleanup:
 	json_decref(result);

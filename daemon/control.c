@@ -343,9 +343,23 @@ static void control_on_readable(struct zwatch *w, void *zsock, void *data)
 	json_t *reply = control_run(c, zmq_msg_data(&frames[2]), zmq_msg_size(&frames[2]));
 	msgpack_sbuffer out;
 	msgpack_sbuffer_init(&out);
-	if (value_encode_message(reply, &out) != 0)
-		abort();
+	int rc = value_encode_message(reply, &out);
 	json_decref(reply);
+	/* A result too big for one message (a huge list, a big entity) is an error, not a crash. */
+	if (rc != 0) {
+		c->bad_requests++;
+		log_warn("control: a reply could not be encoded (%s); sent an error instead",
+		         loket_strerror(rc));
+		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+		                  rc == LOKET_E_TOO_BIG
+		                      ? "the reply would exceed the size of one message;"
+		                        " ask for less (a lower --limit)"
+		                      : "the reply could not be encoded",
+		                  "code", rc);
+		if (!reply || value_encode_message(reply, &out) != 0)
+			abort();
+		json_decref(reply);
+	}
 	/* A client gone meanwhile makes the ROUTER drop the reply; that is fine. */
 	if (zmq_msg_send(&frames[0], zsock, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
 	    zmq_send(zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)

@@ -311,5 +311,25 @@ expect_status 2 m query "SELECT 1" "SELECT 2"
 expect_status 0 m query --help
 assert_contains "$OUT" "Usage: loket query SQL [--json]"
 
+# A result too big for one reply is an error, and the daemon carries on.
+for i in 1 2 3 4; do
+	jq -cn --arg i "$i" '{coll: "expert", id: "big-\($i)", fields: ({name: "Groot \($i)",
+		topics: ["groot"]} + ([range(11)] | map({key: "extra\(.)", value: ("x" * 60000)})
+		| from_entries))}'
+done >"$T/big.jsonl"
+expect_status 0 m import "$T/big.jsonl"
+expect_status 1 m experts --topic groot --json
+assert_contains "$ERR" "the reply would exceed the size of one message"
+expect_status 0 m experts --topic groot --limit 1 --json
+assert_eq big-1 "$(jq -r '.[0].id' <<<"$OUT")" "a smaller request still works"
+expect_status 0 m query "SELECT id, length(fields) > 600000 AS big FROM expert WHERE id LIKE 'big-%'
+	ORDER BY id" --json
+assert_eq "big-1:1 big-2:1 big-3:1 big-4:1" "$(jq -r '[.[] | "\(.id):\(.big)"] | join(" ")' <<<"$OUT")" \
+	"the big experts"
+expect_status 0 m query "SELECT id, fields FROM expert WHERE id LIKE 'big-%' ORDER BY id" --json
+assert_eq "big-1" "$(jq -r '[.[].id] | join(" ")' <<<"$OUT")" "rows cut at about 1 MiB"
+assert_contains "$ERR" "stopped after 1 row;"
+expect_status 0 m status
+
 for name in "${NODES[@]}"; do stop_node "$T/$name"; done
 pass
