@@ -25,9 +25,11 @@
 #include "store_int.h"
 #include "store_text.h"
 
-#define MATCH_MAX_TERMS    64 /* words looked up; one bit each in a hit's mask */
-#define MATCH_MIN_WORD     3  /* shorter words say too little */
-#define MATCH_MAX_WORD     64 /* longer "words" are not words */
+#define MATCH_MAX_TERMS 64 /* words looked up; one bit each in a hit's mask */
+#define MATCH_MIN_WORD  3  /* shorter words say too little */
+#define MATCH_MAX_WORD  64 /* longer "words" are not words */
+/* Hits kept per term, best first: bounds memory when a word is everywhere. */
+#define MATCH_TERM_HITS_S  "5000"
 #define MATCH_TOPIC_WEIGHT 1.0
 #define MATCH_TEXT_WEIGHT  2.0
 
@@ -192,7 +194,8 @@ static int text_hits(struct store *s, const struct terms *ts, struct hits *hs)
 	                       "SELECT e.rowid, search.rank FROM search"
 	                       " JOIN entity e ON e.rowid = search.rowid"
 	                       " WHERE search MATCH ?1 AND e.deleted = 0"
-	                       " AND e.coll IN ('expert', 'resource', 'project')",
+	                       " AND e.coll IN ('expert', 'resource', 'project')"
+	                       " ORDER BY search.rank LIMIT " MATCH_TERM_HITS_S,
 	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(s, "cannot prepare the match query");
 	for (size_t i = 0; i < ts->n; i++) {
