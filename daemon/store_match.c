@@ -55,20 +55,6 @@ struct hits {
 	size_t n, cap;
 };
 
-/* A ranked result before it becomes JSON. */
-struct cand {
-	double text;
-	double score;
-	uint64_t mask;
-	json_t *item; /* {"coll","owner","id","name","shared_topics"} so far */
-	size_t n_shared;
-};
-
-struct cands {
-	struct cand *c;
-	size_t n, cap;
-};
-
 static void terms_free(struct terms *ts)
 {
 	for (size_t i = 0; i < ts->n; i++) {
@@ -214,36 +200,131 @@ static int text_hits(struct store *s, const struct terms *ts, struct hits *hs)
 	return rc;
 }
 
-/* The question's topics an entity's topics (JSON text) also list, in the question's order. */
-static json_t *shared_topics(const json_t *qtopics, const char *topics_json, size_t len)
+/* The question's topics, folded once: folded[i] for element i (NULL if not a string). */
+struct qtopics {
+	const json_t *arr;
+	char **folded;
+	size_t n;
+};
+
+/* Folds s and trims spaces, as store_text_equal compares; a new malloc'd string. */
+static char *fold_trim(const char *s)
 {
-	json_t *shared = json_array(), *topics, *q, *t;
+	char *f = store_text_fold(s, strlen(s));
+	size_t start = 0, len = strlen(f);
+
+	while (f[start] == ' ')
+		start++;
+	while (len > start && f[len - 1] == ' ')
+		len--;
+	memmove(f, f + start, len - start);
+	f[len - start] = '\0';
+	return f;
+}
+
+static void qtopics_init(struct qtopics *qt, const json_t *arr)
+{
+	const json_t *t;
+	size_t i;
+
+	qt->arr = arr;
+	qt->n = json_array_size(arr);
+	qt->folded = calloc(qt->n ? qt->n : 1, sizeof(*qt->folded));
+	if (!qt->folded)
+		abort();
+	json_array_foreach(arr, i, t)
+	{
+		if (json_is_string(t))
+			qt->folded[i] = fold_trim(json_string_value(t));
+	}
+}
+
+static void qtopics_fini(struct qtopics *qt)
+{
+	for (size_t i = 0; i < qt->n; i++)
+		free(qt->folded[i]);
+	free(qt->folded);
+}
+
+/*
+ * Marks in seen (room for qt->n flags) the question's topics an entity's
+ * topics (JSON text) also list, compared folded.
+ */
+static void shared_topics(const struct qtopics *qt, const char *topics_json, size_t len,
+                          unsigned char *seen)
+{
+	json_t *topics, *t;
 	json_error_t jerr;
 	size_t i, j;
 
-	topics = topics_json ? json_loadb(topics_json, len, 0, &jerr) : NULL;
-	if (!json_is_array(topics)) {
-		json_decref(topics);
-		return shared;
-	}
-	json_array_foreach(qtopics, i, q)
+	memset(seen, 0, qt->n);
+	topics = topics_json && qt->n ? json_loadb(topics_json, len, 0, &jerr) : NULL;
+	json_array_foreach(topics, j, t)
 	{
-		if (!json_is_string(q))
+		char *f;
+
+		if (!json_is_string(t))
 			continue;
-		json_array_foreach(topics, j, t)
-		{
-			if (json_is_string(t) &&
-			    store_text_equal(json_string_value(q), json_string_value(t))) {
-				json_array_append(shared, q);
-				break;
-			}
-		}
+		f = fold_trim(json_string_value(t));
+		for (i = 0; i < qt->n; i++)
+			if (qt->folded[i] && !strcmp(qt->folded[i], f))
+				seen[i] = 1;
+		free(f);
 	}
 	json_decref(topics);
-	return shared;
 }
 
-static void cands_push(struct cands *cs, struct cand c)
+/* A candidate: enough to rank it; its JSON is made only if it makes the list. */
+struct cand {
+	sqlite3_int64 rowid;
+	double text;
+	double score;
+	uint64_t mask;   /* terms matched, bit per term */
+	uint64_t shared; /* question topics shared, bit per topic (the first 64) */
+	unsigned n_shared;
+	size_t owner; /* index into struct owners */
+	char coll[LOKET_MAX_COLL_LEN + 1];
+	char id[LOKET_MAX_ID_LEN + 1];
+};
+
+struct cands {
+	struct cand *c;
+	size_t n, cap;
+};
+
+/* The owners met while gathering, each named once (members are few). */
+struct owners {
+	uint8_t (*key)[32];
+	json_t **name;
+	size_t n, cap;
+};
+
+static size_t owners_index(struct store *s, struct owners *os, const uint8_t key[32])
+{
+	for (size_t i = 0; i < os->n; i++)
+		if (!memcmp(os->key[i], key, 32))
+			return i;
+	if (os->n == os->cap) {
+		os->cap = os->cap ? 2 * os->cap : 16;
+		os->key = realloc(os->key, os->cap * sizeof(*os->key));
+		os->name = realloc(os->name, os->cap * sizeof(*os->name));
+		if (!os->key || !os->name)
+			abort();
+	}
+	memcpy(os->key[os->n], key, 32);
+	os->name[os->n] = store_owner_json(s, key);
+	return os->n++;
+}
+
+static void owners_free(struct owners *os)
+{
+	for (size_t i = 0; i < os->n; i++)
+		json_decref(os->name[i]);
+	free(os->key);
+	free(os->name);
+}
+
+static void cands_push(struct cands *cs, const struct cand *c)
 {
 	if (cs->n == cs->cap) {
 		cs->cap = cs->cap ? 2 * cs->cap : 64;
@@ -251,32 +332,23 @@ static void cands_push(struct cands *cs, struct cand c)
 		if (!cs->c)
 			abort();
 	}
-	cs->c[cs->n++] = c;
-}
-
-static void cands_free(struct cands *cs)
-{
-	for (size_t i = 0; i < cs->n; i++)
-		json_decref(cs->c[i].item);
-	free(cs->c);
+	cs->c[cs->n++] = *c;
 }
 
 /* Best first; ties by owner, then collection and id, so every node ranks alike. */
-static int cand_cmp(const void *a, const void *b)
+static int cand_cmp(const void *a, const void *b, void *arg)
 {
 	const struct cand *x = a, *y = b;
+	const struct owners *os = arg;
 	int c;
 
 	if (x->score != y->score)
 		return x->score < y->score ? 1 : -1;
-	c = strcmp(json_string_value(json_object_get(x->item, "owner")),
-	           json_string_value(json_object_get(y->item, "owner")));
+	c = strcmp(json_string_value(os->name[x->owner]), json_string_value(os->name[y->owner]));
 	if (c == 0)
-		c = strcmp(json_string_value(json_object_get(x->item, "coll")),
-		           json_string_value(json_object_get(y->item, "coll")));
+		c = strcmp(x->coll, y->coll);
 	if (c == 0)
-		c = strcmp(json_string_value(json_object_get(x->item, "id")),
-		           json_string_value(json_object_get(y->item, "id")));
+		c = strcmp(x->id, y->id);
 	return c;
 }
 
@@ -284,54 +356,96 @@ static int cand_cmp(const void *a, const void *b)
  * Walks every live expert, resource and project: those with a text hit or
  * a shared topic become candidates.
  */
-static int gather(struct store *s, const json_t *qtopics, const struct hits *hs, struct cands *cs)
+static int gather(struct store *s, const json_t *qtopics, const struct hits *hs, struct owners *os,
+                  struct cands *cs)
 {
 	sqlite3_stmt *st = NULL;
+	struct qtopics qt;
+	unsigned char *seen;
 	int rc = 0, step;
 
-	if (sqlite3_prepare_v2(
-	        s->db,
-	        "SELECT e.rowid, e.coll, e.owner, e.id,"
-	        " json_extract(e.fields, '$.name'), json_extract(e.fields, '$.topics')"
-	        " FROM entity e WHERE e.deleted = 0"
-	        " AND e.coll IN ('expert', 'resource', 'project')",
-	        -1, &st, NULL) != SQLITE_OK)
-		return store_sqlite_fail(s, "cannot prepare the match query");
+	qtopics_init(&qt, qtopics);
+	seen = malloc(qt.n ? qt.n : 1);
+	if (!seen)
+		abort();
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT e.rowid, e.coll, e.owner, e.id,"
+	                       " json_extract(e.fields, '$.topics')"
+	                       " FROM entity e WHERE e.deleted = 0"
+	                       " AND e.coll IN ('expert', 'resource', 'project')",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = store_sqlite_fail(s, "cannot prepare the match query");
+		goto cleanup;
+	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const struct hit *h = hits_find(hs, sqlite3_column_int64(st, 0));
-		const char *topics = (const char *)sqlite3_column_text(st, 5);
-		const char *name = (const char *)sqlite3_column_text(st, 4);
-		json_t *shared =
-		    json_array_size(qtopics)
-		        ? shared_topics(qtopics, topics, (size_t)sqlite3_column_bytes(st, 5))
-		        : json_array();
-		json_t *item;
+		const char *coll = (const char *)sqlite3_column_text(st, 1);
+		const char *id = (const char *)sqlite3_column_text(st, 3);
+		struct cand c = {.rowid = sqlite3_column_int64(st, 0)};
 
-		if (!h && json_array_size(shared) == 0) {
-			json_decref(shared);
-			continue;
+		shared_topics(&qt, (const char *)sqlite3_column_text(st, 4),
+		              (size_t)sqlite3_column_bytes(st, 4), seen);
+		for (size_t i = 0; i < qt.n; i++) {
+			if (!seen[i])
+				continue;
+			c.n_shared++;
+			if (i < 64)
+				c.shared |= (uint64_t)1 << i;
 		}
-		item = json_object();
-		json_object_set_new(item, "coll",
-		                    json_string((const char *)sqlite3_column_text(st, 1)));
-		if (sqlite3_column_bytes(st, 2) == 32)
-			json_object_set_new(item, "owner",
-			                    store_owner_json(s, sqlite3_column_blob(st, 2)));
-		else
-			json_object_set_new(item, "owner", json_string(""));
-		json_object_set_new(item, "id",
-		                    json_string((const char *)sqlite3_column_text(st, 3)));
-		json_object_set_new(item, "name", name ? json_string(name) : json_null());
-		cands_push(cs, (struct cand){.text = h ? h->text : 0,
-		                             .mask = h ? h->mask : 0,
-		                             .n_shared = json_array_size(shared),
-		                             .item = item});
-		json_object_set_new(item, "shared_topics", shared);
+		if ((!h && c.n_shared == 0) || sqlite3_column_bytes(st, 2) != 32 || !coll || !id ||
+		    strlen(coll) >= sizeof(c.coll) || strlen(id) >= sizeof(c.id))
+			continue;
+		c.text = h ? h->text : 0;
+		c.mask = h ? h->mask : 0;
+		c.owner = owners_index(s, os, sqlite3_column_blob(st, 2));
+		memcpy(c.coll, coll, strlen(coll) + 1);
+		memcpy(c.id, id, strlen(id) + 1);
+		cands_push(cs, &c);
 	}
 	if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(s, "cannot read the directory");
+cleanup:
 	sqlite3_finalize(st);
+	free(seen);
+	qtopics_fini(&qt);
 	return rc;
+}
+
+/* The result object of one ranked candidate. */
+static int cand_json(struct store *s, sqlite3_stmt *name_st, const struct cand *c,
+                     const struct owners *os, const json_t *qtopics, const struct terms *ts,
+                     json_t **out)
+{
+	json_t *item = json_object(), *shared = json_array(), *matched = json_array();
+	const char *name = NULL;
+	int step;
+
+	sqlite3_bind_int64(name_st, 1, c->rowid);
+	step = sqlite3_step(name_st);
+	if (step == SQLITE_ROW)
+		name = (const char *)sqlite3_column_text(name_st, 0);
+	json_object_set_new(item, "coll", json_string(c->coll));
+	json_object_set(item, "owner", os->name[c->owner]);
+	json_object_set_new(item, "id", json_string(c->id));
+	json_object_set_new(item, "name", name ? json_string(name) : json_null());
+	sqlite3_reset(name_st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		json_decref(item);
+		json_decref(shared);
+		json_decref(matched);
+		return store_sqlite_fail(s, "cannot read a match's name");
+	}
+	json_object_set_new(item, "score", json_real(c->score));
+	for (size_t k = 0; k < json_array_size(qtopics) && k < 64; k++)
+		if (c->shared & ((uint64_t)1 << k))
+			json_array_append(shared, json_array_get(qtopics, k));
+	for (size_t k = 0; k < ts->n; k++)
+		if (c->mask & ((uint64_t)1 << k))
+			json_array_append_new(matched, json_string(ts->t[k].word));
+	json_object_set_new(item, "shared_topics", shared);
+	json_object_set_new(item, "matched_terms", matched);
+	*out = item;
+	return 0;
 }
 
 int store_match(struct store *s, const char *owner, const char *id, long limit, json_t **out)
@@ -339,7 +453,9 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 	struct terms ts = {.n = 0};
 	struct hits hs = {0};
 	struct cands cs = {0};
-	json_t *qs = NULL, *q, *fields, *qtopics, *t, *arr = NULL;
+	struct owners os = {0};
+	sqlite3_stmt *name_st = NULL;
+	json_t *qs = NULL, *q, *fields, *qtopics, *t, *arr = NULL, *item = NULL;
 	double best = 0;
 	size_t i;
 	int rc;
@@ -369,7 +485,7 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 	terms_add_field(&ts, fields, "body");
 	terms_add_field(&ts, fields, "body_en");
 
-	if ((rc = text_hits(s, &ts, &hs)) < 0 || (rc = gather(s, qtopics, &hs, &cs)) < 0)
+	if ((rc = text_hits(s, &ts, &hs)) < 0 || (rc = gather(s, qtopics, &hs, &os, &cs)) < 0)
 		goto cleanup;
 	for (i = 0; i < cs.n; i++)
 		if (cs.c[i].text > best)
@@ -382,24 +498,28 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 		/* Three decimals: the same figure on every node and in every output. */
 		cs.c[i].score = (double)(long long)(score * 1000 + 0.5) / 1000; /* score >= 0 */
 	}
-	qsort(cs.c, cs.n, sizeof(*cs.c), cand_cmp);
+	qsort_r(cs.c, cs.n, sizeof(*cs.c), cand_cmp, &os);
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT json_extract(fields, '$.name') FROM entity"
+	                       " WHERE rowid = ?1",
+	                       -1, &name_st, NULL) != SQLITE_OK) {
+		rc = store_sqlite_fail(s, "cannot prepare the match query");
+		goto cleanup;
+	}
 	arr = json_array();
 	for (i = 0; i < cs.n && (limit <= 0 || (long)i < limit); i++) {
-		json_t *item = cs.c[i].item, *matched = json_array();
-
-		for (size_t k = 0; k < ts.n; k++)
-			if (cs.c[i].mask & ((uint64_t)1 << k))
-				json_array_append_new(matched, json_string(ts.t[k].word));
-		json_object_set_new(item, "score", json_real(cs.c[i].score));
-		json_object_set_new(item, "matched_terms", matched);
-		json_array_append(arr, item);
+		if ((rc = cand_json(s, name_st, &cs.c[i], &os, qtopics, &ts, &item)) < 0)
+			goto cleanup;
+		json_array_append_new(arr, item);
 	}
 	*out = arr;
 	arr = NULL;
 cleanup:
+	sqlite3_finalize(name_st);
 	json_decref(arr);
 	json_decref(qs);
-	cands_free(&cs);
+	free(cs.c);
+	owners_free(&os);
 	free(hs.h);
 	terms_free(&ts);
 	return rc;
