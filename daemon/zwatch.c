@@ -8,7 +8,9 @@
 
 #include <zmq.h>
 
-#define ZWATCH_BUDGET 64
+#define ZWATCH_BUDGET     64
+#define ZWATCH_RECHECK_MS 1000
+#define ZWATCH_HANDLES    4
 
 static void zwatch_on_idle(uv_idle_t *idle);
 
@@ -40,6 +42,23 @@ static void zwatch_on_idle(uv_idle_t *idle)
 	zwatch_drain(idle->data);
 }
 
+/* The safety nets: drain only when something waits unseen. */
+static void zwatch_recheck(struct zwatch *w)
+{
+	if (!w->closing && !uv_is_active((uv_handle_t *)&w->idle) && zwatch_readable(w))
+		zwatch_drain(w);
+}
+
+static void zwatch_on_check(uv_check_t *check)
+{
+	zwatch_recheck(check->data);
+}
+
+static void zwatch_on_timer(uv_timer_t *timer)
+{
+	zwatch_recheck(timer->data);
+}
+
 static void zwatch_on_poll(uv_poll_t *poll, int status, int events)
 {
 	(void)status;
@@ -62,21 +81,23 @@ int zwatch_init(uv_loop_t *loop, struct zwatch *w, void *zsock, zwatch_cb cb, vo
 	w->pending_closes = 0;
 	w->on_close = NULL;
 
-	int rc = uv_poll_init(loop, &w->poll, fd);
-	if (rc != 0)
-		return rc;
-	rc = uv_idle_init(loop, &w->idle);
-	if (rc != 0) {
-		/* The poll handle must still be closed; nothing else to free. */
-		w->closing = 1;
-		uv_close((uv_handle_t *)&w->poll, NULL);
-		return rc;
-	}
-	w->poll.data = w;
+	/* These cannot fail on a valid loop. */
+	uv_idle_init(loop, &w->idle);
+	uv_check_init(loop, &w->check);
+	uv_timer_init(loop, &w->timer);
 	w->idle.data = w;
-	rc = uv_poll_start(&w->poll, UV_READABLE, zwatch_on_poll);
+	w->check.data = w;
+	w->timer.data = w;
+	int rc = uv_poll_init(loop, &w->poll, fd);
+	w->poll.data = w;
+	if (rc == 0)
+		rc = uv_poll_start(&w->poll, UV_READABLE, zwatch_on_poll);
 	if (rc != 0)
-		return rc;
+		return rc; /* the caller still closes the watch */
+	uv_check_start(&w->check, zwatch_on_check);
+	uv_timer_start(&w->timer, zwatch_on_timer, ZWATCH_RECHECK_MS, ZWATCH_RECHECK_MS);
+	/* The timer alone does not keep a loop alive. */
+	uv_unref((uv_handle_t *)&w->timer);
 	/* Messages may have arrived before the watch began. */
 	zwatch_kick(w);
 	return 0;
@@ -99,7 +120,9 @@ void zwatch_close(struct zwatch *w, zwatch_close_cb cb)
 {
 	w->closing = 1;
 	w->on_close = cb;
-	w->pending_closes = 2;
+	w->pending_closes = ZWATCH_HANDLES;
 	uv_close((uv_handle_t *)&w->poll, zwatch_on_handle_closed);
 	uv_close((uv_handle_t *)&w->idle, zwatch_on_handle_closed);
+	uv_close((uv_handle_t *)&w->check, zwatch_on_handle_closed);
+	uv_close((uv_handle_t *)&w->timer, zwatch_on_handle_closed);
 }
