@@ -7,6 +7,7 @@
  */
 #include "cli/cli.h"
 
+#include <err.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,31 @@ int cli_request(const json_t *req, int timeout_ms, json_t **result, char *err, s
 	client_free(client);
 	config_free(cfg);
 	return rc;
+}
+
+int cli_request_print_take(json_t *req_take, int json, void (*print)(const json_t *result))
+{
+	json_t *result = NULL;
+	char err[512];
+	int status = CLI_EXIT_FAIL;
+
+	if (!req_take)
+		abort();
+	if (cli_request(req_take, CLIENT_TIMEOUT_MS, &result, err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		goto cleanup;
+	}
+	if (json) {
+		if (cli_print_json(result) < 0)
+			goto cleanup;
+	} else {
+		print(result);
+	}
+	status = CLI_EXIT_OK;
+cleanup:
+	json_decref(result);
+	json_decref(req_take);
+	return status;
 }
 
 int cli_parse_limit(const char *s, long *out, char *err, size_t errlen)

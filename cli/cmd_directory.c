@@ -132,35 +132,6 @@ static int parse_ref(const char *s, int parts, struct ref *r, char *err, size_t 
 	return 0;
 }
 
-/*
- * Sends req (consumed) and prints the result with print, or as JSON.
- * Returns the exit status.
- */
-static int run(json_t *req, int json, void (*print)(const json_t *result))
-{
-	json_t *result = NULL;
-	char err[512];
-	int status = CLI_EXIT_FAIL;
-
-	if (!req)
-		abort();
-	if (cli_request(req, CLIENT_TIMEOUT_MS, &result, err, sizeof(err)) < 0) {
-		warnx("%s", err);
-		goto cleanup;
-	}
-	if (json) {
-		if (cli_print_json(result) < 0)
-			goto cleanup;
-	} else {
-		print(result);
-	}
-	status = CLI_EXIT_OK;
-cleanup:
-	json_decref(result);
-	json_decref(req);
-	return status;
-}
-
 /* A string field of an entity, or NULL. */
 static const char *field(const json_t *e, const char *key)
 {
@@ -258,9 +229,9 @@ int show_main(int argc, char *argv[])
 		warnx("show: %s", err);
 		return CLI_EXIT_USAGE;
 	}
-	return run(json_pack("{s:s, s:s, s:s, s:s}", "cmd", "show", "coll", r.coll, "owner",
-	                     r.owner, "id", r.id),
-	           o.json, print_show);
+	return cli_request_print_take(json_pack("{s:s, s:s, s:s, s:s}", "cmd", "show", "coll",
+	                                        r.coll, "owner", r.owner, "id", r.id),
+	                              o.json, print_show);
 }
 
 static void print_experts(const json_t *result)
@@ -310,7 +281,7 @@ int experts_main(int argc, char *argv[])
 		json_object_set_new(req, "org", json_string(o.org));
 	if (o.limit > 0)
 		json_object_set_new(req, "limit", json_integer(o.limit));
-	return run(req, o.json, print_experts);
+	return cli_request_print_take(req, o.json, print_experts);
 }
 
 static void print_match(const json_t *result)
@@ -366,5 +337,5 @@ int match_main(int argc, char *argv[])
 		abort();
 	if (o.limit > 0)
 		json_object_set_new(req, "limit", json_integer(o.limit));
-	return run(req, o.json, print_match);
+	return cli_request_print_take(req, o.json, print_match);
 }

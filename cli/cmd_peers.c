@@ -86,37 +86,12 @@ static void print_peers(const json_t *result)
 	}
 }
 
-/* Sends {"cmd":cmd} and prints the result with print, or as JSON. */
-static int run(const char *cmd, int json, void (*print)(const json_t *result))
-{
-	json_t *req = json_pack("{s:s}", "cmd", cmd), *result = NULL;
-	char err[512];
-	int status = CLI_EXIT_FAIL;
-
-	if (!req)
-		abort();
-	if (cli_request(req, CLIENT_TIMEOUT_MS, &result, err, sizeof(err)) < 0) {
-		warnx("%s", err);
-		goto cleanup;
-	}
-	if (json) {
-		if (cli_print_json(result) < 0)
-			goto cleanup;
-	} else {
-		print(result);
-	}
-	status = CLI_EXIT_OK;
-cleanup:
-	json_decref(result);
-	json_decref(req);
-	return status;
-}
-
 int peers_main(int argc, char *argv[])
 {
 	int json, rc = parse_json_opt(argc, argv, &json);
 
-	return rc ? rc : run("peers", json, print_peers);
+	return rc ? rc
+	          : cli_request_print_take(json_pack("{s:s}", "cmd", "peers"), json, print_peers);
 }
 
 static void print_names(const char *what, const json_t *names)
@@ -142,5 +117,6 @@ int reload_main(int argc, char *argv[])
 {
 	int json, rc = parse_json_opt(argc, argv, &json);
 
-	return rc ? rc : run("reload", json, print_reload);
+	return rc ? rc
+	          : cli_request_print_take(json_pack("{s:s}", "cmd", "reload"), json, print_reload);
 }

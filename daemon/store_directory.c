@@ -17,40 +17,8 @@
 #include "store_int.h"
 #include "store_text.h"
 
-#define ENTITY_COLS "e.coll, e.owner, e.id, e.fields, e.seq, e.hlc"
-
 /* At most this many back links of one kind (a question's responses, an org's experts). */
 #define BACKLINKS_MAX 1000
-
-static json_t *text_json(sqlite3_stmt *st, int col)
-{
-	const char *t = (const char *)sqlite3_column_text(st, col);
-
-	return json_stringn(t ? t : "", (size_t)sqlite3_column_bytes(st, col));
-}
-
-/* One entity from the ENTITY_COLS columns starting at column 0 (as store_get gives it). */
-static json_t *entity_json(struct store *s, sqlite3_stmt *st)
-{
-	json_t *e = json_object(), *fields;
-	json_error_t jerr;
-	const char *f = (const char *)sqlite3_column_text(st, 3);
-
-	fields =
-	    f ? json_loadb(f, (size_t)sqlite3_column_bytes(st, 3), JSON_ALLOW_NUL, &jerr) : NULL;
-	if (!fields)
-		fields = json_object();
-	json_object_set_new(e, "coll", text_json(st, 0));
-	if (sqlite3_column_bytes(st, 1) == 32)
-		json_object_set_new(e, "owner", store_owner_json(s, sqlite3_column_blob(st, 1)));
-	else
-		json_object_set_new(e, "owner", json_string(""));
-	json_object_set_new(e, "id", text_json(st, 2));
-	json_object_set_new(e, "fields", fields);
-	json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 4)));
-	json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 5)));
-	return e;
-}
 
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 {
@@ -77,7 +45,7 @@ static int fetch(struct store *s, const char *coll, const uint8_t key[32], const
 	sqlite3_bind_text(st, 3, id, (int)id_len, SQLITE_STATIC);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
-		*out = entity_json(s, st);
+		*out = store_entity_json(s, st);
 	else if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(s, "cannot read entity");
 	sqlite3_finalize(st);
@@ -141,7 +109,7 @@ static int collect(struct store *s, sqlite3_stmt *st, json_t **out)
 	int step;
 
 	while ((step = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(arr, entity_json(s, st));
+		json_array_append_new(arr, store_entity_json(s, st));
 	if (step != SQLITE_DONE) {
 		json_decref(arr);
 		return store_sqlite_fail(s, "cannot read entities");
@@ -338,7 +306,7 @@ int store_experts(struct store *s, const char *topic, const char *org, long limi
 
 		if (limit > 0 && (long)json_array_size(arr) >= limit)
 			break;
-		e = entity_json(s, st);
+		e = store_entity_json(s, st);
 		fields = json_object_get(e, "fields");
 		org_field = json_object_get(fields, "org");
 		if (topic && !has_topic(fields, topic)) {

@@ -133,6 +133,13 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
 /* Owner or origin for display: member name, else base64. New JSON string. */
 json_t *store_owner_json(struct store *s, const uint8_t key[32]);
 
+/* The columns every entity read selects, in the order store_entity_json takes them. */
+#define ENTITY_COLS "e.coll, e.owner, e.id, e.fields, e.seq, e.hlc"
+/* One entity {"coll","owner","id","fields","seq","hlc"} from ENTITY_COLS at column 0. */
+json_t *store_entity_json(struct store *s, sqlite3_stmt *st);
+/* A text column as a JSON string ("" for NULL). */
+json_t *store_text_json(sqlite3_stmt *st, int col);
+
 /* Resolves a member name or a base64 key; LOKET_E_NOT_FOUND if neither. */
 int store_resolve_key(struct store *s, const char *name_or_b64, uint8_t key[32]);
 

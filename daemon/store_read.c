@@ -11,8 +11,6 @@
 #include "../proto/error.h"
 #include "store_int.h"
 
-#define ENTITY_COLS "e.coll, e.owner, e.id, e.fields, e.seq, e.hlc"
-
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 {
 	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -25,15 +23,14 @@ static sqlite3_int64 sql_limit(long limit)
 	return limit <= 0 ? -1 : (sqlite3_int64)limit;
 }
 
-static json_t *text_json(sqlite3_stmt *st, int col)
+json_t *store_text_json(sqlite3_stmt *st, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(st, col);
 
 	return json_stringn(t ? t : "", (size_t)sqlite3_column_bytes(st, col));
 }
 
-/* One entity from the ENTITY_COLS columns starting at column 0. */
-static json_t *entity_json(struct store *s, sqlite3_stmt *st)
+json_t *store_entity_json(struct store *s, sqlite3_stmt *st)
 {
 	json_t *e = json_object(), *fields;
 	json_error_t jerr;
@@ -43,12 +40,12 @@ static json_t *entity_json(struct store *s, sqlite3_stmt *st)
 	    f ? json_loadb(f, (size_t)sqlite3_column_bytes(st, 3), JSON_ALLOW_NUL, &jerr) : NULL;
 	if (!fields)
 		fields = json_object();
-	json_object_set_new(e, "coll", text_json(st, 0));
+	json_object_set_new(e, "coll", store_text_json(st, 0));
 	if (sqlite3_column_bytes(st, 1) == 32)
 		json_object_set_new(e, "owner", store_owner_json(s, sqlite3_column_blob(st, 1)));
 	else
 		json_object_set_new(e, "owner", json_string(""));
-	json_object_set_new(e, "id", text_json(st, 2));
+	json_object_set_new(e, "id", store_text_json(st, 2));
 	json_object_set_new(e, "fields", fields);
 	json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 4)));
 	json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 5)));
@@ -62,11 +59,11 @@ static int collect(struct store *s, sqlite3_stmt *st, int search, json_t **out)
 	int step;
 
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *e = entity_json(s, st);
+		json_t *e = store_entity_json(s, st);
 
 		if (search) {
 			json_object_set_new(e, "rank", json_real(-sqlite3_column_double(st, 6)));
-			json_object_set_new(e, "snippet", text_json(st, 7));
+			json_object_set_new(e, "snippet", store_text_json(st, 7));
 		}
 		json_array_append_new(arr, e);
 	}
