@@ -463,6 +463,9 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 	if (!*result)
 		abort();
 out:
+	/* With a single op, "op 0: " says nothing the client does not know. */
+	if (rc != 0 && b.n == 1 && strncmp(err, "op 0: ", 6) == 0)
+		memmove(err, err + 6, strlen(err + 6) + 1);
 	batch_release(&b);
 	return rc;
 }
