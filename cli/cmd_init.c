@@ -159,9 +159,10 @@ int init_main(int argc, char *argv[])
 	    {"name", required_argument, NULL, 'n'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"federation", required_argument, NULL, 'f'},
+	    {"data", required_argument, NULL, 'd'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *name = NULL, *listen = NULL, *federation = "default";
+	const char *name = NULL, *listen = NULL, *federation = "default", *data = INIT_DATA_DIR;
 	struct init_made made;
 	struct key *key = NULL;
 	struct config *cfg = NULL;
@@ -179,6 +180,9 @@ int init_main(int argc, char *argv[])
 			break;
 		case 'f':
 			federation = optarg;
+			break;
+		case 'd':
+			data = optarg;
 			break;
 		default:
 			warnx("init: unknown option or missing value: %s", argv[optind - 1]);
@@ -204,12 +208,21 @@ int init_main(int argc, char *argv[])
 		warnx("invalid listen endpoint '%.64s' (expected tcp://HOST:PORT)", listen);
 		return CLI_EXIT_FAIL;
 	}
+	/* The value goes into an INI line: no line breaks, nothing read as a comment. */
+	if (!data[0] || strpbrk(data, "\n\r;#")) {
+		warnx("invalid data directory '%.64s' (a path without ';', '#' or line breaks)",
+		      data);
+		return CLI_EXIT_FAIL;
+	}
 
 	memset(&made, 0, sizeof(made));
 	n = snprintf(made.dir_path, sizeof(made.dir_path), "%s", argv[optind]);
 	if (n < 0 || (size_t)n >= sizeof(made.dir_path) ||
 	    join(made.key_path, sizeof(made.key_path), made.dir_path, INIT_KEY_FILE) < 0 ||
-	    join(made.data_path, sizeof(made.data_path), made.dir_path, INIT_DATA_DIR) < 0 ||
+	    (data[0] == '/'
+	         ? snprintf(made.data_path, sizeof(made.data_path), "%s", data) >=
+	               (int)sizeof(made.data_path)
+	         : join(made.data_path, sizeof(made.data_path), made.dir_path, data) < 0) ||
 	    join(made.conf_path, sizeof(made.conf_path), made.dir_path, INIT_CONF_FILE) < 0) {
 		warnx("directory name is too long: %.64s...", argv[optind]);
 		return CLI_EXIT_FAIL;
@@ -223,10 +236,10 @@ int init_main(int argc, char *argv[])
 	             "name = %s\n"
 	             "federation = %s\n"
 	             "%s%s%s"
-	             "data = " INIT_DATA_DIR "\n"
+	             "data = %s\n"
 	             "key = " INIT_KEY_FILE "\n",
 	             name, federation, listen ? "listen = " : "", listen ? listen : "",
-	             listen ? "\n" : "");
+	             listen ? "\n" : "", data);
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		warnx("configuration too long");
 		return CLI_EXIT_FAIL;

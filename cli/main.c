@@ -24,11 +24,13 @@ static const struct {
 	const char *description;
 	const char *options; /* lines explaining the arguments, or NULL */
 } subcommands[] = {
-    {"init", init_main, "DIR --name NAME [--listen tcp://HOST:PORT] [--federation NAME]",
+    {"init", init_main,
+     "DIR --name NAME [--listen tcp://HOST:PORT] [--federation NAME] [--data DIR]",
      "Creates a node in DIR: key, configuration and data directory",
      "  --name NAME        this node's name in rosters ([a-z0-9_-], 1 to 64 bytes)\n"
      "  --listen ENDPOINT  where peers dial this node, tcp://HOST:PORT\n"
      "  --federation NAME  the federation the node belongs to (default \"default\")\n"
+     "  --data DIR         the store's directory (default DIR/data; relative to DIR)\n"
      "Prints \"NAME PUBKEY [ENDPOINT]\", the line other nodes need for their roster.\n"},
     {"pubkey", pubkey_main, "", "Prints this node's public key (base64)", NULL},
     {"status", status_main, "[--json]", "Shows this node: heads, counts, digest and forks", NULL},

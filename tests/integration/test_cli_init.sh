@@ -75,6 +75,14 @@ assert_contains "$ERR" "unknown command 'frobnicate'"
 expect_status 0 "$LOKET" --version
 assert_contains "$OUT" "loket "
 
+# --data puts the store elsewhere (as under systemd, /var/lib/loket).
+expect_status 0 "$LOKET" init "$T/d" --name d --data "$T/state"
+[ -d "$T/state" ] || fail "--data directory not created"
+assert_contains "$(cat "$T/d/loket.conf")" "data = $T/state"
+expect_status 1 "$LOKET" init "$T/e" --name e --data 'a;b'
+assert_contains "$ERR" "invalid data directory"
+[ ! -e "$T/e/loket.conf" ] || fail "a refused init left a configuration"
+
 # pubkey with a missing configuration, or a key others can read, fails.
 expect_status 1 "$LOKET" -c "$T/nope.conf" pubkey
 chmod 644 "$T/b/node.key"
