@@ -1,0 +1,518 @@
+/*
+ * sync, the receive path: changesets from peers, and this node's own, on
+ * their way to the store and to the other peers. A cs message is parsed
+ * and pre-filtered cheaply on the loop thread (duplicates, gaps, origins
+ * outside the roster), the rest is queued as a batch and verified on the
+ * libuv thread pool (decode, federation, signature, hash), batches are
+ * applied in arrival order, one transaction each, and what was accepted is
+ * announced to every peer: our own changesets whole to peers up to date
+ * with us, everything else as a "have" for them to pull.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zmq.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "daemon/sync_int.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/value.h"
+
+static void sync_run_queue(struct sync_state *st);
+
+/* ---- reading changesets ---- */
+
+static int rd_uint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
+{
+	if (*i >= len)
+		return -1;
+	uint8_t b = p[(*i)++];
+	size_t n;
+	if (b < 0x80) {
+		*v = b;
+		return 0;
+	}
+	switch (b) {
+	case 0xcc:
+		n = 1;
+		break;
+	case 0xcd:
+		n = 2;
+		break;
+	case 0xce:
+		n = 4;
+		break;
+	case 0xcf:
+		n = 8;
+		break;
+	default:
+		return -1;
+	}
+	if (len - *i < n)
+		return -1;
+	uint64_t x = 0;
+	for (size_t k = 0; k < n; k++)
+		x = x << 8 | p[(*i)++];
+	*v = x;
+	return 0;
+}
+
+/*
+ * Reads origin and seq from the head of a signed changeset without
+ * decoding it, to drop duplicates and gaps before any real work. The full,
+ * strict decode on the thread pool must agree, or the changeset is bad.
+ */
+static int peek_changeset(const uint8_t *p, size_t len, uint8_t origin[32], uint64_t *seq)
+{
+	size_t i = 1, n;
+	uint64_t version;
+	if (len < 40 || p[0] != 0x97 || rd_uint(p, len, &i, &version) != 0 || i >= len)
+		return -1;
+	uint8_t b = p[i++];
+	if ((b & 0xe0) == 0xa0) {
+		n = b & 0x1f;
+	} else if (b == 0xd9 && i < len) {
+		n = p[i++];
+	} else {
+		return -1;
+	}
+	if (len - i < n + 34)
+		return -1;
+	i += n;
+	if (p[i] != 0xc4 || p[i + 1] != 32)
+		return -1;
+	memcpy(origin, p + i + 2, 32);
+	i += 34;
+	if (rd_uint(p, len, &i, seq) != 0 || *seq == 0)
+		return -1;
+	return 0;
+}
+
+/* ---- the receive path ---- */
+
+void sync_batch_free(struct sync_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].decoded)
+			changeset_release(&b->items[i].cs);
+	zmq_msg_close(&b->msg);
+	free(b);
+}
+
+/* On the thread pool: decode, federation, signature, hash. No socket, no store. */
+static void batch_work(uv_work_t *work)
+{
+	struct sync_batch *b = work->data;
+	for (size_t i = 0; i < b->n; i++) {
+		struct sync_item *it = &b->items[i];
+		it->rc = changeset_decode(it->p, it->len, &it->cs, it->err, sizeof(it->err));
+		if (it->rc != 0)
+			continue;
+		it->decoded = 1;
+		if (it->cs.federation_len != strlen(b->federation) ||
+		    memcmp(it->cs.federation, b->federation, it->cs.federation_len) != 0) {
+			it->rc = LOKET_E_FEDERATION;
+			snprintf(it->err, sizeof(it->err), "changeset of another federation");
+			continue;
+		}
+		if (it->cs.seq != it->seq) {
+			it->rc = LOKET_E_MALFORMED;
+			snprintf(it->err, sizeof(it->err), "changeset header is inconsistent");
+			continue;
+		}
+		it->rc = changeset_verify(it->p, it->len, it->cs.origin);
+		if (it->rc != 0) {
+			snprintf(it->err, sizeof(it->err), "bad signature");
+			continue;
+		}
+		changeset_hash(it->p, it->len, it->hash);
+	}
+}
+
+struct accepted {
+	size_t slot;
+	uint64_t seq;
+	const uint8_t *p;
+	size_t len;
+	const uint8_t *hash;
+};
+
+/*
+ * Tells every peer of changesets just accepted. Our own go whole to peers
+ * that are up to date with us (within the push window); everything else is
+ * announced, and a peer that lacks it asks for it. The origin that sent us
+ * its own changeset hears back too: that refills its push window.
+ */
+static void announce(struct sync_state *st, const struct accepted *acc, size_t n,
+                     struct sync_member *from)
+{
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		struct sync_session *sess = sync_send_session(m);
+		if (!sess)
+			continue;
+		json_t *have = NULL;
+		for (size_t k = 0; k < n; k++) {
+			const struct accepted *a = &acc[k];
+			if (a->slot == 0 && m != from && m->their_seq[0] + 1 == a->seq &&
+			    a->seq - 1 - m->confirmed_self < SYNC_PUSH_WINDOW) {
+				json_t *hdr = json_pack("{s:s}", "t", "cs");
+				msgpack_sbuffer sb;
+				msgpack_sbuffer_init(&sb);
+				if (!hdr || value_encode_message(hdr, &sb) != 0)
+					abort();
+				json_decref(hdr);
+				msgpack_packer pk;
+				msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+				msgpack_pack_bin(&pk, a->len);
+				msgpack_pack_bin_body(&pk, a->p, a->len);
+				if (sync_send_buffer(st, m, sess, &sb) == 0) {
+					m->their_seq[0] = a->seq;
+					continue;
+				}
+			}
+			int owner_acks = from == m && m->slot == a->slot;
+			if (m->their_seq[a->slot] >= a->seq && !owner_acks)
+				continue;
+			if (!have)
+				have = json_object();
+			char hex[65];
+			sync_hex32(a->hash, hex);
+			json_object_set_new(have, st->origins[a->slot].b64,
+			                    json_pack("[I, s]", (json_int_t)a->seq, hex));
+		}
+		if (have) {
+			json_t *hdr = json_pack("{s:s, s:o}", "t", "have", "heads", have);
+			if (hdr)
+				sync_send_json(st, m, sess, hdr);
+		}
+	}
+}
+
+static void refresh_origin(struct sync_state *st, size_t slot, int reset_expect)
+{
+	struct sync_origin *o = &st->origins[slot];
+	if (store_head(st->node->store, o->key, &o->head, o->head_hash) != 0)
+		log_error("sync: cannot read head: %s", store_errmsg(st->node->store));
+	if (reset_expect || o->expect <= o->head)
+		o->expect = o->head + 1;
+}
+
+/* Applies a verified batch on the loop thread, in one transaction. */
+static void batch_apply(struct sync_state *st, struct sync_batch *b)
+{
+	struct sync_member *m = b->from;
+	int live = !m->removed && m->s[b->kind].gen == b->gen;
+	struct accepted *acc = calloc(b->n ? b->n : 1, sizeof(*acc));
+	size_t n_acc = 0;
+	uint8_t touched[SYNC_MAX_ORIGINS] = {0}, reset[SYNC_MAX_ORIGINS] = {0};
+	if (!acc)
+		abort();
+	for (size_t i = 0; i < b->n; i++) {
+		touched[b->items[i].slot] = 1;
+		if (!live)
+			reset[b->items[i].slot] = 1;
+	}
+	if (!live)
+		goto done;
+	struct store *store = st->node->store;
+	if (store_begin(store) != 0) {
+		log_error("sync: store: cannot begin: %s", store_errmsg(store));
+		for (size_t i = 0; i < b->n; i++)
+			reset[b->items[i].slot] = 1;
+		goto done;
+	}
+	int failed = 0;
+	for (size_t i = 0; i < b->n && !failed; i++) {
+		struct sync_item *it = &b->items[i];
+		char why[256];
+		if (it->rc != 0) {
+			snprintf(why, sizeof(why), "changeset %s seq %" PRIu64 " refused: %s",
+			         st->origins[it->slot].b64, it->seq, it->err);
+			st->refused++;
+			for (size_t k = i; k < b->n; k++)
+				reset[b->items[k].slot] = 1;
+			sync_misbehave(st, m, b->kind, why);
+			break;
+		}
+		if (!sync_origin_admitted(st, it->slot)) {
+			st->refused++;
+			reset[it->slot] = 1;
+			snprintf(why, sizeof(why), "changeset of %s, which is not a roster member",
+			         st->origins[it->slot].b64);
+			sync_set_error(m, why);
+			continue;
+		}
+		int rc = store_append(store, it->p, it->len, &it->cs);
+		switch (rc) {
+		case 0:
+			acc[n_acc++] =
+			    (struct accepted){it->slot, it->seq, it->p, it->len, it->hash};
+			hlc_observe(&st->node->hlc, it->cs.hlc);
+			break;
+		case 1:
+			st->duplicates++;
+			break;
+		case LOKET_E_FORK:
+			st->forks++;
+			reset[it->slot] = 1;
+			log_error("sync: FORK: %s%s holds two different changesets for seq %" PRIu64
+			          " (received from %s); both are kept as evidence and nothing is "
+			          "built on this origin any more: %s",
+			          it->slot == 0 ? "this node's own chain " : "origin ",
+			          st->origins[it->slot].b64, it->seq, m->name, store_errmsg(store));
+			break;
+		case LOKET_E_BAD_SEQ:
+			st->gaps++;
+			reset[it->slot] = 1;
+			break;
+		case LOKET_E_BAD_PREV:
+			st->refused++;
+			reset[it->slot] = 1;
+			snprintf(why, sizeof(why),
+			         "changeset %s seq %" PRIu64 " refused: broken chain link (%s)",
+			         st->origins[it->slot].b64, it->seq, store_errmsg(store));
+			for (size_t k = i; k < b->n; k++)
+				reset[b->items[k].slot] = 1;
+			sync_misbehave(st, m, b->kind, why);
+			failed = 1;
+			break;
+		default:
+			log_error("sync: store: cannot append: %s (%s)", loket_strerror(rc),
+			          store_errmsg(store));
+			failed = 2;
+			break;
+		}
+	}
+	if (failed != 2 && store_commit(store) != 0) {
+		log_error("sync: store: cannot commit: %s", store_errmsg(store));
+		failed = 2;
+	}
+	if (failed == 2) {
+		store_rollback(store);
+		n_acc = 0;
+		for (size_t i = 0; i < b->n; i++)
+			reset[b->items[i].slot] = 1;
+	}
+done:
+	for (size_t i = 0; i < st->n_origins; i++)
+		if (touched[i])
+			refresh_origin(st, i, reset[i]);
+	st->accepted += n_acc;
+	if (n_acc > 0 && !st->closing)
+		announce(st, acc, n_acc, m);
+	free(acc);
+	sync_check_self(st);
+}
+
+static void batch_after(uv_work_t *work, int status)
+{
+	struct sync_batch *b = work->data;
+	struct sync_state *st = b->st;
+	(void)status;
+	b->done = 1;
+	st->verifying--;
+	/* Apply in arrival order: only the head of the queue, as long as it is done. */
+	while (st->queue_head && st->queue_head->done) {
+		struct sync_batch *h = st->queue_head;
+		st->queue_head = h->next;
+		if (!st->queue_head)
+			st->queue_tail = NULL;
+		st->queued--;
+		if (!st->closing)
+			batch_apply(st, h);
+		sync_batch_free(h);
+	}
+	if (st->closing) {
+		sync_maybe_closed(st);
+		return;
+	}
+	sync_run_queue(st);
+	sync_pump(st);
+}
+
+static void sync_run_queue(struct sync_state *st)
+{
+	for (struct sync_batch *b = st->queue_head; b && st->verifying < SYNC_MAX_VERIFYING;
+	     b = b->next) {
+		if (b->started)
+			continue;
+		b->started = 1;
+		b->work.data = b;
+		if (uv_queue_work(st->loop, &b->work, batch_work, batch_after) != 0) {
+			/* Cannot happen with a valid loop; keep the invariant anyway. */
+			b->done = 1;
+			continue;
+		}
+		st->verifying++;
+	}
+}
+
+/* Reads the bins after the header; -1 if they are not a sequence of bins within bounds. */
+static int parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *lens, size_t *n)
+{
+	size_t i = 0;
+	*n = 0;
+	while (i < len) {
+		if (*n == SYNC_MAX_PER_MSG)
+			return -1;
+		uint8_t t = p[i++];
+		size_t hl, bl = 0;
+		if (t == 0xc4)
+			hl = 1;
+		else if (t == 0xc5)
+			hl = 2;
+		else if (t == 0xc6)
+			hl = 4;
+		else
+			return -1;
+		if (len - i < hl)
+			return -1;
+		for (size_t k = 0; k < hl; k++)
+			bl = bl << 8 | p[i++];
+		if (bl == 0 || bl > LOKET_MAX_CHANGESET_BYTES || len - i < bl)
+			return -1;
+		bins[*n] = p + i;
+		lens[(*n)++] = bl;
+		i += bl;
+	}
+	return 0;
+}
+
+/* A cs message: pre-filter each changeset cheaply, queue the rest for verification. */
+void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
+                          zmq_msg_t *msg, size_t hdr_len)
+{
+	const uint8_t *p = (const uint8_t *)zmq_msg_data(msg) + hdr_len;
+	size_t len = zmq_msg_size(msg) - hdr_len;
+	const uint8_t *bins[SYNC_MAX_PER_MSG];
+	size_t lens[SYNC_MAX_PER_MSG];
+	size_t n;
+	if (parse_bins(p, len, bins, lens, &n) != 0) {
+		sync_misbehave(st, m, kind, "malformed cs message");
+		return;
+	}
+	/* The end of a want's answer frees the fetch slot of its origin. */
+	const char *end_origin = NULL;
+	if (json_is_true(json_object_get(hdr, "end"))) {
+		end_origin = json_string_value(json_object_get(hdr, "origin"));
+		uint8_t key[32];
+		struct sync_origin *o = end_origin && config_key_decode(end_origin, key) == 0
+		                            ? sync_origin_by_key(st, key)
+		                            : NULL;
+		json_t *next = json_object_get(hdr, "next");
+		if (o) {
+			size_t slot = (size_t)(o - st->origins);
+			if (o->fetch_from == m)
+				o->fetch_from = NULL;
+			/* Nothing sent: they do not hold what they claimed. */
+			if (n == 0 && json_is_integer(next) && json_integer_value(next) >= 1 &&
+			    (uint64_t)json_integer_value(next) <= m->their_seq[slot])
+				m->their_seq[slot] = (uint64_t)json_integer_value(next) - 1;
+		}
+	}
+	if (n == 0)
+		return;
+	if (st->queued >= SYNC_MAX_QUEUE) {
+		st->dropped_busy++;
+		return;
+	}
+	struct sync_batch *b = calloc(1, sizeof(*b) + n * sizeof(struct sync_item));
+	if (!b)
+		abort();
+	b->st = st;
+	b->from = m;
+	b->kind = kind;
+	b->gen = m->s[kind].gen;
+	snprintf(b->federation, sizeof(b->federation), "%s", st->node->cfg->federation);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t origin[32];
+		uint64_t seq;
+		if (peek_changeset(bins[i], lens[i], origin, &seq) != 0) {
+			st->refused++;
+			free(b);
+			sync_misbehave(st, m, kind, "undecodable changeset");
+			return;
+		}
+		struct sync_origin *o = sync_origin_by_key(st, origin);
+		size_t slot = o ? (size_t)(o - st->origins) : SIZE_MAX;
+		if (!o || !sync_origin_admitted(st, slot)) {
+			char why[160], b64[45];
+			config_key_encode(origin, b64);
+			snprintf(why, sizeof(why),
+			         "refused a changeset of %s, which is not a roster member", b64);
+			st->refused++;
+			sync_set_error(m, why);
+			log_warn("sync: %s: %s", m->name, why);
+			continue;
+		}
+		/* They hold it, whatever becomes of it here. */
+		if (seq > m->their_seq[slot])
+			m->their_seq[slot] = seq;
+		if (seq < o->expect) {
+			if (seq > o->head) {
+				st->duplicates++; /* already on its way through the pipeline */
+				continue;
+			}
+			uint8_t *held;
+			size_t held_len;
+			if (store_changeset(st->node->store, origin, seq, &held, &held_len) == 0) {
+				int same =
+				    held_len == lens[i] && memcmp(held, bins[i], lens[i]) == 0;
+				free(held);
+				if (same) {
+					st->duplicates++;
+					continue;
+				}
+			}
+			/* A different changeset for a seq we hold: verify it, keep the evidence. */
+		} else if (seq > o->expect) {
+			st->gaps++;
+			continue; /* the pump asks for what is missing */
+		} else {
+			o->expect++;
+		}
+		struct sync_item *it = &b->items[b->n++];
+		it->p = bins[i];
+		it->len = lens[i];
+		it->slot = slot;
+		it->seq = seq;
+	}
+	if (b->n == 0) {
+		free(b);
+		return;
+	}
+	zmq_msg_init(&b->msg);
+	zmq_msg_move(&b->msg, msg);
+	if (st->queue_tail)
+		st->queue_tail->next = b;
+	else
+		st->queue_head = b;
+	st->queue_tail = b;
+	st->queued++;
+	sync_run_queue(st);
+}
+
+/* ---- node hook: our own changesets ---- */
+
+void sync_on_own_accepted(const uint8_t *bytes, size_t len, void *data)
+{
+	struct sync_state *st = data;
+	uint8_t origin[32];
+	uint64_t seq;
+	if (st->closing || peek_changeset(bytes, len, origin, &seq) != 0)
+		return;
+	struct sync_origin *o = &st->origins[0];
+	uint8_t hash[32];
+	changeset_hash(bytes, len, hash);
+	o->head = seq;
+	memcpy(o->head_hash, hash, 32);
+	if (o->expect <= seq)
+		o->expect = seq + 1;
+	struct accepted a = {0, seq, bytes, len, hash};
+	announce(st, &a, 1, NULL);
+}

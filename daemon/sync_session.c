@@ -1,0 +1,484 @@
+/*
+ * sync, one session's protocol: what this node sends a peer and what a
+ * message from a peer means. It packs and sends the messages (hello, have,
+ * want, cs, error; wire format: daemon/sync.c, top), tracks which session
+ * of a member is up and drops one that misbehaves, keeps this node from
+ * signing until a peer has shown it its own head (never fork yourself),
+ * takes in the heads peers report, asks the best peer for what we lack
+ * under credit, answers a peer's wants from the store, and dispatches each
+ * message received. Changesets received go to daemon/sync_receive.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <zmq.h>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "daemon/sync_int.h"
+#include "daemon/zwatch.h"
+#include "proto/limits.h"
+#include "proto/value.h"
+
+static const char sync_self_fork_msg[] =
+    "a peer holds a different changeset of this node's own chain: this node's history has "
+    "forked (restored from an old backup?); local writes stay refused, see the log";
+
+/* ---- sending ---- */
+
+static void free_buffer(void *data, void *hint)
+{
+	(void)hint;
+	free(data);
+}
+
+/* Sends header + the bins in sb (already packed after the header); takes sb's data. */
+int sync_send_buffer(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                     msgpack_sbuffer *sb)
+{
+	size_t size = sb->size;
+	char *data = msgpack_sbuffer_release(sb);
+	zmq_msg_t msg;
+	if (zmq_msg_init_data(&msg, data, size, free_buffer, NULL) != 0) {
+		free(data);
+		return -ENOMEM;
+	}
+	int rc = 0;
+	void *zsock;
+	struct zwatch *w;
+	if (sess == &m->s[SESSION_DIALLED]) {
+		zsock = m->dealer;
+		w = &m->dealer_watch;
+	} else {
+		zsock = st->router;
+		w = &st->router_watch;
+		if (zmq_send(zsock, sess->rid, sess->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+			rc = -zmq_errno();
+			zmq_msg_close(&msg);
+			if (rc == -EHOSTUNREACH) {
+				sess->up = 0;
+				sess->gen++;
+			}
+			return rc;
+		}
+	}
+	if (!zsock) {
+		zmq_msg_close(&msg);
+		return -ENOTCONN;
+	}
+	if (zmq_msg_send(&msg, zsock, ZMQ_DONTWAIT) < 0) {
+		rc = -zmq_errno();
+		zmq_msg_close(&msg);
+	}
+	zwatch_kick(w);
+	return rc;
+}
+
+int sync_send_json(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                   json_t *hdr)
+{
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	int rc = value_encode_message(hdr, &sb);
+	json_decref(hdr);
+	if (rc != 0) {
+		msgpack_sbuffer_destroy(&sb);
+		return rc;
+	}
+	return sync_send_buffer(st, m, sess, &sb);
+}
+
+void sync_send_error(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                     const char *reason)
+{
+	json_t *hdr = json_pack("{s:s, s:s}", "t", "error", "reason", reason);
+	if (hdr)
+		sync_send_json(st, m, sess, hdr);
+}
+
+/* Our heads for every roster origin we hold. */
+static json_t *heads_json(struct sync_state *st)
+{
+	json_t *heads = json_object();
+	for (size_t i = 0; i < st->n_origins; i++) {
+		struct sync_origin *o = &st->origins[i];
+		if (o->head == 0 || !sync_origin_admitted(st, i))
+			continue;
+		char hex[65];
+		sync_hex32(o->head_hash, hex);
+		json_object_set_new(heads, o->b64, json_pack("[I, s]", (json_int_t)o->head, hex));
+	}
+	return heads;
+}
+
+void sync_send_hello(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                     int reply)
+{
+	json_t *hdr =
+	    json_pack("{s:s, s:i, s:s, s:o, s:b}", "t", "hello", "proto", SYNC_PROTO, "federation",
+	              st->node->cfg->federation, "heads", heads_json(st), "reply", reply);
+	if (!hdr)
+		abort();
+	int rc = sync_send_json(st, m, sess, hdr);
+	sess->hello_owed = rc != 0;
+}
+
+/* ---- sessions ---- */
+
+struct sync_session *sync_send_session(struct sync_member *m)
+{
+	if (m->removed || m->incompatible)
+		return NULL;
+	if (m->s[SESSION_DIALLED].up)
+		return &m->s[SESSION_DIALLED];
+	if (m->s[SESSION_ACCEPTED].up)
+		return &m->s[SESSION_ACCEPTED];
+	return NULL;
+}
+
+void sync_clear_fetches(struct sync_state *st, struct sync_member *m)
+{
+	for (size_t i = 0; i < st->n_origins; i++)
+		if (st->origins[i].fetch_from == m)
+			st->origins[i].fetch_from = NULL;
+}
+
+/*
+ * Stops talking to a session: an accepted one is forgotten (its routing id
+ * is ignored until the peer connects anew and passes ZAP again), a dialled
+ * one is torn down and dialled afresh.
+ */
+void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind)
+{
+	struct sync_session *sess = &m->s[kind];
+	sess->up = 0;
+	sess->gen++;
+	sess->hello_owed = 0;
+	if (kind == SESSION_ACCEPTED) {
+		memcpy(sess->banned_rid, sess->rid, sess->rid_len);
+		sess->banned_rid_len = sess->rid_len;
+		sess->rid_len = 0;
+	} else if (m->dealer && m->endpoint[0] && !m->removed) {
+		zmq_disconnect(m->dealer, m->endpoint);
+		if (zmq_connect(m->dealer, m->endpoint) != 0)
+			log_error("sync: %s: cannot dial %s again: %s", m->name, m->endpoint,
+			          zmq_strerror(zmq_errno()));
+	}
+	sync_clear_fetches(st, m);
+}
+
+void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason)
+{
+	log_warn("sync: %s (%s session) misbehaved: %s; dropping the session", m->name,
+	         kind == SESSION_DIALLED ? "dialled" : "accepted", reason);
+	sync_set_error(m, reason);
+	if (m->s[kind].up)
+		sync_send_error(st, m, &m->s[kind], reason);
+	sync_session_drop(st, m, kind);
+}
+
+/* ---- never fork yourself ---- */
+
+void sync_check_self(struct sync_state *st)
+{
+	struct node *n = st->node;
+	struct sync_origin *self = &st->origins[0];
+	if (!n->writes_blocked)
+		return;
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		if (m->removed || !m->their_known[0])
+			continue;
+		uint64_t theirs = m->their_seq[0];
+		if (theirs > self->head)
+			continue; /* still taking it back */
+		if (theirs == self->head && theirs > 0 &&
+		    memcmp(m->their_hash[0], self->head_hash, 32) != 0) {
+			if (n->writes_blocked != sync_self_fork_msg)
+				log_error("sync: %s holds a different changeset %" PRIu64
+				          " of this node's own chain: this node has forked its "
+				          "history; local writes stay refused",
+				          m->name, theirs);
+			n->writes_blocked = sync_self_fork_msg;
+			return;
+		}
+		if (n->writes_blocked == sync_self_fork_msg)
+			return;
+		log_info("sync: %s confirmed this node's own chain (its head %" PRIu64
+		         ", ours %" PRIu64 "); local writes are open",
+		         m->name, theirs, self->head);
+		n->writes_blocked = NULL;
+		return;
+	}
+}
+
+/* ---- heads from peers ---- */
+
+static int unhex32(const char *s, uint8_t out[32])
+{
+	size_t n = 0;
+	if (!s || strlen(s) != 64)
+		return -1;
+	if (sodium_hex2bin(out, 32, s, 64, NULL, &n, NULL) != 0 || n != 32)
+		return -1;
+	return 0;
+}
+
+/* Applies a heads map from m; a hello's (authoritative) may lower what we believed. */
+static int take_heads(struct sync_state *st, struct sync_member *m, const json_t *heads,
+                      int authoritative)
+{
+	if (!json_is_object(heads) || json_object_size(heads) > 2 * SYNC_MAX_ORIGINS)
+		return -1;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)heads, k, v)
+	{
+		uint8_t key[32], hash[32];
+		if (config_key_decode(k, key) != 0 || !json_is_array(v) ||
+		    json_array_size(v) != 2 || !json_is_integer(json_array_get(v, 0)) ||
+		    json_integer_value(json_array_get(v, 0)) < 0 ||
+		    unhex32(json_string_value(json_array_get(v, 1)), hash) != 0)
+			return -1;
+		struct sync_origin *o = sync_origin_by_key(st, key);
+		if (!o)
+			continue; /* not an origin of our roster */
+		size_t slot = (size_t)(o - st->origins);
+		uint64_t seq = (uint64_t)json_integer_value(json_array_get(v, 0));
+		if (authoritative || seq > m->their_seq[slot]) {
+			m->their_seq[slot] = seq;
+			memcpy(m->their_hash[slot], hash, 32);
+		}
+		if (slot == 0 && (authoritative || seq > m->confirmed_self))
+			m->confirmed_self = seq;
+		if (authoritative)
+			m->their_known[slot] = 1;
+	}
+	if (authoritative) {
+		/* Origins absent from a hello are ones they hold nothing of. */
+		for (size_t i = 0; i < st->n_origins; i++) {
+			if (json_object_get(heads, st->origins[i].b64))
+				continue;
+			m->their_seq[i] = 0;
+			m->their_known[i] = 1;
+			if (i == 0)
+				m->confirmed_self = 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A peer that shows the same seq as ours with another hash holds a fork:
+ * ask it for that changeset so that the evidence is kept here too.
+ */
+static void check_fork_hint(struct sync_state *st, struct sync_member *m, struct sync_session *sess)
+{
+	for (size_t i = 0; i < st->n_origins; i++) {
+		struct sync_origin *o = &st->origins[i];
+		if (!m->their_known[i] || m->their_seq[i] != o->head || o->head == 0 ||
+		    memcmp(m->their_hash[i], o->head_hash, 32) == 0)
+			continue;
+		json_t *want = json_pack("{s:s, s:s, s:I, s:i}", "t", "want", "origin", o->b64,
+		                         "from", (json_int_t)o->head, "count", 1);
+		if (want)
+			sync_send_json(st, m, sess, want);
+	}
+}
+
+/* ---- fetching ---- */
+
+/* Asks the best peer for what we lack of origin slot, if nothing is asked yet. */
+static void pump_origin(struct sync_state *st, size_t slot)
+{
+	struct sync_origin *o = &st->origins[slot];
+	uint64_t now = sync_now_ms(st);
+	if (!sync_origin_admitted(st, slot))
+		return;
+	if (o->fetch_from && now < o->fetch_deadline)
+		return;
+	o->fetch_from = NULL;
+	if (st->queued + 1 >= SYNC_MAX_QUEUE)
+		return;
+	struct sync_member *best = NULL;
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		if (!sync_send_session(m) || m->their_seq[slot] < o->expect)
+			continue;
+		if (!best || m->their_seq[slot] > best->their_seq[slot])
+			best = m;
+	}
+	if (!best)
+		return;
+	uint64_t lack = best->their_seq[slot] - o->expect + 1;
+	json_t *want = json_pack("{s:s, s:s, s:I, s:I}", "t", "want", "origin", o->b64, "from",
+	                         (json_int_t)o->expect, "count",
+	                         (json_int_t)(lack < SYNC_WANT_MAX ? lack : SYNC_WANT_MAX));
+	if (!want)
+		abort();
+	if (sync_send_json(st, best, sync_send_session(best), want) == 0) {
+		o->fetch_from = best;
+		o->fetch_deadline = now + SYNC_WANT_TIMEOUT;
+	}
+}
+
+void sync_pump(struct sync_state *st)
+{
+	if (st->closing)
+		return;
+	for (size_t i = 0; i < st->n_origins; i++)
+		pump_origin(st, i);
+}
+
+/* ---- answering wants ---- */
+
+static void answer_want(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                        const json_t *hdr)
+{
+	const char *ob64 = json_string_value(json_object_get(hdr, "origin"));
+	json_t *jfrom = json_object_get(hdr, "from"), *jcount = json_object_get(hdr, "count");
+	uint8_t key[32];
+	if (!ob64 || config_key_decode(ob64, key) != 0 || !json_is_integer(jfrom) ||
+	    !json_is_integer(jcount) || json_integer_value(jfrom) < 1 ||
+	    json_integer_value(jcount) < 1 || json_integer_value(jcount) > SYNC_WANT_MAX) {
+		sync_misbehave(st, m, sess == &m->s[0] ? SESSION_DIALLED : SESSION_ACCEPTED,
+		               "malformed want");
+		return;
+	}
+	uint64_t from = (uint64_t)json_integer_value(jfrom);
+	uint64_t count = (uint64_t)json_integer_value(jcount);
+	struct sync_origin *o = sync_origin_by_key(st, key);
+	uint8_t *bytes[SYNC_MAX_PER_MSG];
+	size_t lens[SYNC_MAX_PER_MSG], n = 0, total = 0;
+	if (o && sync_origin_admitted(st, (size_t)(o - st->origins))) {
+		/* A want also tells what the peer holds. */
+		size_t slot = (size_t)(o - st->origins);
+		if (from - 1 > m->their_seq[slot])
+			m->their_seq[slot] = from - 1;
+		if (slot == 0 && from - 1 > m->confirmed_self)
+			m->confirmed_self = from - 1;
+		for (uint64_t seq = from; seq <= o->head && n < count && n < SYNC_MAX_PER_MSG;
+		     seq++) {
+			uint8_t *b;
+			size_t len;
+			if (store_changeset(st->node->store, key, seq, &b, &len) != 0)
+				break;
+			if (n > 0 && total + len > SYNC_MSG_BYTES) {
+				free(b);
+				break;
+			}
+			bytes[n] = b;
+			lens[n++] = len;
+			total += len;
+		}
+		if (n > 0 && from + n - 1 > m->their_seq[slot])
+			m->their_seq[slot] = from + n - 1;
+	}
+	json_t *out = json_pack("{s:s, s:s, s:b, s:I}", "t", "cs", "origin", ob64, "end", 1, "next",
+	                        (json_int_t)(from + n));
+	if (!out)
+		abort();
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	if (value_encode_message(out, &sb) != 0)
+		abort();
+	json_decref(out);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_bin(&pk, lens[i]);
+		msgpack_pack_bin_body(&pk, bytes[i], lens[i]);
+		free(bytes[i]);
+	}
+	sync_send_buffer(st, m, sess, &sb);
+}
+
+/* ---- messages received ---- */
+
+/* One message from member m on one of its sessions. */
+void sync_handle_message(struct sync_state *st, struct sync_member *m, int kind, zmq_msg_t *msg)
+{
+	struct sync_session *sess = &m->s[kind];
+	const uint8_t *p = zmq_msg_data(msg);
+	size_t len = zmq_msg_size(msg), used = 0;
+	char err[256];
+	json_t *hdr = NULL;
+	sess->last_seen = sync_now_ms(st);
+	sess->last_seen_wall = hlc_wall_ms();
+	if (value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, err, sizeof(err)) != 0 ||
+	    value_decode_message(p, used, &hdr, err, sizeof(err)) != 0) {
+		char why[320];
+		snprintf(why, sizeof(why), "undecodable message: %s", err);
+		sync_misbehave(st, m, kind, why);
+		return;
+	}
+	const char *t = json_string_value(json_object_get(hdr, "t"));
+	if (!t) {
+		sync_misbehave(st, m, kind, "message without a type");
+		goto out;
+	}
+	if (strcmp(t, "hello") == 0) {
+		json_t *proto = json_object_get(hdr, "proto");
+		const char *fed = json_string_value(json_object_get(hdr, "federation"));
+		char why[SYNC_REASON_MAX];
+		why[0] = '\0';
+		if (!json_is_integer(proto) || json_integer_value(proto) != SYNC_PROTO)
+			snprintf(why, sizeof(why),
+			         "incompatible sync protocol: the peer speaks version %lld, this "
+			         "node version %d",
+			         json_is_integer(proto) ? (long long)json_integer_value(proto)
+			                                : -1LL,
+			         SYNC_PROTO);
+		else if (!fed || strcmp(fed, st->node->cfg->federation) != 0)
+			snprintf(why, sizeof(why),
+			         "the peer is of federation \"%.64s\", this node of \"%s\"",
+			         fed ? fed : "?", st->node->cfg->federation);
+		if (why[0]) {
+			if (!m->incompatible)
+				log_error("sync: %s: %s; ignoring it", m->name, why);
+			m->incompatible = 1;
+			sync_set_error(m, why);
+			sync_send_error(st, m, sess, why);
+			goto out;
+		}
+		if (m->incompatible)
+			log_info("sync: %s is compatible again", m->name);
+		m->incompatible = 0;
+		if (take_heads(st, m, json_object_get(hdr, "heads"), 1) != 0) {
+			sync_misbehave(st, m, kind, "malformed heads in hello");
+			goto out;
+		}
+		if (!json_is_true(json_object_get(hdr, "reply")))
+			sync_send_hello(st, m, sess, 1);
+		check_fork_hint(st, m, sess);
+		sync_check_self(st);
+		sync_pump(st);
+	} else if (m->incompatible) {
+		/* Nothing but a hello is heard from an incompatible peer. */
+	} else if (strcmp(t, "have") == 0) {
+		if (take_heads(st, m, json_object_get(hdr, "heads"), 0) != 0) {
+			sync_misbehave(st, m, kind, "malformed heads in have");
+			goto out;
+		}
+		sync_pump(st);
+	} else if (strcmp(t, "want") == 0) {
+		answer_want(st, m, sess, hdr);
+	} else if (strcmp(t, "cs") == 0) {
+		sync_take_changesets(st, m, kind, hdr, msg, used);
+		sync_pump(st);
+	} else if (strcmp(t, "error") == 0) {
+		const char *reason = json_string_value(json_object_get(hdr, "reason"));
+		char why[SYNC_REASON_MAX];
+		snprintf(why, sizeof(why), "the peer says: %.160s", reason ? reason : "?");
+		log_warn("sync: %s: %s", m->name, why);
+		sync_set_error(m, why);
+	} else {
+		sync_misbehave(st, m, kind, "message of unknown type");
+	}
+out:
+	json_decref(hdr);
+}
