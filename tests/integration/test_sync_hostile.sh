@@ -3,7 +3,9 @@
 # signature, one with a broken chain link, one of a non-member origin,
 # garbage, and a hello of another protocol version: each is refused and
 # counted, nothing of it is stored, and sync between the honest nodes n1
-# and n2 goes on. The peer is tests/unit/test_sync in --peer mode.
+# and n2 goes on. Then a fork: a second, validly signed seq 1 of n3 is kept
+# as evidence, reported by status, the log and verify, and not built on.
+# The peer is tests/unit/test_sync in --peer mode.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
 
@@ -18,6 +20,9 @@ for i in 1 2; do start_node "$T/n$i"; done
 for i in 1 2; do wait_for "writes open at n$i" 20 writes_open "$i"; done
 read -r _ n1key n1ep <"$T/n1.roster"
 evil() { "$PEER" --peer "$T/n3/node.key" "$n1key" "$n1ep" "$1"; }
+fork_recorded() {
+	[ "$(l 1 status --json | jq -r '[.forks[] | select(.origin == "n3" and .seq == 1)] | length')" = 1 ]
+}
 errors() { l 1 peers --json | jq -r '.[] | select(.name == "n3") | .errors'; }
 
 before=$(errors)
@@ -32,7 +37,8 @@ assert_eq 1 "$(l 1 status --json | jq -r '.heads.n3.seq')" "n3 head after a brok
 
 before=$(errors)
 evil nonmember >/dev/null
-wait_for "non-member origin counted" 10 test "$(errors)" -gt "$before"
+more_errors() { [ "$(errors)" -gt "$before" ]; }
+wait_for "non-member origin counted" 10 more_errors
 assert_contains "$(l 1 peers --json | jq -r '.[] | select(.name == "n3") | .last_error')" "not a roster member"
 
 out=$(evil garbage)
@@ -48,5 +54,16 @@ wait_for "n1 and n2 converged" 20 converged 1 2
 has 1 expert evil2 n3 && fail "n1 took n3's changeset with the broken link"
 stop_node "$T/n1"
 loket_in "$T/n1" verify >"$T/verify.out" || { cat "$T/verify.out" >&2; fail "n1 does not verify"; }
+
+# The fork.
+start_node "$T/n1"
+evil fork >/dev/null
+wait_for "the fork of n3 seq 1 in n1's status" 20 fork_recorded
+assert_eq 1 "$(l 1 status --json | jq -r '.heads.n3.seq')" "n3 head after the fork"
+assert_contains "$(l 1 status)" "forks:" "human status"
+grep -qi "fork" "$T/n1/loketd.log" || fail "the fork is not in n1's log"
+stop_node "$T/n1"
+expect_status 1 "$LOKET" -c "$T/n1/loket.conf" verify
+assert_contains "$OUT$ERR" "n3 seq 1" "verify names the forked changeset"
 stop_node "$T/n2"
 pass

@@ -54,7 +54,7 @@ static void peer_send(void *sock, json_t *hdr, const uint8_t *cs, size_t cs_len)
 }
 
 /* A signed changeset of one put by key k at seq with prev. */
-static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev[32],
+static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev[32], uint64_t hlc,
                            msgpack_sbuffer *out)
 {
 	msgpack_sbuffer fields;
@@ -79,7 +79,7 @@ static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev
 	                       .federation = "default",
 	                       .federation_len = 7,
 	                       .seq = seq,
-	                       .hlc = 1,
+	                       .hlc = hlc,
 	                       .n_ops = 1,
 	                       .ops = &op};
 	key_public(k, cs.origin);
@@ -153,28 +153,33 @@ static int peer_main(int argc, char **argv)
 	uint8_t zero[32] = {0};
 	msgpack_sbuffer cs;
 	if (strcmp(mode, "badsig") == 0) {
-		peer_changeset(k, 1, zero, &cs);
+		peer_changeset(k, 1, zero, 1, &cs);
 		cs.data[cs.size - 1] ^= 0x01;
 		peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 		msgpack_sbuffer_destroy(&cs);
 	} else if (strcmp(mode, "badprev") == 0) {
 		uint8_t h[32];
-		peer_changeset(k, 1, zero, &cs);
+		peer_changeset(k, 1, zero, 1, &cs);
 		changeset_hash((uint8_t *)cs.data, cs.size, h);
 		peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 		msgpack_sbuffer_destroy(&cs);
 		h[0] ^= 0xff; /* a link to nothing */
-		peer_changeset(k, 2, h, &cs);
+		peer_changeset(k, 2, h, 1, &cs);
 		peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 		msgpack_sbuffer_destroy(&cs);
 	} else if (strcmp(mode, "nonmember") == 0) {
 		struct key *stranger;
 		if (key_generate(&stranger) != 0)
 			abort();
-		peer_changeset(stranger, 1, zero, &cs);
+		peer_changeset(stranger, 1, zero, 1, &cs);
 		peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 		msgpack_sbuffer_destroy(&cs);
 		key_free(stranger);
+	} else if (strcmp(mode, "fork") == 0) {
+		/* A second seq 1, validly signed, that differs from the first. */
+		peer_changeset(k, 1, zero, 2, &cs);
+		peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
+		msgpack_sbuffer_destroy(&cs);
 	} else if (strcmp(mode, "garbage") == 0) {
 		uint8_t junk[4096];
 		randombytes_buf(junk, sizeof(junk));
