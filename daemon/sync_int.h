@@ -194,4 +194,13 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 /* node->on_accepted: announces a changeset this node just signed. */
 void sync_on_own_accepted(const uint8_t *bytes, size_t len, void *data);
 
+/*
+ * The parts of a "cs" message after its header: one msgpack bin per
+ * changeset, at most SYNC_MAX_PER_MSG, each 1..LOKET_MAX_CHANGESET_BYTES;
+ * 0 and the spans in bins/lens, or -1. (Fuzzed: tests/fuzz/fuzz_sync_frame.c.)
+ */
+int sync_parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *lens, size_t *n);
+/* Origin and seq of a signed changeset, read without decoding it whole; 0 or -1. */
+int sync_peek_changeset(const uint8_t *p, size_t len, uint8_t origin[32], uint64_t *seq);
+
 #endif

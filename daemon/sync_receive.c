@@ -66,7 +66,7 @@ static int rd_uint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
  * decoding it, to drop duplicates and gaps before any real work. The full,
  * strict decode on the thread pool must agree, or the changeset is bad.
  */
-static int peek_changeset(const uint8_t *p, size_t len, uint8_t origin[32], uint64_t *seq)
+int sync_peek_changeset(const uint8_t *p, size_t len, uint8_t origin[32], uint64_t *seq)
 {
 	size_t i = 1, n;
 	uint64_t version;
@@ -353,7 +353,7 @@ static void sync_run_queue(struct sync_state *st)
 }
 
 /* Reads the bins after the header; -1 if they are not a sequence of bins within bounds. */
-static int parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *lens, size_t *n)
+int sync_parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *lens, size_t *n)
 {
 	size_t i = 0;
 	*n = 0;
@@ -392,7 +392,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 	const uint8_t *bins[SYNC_MAX_PER_MSG];
 	size_t lens[SYNC_MAX_PER_MSG];
 	size_t n;
-	if (parse_bins(p, len, bins, lens, &n) != 0) {
+	if (sync_parse_bins(p, len, bins, lens, &n) != 0) {
 		sync_misbehave(st, m, kind, "malformed cs message");
 		return;
 	}
@@ -432,7 +432,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 	for (size_t i = 0; i < n; i++) {
 		uint8_t origin[32];
 		uint64_t seq;
-		if (peek_changeset(bins[i], lens[i], origin, &seq) != 0) {
+		if (sync_peek_changeset(bins[i], lens[i], origin, &seq) != 0) {
 			st->refused++;
 			free(b);
 			sync_misbehave(st, m, kind, "undecodable changeset");
@@ -504,7 +504,7 @@ void sync_on_own_accepted(const uint8_t *bytes, size_t len, void *data)
 	struct sync_state *st = data;
 	uint8_t origin[32];
 	uint64_t seq;
-	if (st->closing || peek_changeset(bytes, len, origin, &seq) != 0)
+	if (st->closing || sync_peek_changeset(bytes, len, origin, &seq) != 0)
 		return;
 	struct sync_origin *o = &st->origins[0];
 	uint8_t hash[32];
