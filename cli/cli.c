@@ -44,7 +44,14 @@ int cli_config_explicit(void)
 
 int cli_load_config(struct config **out, char *err, size_t errlen)
 {
-	return config_load(cli.config_path, out, err, errlen);
+	int rc = config_load(cli.config_path, out, err, errlen);
+	/* Nobody named a file and the default is not there: say how to name one. */
+	if (rc == -ENOENT && !cli.config_explicit)
+		snprintf(err, errlen,
+		         "no configuration at %s: give -c FILE, set LOKET_CONF, or create a node "
+		         "with `loket init DIR --name NAME`",
+		         cli.config_path);
+	return rc;
 }
 
 int cli_connect(struct config **cfg, struct client **client, char *err, size_t errlen)
