@@ -83,6 +83,12 @@ expect_status 1 "$LOKET" init "$T/e" --name e --data 'a;b'
 assert_contains "$ERR" "invalid data directory"
 [ ! -e "$T/e/loket.conf" ] || fail "a refused init left a configuration"
 
+# No -c, no LOKET_CONF and no default file: the error says how to name one.
+if [ ! -e /etc/loket/loket.conf ]; then
+	expect_status 1 env -u LOKET_CONF "$LOKET" status
+	assert_contains "$ERR" "give -c FILE, set LOKET_CONF, or create a node"
+fi
+
 # pubkey with a missing configuration, or a key others can read, fails.
 expect_status 1 "$LOKET" -c "$T/nope.conf" pubkey
 chmod 644 "$T/b/node.key"
