@@ -28,7 +28,6 @@
 #define MIN_OP_BYTES 6u
 
 /* Longest collection, id or field name quoted in an error sentence. */
-#define QUOTE_MAX 40u
 
 /* For fail(): the sentence already says where. */
 #define NO_POS SIZE_MAX
@@ -55,27 +54,6 @@ static uint32_t be32(const uint8_t *p)
 static uint64_t be64(const uint8_t *p)
 {
 	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-/* Printable form of untrusted bytes for an error sentence. */
-static const char *quote(char *buf, size_t buflen, const char *s, size_t len)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < len && i < QUOTE_MAX; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		int n;
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-			n = snprintf(buf + o, buflen - o, "%c", ch);
-		else
-			n = snprintf(buf + o, buflen - o, "\\x%02x", ch);
-		if (n < 0 || (size_t)n >= buflen - o)
-			return buf;
-		o += (size_t)n;
-	}
-	if (len > QUOTE_MAX && buflen - o > 3)
-		snprintf(buf + o, buflen - o, "...");
-	return buf;
 }
 
 /* Fills err with "op N: <sentence> at byte B" and returns code; NO_POS leaves out the byte. */
@@ -263,7 +241,7 @@ static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
  */
 static int read_fields(struct reader *r)
 {
-	char q[4 * QUOTE_MAX + 8];
+	char q[4 * VALUE_QUOTE_MAX + 8];
 	char verr[160];
 	size_t at = r->pos;
 	int rc = need(r, at, 1, "fields");
@@ -310,7 +288,8 @@ static int read_fields(struct reader *r)
 		if (klen > LOKET_MAX_KEY_LEN)
 			return fail(r, kat, LOKET_E_TOO_BIG,
 			            "field name \"%s\" is %zu bytes; at most %u allowed",
-			            quote(q, sizeof(q), k, klen), klen, LOKET_MAX_KEY_LEN);
+			            value_quote(q, sizeof(q), (const uint8_t *)k, klen), klen,
+			            LOKET_MAX_KEY_LEN);
 		if (!value_valid_utf8((const uint8_t *)k, klen))
 			return fail(r, kat, LOKET_E_MALFORMED, "field name is not valid UTF-8");
 		if (prev) {
@@ -318,11 +297,11 @@ static int read_fields(struct reader *r)
 			if (c == 0)
 				return fail(r, kat, LOKET_E_DUPLICATE_KEY,
 				            "map key \"%s\" appears twice",
-				            quote(q, sizeof(q), k, klen));
+				            value_quote(q, sizeof(q), (const uint8_t *)k, klen));
 			if (c > 0)
 				return fail(r, kat, LOKET_E_NOT_CANONICAL,
 				            "map key \"%s\" is out of order",
-				            quote(q, sizeof(q), k, klen));
+				            value_quote(q, sizeof(q), (const uint8_t *)k, klen));
 		}
 		prev = k;
 		prev_len = klen;
@@ -332,11 +311,12 @@ static int read_fields(struct reader *r)
 		                 &used, verr, sizeof(verr));
 		if (rc)
 			return fail(r, NO_POS, rc, "field \"%s\" (value at byte %zu): %s",
-			            quote(q, sizeof(q), k, klen), vat, verr);
+			            value_quote(q, sizeof(q), (const uint8_t *)k, klen), vat, verr);
 		if (used > LOKET_MAX_FIELD_BYTES)
 			return fail(r, vat, LOKET_E_TOO_BIG,
 			            "field \"%s\" takes %zu bytes; at most %u allowed",
-			            quote(q, sizeof(q), k, klen), used, LOKET_MAX_FIELD_BYTES);
+			            value_quote(q, sizeof(q), (const uint8_t *)k, klen), used,
+			            LOKET_MAX_FIELD_BYTES);
 		r->pos += used;
 	}
 	return 0;
@@ -344,7 +324,7 @@ static int read_fields(struct reader *r)
 
 static int read_op(struct reader *r, struct op *op)
 {
-	char q[4 * QUOTE_MAX + 8];
+	char q[4 * VALUE_QUOTE_MAX + 8];
 	size_t at = r->pos;
 	size_t n;
 	uint64_t kind;
@@ -368,13 +348,13 @@ static int read_op(struct reader *r, struct op *op)
 		return rc;
 	if (!changeset_valid_coll(op->coll, op->coll_len))
 		return fail(r, cat, LOKET_E_MALFORMED, "collection name \"%s\" is not valid",
-		            quote(q, sizeof(q), op->coll, op->coll_len));
+		            value_quote(q, sizeof(q), (const uint8_t *)op->coll, op->coll_len));
 	size_t iat = r->pos;
 	if ((rc = read_str(r, "id", &op->id, &op->id_len)))
 		return rc;
 	if (!changeset_valid_id(op->id, op->id_len))
 		return fail(r, iat, LOKET_E_MALFORMED, "id \"%s\" is not valid",
-		            quote(q, sizeof(q), op->id, op->id_len));
+		            value_quote(q, sizeof(q), (const uint8_t *)op->id, op->id_len));
 	if (op->kind == OP_PUT) {
 		size_t fat = r->pos;
 		if ((rc = read_fields(r)))

@@ -28,7 +28,6 @@
 #define VALUE_DEPTH_CAP 32u
 
 /* Longest key or path quoted in an error sentence. */
-#define QUOTE_MAX 40u
 
 struct walk {
 	const uint8_t *p;
@@ -112,15 +111,11 @@ int value_valid_utf8(const uint8_t *s, size_t len)
 	return 1;
 }
 
-/*
- * Writes a printable form of s (at most QUOTE_MAX bytes of it) into buf,
- * so that error sentences can quote keys and strings from hostile input.
- */
-static const char *quote(char *buf, size_t buflen, const uint8_t *s, size_t len)
+const char *value_quote(char *buf, size_t buflen, const uint8_t *s, size_t len)
 {
 	size_t o = 0;
 	buf[0] = '\0';
-	for (size_t i = 0; i < len && i < QUOTE_MAX; i++) {
+	for (size_t i = 0; i < len && i < VALUE_QUOTE_MAX; i++) {
 		int n;
 		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
 			n = snprintf(buf + o, buflen - o, "%c", s[i]);
@@ -130,7 +125,7 @@ static const char *quote(char *buf, size_t buflen, const uint8_t *s, size_t len)
 			return buf;
 		o += (size_t)n;
 	}
-	if (len > QUOTE_MAX && buflen - o > 3)
+	if (len > VALUE_QUOTE_MAX && buflen - o > 3)
 		snprintf(buf + o, buflen - o, "...");
 	return buf;
 }
@@ -233,7 +228,7 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 {
 	struct seen_key seen[LOKET_MAX_UNSORTED_KEYS];
 	int sorted = 1;
-	char q[4 * QUOTE_MAX + 8];
+	char q[4 * VALUE_QUOTE_MAX + 8];
 	int rc = check_container_header(w, at, depth, count, min, 2, "map entries");
 	if (rc)
 		return rc;
@@ -257,12 +252,12 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 			if (c == 0)
 				return fail(w, kat, LOKET_E_DUPLICATE_KEY,
 				            "map key \"%s\" appears twice",
-				            quote(q, sizeof(q), k, klen));
+				            value_quote(q, sizeof(q), k, klen));
 			if (c > 0) {
 				if (w->canonical)
 					return fail(w, kat, LOKET_E_NOT_CANONICAL,
 					            "map key \"%s\" is out of order",
-					            quote(q, sizeof(q), k, klen));
+					            value_quote(q, sizeof(q), k, klen));
 				sorted = 0;
 			}
 		}
@@ -276,7 +271,7 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 				if (key_cmp(w->p + seen[j].off, seen[j].len, k, klen) == 0)
 					return fail(w, kat, LOKET_E_DUPLICATE_KEY,
 					            "map key \"%s\" appears twice",
-					            quote(q, sizeof(q), k, klen));
+					            value_quote(q, sizeof(q), k, klen));
 			}
 		}
 		/*
@@ -491,10 +486,11 @@ static void path_format(const struct pack *c, char *buf, size_t buflen)
 	buf[0] = '\0';
 	for (size_t i = 0; i < c->depth && i < sizeof(c->path) / sizeof(c->path[0]); i++) {
 		const struct path_step *st = &c->path[i];
-		char q[4 * QUOTE_MAX + 8];
-		int n = st->key ? snprintf(buf + o, buflen - o, "%s%s", o ? "." : "",
-		                           quote(q, sizeof(q), (const uint8_t *)st->key, st->len))
-		                : snprintf(buf + o, buflen - o, "[%zu]", st->index);
+		char q[4 * VALUE_QUOTE_MAX + 8];
+		int n = st->key
+		            ? snprintf(buf + o, buflen - o, "%s%s", o ? "." : "",
+		                       value_quote(q, sizeof(q), (const uint8_t *)st->key, st->len))
+		            : snprintf(buf + o, buflen - o, "[%zu]", st->index);
 		if (n < 0 || (size_t)n >= buflen - o) {
 			snprintf(buf + (buflen > 4 ? buflen - 4 : 0), buflen > 4 ? 4 : buflen,
 			         "...");
