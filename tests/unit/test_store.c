@@ -27,6 +27,7 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "tests/unit/signed_ops.h"
 
 struct node {
 	uint8_t pk[32];
@@ -59,77 +60,13 @@ static void store_path(char *out, size_t len)
 	assert_true(k > 0 && (size_t)k < len);
 }
 
-/*
- * Signs a changeset holding ops given as JSON: [{"coll","id","fields"}] or
- * [{"coll","id","del":true}]. With advance unset the node's chain does not
- * move (for making a rival changeset).
- */
+/* A changeset of n at seq linked to prev; n's chain does not move (for rivals). */
 static struct signed_cs make_cs_at(struct node *n, uint64_t seq, const uint8_t prev[32],
                                    const char *ops_json)
 {
-	json_error_t jerr;
-	json_t *ops = json_loads(ops_json, 0, &jerr);
-	struct changeset cs;
-	msgpack_sbuffer body, *fields;
-	msgpack_packer pk;
-	struct signed_cs out;
-	uint8_t *msg = NULL;
-	size_t msg_len = 0, i;
-	json_t *o;
-	char err[200];
+	struct signed_cs out = {.seq = seq};
 
-	assert_non_null(ops);
-	memset(&cs, 0, sizeof(cs));
-	cs.version = CHANGESET_VERSION;
-	cs.federation = "leiden";
-	cs.federation_len = 6;
-	memcpy(cs.origin, n->pk, 32);
-	cs.seq = seq;
-	memcpy(cs.prev, prev, 32);
-	cs.hlc = ++n->hlc;
-	cs.n_ops = json_array_size(ops);
-	cs.ops = calloc(cs.n_ops, sizeof(*cs.ops));
-	fields = calloc(cs.n_ops, sizeof(*fields));
-	assert_non_null(cs.ops);
-	assert_non_null(fields);
-	json_array_foreach(ops, i, o)
-	{
-		struct op *op = &cs.ops[i];
-
-		op->coll = json_string_value(json_object_get(o, "coll"));
-		op->coll_len = strlen(op->coll);
-		op->id = json_string_value(json_object_get(o, "id"));
-		op->id_len = strlen(op->id);
-		if (json_is_true(json_object_get(o, "del"))) {
-			op->kind = OP_DEL;
-			continue;
-		}
-		op->kind = OP_PUT;
-		msgpack_sbuffer_init(&fields[i]);
-		msgpack_packer_init(&pk, &fields[i], msgpack_sbuffer_write);
-		assert_int_equal(value_pack_json(&pk, json_object_get(o, "fields"), LOKET_MAX_DEPTH,
-		                                 err, sizeof(err)),
-		                 0);
-		op->fields = (const uint8_t *)fields[i].data;
-		op->fields_len = fields[i].size;
-	}
-	msgpack_sbuffer_init(&body);
-	assert_int_equal(changeset_encode(&cs, &body), 0);
-	assert_int_equal(
-	    changeset_signing_input((const uint8_t *)body.data, body.size, &msg, &msg_len), 0);
-	out.len = body.size + 64;
-	out.bytes = malloc(out.len);
-	assert_non_null(out.bytes);
-	memcpy(out.bytes, body.data, body.size);
-	crypto_sign_detached(out.bytes + body.size, NULL, msg, msg_len, n->sk);
-	out.seq = seq;
-	free(msg);
-	msgpack_sbuffer_destroy(&body);
-	for (i = 0; i < cs.n_ops; i++)
-		msgpack_sbuffer_destroy(&fields[i]);
-	free(fields);
-	free(cs.ops);
-	json_decref(ops);
+	signed_ops(n->pk, n->sk, seq, prev, ++n->hlc, ops_json, &out.bytes, &out.len);
 	return out;
 }
 

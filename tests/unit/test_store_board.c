@@ -24,6 +24,7 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "tests/unit/signed_ops.h"
 
 struct member {
 	uint8_t pk[32];
@@ -46,73 +47,18 @@ static void member_init(struct member *m, uint64_t hlc)
 /* Signs the next changeset of m holding ops (JSON text) and appends it to s. */
 static void write_ops(struct store *s, struct member *m, const char *ops_json)
 {
-	json_error_t jerr;
-	json_t *ops = json_loads(ops_json, 0, &jerr), *o;
-	struct changeset cs, dec;
-	msgpack_sbuffer body, *fields;
-	msgpack_packer pk;
-	uint8_t *msg = NULL, *bytes;
-	size_t msg_len = 0, len, i;
+	struct changeset dec;
+	uint8_t *bytes;
+	size_t len;
 	char err[200];
 
-	assert_non_null(ops);
-	memset(&cs, 0, sizeof(cs));
-	cs.version = CHANGESET_VERSION;
-	cs.federation = "leiden";
-	cs.federation_len = 6;
-	memcpy(cs.origin, m->pk, 32);
-	cs.seq = ++m->seq;
-	memcpy(cs.prev, m->head, 32);
-	cs.hlc = ++m->hlc;
-	cs.n_ops = json_array_size(ops);
-	cs.ops = calloc(cs.n_ops, sizeof(*cs.ops));
-	fields = calloc(cs.n_ops, sizeof(*fields));
-	assert_non_null(cs.ops);
-	assert_non_null(fields);
-	json_array_foreach(ops, i, o)
-	{
-		struct op *op = &cs.ops[i];
-
-		op->coll = json_string_value(json_object_get(o, "coll"));
-		op->coll_len = strlen(op->coll);
-		op->id = json_string_value(json_object_get(o, "id"));
-		op->id_len = strlen(op->id);
-		if (json_is_true(json_object_get(o, "del"))) {
-			op->kind = OP_DEL;
-			continue;
-		}
-		op->kind = OP_PUT;
-		msgpack_sbuffer_init(&fields[i]);
-		msgpack_packer_init(&pk, &fields[i], msgpack_sbuffer_write);
-		assert_int_equal(value_pack_json(&pk, json_object_get(o, "fields"), LOKET_MAX_DEPTH,
-		                                 err, sizeof(err)),
-		                 0);
-		op->fields = (const uint8_t *)fields[i].data;
-		op->fields_len = fields[i].size;
-	}
-	msgpack_sbuffer_init(&body);
-	assert_int_equal(changeset_encode(&cs, &body), 0);
-	assert_int_equal(
-	    changeset_signing_input((const uint8_t *)body.data, body.size, &msg, &msg_len), 0);
-	len = body.size + 64;
-	bytes = malloc(len);
-	assert_non_null(bytes);
-	memcpy(bytes, body.data, body.size);
-	crypto_sign_detached(bytes + body.size, NULL, msg, msg_len, m->sk);
+	m->seq++;
+	signed_ops(m->pk, m->sk, m->seq, m->head, ++m->hlc, ops_json, &bytes, &len);
 	changeset_hash(bytes, len, m->head);
-
 	assert_int_equal(changeset_decode(bytes, len, &dec, err, sizeof(err)), 0);
 	assert_int_equal(store_append(s, bytes, len, &dec), 0);
 	changeset_release(&dec);
 	free(bytes);
-	free(msg);
-	msgpack_sbuffer_destroy(&body);
-	for (i = 0; i < cs.n_ops; i++)
-		if (cs.ops[i].kind == OP_PUT)
-			msgpack_sbuffer_destroy(&fields[i]);
-	free(fields);
-	free(cs.ops);
-	json_decref(ops);
 }
 
 /* A new store that knows a and b by name. */

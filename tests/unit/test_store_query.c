@@ -26,6 +26,7 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "tests/unit/signed_ops.h"
 
 static char dir[] = "/tmp/test_store_query_XXXXXX";
 static char path[256];
@@ -33,65 +34,18 @@ static char path[256];
 /* Appends one signed changeset of ops (JSON [{"coll","id","fields"}]) as seq 1 of a new key. */
 static void append_ops(struct store *s, const char *name, const char *ops_json)
 {
-	uint8_t pk[32], sk[64], *msg = NULL, *bytes;
-	json_error_t jerr;
-	json_t *ops = json_loads(ops_json, 0, &jerr), *o;
-	struct changeset cs, back;
-	msgpack_sbuffer body, fields[8];
-	msgpack_packer pk_;
-	size_t msg_len = 0, i, len;
+	uint8_t pk[32], sk[64], zero[32] = {0}, *bytes;
+	struct changeset back;
+	size_t len;
 	char err[200];
 
-	assert_non_null(ops);
-	assert_true(json_array_size(ops) <= 8);
 	crypto_sign_keypair(pk, sk);
 	assert_int_equal(store_set_member(s, pk, name), 0);
-	memset(&cs, 0, sizeof(cs));
-	cs.version = CHANGESET_VERSION;
-	cs.federation = "leiden";
-	cs.federation_len = 6;
-	memcpy(cs.origin, pk, 32);
-	cs.seq = 1;
-	cs.hlc = (uint64_t)1700000000000 << 16;
-	cs.n_ops = json_array_size(ops);
-	cs.ops = calloc(cs.n_ops, sizeof(*cs.ops));
-	assert_non_null(cs.ops);
-	json_array_foreach(ops, i, o)
-	{
-		struct op *op = &cs.ops[i];
-
-		op->kind = OP_PUT;
-		op->coll = json_string_value(json_object_get(o, "coll"));
-		op->coll_len = strlen(op->coll);
-		op->id = json_string_value(json_object_get(o, "id"));
-		op->id_len = strlen(op->id);
-		msgpack_sbuffer_init(&fields[i]);
-		msgpack_packer_init(&pk_, &fields[i], msgpack_sbuffer_write);
-		assert_int_equal(value_pack_json(&pk_, json_object_get(o, "fields"),
-		                                 LOKET_MAX_DEPTH, err, sizeof(err)),
-		                 0);
-		op->fields = (const uint8_t *)fields[i].data;
-		op->fields_len = fields[i].size;
-	}
-	msgpack_sbuffer_init(&body);
-	assert_int_equal(changeset_encode(&cs, &body), 0);
-	assert_int_equal(
-	    changeset_signing_input((const uint8_t *)body.data, body.size, &msg, &msg_len), 0);
-	len = body.size + 64;
-	bytes = malloc(len);
-	assert_non_null(bytes);
-	memcpy(bytes, body.data, body.size);
-	crypto_sign_detached(bytes + body.size, NULL, msg, msg_len, sk);
+	signed_ops(pk, sk, 1, zero, (uint64_t)1700000000000 << 16, ops_json, &bytes, &len);
 	assert_int_equal(changeset_decode(bytes, len, &back, err, sizeof(err)), 0);
 	assert_int_equal(store_append(s, bytes, len, &back), 0);
 	changeset_release(&back);
 	free(bytes);
-	free(msg);
-	msgpack_sbuffer_destroy(&body);
-	for (i = 0; i < cs.n_ops; i++)
-		msgpack_sbuffer_destroy(&fields[i]);
-	free(cs.ops);
-	json_decref(ops);
 }
 
 static int setup(void **state)
