@@ -87,7 +87,8 @@ int cli_request(const json_t *req, int timeout_ms, json_t **result, char *err, s
 	return rc;
 }
 
-int cli_request_print_take(json_t *req_take, int json, void (*print)(const json_t *result))
+int cli_request_print_take(int timeout_ms, json_t *req_take, int json,
+                           void (*print)(const json_t *result))
 {
 	json_t *result = NULL;
 	char err[512];
@@ -95,7 +96,7 @@ int cli_request_print_take(json_t *req_take, int json, void (*print)(const json_
 
 	if (!req_take)
 		abort();
-	if (cli_request(req_take, CLIENT_TIMEOUT_MS, &result, err, sizeof(err)) < 0) {
+	if (cli_request(req_take, timeout_ms, &result, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}

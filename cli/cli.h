@@ -71,10 +71,11 @@ int cli_check_fields(const json_t *fields, char *err, size_t errlen);
 int cli_print_json(const json_t *v);
 
 /*
- * Sends req_take (consumed) and prints the result with print, or as JSON
- * when json is set. Returns the exit status.
+ * Sends req_take (consumed), waits at most timeout_ms, and prints the
+ * result with print, or as JSON when json is set. Returns the exit status.
  */
-int cli_request_print_take(json_t *req_take, int json, void (*print)(const json_t *result));
+int cli_request_print_take(int timeout_ms, json_t *req_take, int json,
+                           void (*print)(const json_t *result));
 
 /*
  * Prints an entity for people: a line "COLL/OWNER/ID", then one line

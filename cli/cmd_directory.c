@@ -229,7 +229,8 @@ int show_main(int argc, char *argv[])
 		warnx("show: %s", err);
 		return CLI_EXIT_USAGE;
 	}
-	return cli_request_print_take(json_pack("{s:s, s:s, s:s, s:s}", "cmd", "show", "coll",
+	return cli_request_print_take(CLIENT_TIMEOUT_MS,
+	                              json_pack("{s:s, s:s, s:s, s:s}", "cmd", "show", "coll",
 	                                        r.coll, "owner", r.owner, "id", r.id),
 	                              o.json, print_show);
 }
@@ -281,7 +282,7 @@ int experts_main(int argc, char *argv[])
 		json_object_set_new(req, "org", json_string(o.org));
 	if (o.limit > 0)
 		json_object_set_new(req, "limit", json_integer(o.limit));
-	return cli_request_print_take(req, o.json, print_experts);
+	return cli_request_print_take(CLIENT_TIMEOUT_MS, req, o.json, print_experts);
 }
 
 static void print_match(const json_t *result)
@@ -337,5 +338,5 @@ int match_main(int argc, char *argv[])
 		abort();
 	if (o.limit > 0)
 		json_object_set_new(req, "limit", json_integer(o.limit));
-	return cli_request_print_take(req, o.json, print_match);
+	return cli_request_print_take(CLIENT_TIMEOUT_MS, req, o.json, print_match);
 }

@@ -91,7 +91,8 @@ int peers_main(int argc, char *argv[])
 	int json, rc = parse_json_opt(argc, argv, &json);
 
 	return rc ? rc
-	          : cli_request_print_take(json_pack("{s:s}", "cmd", "peers"), json, print_peers);
+	          : cli_request_print_take(CLIENT_TIMEOUT_MS, json_pack("{s:s}", "cmd", "peers"),
+	                                   json, print_peers);
 }
 
 static void print_names(const char *what, const json_t *names)
@@ -118,5 +119,6 @@ int reload_main(int argc, char *argv[])
 	int json, rc = parse_json_opt(argc, argv, &json);
 
 	return rc ? rc
-	          : cli_request_print_take(json_pack("{s:s}", "cmd", "reload"), json, print_reload);
+	          : cli_request_print_take(CLIENT_TIMEOUT_MS, json_pack("{s:s}", "cmd", "reload"),
+	                                   json, print_reload);
 }

@@ -12,15 +12,21 @@
 #include "cli/cli.h"
 #include "cli/subcommands.h"
 
+static void print_rebuild(const json_t *result)
+{
+	const char *digest = cli_json_str(result, "digest");
+
+	printf("rebuilt %lld entities, digest %s\n", cli_json_int(result, "entities", 0),
+	       digest ? digest : "?");
+}
+
 int rebuild_main(int argc, char *argv[])
 {
 	static const struct option options[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
-	json_t *req = NULL, *result = NULL;
-	char err[512];
-	int c, json = 0, status = CLI_EXIT_FAIL;
+	int c, json = 0;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (c != 'j') {
@@ -33,24 +39,6 @@ int rebuild_main(int argc, char *argv[])
 		warnx("rebuild: takes no arguments");
 		return CLI_EXIT_USAGE;
 	}
-	req = json_pack("{s:s}", "cmd", "rebuild");
-	if (!req)
-		abort();
-	if (cli_request(req, CLIENT_TIMEOUT_LONG_MS, &result, err, sizeof(err)) < 0) {
-		warnx("%s", err);
-		goto cleanup;
-	}
-	if (json) {
-		if (cli_print_json(result) < 0)
-			goto cleanup;
-	} else {
-		const char *digest = cli_json_str(result, "digest");
-		printf("rebuilt %lld entities, digest %s\n", cli_json_int(result, "entities", 0),
-		       digest ? digest : "?");
-	}
-	status = CLI_EXIT_OK;
-cleanup:
-	json_decref(result);
-	json_decref(req);
-	return status;
+	return cli_request_print_take(CLIENT_TIMEOUT_LONG_MS, json_pack("{s:s}", "cmd", "rebuild"),
+	                              json, print_rebuild);
 }
