@@ -245,7 +245,7 @@ static int fetch(struct conn *c, const char *coll, const struct ref *r, json_t *
 	return 0;
 }
 
-/* Puts fields on this node's coll/id; the daemon's sentence, if any, without "op 0: ". */
+/* Puts fields on this node's coll/id; on failure err holds the daemon's sentence. */
 static int put_fields(struct conn *c, const char *coll, const char *id, json_t *fields,
                       long long *seq, char *err, size_t errlen)
 {
@@ -259,8 +259,6 @@ static int put_fields(struct conn *c, const char *coll, const char *id, json_t *
 	rc = client_call(c->client, req, CLIENT_TIMEOUT_MS, &result, NULL, err, errlen);
 	if (rc == 0)
 		*seq = cli_json_int(result, "seq", 0);
-	else if (strncmp(err, "op 0: ", 6) == 0)
-		memmove(err, err + 6, strlen(err + 6) + 1);
 	json_decref(result);
 	json_decref(req);
 	return rc;

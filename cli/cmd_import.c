@@ -115,24 +115,6 @@ static void applied(const struct import *im, unsigned long long last, char *out,
 }
 
 /*
- * The daemon may start its sentence with "op N: ", N counting ops in the
- * request; next to a line number that would only confuse.
- */
-static const char *without_op_prefix(const char *err)
-{
-	const char *p = err;
-
-	if (strncmp(p, "op ", 3) != 0)
-		return err;
-	p += 3;
-	if (*p < '0' || *p > '9')
-		return err;
-	while (*p >= '0' && *p <= '9')
-		p++;
-	return strncmp(p, ": ", 2) == 0 ? p + 2 : err;
-}
-
-/*
  * Waits for the reply to the batch in flight. On failure says what went
  * wrong and how far the import got, and returns -1.
  */
@@ -169,7 +151,7 @@ static int complete(struct import *im)
 		      "again to complete the rest",
 		      done, first, last);
 	} else if (index >= 0 && (size_t)index < n) {
-		warnx("%s:%llu: %s", im->name, im->sent_line[index], without_op_prefix(err));
+		warnx("%s:%llu: %s", im->name, im->sent_line[index], err);
 		warnx("%s, none of lines %llu-%llu; fix line %llu and run the import again to "
 		      "complete the rest",
 		      done, first, last, im->sent_line[index]);

@@ -166,7 +166,7 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 {
 	struct pending_op *p = &b->ops[i];
 	if (!json_is_object(jop)) {
-		snprintf(err, errlen, "op %zu is not a map", i);
+		snprintf(err, errlen, "the op is not a map");
 		return LOKET_E_BAD_REQUEST;
 	}
 	const char *key;
@@ -175,32 +175,31 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 	{
 		if (strcmp(key, "coll") != 0 && strcmp(key, "id") != 0 &&
 		    strcmp(key, "fields") != 0 && strcmp(key, "del") != 0) {
-			snprintf(err, errlen, "op %zu: unknown key \"%.32s\"", i, key);
+			snprintf(err, errlen, "unknown key \"%.32s\"", key);
 			return LOKET_E_BAD_REQUEST;
 		}
 	}
 	p->op.coll = json_string_field(jop, "coll", &p->op.coll_len);
 	if (!p->op.coll || !changeset_valid_coll(p->op.coll, p->op.coll_len)) {
 		snprintf(err, errlen,
-		         "op %zu: \"coll\" must be a collection name ([a-z][a-z0-9_]*, at most "
+		         "\"coll\" must be a collection name ([a-z][a-z0-9_]*, at most "
 		         "%u bytes)",
-		         i, LOKET_MAX_COLL_LEN);
+		         LOKET_MAX_COLL_LEN);
 		return LOKET_E_BAD_REQUEST;
 	}
 	p->op.id = json_string_field(jop, "id", &p->op.id_len);
 	if (!p->op.id || !changeset_valid_id(p->op.id, p->op.id_len)) {
 		snprintf(err, errlen,
-		         "op %zu: \"id\" must be an entity id ([A-Za-z0-9._:@-], at most %u "
+		         "\"id\" must be an entity id ([A-Za-z0-9._:@-], at most %u "
 		         "bytes)",
-		         i, LOKET_MAX_ID_LEN);
+		         LOKET_MAX_ID_LEN);
 		return LOKET_E_BAD_REQUEST;
 	}
 	const json_t *fields = json_object_get(jop, "fields");
 	const json_t *del = json_object_get(jop, "del");
 	if (del && !json_is_null(del)) {
 		if (!json_is_true(del) || (fields && !json_is_null(fields))) {
-			snprintf(err, errlen,
-			         "op %zu: \"del\" must be true and comes without fields", i);
+			snprintf(err, errlen, "\"del\" must be true and comes without fields");
 			return LOKET_E_BAD_REQUEST;
 		}
 		p->op.kind = OP_DEL;
@@ -208,7 +207,7 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 	}
 	if (!json_is_object(fields) || json_object_size(fields) == 0 ||
 	    json_object_size(fields) > LOKET_MAX_FIELDS) {
-		snprintf(err, errlen, "op %zu: \"fields\" must be a map of 1 to %u fields", i,
+		snprintf(err, errlen, "\"fields\" must be a map of 1 to %u fields",
 		         LOKET_MAX_FIELDS);
 		return LOKET_E_BAD_REQUEST;
 	}
@@ -219,7 +218,7 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 	char why[256];
 	int rc = value_pack_json(&pk, fields, LOKET_MAX_DEPTH, why, sizeof(why));
 	if (rc != 0) {
-		snprintf(err, errlen, "op %zu: %s", i, why);
+		snprintf(err, errlen, "%s", why);
 		return rc;
 	}
 	p->op.fields_len = b->fields.size - p->fields_off;
@@ -227,7 +226,7 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 	rc = changeset_check_fields((const uint8_t *)b->fields.data + p->fields_off,
 	                            p->op.fields_len, why, sizeof(why));
 	if (rc != 0) {
-		snprintf(err, errlen, "op %zu: %s", i, why);
+		snprintf(err, errlen, "%s", why);
 		return rc;
 	}
 	return 0;
@@ -236,7 +235,6 @@ static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *er
 /* A reference in a local write must name an entity this node holds. */
 struct ref_check {
 	struct node *n;
-	size_t i;
 	char *err;
 	size_t errlen;
 };
@@ -252,18 +250,18 @@ static int ref_held(void *arg, const char *field, const char *coll, const char *
 	json_decref(found);
 	if (rc == LOKET_E_NOT_FOUND)
 		snprintf(r->err, r->errlen,
-		         "op %zu: field \"%s\" refers to %s/%s/%s, which this node does not hold",
-		         r->i, field, coll, owner, id);
+		         "field \"%s\" refers to %s/%s/%s, which this node does not hold", field,
+		         coll, owner, id);
 	return rc;
 }
 
 /* Only the collections of the directory and the board exist. */
-static int node_check_coll(size_t i, const struct op *op, char *err, size_t errlen)
+static int node_check_coll(const struct op *op, char *err, size_t errlen)
 {
 	char why[256];
 	int rc = schema_check_coll(op->coll, why, sizeof(why));
 	if (rc != 0)
-		snprintf(err, errlen, "op %zu: %s", i, why);
+		snprintf(err, errlen, "%s", why);
 	return rc;
 }
 
@@ -273,8 +271,8 @@ static int node_check_coll(size_t i, const struct op *op, char *err, size_t errl
  * entity exists now: in the store, which already holds any earlier op of
  * the same request on it.
  */
-static int node_check_schema(struct node *n, size_t i, const struct op *op, int live,
-                             const json_t *jop, char *err, size_t errlen)
+static int node_check_schema(struct node *n, const struct op *op, int live, const json_t *jop,
+                             char *err, size_t errlen)
 {
 	char why[512];
 	int rc = schema_check_coll(op->coll, why, sizeof(why));
@@ -282,12 +280,12 @@ static int node_check_schema(struct node *n, size_t i, const struct op *op, int 
 		const json_t *fields = json_object_get(jop, "fields");
 		rc = schema_check_put(op->coll, fields, !live, why, sizeof(why));
 		if (rc == 0) {
-			struct ref_check r = {.n = n, .i = i, .err = err, .errlen = errlen};
+			struct ref_check r = {.n = n, .err = err, .errlen = errlen};
 			return schema_each_ref(op->coll, fields, ref_held, &r);
 		}
 	}
 	if (rc != 0)
-		snprintf(err, errlen, "op %zu: %s", i, why);
+		snprintf(err, errlen, "%s", why);
 	return rc;
 }
 
@@ -422,12 +420,12 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 			rc = batch_flush(&b, err, errlen);
 		int changes = 0, live = 0;
 		if (rc == 0)
-			rc = node_check_coll(i, op, err, errlen);
+			rc = node_check_coll(op, err, errlen);
 		if (rc == 0)
 			rc = store_op_changes(n->store, n->self, op, &changes, &live);
 		/* An unchanged op matches what the store holds, checked when written. */
 		if (rc == 0 && changes)
-			rc = node_check_schema(n, i, op, live, json_array_get(ops, i), err, errlen);
+			rc = node_check_schema(n, op, live, json_array_get(ops, i), err, errlen);
 		if (rc != 0) {
 			*bad_index = (long)i;
 			if (err[0] == '\0')
@@ -463,9 +461,6 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 	if (!*result)
 		abort();
 out:
-	/* With a single op, "op 0: " says nothing the client does not know. */
-	if (rc != 0 && b.n == 1 && strncmp(err, "op 0: ", 6) == 0)
-		memmove(err, err + 6, strlen(err + 6) + 1);
 	batch_release(&b);
 	return rc;
 }
