@@ -9,17 +9,27 @@
  * the rule of their field, anything else only the generic limits. Errors
  * are one sentence naming the collection, the field and what was expected,
  * quoting what was given.
+ *
+ * Fields arrive as canonical msgpack and are checked where they lie: a
+ * bounded cursor reads each header once, nothing is allocated or unpacked,
+ * and labels and quotes are formatted only when an error is reported, since
+ * an import checks a hundred thousand puts a second. The JSON form is packed
+ * and handed to the same checker.
  */
 #include "daemon/schema.h"
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <msgpack.h>
 
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/value.h"
 
 enum kind {
 	TEXT,  /* string of at most SCHEMA_MAX_TEXT bytes; may have an _en twin */
@@ -147,11 +157,65 @@ struct check {
 	size_t errlen;
 };
 
+/*
+ * Deepest nesting of arrays and maps in a put's fields, the fields map
+ * counting as one. Deeper input is refused as malformed, so the walk's
+ * recursion is bounded whatever the caller checked before; the JSON form is
+ * packed with the same limit.
+ */
+#define NEST_MAX 32u
+
+/* Most rules in one table (the question has 9). */
+#define RULES_MAX 16u
+
 /* Room for a field label: a map field, a key and an array index. */
 #define LABEL_MAX (2 * LOKET_MAX_KEY_LEN + 32)
 
 /* Longest part of a string value quoted in a message. */
 #define QUOTE_MAX 48
+
+/* What a msgpack value is, as far as the rules care. */
+enum vtype {
+	V_NIL,
+	V_BOOL,
+	V_NUM,
+	V_STR,
+	V_ARRAY,
+	V_MAP,
+};
+
+/* One value's header: its type, a string's bytes, a container's count. */
+struct val {
+	enum vtype type;
+	const char *s; /* V_STR: the bytes, not NUL-terminated */
+	size_t n;      /* V_STR: bytes; V_ARRAY: items; V_MAP: entries */
+};
+
+/*
+ * A cursor over msgpack bytes that never reads past end. The first thing
+ * wrong (truncated input, bin or ext, a key that is not a string, nesting
+ * too deep) stops the walk; why and where are kept for the message.
+ */
+struct cur {
+	const uint8_t *start;
+	const uint8_t *p;
+	const uint8_t *end;
+	const char *why;
+	size_t at; /* offset of the failure */
+};
+
+/*
+ * A field's label in messages ("title", "asker.name", "topics[1]"), kept as
+ * pieces and formatted only when an error is reported: the success path
+ * builds no string.
+ */
+struct label {
+	const struct label *up; /* the map field this one is in, or NULL */
+	const char *key;        /* at most len bytes are shown, and none past a NUL */
+	size_t len;
+	size_t index; /* the item of an array field, when indexed */
+	int indexed;
+};
 
 /*
  * Quotes s for a message: at most QUOTE_MAX bytes cut at a character
@@ -187,36 +251,25 @@ static void quote(const char *s, size_t len, char *buf, size_t buflen)
 	buf[o] = '\0';
 }
 
-/* What a value is, for the "(got ...)" part of a message. */
-static void describe(const json_t *v, char *buf, size_t buflen)
+/*
+ * What a value is, for the "(got ...)" part of a message: the words the JSON
+ * form of the value has always been described with. v NULL is "nothing".
+ */
+static void describe(const struct val *v, char *buf, size_t buflen)
 {
-	const char *type = "null";
+	static const char *const names[] = {
+	    [V_NIL] = "null",   [V_BOOL] = "boolean", [V_NUM] = "number",
+	    [V_STR] = "string", [V_ARRAY] = "array",  [V_MAP] = "map",
+	};
 	if (!v) {
 		snprintf(buf, buflen, "nothing");
 		return;
 	}
-	switch (json_typeof(v)) {
-	case JSON_STRING:
-		quote(json_string_value(v), json_string_length(v), buf, buflen);
+	if (v->type == V_STR) {
+		quote(v->s, v->n, buf, buflen);
 		return;
-	case JSON_INTEGER:
-	case JSON_REAL:
-		type = "number";
-		break;
-	case JSON_TRUE:
-	case JSON_FALSE:
-		type = "boolean";
-		break;
-	case JSON_ARRAY:
-		type = "array";
-		break;
-	case JSON_OBJECT:
-		type = "map";
-		break;
-	case JSON_NULL:
-		break;
 	}
-	snprintf(buf, buflen, "%s", type);
+	snprintf(buf, buflen, "%s", names[v->type]);
 }
 
 /* Writes lead followed by names joined with ", ", for a message. */
@@ -235,14 +288,33 @@ static void join(const char *lead, const char *const *names, char *buf, size_t b
 }
 
 /*
+ * Writes the label into buf and returns its length, which may be buflen or
+ * more when the label was cut (keys are cut at LOKET_MAX_KEY_LEN and only a
+ * rule's name is ever a prefix, so LABEL_MAX + 24 bytes hold any label).
+ */
+static size_t label_format(const struct label *l, char *buf, size_t buflen)
+{
+	size_t o = l->up ? label_format(l->up, buf, buflen) : 0;
+	if (o >= buflen)
+		return o;
+	int keylen = (int)(l->len < LOKET_MAX_KEY_LEN ? l->len : LOKET_MAX_KEY_LEN);
+	int w = l->indexed
+	            ? snprintf(buf + o, buflen - o, "%s%.*s[%zu]", l->up ? "." : "", keylen, l->key,
+	                       l->index)
+	            : snprintf(buf + o, buflen - o, "%s%.*s", l->up ? "." : "", keylen, l->key);
+	return w < 0 ? buflen : o + (size_t)w;
+}
+
+/*
  * Fills the error buffer with "COLL: field "LABEL" <what>" and returns code.
  * A message longer than the caller's buffer is cut, which is all a message
  * can do.
  */
 __attribute__((format(printf, 4, 5))) static int fail(const struct check *c, int code,
-                                                      const char *label, const char *fmt, ...)
+                                                      const struct label *l, const char *fmt, ...)
 {
-	char what[512];
+	char label[LABEL_MAX + 24], what[512];
+	label_format(l, label, sizeof(label));
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
@@ -251,12 +323,171 @@ __attribute__((format(printf, 4, 5))) static int fail(const struct check *c, int
 	return code;
 }
 
-static int fail_got(const struct check *c, const char *label, const char *expected, const json_t *v)
+static int fail_got(const struct check *c, const struct label *l, const char *expected,
+                    const struct val *v)
 {
 	char got[2 * QUOTE_MAX + 8];
 	describe(v, got, sizeof(got));
-	return fail(c, LOKET_E_MALFORMED, label, "must be %s (got %s)", expected, got);
+	return fail(c, LOKET_E_MALFORMED, l, "must be %s (got %s)", expected, got);
 }
+
+/* The cursor stopped on bytes that are not one well-formed map: says where. */
+static int fail_malformed(const struct check *c, const struct cur *cur)
+{
+	snprintf(c->err, c->errlen, "%s: fields are malformed msgpack (%s at byte %zu)", c->coll,
+	         cur->why ? cur->why : "bad value", cur->at);
+	return LOKET_E_MALFORMED;
+}
+
+/* Walking msgpack. */
+
+static int bad(struct cur *c, const char *why)
+{
+	if (!c->why) {
+		c->why = why;
+		c->at = (size_t)(c->p - c->start);
+	}
+	return -1;
+}
+
+static size_t left(const struct cur *c)
+{
+	return (size_t)(c->end - c->p);
+}
+
+/* Moves past n bytes of a scalar's body. */
+static int take(struct cur *c, size_t n)
+{
+	if (left(c) < n)
+		return bad(c, "truncated value");
+	c->p += n;
+	return 0;
+}
+
+/* Reads the n-byte big-endian length or count of a header. */
+static int take_uint(struct cur *c, size_t n, size_t *out)
+{
+	if (left(c) < n)
+		return bad(c, "truncated header");
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | c->p[i];
+	c->p += n;
+	if (v > SIZE_MAX)
+		return bad(c, "count beyond memory");
+	*out = (size_t)v;
+	return 0;
+}
+
+static int head_str(struct cur *c, struct val *v, size_t n)
+{
+	if (left(c) < n)
+		return bad(c, "truncated string");
+	v->type = V_STR;
+	v->s = (const char *)c->p;
+	v->n = n;
+	c->p += n;
+	return 0;
+}
+
+/* Every item takes at least a byte, an entry two: a larger count is a lie. */
+static int head_container(struct cur *c, struct val *v, enum vtype type, size_t n)
+{
+	if (n > left(c) / (type == V_MAP ? 2 : 1))
+		return bad(c, "count beyond the bytes that follow");
+	v->type = type;
+	v->n = n;
+	return 0;
+}
+
+/*
+ * Reads the header of the value at the cursor into v and moves past it:
+ * past a scalar or a string whole, past only the header of an array or a
+ * map, whose items follow.
+ */
+static int read_head(struct cur *c, struct val *v)
+{
+	size_t n = 0;
+	if (c->p >= c->end)
+		return bad(c, "truncated value");
+	uint8_t t = *c->p++;
+	if (t <= 0x7f || t >= 0xe0) {
+		v->type = V_NUM;
+		return 0;
+	}
+	if (t <= 0x8f)
+		return head_container(c, v, V_MAP, t & 0x0fu);
+	if (t <= 0x9f)
+		return head_container(c, v, V_ARRAY, t & 0x0fu);
+	if (t <= 0xbf)
+		return head_str(c, v, t & 0x1fu);
+	v->type = V_NUM;
+	switch (t) {
+	case 0xc0:
+		v->type = V_NIL;
+		return 0;
+	case 0xc2:
+	case 0xc3:
+		v->type = V_BOOL;
+		return 0;
+	case 0xcc:
+	case 0xd0:
+		return take(c, 1);
+	case 0xcd:
+	case 0xd1:
+		return take(c, 2);
+	case 0xca:
+	case 0xce:
+	case 0xd2:
+		return take(c, 4);
+	case 0xcb:
+	case 0xcf:
+	case 0xd3:
+		return take(c, 8);
+	case 0xd9:
+	case 0xda:
+	case 0xdb:
+		return take_uint(c, (size_t)1 << (t - 0xd9), &n) ? -1 : head_str(c, v, n);
+	case 0xdc:
+	case 0xdd:
+		return take_uint(c, t == 0xdc ? 2 : 4, &n) ? -1 : head_container(c, v, V_ARRAY, n);
+	case 0xde:
+	case 0xdf:
+		return take_uint(c, t == 0xde ? 2 : 4, &n) ? -1 : head_container(c, v, V_MAP, n);
+	default:
+		c->p--;
+		return bad(c, "bin, ext or reserved byte");
+	}
+}
+
+/*
+ * Moves past the items of a value whose header v was just read (nothing to
+ * do for a scalar). level is the nesting of v, the fields map being 1.
+ */
+static int skip_rest(struct cur *c, const struct val *v, unsigned level)
+{
+	if (v->type != V_ARRAY && v->type != V_MAP)
+		return 0;
+	if (level > NEST_MAX)
+		return bad(c, "nesting too deep");
+	for (size_t i = 0; i < v->n; i++) {
+		struct val x;
+		if (v->type == V_MAP) {
+			const uint8_t *key = c->p;
+			if (read_head(c, &x))
+				return -1;
+			if (x.type != V_STR) {
+				c->p = key;
+				return bad(c, "map key that is not a string");
+			}
+		}
+		if (read_head(c, &x) || skip_rest(c, &x, level + 1))
+			return -1;
+	}
+	return 0;
+}
+
+/* The rules. */
 
 static int is_member_char(char ch)
 {
@@ -312,22 +543,29 @@ static int is_one_of(const char *s, size_t len, const char *const *values)
 	return 0;
 }
 
-static int check_string(const struct check *c, const char *label, const json_t *v, size_t max,
-                        int required)
+static const struct rule *find_rule(const struct rule *rules, const char *name, size_t len)
 {
-	if (!json_is_string(v))
-		return fail_got(c, label, "a string", v);
-	size_t len = json_string_length(v);
-	if (len > max)
-		return fail(c, LOKET_E_TOO_BIG, label, "must be at most %zu bytes (got %zu)", max,
-		            len);
-	if (required && len == 0)
-		return fail(c, LOKET_E_MALFORMED, label, "must not be empty");
-	return 0;
+	if (len == 0)
+		return NULL;
+	for (const struct rule *r = rules; r->name; r++)
+		if (r->name[0] == name[0] && strlen(r->name) == len &&
+		    memcmp(r->name, name, len) == 0)
+			return r;
+	return NULL;
 }
 
-static int check_object(const struct check *c, const char *prefix, const struct rule *rules,
-                        const json_t *obj, int creating);
+static int check_string(const struct check *c, const struct label *l, const struct val *v,
+                        size_t max, int required)
+{
+	if (v->type != V_STR)
+		return fail_got(c, l, "a string", v);
+	if (v->n > max)
+		return fail(c, LOKET_E_TOO_BIG, l, "must be at most %zu bytes (got %zu)", max,
+		            v->n);
+	if (required && v->n == 0)
+		return fail(c, LOKET_E_MALFORMED, l, "must not be empty");
+	return 0;
+}
 
 /* "a map with name, kind": what a MAP rule expects, from its table. */
 static void map_expected(const struct rule *sub, char *buf, size_t buflen)
@@ -340,50 +578,93 @@ static void map_expected(const struct rule *sub, char *buf, size_t buflen)
 	join("a map with ", names, buf, buflen);
 }
 
-/* One value that is not an array: a rule's own value or one item of an array rule. */
-static int check_one(const struct check *c, const char *label, const struct rule *r, enum kind kind,
-                     const json_t *v)
+/* One value that is not an array or a map: a rule's own value or an item of an array rule. */
+static int check_one(const struct check *c, const struct label *l, const struct rule *r,
+                     enum kind kind, const struct val *v)
 {
 	char expected[256];
-	const char *s = json_string_value(v);
-	size_t len = json_string_length(v);
+	int str = v->type == V_STR;
 	switch (kind) {
 	case TEXT:
-		return check_string(c, label, v, SCHEMA_MAX_TEXT, r->required);
+		return check_string(c, l, v, SCHEMA_MAX_TEXT, r->required);
 	case LONG:
-		return check_string(c, label, v, SCHEMA_MAX_LONG, r->required);
+		return check_string(c, l, v, SCHEMA_MAX_LONG, r->required);
 	case ENUM:
-		if (s && is_one_of(s, len, r->values))
+		if (str && is_one_of(v->s, v->n, r->values))
 			return 0;
 		join("one of ", r->values, expected, sizeof(expected));
-		return fail_got(c, label, expected, v);
+		return fail_got(c, l, expected, v);
 	case DATE:
-		if (s && is_date(s, len))
+		if (str && is_date(v->s, v->n))
 			return 0;
-		return fail_got(c, label, "a date YYYY-MM-DD", v);
+		return fail_got(c, l, "a date YYYY-MM-DD", v);
 	case REF:
-		if (s && is_reference(s, len))
+		if (str && is_reference(v->s, v->n))
 			return 0;
-		return fail_got(c, label, "a reference OWNER/ID", v);
+		return fail_got(c, l, "a reference OWNER/ID", v);
 	case MAP:
-		/* A map is replaced whole, so its own required fields always hold. */
-		if (json_is_object(v))
-			return check_object(c, label, r->sub, v, 1);
-		map_expected(r->sub, expected, sizeof(expected));
-		return fail_got(c, label, expected, v);
 	case TEXTS:
 	case ENUMS:
 	case REFS:
 		break;
 	}
-	assert(0 && "arrays are checked by check_value");
+	assert(0 && "maps and arrays are checked by check_value");
 	return LOKET_E_MALFORMED;
 }
 
-/* The value of a field named by a rule; null (clearing) was handled by the caller. */
-static int check_value(const struct check *c, const char *label, const struct rule *r,
-                       const json_t *v)
+/*
+ * Where each rule's value is in a map: one walk over the entries, which
+ * also proves every entry well formed down to the last byte. at[i] is the
+ * start of the value of rules[i] (NULL when absent); *extra says whether
+ * the map holds a non-nil field the table does not name. Leaves the cursor
+ * after the map. level is the map's nesting.
+ */
+static int locate(struct cur *cur, const struct rule *rules, size_t n, unsigned level,
+                  const uint8_t *at[RULES_MAX], int *extra)
 {
+	memset(at, 0, RULES_MAX * sizeof(at[0]));
+	*extra = 0;
+	if (level > NEST_MAX)
+		return bad(cur, "nesting too deep");
+	for (size_t i = 0; i < n; i++) {
+		struct val k, v;
+		const uint8_t *key = cur->p;
+		if (read_head(cur, &k))
+			return -1;
+		if (k.type != V_STR) {
+			cur->p = key;
+			return bad(cur, "map key that is not a string");
+		}
+		const uint8_t *start = cur->p;
+		if (read_head(cur, &v) || skip_rest(cur, &v, level + 1))
+			return -1;
+		const struct rule *r = find_rule(rules, k.s, k.n);
+		if (r) {
+			size_t ri = (size_t)(r - rules);
+			assert(ri < RULES_MAX);
+			if (at[ri]) {
+				cur->p = key;
+				return bad(cur, "field given twice");
+			}
+			at[ri] = start;
+		} else if (v.type != V_NIL) {
+			*extra = 1;
+		}
+	}
+	return 0;
+}
+
+static int check_map(const struct check *c, struct cur *cur, const struct label *up,
+                     const struct rule *rules, size_t n, int creating, unsigned level);
+
+/*
+ * The value of a field named by a rule, whose header v was read at the
+ * cursor; nil (clearing) was handled by the caller. level is v's nesting.
+ */
+static int check_value(const struct check *c, struct cur *cur, const struct label *l,
+                       const struct rule *r, const struct val *v, unsigned level)
+{
+	char buf[256];
 	enum kind item;
 	const char *expected;
 	switch (r->kind) {
@@ -399,26 +680,32 @@ static int check_value(const struct check *c, const char *label, const struct ru
 		item = REF;
 		expected = "an array of references OWNER/ID";
 		break;
+	case MAP:
+		/* A map is replaced whole, so its own required fields always hold. */
+		if (v->type == V_MAP)
+			return check_map(c, cur, l, r->sub, v->n, 1, level);
+		map_expected(r->sub, buf, sizeof(buf));
+		return fail_got(c, l, buf, v);
 	default:
-		return check_one(c, label, r, r->kind, v);
+		return check_one(c, l, r, r->kind, v);
 	}
-	if (!json_is_array(v))
-		return fail_got(c, label, expected, v);
-	if (json_array_size(v) > SCHEMA_MAX_ITEMS)
-		return fail(c, LOKET_E_TOO_BIG, label, "must have at most %u items (got %zu)",
-		            SCHEMA_MAX_ITEMS, json_array_size(v));
+	if (v->type != V_ARRAY)
+		return fail_got(c, l, expected, v);
+	if (v->n > SCHEMA_MAX_ITEMS)
+		return fail(c, LOKET_E_TOO_BIG, l, "must have at most %u items (got %zu)",
+		            SCHEMA_MAX_ITEMS, v->n);
 	/* Items are not required: an empty string in a list is only odd. */
 	struct rule item_rule = *r;
 	item_rule.required = 0;
-	size_t i;
-	const json_t *x;
-	json_array_foreach(v, i, x)
-	{
-		char at[LABEL_MAX + 24];
-		int w = snprintf(at, sizeof(at), "%s[%zu]", label, i);
-		assert(w > 0 && (size_t)w < sizeof(at)); /* a label and at most 2 digits */
-		(void)w;
-		int rc = check_one(c, at, &item_rule, item, x);
+	struct label at = *l;
+	at.indexed = 1;
+	for (size_t i = 0; i < v->n; i++) {
+		struct val x;
+		if (read_head(cur, &x))
+			return fail_malformed(c, cur);
+		at.index = i;
+		/* A good item is a string, which read_head moved past whole. */
+		int rc = check_one(c, &at, &item_rule, item, &x);
 		if (rc != 0)
 			return rc;
 	}
@@ -426,75 +713,99 @@ static int check_value(const struct check *c, const char *label, const struct ru
 }
 
 /* Limits on any field the tables do not name. */
-static int check_extra(const struct check *c, const char *label, const json_t *v)
+static int check_extra(const struct check *c, const struct label *l, const struct val *v)
 {
-	if (json_is_string(v))
-		return check_string(c, label, v, SCHEMA_MAX_LONG, 0);
-	if (json_is_array(v) && json_array_size(v) > SCHEMA_MAX_ITEMS)
-		return fail(c, LOKET_E_TOO_BIG, label, "must have at most %u items (got %zu)",
-		            SCHEMA_MAX_ITEMS, json_array_size(v));
+	if (v->type == V_STR)
+		return check_string(c, l, v, SCHEMA_MAX_LONG, 0);
+	if (v->type == V_ARRAY && v->n > SCHEMA_MAX_ITEMS)
+		return fail(c, LOKET_E_TOO_BIG, l, "must have at most %u items (got %zu)",
+		            SCHEMA_MAX_ITEMS, v->n);
 	return 0;
 }
 
-static const struct rule *find_rule(const struct rule *rules, const char *name, size_t len)
+/*
+ * The fields the table does not name, in the map's order: English twins
+ * "<field>_en" of text fields get the rule of their field, anything else
+ * the generic limits. cur is at the map's first entry; the map was located.
+ */
+static int check_extras(const struct check *c, struct cur *cur, const struct label *up,
+                        const struct rule *rules, size_t n, unsigned level)
 {
-	for (const struct rule *r = rules; r->name; r++)
-		if (strlen(r->name) == len && memcmp(r->name, name, len) == 0)
-			return r;
-	return NULL;
+	for (size_t i = 0; i < n; i++) {
+		struct val k, v;
+		if (read_head(cur, &k) || k.type != V_STR || read_head(cur, &v))
+			return fail_malformed(c, cur);
+		if (v.type != V_NIL && !find_rule(rules, k.s, k.n)) {
+			struct label l = {.up = up, .key = k.s, .len = k.n};
+			const struct rule *base = NULL;
+			if (k.n > 3 && memcmp(k.s + k.n - 3, "_en", 3) == 0)
+				base = find_rule(rules, k.s, k.n - 3);
+			int rc;
+			if (base && (base->kind == TEXT || base->kind == LONG))
+				rc = check_string(
+				    c, &l, &v,
+				    base->kind == TEXT ? SCHEMA_MAX_TEXT : SCHEMA_MAX_LONG, 0);
+			else
+				rc = check_extra(c, &l, &v);
+			if (rc != 0)
+				return rc;
+		}
+		if (skip_rest(cur, &v, level + 1))
+			return fail_malformed(c, cur);
+	}
+	return 0;
 }
 
-/* The field label in messages: "title", or "asker.name" inside a map. */
-static void make_label(const char *prefix, const char *key, char *buf, size_t buflen)
+/*
+ * The fields of a located map: the table first, in its order, so errors
+ * come in a stable order, then the fields it does not name. entries is the
+ * map's first entry, n its entries, at and extra what locate found.
+ */
+static int check_located(const struct check *c, const struct cur *cur, const uint8_t *entries,
+                         const struct label *up, const struct rule *rules, size_t n,
+                         const uint8_t *const at[RULES_MAX], int extra, int creating,
+                         unsigned level)
 {
-	int w = snprintf(buf, buflen, "%s%s%.*s", prefix ? prefix : "", prefix ? "." : "",
-	                 (int)LOKET_MAX_KEY_LEN, key);
-	/* Keys are cut at LOKET_MAX_KEY_LEN and a prefix is a rule's name, so it fits. */
-	assert(w > 0 && (size_t)w < buflen);
-	(void)w;
-}
-
-static int check_object(const struct check *c, const char *prefix, const struct rule *rules,
-                        const json_t *obj, int creating)
-{
-	char label[LABEL_MAX];
-	for (const struct rule *r = rules; r->name; r++) {
-		const json_t *v = json_object_get(obj, r->name);
-		make_label(prefix, r->name, label, sizeof(label));
-		if (!v || json_is_null(v)) {
+	for (size_t i = 0; rules[i].name; i++) {
+		const struct rule *r = &rules[i];
+		/* A rule's name is NUL-terminated and shorter than a key may be. */
+		struct label l = {.up = up, .key = r->name, .len = LOKET_MAX_KEY_LEN};
+		struct cur vc = {.start = cur->start, .p = at[i], .end = cur->end};
+		struct val v;
+		if (at[i] && read_head(&vc, &v))
+			return fail_malformed(c, &vc);
+		if (!at[i] || v.type == V_NIL) {
 			if (r->required && creating)
-				return fail(c, LOKET_E_MALFORMED, label, "is required");
-			if (r->required && v)
-				return fail(c, LOKET_E_MALFORMED, label,
+				return fail(c, LOKET_E_MALFORMED, &l, "is required");
+			if (r->required && at[i])
+				return fail(c, LOKET_E_MALFORMED, &l,
 				            "is required and cannot be cleared");
 			continue;
 		}
-		int rc = check_value(c, label, r, v);
+		int rc = check_value(c, &vc, &l, r, &v, level + 1);
 		if (rc != 0)
 			return rc;
 	}
+	if (!extra)
+		return 0;
+	struct cur ec = {.start = cur->start, .p = entries, .end = cur->end};
+	return check_extras(c, &ec, up, rules, n, level);
+}
 
-	const char *key;
-	const json_t *v;
-	json_object_foreach((json_t *)obj, key, v)
-	{
-		size_t len = strlen(key);
-		if (find_rule(rules, key, len) || json_is_null(v))
-			continue;
-		make_label(prefix, key, label, sizeof(label));
-		const struct rule *base = NULL;
-		if (len > 3 && memcmp(key + len - 3, "_en", 3) == 0)
-			base = find_rule(rules, key, len - 3);
-		int rc;
-		if (base && (base->kind == TEXT || base->kind == LONG))
-			rc = check_string(
-			    c, label, v, base->kind == TEXT ? SCHEMA_MAX_TEXT : SCHEMA_MAX_LONG, 0);
-		else
-			rc = check_extra(c, label, v);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+/*
+ * Checks a map of n entries at the cursor against rules and leaves the
+ * cursor after it. up labels the map field, NULL for the fields themselves;
+ * level is the map's nesting.
+ */
+static int check_map(const struct check *c, struct cur *cur, const struct label *up,
+                     const struct rule *rules, size_t n, int creating, unsigned level)
+{
+	const uint8_t *at[RULES_MAX];
+	const uint8_t *entries = cur->p;
+	int extra;
+	if (locate(cur, rules, n, level, at, &extra))
+		return fail_malformed(c, cur);
+	return check_located(c, cur, entries, up, rules, n, at, extra, creating, level);
 }
 
 static const struct rule *rules_of(const char *coll)
@@ -520,61 +831,138 @@ int schema_check_coll(const char *coll, char *err, size_t errlen)
 	return LOKET_E_MALFORMED;
 }
 
-int schema_check_put(const char *coll, const json_t *fields, int creating, char *err, size_t errlen)
+int schema_check_fields(const char *coll, const uint8_t *fields, size_t len, int creating,
+                        char *err, size_t errlen)
 {
 	int rc = schema_check_coll(coll, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (!json_is_object(fields)) {
-		char got[2 * QUOTE_MAX + 8];
-		describe(fields, got, sizeof(got));
+	struct check c = {.coll = coll, .err = err, .errlen = errlen};
+	char got[2 * QUOTE_MAX + 8];
+	if (!fields || len == 0) {
+		describe(NULL, got, sizeof(got));
 		snprintf(err, errlen, "%s: fields must be a map (got %s)", coll, got);
 		return LOKET_E_MALFORMED;
 	}
-	struct check c = {.coll = coll, .err = err, .errlen = errlen};
-	return check_object(&c, NULL, rules_of(coll), fields, creating);
+	struct cur cur = {.start = fields, .p = fields, .end = fields + len};
+	struct val v;
+	if (read_head(&cur, &v))
+		return fail_malformed(&c, &cur);
+	if (v.type != V_MAP) {
+		describe(&v, got, sizeof(got));
+		snprintf(err, errlen, "%s: fields must be a map (got %s)", coll, got);
+		return LOKET_E_MALFORMED;
+	}
+	/* Malformed bytes are reported before any rule, wherever they are. */
+	const struct rule *rules = rules_of(coll);
+	const uint8_t *at[RULES_MAX];
+	const uint8_t *entries = cur.p;
+	int extra;
+	if (locate(&cur, rules, v.n, 1, at, &extra))
+		return fail_malformed(&c, &cur);
+	if (cur.p != cur.end) {
+		bad(&cur, "bytes after the map");
+		return fail_malformed(&c, &cur);
+	}
+	return check_located(&c, &cur, entries, NULL, rules, v.n, at, extra, creating, 1);
 }
 
-/* Splits a checked reference and hands it to fn; 0 or what fn returned. */
-static int each_ref_call(const char *field, const char *target, const json_t *v, schema_ref_fn *fn,
-                         void *arg)
+/* Splits a reference and hands it to fn; 0 if it is not one, or what fn returned. */
+static int each_ref_call(const char *field, const char *target, const struct val *v,
+                         schema_ref_fn *fn, void *arg)
 {
 	char owner[LOKET_MAX_NAME_LEN + 1], id[LOKET_MAX_ID_LEN + 1];
-	const char *s = json_string_value(v);
-	size_t len = json_string_length(v);
-	if (!s || !is_reference(s, len))
-		return 0; /* schema_check_put refuses it; nothing to look up */
-	const char *slash = memchr(s, '/', len);
-	size_t owner_len = (size_t)(slash - s);
-	memcpy(owner, s, owner_len);
+	if (v->type != V_STR || !is_reference(v->s, v->n))
+		return 0; /* schema_check_fields refuses it; nothing to look up */
+	const char *slash = memchr(v->s, '/', v->n);
+	size_t owner_len = (size_t)(slash - v->s);
+	memcpy(owner, v->s, owner_len);
 	owner[owner_len] = '\0';
-	memcpy(id, slash + 1, len - owner_len - 1);
-	id[len - owner_len - 1] = '\0';
+	memcpy(id, slash + 1, v->n - owner_len - 1);
+	id[v->n - owner_len - 1] = '\0';
 	return fn(arg, field, target, owner, id);
+}
+
+int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, schema_ref_fn *fn,
+                       void *arg)
+{
+	const struct rule *rules = rules_of(coll);
+	if (!rules || !fields || len == 0)
+		return 0;
+	struct cur cur = {.start = fields, .p = fields, .end = fields + len};
+	struct val v;
+	const uint8_t *at[RULES_MAX];
+	int extra;
+	if (read_head(&cur, &v))
+		return LOKET_E_MALFORMED;
+	if (v.type != V_MAP)
+		return 0;
+	if (locate(&cur, rules, v.n, 1, at, &extra) || cur.p != cur.end)
+		return LOKET_E_MALFORMED;
+	for (size_t i = 0; rules[i].name; i++) {
+		const struct rule *r = &rules[i];
+		if (!at[i] || (r->kind != REF && r->kind != REFS))
+			continue;
+		struct cur vc = {.start = fields, .p = at[i], .end = cur.end};
+		if (read_head(&vc, &v))
+			return LOKET_E_MALFORMED;
+		if (r->kind == REF) {
+			int rc = each_ref_call(r->name, r->target, &v, fn, arg);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		if (v.type != V_ARRAY)
+			continue;
+		size_t items = v.n;
+		for (size_t k = 0; k < items; k++) {
+			struct val x;
+			if (read_head(&vc, &x) || skip_rest(&vc, &x, 3))
+				return LOKET_E_MALFORMED;
+			int rc = each_ref_call(r->name, r->target, &x, fn, arg);
+			if (rc != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* The JSON form, packed and handed to the one checker. */
+
+/* Packs fields canonically into buf, which the caller destroys whatever happens. */
+static int pack_fields(const json_t *fields, msgpack_sbuffer *buf, char *err, size_t errlen)
+{
+	msgpack_packer pk;
+	msgpack_sbuffer_init(buf);
+	msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+	return value_pack_json(&pk, fields, NEST_MAX, err, errlen);
+}
+
+int schema_check_put(const char *coll, const json_t *fields, int creating, char *err, size_t errlen)
+{
+	int rc = schema_check_coll(coll, err, errlen);
+	if (rc != 0 || !fields)
+		return rc != 0 ? rc : schema_check_fields(coll, NULL, 0, creating, err, errlen);
+	msgpack_sbuffer buf;
+	char why[256];
+	rc = pack_fields(fields, &buf, why, sizeof(why));
+	if (rc == 0)
+		rc = schema_check_fields(coll, (const uint8_t *)buf.data, buf.size, creating, err,
+		                         errlen);
+	else
+		snprintf(err, errlen, "%s: fields: %s", coll, why);
+	msgpack_sbuffer_destroy(&buf);
+	return rc;
 }
 
 int schema_each_ref(const char *coll, const json_t *fields, schema_ref_fn *fn, void *arg)
 {
-	const struct rule *rules = rules_of(coll);
-	if (!rules || !json_is_object(fields))
+	if (!rules_of(coll) || !json_is_object(fields))
 		return 0;
-	for (const struct rule *r = rules; r->name; r++) {
-		const json_t *v = json_object_get(fields, r->name);
-		int rc = 0;
-		if (r->kind == REF) {
-			rc = each_ref_call(r->name, r->target, v, fn, arg);
-		} else if (r->kind == REFS && json_is_array(v)) {
-			size_t i;
-			const json_t *x;
-			json_array_foreach(v, i, x)
-			{
-				rc = each_ref_call(r->name, r->target, x, fn, arg);
-				if (rc != 0)
-					break;
-			}
-		}
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+	msgpack_sbuffer buf;
+	int rc = pack_fields(fields, &buf, NULL, 0);
+	if (rc == 0)
+		rc = schema_each_ref_in(coll, (const uint8_t *)buf.data, buf.size, fn, arg);
+	msgpack_sbuffer_destroy(&buf);
+	return rc;
 }

@@ -12,6 +12,7 @@
 #define LOKET_SCHEMA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -26,12 +27,25 @@
 int schema_check_coll(const char *coll, char *err, size_t errlen);
 
 /*
- * Checks the fields of one put op on coll. A JSON null clears a field.
- * creating is 1 when the entity does not exist yet: then every required
- * field must be present and not null. On an update (creating 0) only the
- * given fields are checked, and a required field may not be cleared.
- * Returns 0, or LOKET_E_MALFORMED (LOKET_E_TOO_BIG for sizes) with a
- * sentence in err naming the collection, the field and what was expected.
+ * Checks the fields of one put op on coll: fields/len is exactly one msgpack
+ * map (an op's fields, which passed value_check with VALUE_CANONICAL; no
+ * bytes may follow it). A nil value clears a field. creating is 1 when the
+ * entity does not exist yet: then every required field must be present and
+ * not nil. On an update (creating 0) only the given fields are checked, and
+ * a required field may not be cleared. Reads nothing past len and allocates
+ * nothing. Returns 0, or LOKET_E_MALFORMED (LOKET_E_TOO_BIG for sizes) with
+ * a sentence in err naming the collection, the field and what was expected;
+ * bytes that are not one well-formed map (truncated, bin, ext, a key that is
+ * not a string, a field given twice) are LOKET_E_MALFORMED with
+ * "COLL: fields are malformed msgpack (...)".
+ */
+int schema_check_fields(const char *coll, const uint8_t *fields, size_t len, int creating,
+                        char *err, size_t errlen);
+
+/*
+ * The same check on the JSON form, with the same sentences: fields is
+ * packed and handed to schema_check_fields. A JSON null clears a field;
+ * fields NULL is "got nothing". Goes once daemon/node.c is msgpack-native.
  */
 int schema_check_put(const char *coll, const json_t *fields, int creating, char *err,
                      size_t errlen);
@@ -48,8 +62,15 @@ typedef int schema_ref_fn(void *arg, const char *field, const char *coll, const 
  * Calls fn for every well-formed reference in fields (a response's
  * "question", a question's "accepted" responses), in table order, so the
  * node can refuse a local write that refers to an entity it does not hold.
- * Returns 0, or the first non-zero value fn returned.
+ * fields/len is as for schema_check_fields, which the node calls first.
+ * Returns 0, or the first non-zero value fn returned, or LOKET_E_MALFORMED
+ * for bytes that are not one well-formed map.
  */
+int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, schema_ref_fn *fn,
+                       void *arg);
+
+/* The same walk over the JSON form of fields, packed for schema_each_ref_in; goes with
+ * schema_check_put. */
 int schema_each_ref(const char *coll, const json_t *fields, schema_ref_fn *fn, void *arg);
 
 #endif

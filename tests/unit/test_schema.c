@@ -1,6 +1,9 @@
 /*
  * The schema of the knowledge directory and the question board: every rule
  * accepted with good input and refused, with the exact sentence, with bad.
+ * Cases are written as JSON and checked in the canonical msgpack form a put
+ * carries (value_pack_json), as the node checks them; until the JSON form
+ * goes, it must answer the same.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +16,8 @@
 
 #include "daemon/schema.h"
 #include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/value.h"
 
 /* Parses a JSON literal of a test; a typo in a test is a bug in the test. */
 static json_t *J(const char *text)
@@ -24,14 +29,53 @@ static json_t *J(const char *text)
 	return v;
 }
 
+/*
+ * The canonical msgpack form of a JSON literal, as a put carries it: packed,
+ * and held to the check the node makes before it calls the schema.
+ */
+static void pack(const char *text, msgpack_sbuffer *out)
+{
+	json_t *v = J(text);
+	msgpack_packer pk;
+	char why[256];
+	size_t used = 0;
+	msgpack_sbuffer_init(out);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	if (value_pack_json(&pk, v, LOKET_MAX_DEPTH, why, sizeof(why)) != 0)
+		fail_msg("cannot pack %s: %s", text, why);
+	json_decref(v);
+	assert_int_equal(value_check((const uint8_t *)out->data, out->size, LOKET_MAX_DEPTH,
+	                             VALUE_CANONICAL, &used, why, sizeof(why)),
+	                 0);
+	assert_int_equal(used, out->size);
+}
+
 /* Checks fields (JSON text) on coll; returns the code, err holds the message. */
 static int put(const char *coll, const char *fields, int creating, char *err, size_t errlen)
 {
-	json_t *f = J(fields);
+	msgpack_sbuffer b;
+	pack(fields, &b);
 	err[0] = '\0';
-	int rc = schema_check_put(coll, f, creating, err, errlen);
+	int rc = schema_check_fields(coll, (const uint8_t *)b.data, b.size, creating, err, errlen);
+	msgpack_sbuffer_destroy(&b);
+
+	/* The JSON form says the same, until it goes. */
+	char json_err[512] = "";
+	json_t *f = J(fields);
+	assert_true(errlen <= sizeof(json_err));
+	assert_int_equal(schema_check_put(coll, f, creating, json_err, errlen), rc);
+	if (rc != 0)
+		assert_string_equal(json_err, err);
 	json_decref(f);
 	return rc;
+}
+
+/* Checks raw msgpack bytes on coll, as put does. */
+static int put_raw(const char *coll, const char *bytes, size_t len, int creating, char *err,
+                   size_t errlen)
+{
+	err[0] = '\0';
+	return schema_check_fields(coll, (const uint8_t *)bytes, len, creating, err, errlen);
 }
 
 #define ACCEPT(coll, fields, creating)                                                             \
@@ -80,9 +124,19 @@ static void test_fields_must_be_a_map(void **state)
 {
 	(void)state;
 	REFUSE("org", "[1]", 1, LOKET_E_MALFORMED, "org: fields must be a map (got array)");
+	REFUSE("org", "null", 1, LOKET_E_MALFORMED, "org: fields must be a map (got null)");
+	REFUSE("org", "\"x\\ny\"", 1, LOKET_E_MALFORMED, "org: fields must be a map (got \"x?y\")");
 	char err[128];
+	assert_int_equal(put_raw("org", NULL, 0, 1, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_string_equal(err, "org: fields must be a map (got nothing)");
+	assert_int_equal(put_raw("org", "\x80", 0, 1, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_string_equal(err, "org: fields must be a map (got nothing)");
 	assert_int_equal(schema_check_put("org", NULL, 1, err, sizeof(err)), LOKET_E_MALFORMED);
 	assert_string_equal(err, "org: fields must be a map (got nothing)");
+	/* The collection is checked first. */
+	assert_int_equal(put_raw("foo", "\x01", 1, 1, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_string_equal(err, "unknown collection \"foo\" (known: org, expert, resource, "
+	                         "project, question, response)");
 }
 
 static void test_org(void **state)
@@ -459,10 +513,10 @@ static void test_quoting(void **state)
 	       "closed, withdrawn (got \"a\\\"b?c\")");
 	/* A small error buffer gets a cut message, never an overflow. */
 	char err[16];
-	json_t *f = J("{\"title\":\"T\",\"status\":\"done\"}");
-	assert_int_equal(schema_check_put("question", f, 1, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_int_equal(
+	    put("question", "{\"title\":\"T\",\"status\":\"done\"}", 1, err, sizeof(err)),
+	    LOKET_E_MALFORMED);
 	assert_string_equal(err, "question: field");
-	json_decref(f);
 }
 
 /* Collects what schema_each_ref reports as "field coll owner id;" lines. */
@@ -483,37 +537,184 @@ static int record_ref(void *arg, const char *field, const char *coll, const char
 	return --r->stop_after == 0 ? 7 : 0;
 }
 
+/*
+ * Walks the references of fields (JSON text) in their msgpack form into *r;
+ * the JSON form must report the same. Returns what the walk returned.
+ */
+static int each_ref(const char *coll, const char *fields, struct refs_seen *r)
+{
+	struct refs_seen json_r = *r;
+	msgpack_sbuffer b;
+	pack(fields, &b);
+	int rc = schema_each_ref_in(coll, (const uint8_t *)b.data, b.size, record_ref, r);
+	msgpack_sbuffer_destroy(&b);
+
+	json_t *f = J(fields);
+	assert_int_equal(schema_each_ref(coll, f, record_ref, &json_r), rc);
+	assert_string_equal(json_r.text, r->text);
+	json_decref(f);
+	return rc;
+}
+
 static void test_each_ref(void **state)
 {
 	(void)state;
 	struct refs_seen r = {.stop_after = -1};
-	json_t *f = J("{\"question\":\"gemeente/eenzaamheid-merenwijk\",\"kind\":\"offer\"}");
-	assert_int_equal(schema_each_ref("response", f, record_ref, &r), 0);
+	assert_int_equal(
+	    each_ref("response",
+	             "{\"question\":\"gemeente/eenzaamheid-merenwijk\",\"kind\":\"offer\"}", &r),
+	    0);
 	assert_string_equal(r.text, "question question gemeente eenzaamheid-merenwijk;");
-	json_decref(f);
 
+	const char *accepted =
+	    "{\"title\":\"T\",\"accepted\":[\"hogeschool/r1\",[\"x/y\"],\"lumc/r:2\"]}";
 	r = (struct refs_seen){.stop_after = -1};
-	f = J("{\"title\":\"T\",\"accepted\":[\"hogeschool/r1\",\"lumc/r:2\"]}");
-	assert_int_equal(schema_each_ref("question", f, record_ref, &r), 0);
+	assert_int_equal(each_ref("question", accepted, &r), 0);
 	assert_string_equal(r.text, "accepted response hogeschool r1;accepted response lumc r:2;");
 	/* A non-zero return stops the walk and is passed on. */
 	r = (struct refs_seen){.stop_after = 1};
-	assert_int_equal(schema_each_ref("question", f, record_ref, &r), 7);
+	assert_int_equal(each_ref("question", accepted, &r), 7);
 	assert_string_equal(r.text, "accepted response hogeschool r1;");
-	json_decref(f);
 
 	/* Nothing to report: no references, cleared, malformed, or no such collection. */
 	const char *none[][2] = {{"expert", "{\"name\":\"X\",\"org\":\"universiteit/ul\"}"},
 	                         {"question", "{\"accepted\":null}"},
+	                         {"question", "{\"accepted\":\"a/b\"}"},
 	                         {"response", "{\"question\":\"q1\"}"},
+	                         {"response", "[\"a/b\"]"},
 	                         {"foo", "{\"question\":\"a/b\"}"}};
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
 		r = (struct refs_seen){.stop_after = -1};
-		f = J(none[i][1]);
-		assert_int_equal(schema_each_ref(none[i][0], f, record_ref, &r), 0);
+		assert_int_equal(each_ref(none[i][0], none[i][1], &r), 0);
 		assert_int_equal(r.len, 0);
-		json_decref(f);
 	}
+
+	/* Bytes that are not one map are refused before fn is called. */
+	static const char bad[] = "\x82\xa8question\xa3g/q\xa4kind\xa5of";
+	r = (struct refs_seen){.stop_after = -1};
+	assert_int_equal(
+	    schema_each_ref_in("response", (const uint8_t *)bad, sizeof(bad) - 1, record_ref, &r),
+	    LOKET_E_MALFORMED);
+	assert_int_equal(r.len, 0);
+	assert_int_equal(schema_each_ref_in("response", NULL, 0, record_ref, &r), 0);
+}
+
+static void test_nil_clears(void **state)
+{
+	(void)state;
+	char err[256];
+	/* {"name":"X","org":nil}: a create that leaves org unset. */
+	static const char create[] = "\x82\xa4name\xa1X\xa3org\xc0";
+	assert_int_equal(put_raw("expert", create, sizeof(create) - 1, 1, err, sizeof(err)), 0);
+	/* {"org":nil}: an update that clears org. */
+	static const char clear[] = "\x81\xa3org\xc0";
+	assert_int_equal(put_raw("expert", clear, sizeof(clear) - 1, 0, err, sizeof(err)), 0);
+	/* A nil extra field or twin is not held to any rule. */
+	static const char extra[] = "\x82\xa4name\xa1X\xa7name_en\xc0";
+	assert_int_equal(put_raw("expert", extra, sizeof(extra) - 1, 1, err, sizeof(err)), 0);
+	/* {"name":nil}: a required field cannot be cleared. */
+	static const char name[] = "\x81\xa4name\xc0";
+	assert_int_equal(put_raw("expert", name, sizeof(name) - 1, 0, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_string_equal(err, "expert: field \"name\" is required and cannot be cleared");
+	assert_int_equal(put_raw("expert", name, sizeof(name) - 1, 1, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_string_equal(err, "expert: field \"name\" is required");
+}
+
+static void test_malformed(void **state)
+{
+	(void)state;
+	char err[256];
+	/* Every cut of a good put is refused, never read past. */
+	msgpack_sbuffer b;
+	pack("{\"title\":\"T\",\"asker\":{\"name\":\"A\",\"kind\":\"citizen\"},"
+	     "\"topics\":[\"a\",\"b\"],\"accepted\":[\"o/"
+	     "r1\"],\"geo\":{\"lat\":52.16,\"n\":[1,-2]}}",
+	     &b);
+	assert_int_equal(put_raw("question", b.data, b.size, 1, err, sizeof(err)), 0);
+	for (size_t cut = 0; cut < b.size; cut++) {
+		/* A copy of exactly cut bytes, so ASan sees any read beyond. */
+		char *p = malloc(cut ? cut : 1);
+		assert_non_null(p);
+		memcpy(p, b.data, cut);
+		assert_int_equal(put_raw("question", p, cut, 1, err, sizeof(err)),
+		                 LOKET_E_MALFORMED);
+		if (cut > 0 && strncmp(err, "question: fields are malformed msgpack (", 40) != 0)
+			fail_msg("cut at %zu: %s", cut, err);
+		struct refs_seen r = {.stop_after = -1};
+		int rc = schema_each_ref_in("question", (const uint8_t *)p, cut, record_ref, &r);
+		assert_int_equal(rc, cut ? LOKET_E_MALFORMED : 0);
+		assert_int_equal(r.len, 0);
+		free(p);
+	}
+	msgpack_sbuffer_destroy(&b);
+
+	static const struct {
+		const char *bytes;
+		size_t len;
+		const char *message;
+	} bad[] = {
+	    /* {"name":"Jan"} cut inside the string. */
+	    {"\x81\xa4name\xa3Ja", 8,
+	     "org: fields are malformed msgpack (truncated string at byte 7)"},
+	    /* A map header promising more entries than bytes. */
+	    {"\xdf\xff\xff\xff\xff\xa4name", 10,
+	     "org: fields are malformed msgpack (count beyond the bytes that follow at byte 5)"},
+	    {"\x81\xa4name\xc4\x01x", 9,
+	     "org: fields are malformed msgpack (bin, ext or reserved byte at byte 6)"},
+	    {"\x81\xa4name\xd4\x01x", 9,
+	     "org: fields are malformed msgpack (bin, ext or reserved byte at byte 6)"},
+	    {"\x81\xc1\xa1x", 4,
+	     "org: fields are malformed msgpack (bin, ext or reserved byte at byte 1)"},
+	    {"\x82\xa4name\xa1X\x01\xa1x", 10,
+	     "org: fields are malformed msgpack (map key that is not a string at byte 8)"},
+	    /* A key that is not a string, deep inside an extra field. */
+	    {"\x82\xa3geo\x81\x01\x02\xa4name\xa1X", 14,
+	     "org: fields are malformed msgpack (map key that is not a string at byte 6)"},
+	    {"\x82\xa4name\xa1X\xa4name\xa1Y", 15,
+	     "org: fields are malformed msgpack (field given twice at byte 8)"},
+	    {"\x81\xa4name\xa1X\xc0", 9,
+	     "org: fields are malformed msgpack (bytes after the map at byte 8)"},
+	    {"\x81\xa4name\xda\x00", 8,
+	     "org: fields are malformed msgpack (truncated header at byte 7)"},
+	    /* A well-formed value that is not a map, and one that is cut. */
+	    {"\xa3"
+	     "abc",
+	     4, "org: fields must be a map (got \"abc\")"},
+	    {"\xa3"
+	     "ab",
+	     3, "org: fields are malformed msgpack (truncated string at byte 1)"},
+	    {"\x91\x01", 2, "org: fields must be a map (got array)"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *p = malloc(bad[i].len);
+		assert_non_null(p);
+		memcpy(p, bad[i].bytes, bad[i].len);
+		assert_int_equal(put_raw("org", p, bad[i].len, 1, err, sizeof(err)),
+		                 LOKET_E_MALFORMED);
+		assert_string_equal(err, bad[i].message);
+		free(p);
+	}
+
+	/* Malformed bytes are reported before any rule they break. */
+	static const char both[] = "\x82\xa4kind\x05\xa4name\xa3Ja";
+	assert_int_equal(put_raw("org", both, sizeof(both) - 1, 1, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_string_equal(err, "org: fields are malformed msgpack (truncated string at byte 13)");
+
+	/* Nesting is bounded: 40 arrays deep inside an extra field. */
+	char deep[64];
+	size_t o = 0;
+	memcpy(deep, "\x82\xa1x", 3);
+	o = 3;
+	for (int i = 0; i < 40; i++)
+		deep[o++] = '\x91';
+	deep[o++] = '\x01';
+	memcpy(deep + o, "\xa4name\xa1X", 7);
+	o += 7;
+	assert_int_equal(put_raw("org", deep, o, 1, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_string_equal(err, "org: fields are malformed msgpack (nesting too deep at byte 35)");
 }
 
 int main(void)
@@ -536,6 +737,8 @@ int main(void)
 	    cmocka_unit_test(test_sizes),
 	    cmocka_unit_test(test_quoting),
 	    cmocka_unit_test(test_each_ref),
+	    cmocka_unit_test(test_nil_clears),
+	    cmocka_unit_test(test_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
