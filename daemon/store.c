@@ -4,7 +4,10 @@
  * byte for byte as signed, next to the head of its origin and any fork
  * evidence; the ops are folded into entity rows by store_apply.c in the same
  * transaction, with the state digest kept both in memory and in the meta
- * table. Reads live in store_read.c, the offline audit in store_verify.c.
+ * table. The search index is not written here: every entity write takes the
+ * next ver, and each commit tells the indexer thread (store_index.c), which
+ * keeps the index in a file of its own. Reads live in store_read.c, the
+ * offline audit in store_verify.c.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "../common/log.h"
 #include "../proto/error.h"
 #include "../proto/limits.h"
 #include "store_int.h"
@@ -21,6 +25,7 @@
 static const char schema_sql[] =
     "CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;"
     "INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
+    "INSERT INTO meta(k, v) VALUES('store_id', randomblob(16));"
     "CREATE TABLE member(key BLOB PRIMARY KEY, name TEXT NOT NULL UNIQUE) WITHOUT ROWID;"
     "CREATE TABLE changeset(rowid INTEGER PRIMARY KEY, origin BLOB NOT NULL,"
     " seq INTEGER NOT NULL, hash BLOB NOT NULL, hlc INTEGER NOT NULL, n_ops INTEGER NOT NULL,"
@@ -29,16 +34,29 @@ static const char schema_sql[] =
     "CREATE TABLE head(origin BLOB PRIMARY KEY, seq INTEGER NOT NULL, hash BLOB NOT NULL)"
     " WITHOUT ROWID;"
     "CREATE TABLE fork(origin BLOB NOT NULL, seq INTEGER NOT NULL, hash BLOB NOT NULL,"
-    " bytes BLOB NOT NULL, seen INTEGER NOT NULL, UNIQUE(origin, seq, hash));"
-    /* External content: the text is derived from entity.fields on demand. */
-    "CREATE VIEW search_src AS SELECT rowid, loket_fts_text(fields) AS text, coll"
-    " FROM entity WHERE deleted = 0;"
-    "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED, content = 'search_src',"
-    " content_rowid = 'rowid', tokenize = 'unicode61 remove_diacritics 2');";
+    " bytes BLOB NOT NULL, seen INTEGER NOT NULL, UNIQUE(origin, seq, hash));";
+
+/*
+ * Schema 1 kept the FTS index in the store, written on every op; schema 2
+ * moves it to the index file and numbers entity writes (ver).
+ */
+static const char migrate_1_sql[] =
+    "DROP TABLE IF EXISTS search;"
+    "DROP VIEW IF EXISTS search_src;"
+    "ALTER TABLE entity ADD COLUMN ver INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE entity SET ver = rowid;"
+    "CREATE INDEX entity_ver ON entity(ver);"
+    "INSERT OR IGNORE INTO meta(k, v) VALUES('store_id', randomblob(16));"
+    "PRAGMA user_version = 2;";
 
 int store_sqlite_fail(struct store *s, const char *what)
 {
-	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
+	return store_sqlite_fail_db(s, s->db, what);
+}
+
+int store_sqlite_fail_db(struct store *s, sqlite3 *db, const char *what)
+{
+	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(db));
 	return LOKET_E_STORE;
 }
 
@@ -121,19 +139,47 @@ fail:
 	return LOKET_E_STORE;
 }
 
-/* loket_fts_text(fields): the text the search index derives from an entity. */
-static void fts_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+/* Upgrades a store of schema 1, in one transaction; the index is built anew. */
+static int migrate_1(struct store *s, const char *path, char *err, size_t errlen)
 {
-	struct store_buf b = {0};
-	const char *t = (const char *)sqlite3_value_text(argv[0]);
-
-	(void)argc;
-	if (!t) {
-		sqlite3_result_null(ctx);
-		return;
+	_Static_assert(STORE_SCHEMA_VERSION == 2, "migrate_1 upgrades to schema 2");
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, migrate_1_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot upgrade store %s to schema version 2: %s", path,
+		         sqlite3_errmsg(s->db));
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return LOKET_E_STORE;
 	}
-	store_fts_text(&b, t, (size_t)sqlite3_value_bytes(argv[0]));
-	sqlite3_result_text(ctx, b.p, (int)b.n, free);
+	log_info("store: %s upgraded to schema version 2 (the search index moves to %s-index)",
+	         path, path);
+	return 0;
+}
+
+/* The highest entity ver: every write since takes a higher one. */
+static int load_ver(struct store *s)
+{
+	long long ver = 0;
+
+	if (pragma_int(s->db, "SELECT coalesce(max(ver), 0) FROM entity", &ver) < 0)
+		return store_sqlite_fail(s, "cannot read the entity vers");
+	s->apply.ver = ver;
+	return 0;
+}
+
+static int load_id(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k = 'store_id'", -1, &st, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 16)
+		rc = store_sqlite_fail(s, "cannot read the store id");
+	else
+		memcpy(s->id, sqlite3_column_blob(st, 0), 16);
+	sqlite3_finalize(st);
+	return rc;
 }
 
 static int load_digest(struct store *s)
@@ -182,7 +228,7 @@ static int prepare_all(struct store *s)
 	    (rc = prepare(s, "ROLLBACK", &s->tx_rollback)) < 0 ||
 	    (rc = prepare(s, "SELECT name FROM member WHERE key = ?1", &s->member_name)) < 0)
 		return rc;
-	return store_apply_init(&s->apply, s->db, 1, s->err, sizeof(s->err));
+	return store_apply_init(&s->apply, s->db, s->err, sizeof(s->err));
 }
 
 int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen)
@@ -208,13 +254,6 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
-	if (sqlite3_create_function(s->db, "loket_fts_text", 1,
-	                            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-	                            fts_text_fn, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot set up store %s: %s", path, sqlite3_errmsg(s->db));
-		rc = LOKET_E_STORE;
-		goto fail;
-	}
 	if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
 	    pragma_int(s->db, "PRAGMA user_version", &version) < 0) {
 		snprintf(err, errlen, "cannot read store %s: %s", path, sqlite3_errmsg(s->db));
@@ -259,10 +298,31 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		}
 		if ((rc = create_schema(s, path, err, errlen)) < 0)
 			goto fail;
+	} else if (version == 1 && (flags & STORE_READONLY)) {
+		snprintf(err, errlen,
+		         "store %s has schema version 1; start loketd on it once to upgrade it"
+		         " to version %d",
+		         path, STORE_SCHEMA_VERSION);
+		rc = LOKET_E_SCHEMA;
+		goto fail;
+	} else if (version == 1 && (rc = migrate_1(s, path, err, errlen)) < 0) {
+		goto fail;
 	}
-	if ((rc = prepare_all(s)) < 0 || (rc = load_digest(s)) < 0) {
+	if ((rc = prepare_all(s)) < 0 || (rc = load_digest(s)) < 0 || (rc = load_ver(s)) < 0) {
 		snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
 		goto fail;
+	}
+	s->committed_ver = s->apply.ver;
+	if (!(flags & STORE_READONLY)) {
+		const char *file = sqlite3_db_filename(s->db, "main");
+
+		if ((rc = load_id(s)) < 0) {
+			snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
+			goto fail;
+		}
+		if ((rc = store_index_start(file && file[0] ? file : path, s->id, s->committed_ver,
+		                            &s->index, err, errlen)) < 0)
+			goto fail;
 	}
 	s->err[0] = '\0';
 	*out = s;
@@ -276,6 +336,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_index_stop(s->index);
 	store_apply_fini(&s->apply);
 	sqlite3_finalize(s->head_get);
 	sqlite3_finalize(s->head_put);
@@ -392,14 +453,41 @@ int store_begin(struct store *s)
 	return run(s, s->tx_begin, "cannot begin a transaction");
 }
 
+/*
+ * After a commit: the indexer learns of the new entities (and, after a
+ * rebuild, starts over from an empty index). Only the libuv thread's
+ * committed vers are announced, so a read waits for nothing uncommitted.
+ */
+static int committed(struct store *s)
+{
+	int rc = 0;
+
+	s->committed_ver = s->apply.ver;
+	if (!s->index)
+		return 0;
+	if (s->index_reset) {
+		s->index_reset = 0;
+		rc = store_index_reset(s->index, s->err, sizeof(s->err));
+	}
+	store_index_publish(s->index, s->committed_ver);
+	return rc;
+}
+
 int store_commit(struct store *s)
 {
+	int rc;
+
 	if (s->spoiled) {
 		snprintf(s->err, sizeof(s->err),
 		         "an append failed half way in this transaction; roll it back");
 		return LOKET_E_STORE;
 	}
-	return run(s, s->tx_commit, "cannot commit");
+	if ((rc = run(s, s->tx_commit, "cannot commit")) < 0)
+		return rc;
+	/* The changesets are durable; an index that cannot be reset is only logged. */
+	if (committed(s) < 0)
+		log_error("store: %s", s->err);
+	return 0;
 }
 
 void store_rollback(struct store *s)
@@ -409,9 +497,12 @@ void store_rollback(struct store *s)
 	sqlite3_reset(s->tx_rollback);
 	(void)step; /* no transaction to roll back is fine */
 	s->spoiled = 0;
-	/* The committed digest is the truth again. */
+	s->index_reset = 0;
+	/* The committed digest and vers are the truth again. */
 	if (load_digest(s) < 0)
 		memset(s->apply.digest, 0, 32);
+	if (load_ver(s) < 0)
+		s->apply.ver = s->committed_ver;
 }
 
 static int head_read(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t hash[32])
@@ -697,16 +788,15 @@ int store_rebuild(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
 	uint8_t saved[32];
+	int64_t saved_ver = s->apply.ver;
 	size_t n_ops;
-	int rc, step;
+	int rc, step, own_tx = sqlite3_get_autocommit(s->db);
 
 	s->err[0] = '\0';
 	memcpy(saved, s->apply.digest, 32);
 	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
 		return rc;
-	if (sqlite3_exec(s->db,
-	                 "DELETE FROM entity; INSERT INTO search(search) VALUES('delete-all');",
-	                 NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(s->db, "DELETE FROM entity", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = store_sqlite_fail(s, "cannot clear entities");
 		goto undo;
 	}
@@ -743,6 +833,14 @@ int store_rebuild(struct store *s)
 		goto undo;
 	if ((rc = run(s, s->sp_release, "cannot finish rebuild")) < 0)
 		goto undo;
+	/*
+	 * The new rows take vers above every old one, but rowids of entities
+	 * the rebuild did not make again would keep their documents: the index
+	 * starts over, at the commit (now, or that of the caller's transaction).
+	 */
+	s->index_reset = 1;
+	if (own_tx)
+		return committed(s);
 	return 0;
 undo:
 	sqlite3_finalize(st);
@@ -751,5 +849,19 @@ undo:
 	sqlite3_step(s->sp_release);
 	sqlite3_reset(s->sp_release);
 	memcpy(s->apply.digest, saved, 32);
+	s->apply.ver = saved_ver;
 	return rc;
+}
+
+int store_search_db(struct store *s, sqlite3 **db)
+{
+	*db = NULL;
+	if (!s->index) {
+		snprintf(s->err, sizeof(s->err),
+		         "the store is open read-only, without its search index");
+		return LOKET_E_STORE;
+	}
+	store_index_wait(s->index, s->committed_ver);
+	*db = store_index_reader(s->index);
+	return 0;
 }

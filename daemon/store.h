@@ -1,7 +1,10 @@
 /*
  * The store: one SQLite database (WAL) holding the signed changesets exactly
  * as received, the heads of every origin, fork evidence, the materialized
- * entities, an FTS5 index over their text, and the state digest.
+ * entities and the state digest. The FTS5 index over the entities' text is
+ * derived data in a file of its own (STORE-index), kept up to date off the
+ * write path by an indexer thread (store_index.h); reads that use it wait
+ * until it holds every write committed before them.
  *
  * State is a pure function of the changesets: each entity is the fold of
  * its owner's ops in seq order. Entity fields are kept as JSON text with
@@ -17,7 +20,9 @@
  * the member table gives (the daemon fills it from the roster), else base64.
  *
  * The store is used by loketd (read-write) and by the offline commands of
- * loket (verify opens it read-only). One connection, one thread.
+ * loket (verify opens it read-only). A read-write open starts the indexer
+ * thread; a read-only one starts no thread and leaves the index alone (its
+ * search and match fail). Otherwise one thread calls the store.
  */
 #ifndef LOKET_STORE_H
 #define LOKET_STORE_H
@@ -29,11 +34,11 @@
 
 #include "../proto/changeset.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 enum store_flags {
 	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
-	STORE_READONLY = 1 << 1, /* open read-only (offline verify, reads) */
+	STORE_READONLY = 1 << 1, /* open read-only (offline verify, reads); no index */
 };
 
 struct store;
@@ -133,7 +138,9 @@ int store_board(struct store *s, const char *status, const char *topic, const ch
 /* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */
 int store_log(struct store *s, const char *origin, long limit, json_t **out);
 /* {"heads":{NAME:{"seq","hash"}},"counts":{COLL:N},"entities":N,"changesets":N,
- *  "digest":"hex","forks":[{"origin","seq","hashes":[...]}]} */
+ *  "digest":"hex","forks":[{"origin","seq","hashes":[...]}],
+ *  "index":{"behind":N}}: behind counts the entity writes the search index
+ *  does not hold yet ("index" only when the store was opened read-write). */
 int store_status(struct store *s, json_t **out);
 
 /*
@@ -174,8 +181,9 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 int store_query(struct store *s, const char *sql, long limit, json_t **out);
 
 /*
- * Recreates every entity, the FTS index and the digest from the changesets,
- * in one transaction.
+ * Recreates every entity and the digest from the changesets, in one
+ * transaction; at its commit the search index starts over and is built
+ * again by the indexer.
  */
 int store_rebuild(struct store *s);
 

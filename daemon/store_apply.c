@@ -2,9 +2,9 @@
  * Folding ops into entities: the one piece of code that defines state. A put
  * merges the op's top-level fields into the entity's JSON (a nil value
  * removes a key), a del leaves a tombstone; each change keeps the entity's
- * digest, the XOR state digest and (in the store proper) the FTS row up to
- * date. store_append, store_rebuild and store_verify's scratch replay all
- * come through here, so they cannot disagree.
+ * digest and the XOR state digest up to date, and gives the row the next
+ * ver, by which the indexer thread (store_index.c) finds it. store_append
+ * and store_rebuild come through here, so they cannot disagree.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -19,7 +19,9 @@
 const char store_entity_sql[] =
     "CREATE TABLE entity(rowid INTEGER PRIMARY KEY, coll TEXT NOT NULL, owner BLOB NOT NULL,"
     " id TEXT NOT NULL, fields TEXT NOT NULL, deleted INTEGER NOT NULL, seq INTEGER NOT NULL,"
-    " hlc INTEGER NOT NULL, digest BLOB NOT NULL, UNIQUE(coll, id, owner));";
+    " hlc INTEGER NOT NULL, digest BLOB NOT NULL, ver INTEGER NOT NULL,"
+    " UNIQUE(coll, id, owner));"
+    "CREATE INDEX entity_ver ON entity(ver);";
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen)
 {
@@ -32,11 +34,9 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, s
 
 /*
  * The writes say OR IGNORE (and callers check that one row changed) so
- * that SQLite needs no statement journal for them: each statement journal
- * makes FTS5 flush its pending terms to a new segment, which was most of
- * the cost of indexing.
+ * that SQLite needs no statement journal for them.
  */
-int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, size_t errlen)
+int store_apply_init(struct store_apply *a, sqlite3 *db, char *err, size_t errlen)
 {
 	int rc;
 
@@ -48,21 +48,14 @@ int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, siz
 	                  &a->ent_get, err, errlen)) < 0 ||
 	    (rc = prepare(
 	         db,
-	         "INSERT OR IGNORE INTO entity(coll, owner, id, fields, deleted, seq, hlc, digest)"
-	         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	         "INSERT OR IGNORE INTO entity(coll, owner, id, fields, deleted, seq, hlc, digest,"
+	         " ver) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	         &a->ent_ins, err, errlen)) < 0 ||
 	    (rc = prepare(
 	         db,
 	         "UPDATE OR IGNORE entity SET fields = ?4, deleted = ?5, seq = ?6, hlc = ?7,"
-	         " digest = ?8 WHERE rowid = ?1",
+	         " digest = ?8, ver = ?9 WHERE rowid = ?1",
 	         &a->ent_upd, err, errlen)) < 0)
-		goto fail;
-	if (fts && ((rc = prepare(db,
-	                          "INSERT INTO search(search, rowid, text, coll)"
-	                          " VALUES('delete', ?1, ?2, ?3)",
-	                          &a->fts_del, err, errlen)) < 0 ||
-	            (rc = prepare(db, "INSERT INTO search(rowid, text, coll) VALUES(?1, ?2, ?3)",
-	                          &a->fts_ins, err, errlen)) < 0))
 		goto fail;
 	return 0;
 fail:
@@ -75,11 +68,7 @@ void store_apply_fini(struct store_apply *a)
 	sqlite3_finalize(a->ent_get);
 	sqlite3_finalize(a->ent_ins);
 	sqlite3_finalize(a->ent_upd);
-	sqlite3_finalize(a->fts_del);
-	sqlite3_finalize(a->fts_ins);
 	free(a->fields.p);
-	free(a->text.p);
-	free(a->old_text.p);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -203,9 +192,6 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	                      &new_fields, &new_len, &unchanged, err, errlen);
 	if (rc < 0)
 		goto cleanup;
-	/* The index forgets a document by the exact text it was given. */
-	if (!unchanged && !dry && a->fts_del && exists && !old_deleted)
-		store_fts_text(&a->old_text, old, old_len);
 	sqlite3_reset(a->ent_get);
 	sqlite3_clear_bindings(a->ent_get);
 	if (unchanged)
@@ -233,44 +219,13 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	sqlite3_bind_int64(w, 6, (sqlite3_int64)seq);
 	sqlite3_bind_int64(w, 7, (sqlite3_int64)hlc);
 	sqlite3_bind_blob(w, 8, new_digest, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(w, 9, (sqlite3_int64)++a->ver);
 	step = sqlite3_step(w);
 	sqlite3_reset(w);
 	if (step != SQLITE_DONE || sqlite3_changes(a->db) != 1) {
 		snprintf(err, errlen, "cannot write entity: %s", sqlite3_errmsg(a->db));
 		rc = LOKET_E_STORE;
 		goto cleanup;
-	}
-	if (!exists)
-		rowid = sqlite3_last_insert_rowid(a->db);
-
-	if (!a->fts_ins)
-		goto cleanup;
-	if (exists && !old_deleted) {
-		sqlite3_bind_int64(a->fts_del, 1, rowid);
-		sqlite3_bind_text(a->fts_del, 2, a->old_text.p, (int)a->old_text.n, SQLITE_STATIC);
-		sqlite3_bind_text(a->fts_del, 3, op->coll, (int)op->coll_len, SQLITE_STATIC);
-		step = sqlite3_step(a->fts_del);
-		sqlite3_reset(a->fts_del);
-		if (step != SQLITE_DONE) {
-			snprintf(err, errlen, "cannot update the search index: %s",
-			         sqlite3_errmsg(a->db));
-			rc = LOKET_E_STORE;
-			goto cleanup;
-		}
-	}
-	if (!new_deleted) {
-		store_fts_text(&a->text, new_fields, new_len);
-		sqlite3_bind_int64(a->fts_ins, 1, rowid);
-		sqlite3_bind_text(a->fts_ins, 2, a->text.p, (int)a->text.n, SQLITE_STATIC);
-		sqlite3_bind_text(a->fts_ins, 3, op->coll, (int)op->coll_len, SQLITE_STATIC);
-		step = sqlite3_step(a->fts_ins);
-		sqlite3_reset(a->fts_ins);
-		if (step != SQLITE_DONE) {
-			snprintf(err, errlen, "cannot update the search index: %s",
-			         sqlite3_errmsg(a->db));
-			rc = LOKET_E_STORE;
-			goto cleanup;
-		}
 	}
 cleanup:
 	sqlite3_reset(a->ent_get);

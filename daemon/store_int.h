@@ -15,6 +15,7 @@
 
 #include "../proto/changeset.h"
 #include "store.h"
+#include "store_index.h"
 
 #define STORE_ERR_MAX 256
 
@@ -62,13 +63,10 @@ struct store_apply {
 	sqlite3_stmt *ent_get; /* rowid, fields, deleted, digest by (coll, owner, id) */
 	sqlite3_stmt *ent_ins;
 	sqlite3_stmt *ent_upd;
-	sqlite3_stmt *fts_del; /* NULL when the database has no FTS index */
-	sqlite3_stmt *fts_ins;
-	uint8_t digest[32];        /* XOR of every entity digest */
-	int last_live;             /* the last op's entity existed, not deleted */
-	struct store_buf fields;   /* reused: serialized fields */
-	struct store_buf text;     /* reused: text for the FTS index */
-	struct store_buf old_text; /* reused: the text being replaced */
+	uint8_t digest[32];      /* XOR of every entity digest */
+	int64_t ver;             /* the last entity ver given; each write takes the next */
+	int last_live;           /* the last op's entity existed, not deleted */
+	struct store_buf fields; /* reused: serialized fields */
 };
 
 struct store {
@@ -90,15 +88,23 @@ struct store {
 	sqlite3_stmt *tx_commit;
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
-	int spoiled; /* an append failed half way: the transaction must roll back */
+	struct store_index *index; /* NULL in a read-only store */
+	int64_t committed_ver;     /* the highest entity ver committed */
+	int index_reset;           /* a rebuild awaits its commit to reset the index */
+	uint8_t id[16];            /* the store's identity, also kept by its index */
+	int spoiled;               /* an append failed half way: the transaction must roll back */
 	char err[STORE_ERR_MAX];
 };
 
-/* SQL creating the entity table; the store adds FTS, verify's scratch does not. */
+/*
+ * SQL creating the entity table. ver is a store-wide counter given to every
+ * insert and update of an entity, so the indexer (store_index.c) finds
+ * what changed since its watermark.
+ */
 extern const char store_entity_sql[];
 
-/* Prepares the apply statements on db (fts: whether a "search" table exists). */
-int store_apply_init(struct store_apply *a, sqlite3 *db, int fts, char *err, size_t errlen);
+/* Prepares the apply statements on db; a->ver starts at 0 (set it after). */
+int store_apply_init(struct store_apply *a, sqlite3 *db, char *err, size_t errlen);
 void store_apply_fini(struct store_apply *a);
 
 /*
@@ -151,5 +157,15 @@ char *store_fts_query(const char *text);
 
 /* Records a SQLite failure in s->err and returns LOKET_E_STORE. */
 int store_sqlite_fail(struct store *s, const char *what);
+/* The same for a failure on another connection (the index reader). */
+int store_sqlite_fail_db(struct store *s, sqlite3 *db, const char *what);
+
+/*
+ * The connection for reads of the search index, once the index holds every
+ * entity committed so far (or a few seconds have passed): main.search
+ * (rowid = entity rowid) with the store attached as store.entity.
+ * LOKET_E_STORE if the store has no index (opened read-only).
+ */
+int store_search_db(struct store *s, sqlite3 **db);
 
 #endif

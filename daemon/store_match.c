@@ -172,18 +172,21 @@ static const struct hit *hits_find(const struct hits *hs, sqlite3_int64 rowid)
 static int text_hits(struct store *s, const struct terms *ts, struct hits *hs)
 {
 	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
 	int rc = 0, step;
 
 	if (ts->n == 0)
 		return 0;
-	if (sqlite3_prepare_v2(s->db,
-	                       "SELECT e.rowid, search.rank FROM search"
-	                       " JOIN entity e ON e.rowid = search.rowid"
+	if ((rc = store_search_db(s, &db)) < 0)
+		return rc;
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT e.rowid, search.rank FROM main.search"
+	                       " JOIN store.entity e ON e.rowid = search.rowid"
 	                       " WHERE search MATCH ?1 AND e.deleted = 0"
 	                       " AND e.coll IN ('expert', 'resource', 'project')"
 	                       " ORDER BY search.rank LIMIT " MATCH_TERM_HITS_S,
 	                       -1, &st, NULL) != SQLITE_OK)
-		return store_sqlite_fail(s, "cannot prepare the match query");
+		return store_sqlite_fail_db(s, db, "cannot prepare the match query");
 	for (size_t i = 0; i < ts->n; i++) {
 		sqlite3_bind_text(st, 1, ts->t[i].fts, -1, SQLITE_STATIC);
 		while ((step = sqlite3_step(st)) == SQLITE_ROW)
@@ -191,7 +194,7 @@ static int text_hits(struct store *s, const struct terms *ts, struct hits *hs)
 			          (uint64_t)1 << i);
 		sqlite3_reset(st);
 		if (step != SQLITE_DONE) {
-			rc = store_sqlite_fail(s, "cannot look up a term");
+			rc = store_sqlite_fail_db(s, db, "cannot look up a term");
 			break;
 		}
 	}

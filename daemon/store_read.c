@@ -69,7 +69,7 @@ static int collect(struct store *s, sqlite3_stmt *st, int search, json_t **out)
 	}
 	if (step != SQLITE_DONE) {
 		json_decref(arr);
-		return store_sqlite_fail(s, "cannot read entities");
+		return store_sqlite_fail_db(s, sqlite3_db_handle(st), "cannot read entities");
 	}
 	*out = arr;
 	return 0;
@@ -195,6 +195,7 @@ char *store_fts_query(const char *text)
 int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out)
 {
 	sqlite3_stmt *st = NULL;
+	sqlite3 *db;
 	char *q;
 	int rc;
 
@@ -206,20 +207,26 @@ int store_search(struct store *s, const char *text, const char *coll, long limit
 		*out = json_array();
 		return 0;
 	}
-	rc = prepare(s,
-	             coll ? "SELECT " ENTITY_COLS ", search.rank,"
-	                    " snippet(search, 0, '[', ']', '...', 12)"
-	                    " FROM search JOIN entity e ON e.rowid = search.rowid"
-	                    " WHERE search MATCH ?1 AND e.coll = ?2"
-	                    " ORDER BY search.rank LIMIT ?3"
-	                  : "SELECT " ENTITY_COLS ", search.rank,"
-	                    " snippet(search, 0, '[', ']', '...', 12)"
-	                    " FROM search JOIN entity e ON e.rowid = search.rowid"
-	                    " WHERE search MATCH ?1"
-	                    " ORDER BY search.rank LIMIT ?3",
-	             &st);
-	if (rc < 0)
+	if ((rc = store_search_db(s, &db)) < 0)
 		goto cleanup;
+	/* The index may hold a document its entity no longer has: deleted = 0 says. */
+	if (sqlite3_prepare_v2(db,
+	                       coll ? "SELECT " ENTITY_COLS ", search.rank,"
+	                              " snippet(search, 0, '[', ']', '...', 12)"
+	                              " FROM main.search JOIN store.entity e"
+	                              " ON e.rowid = search.rowid"
+	                              " WHERE search MATCH ?1 AND e.coll = ?2"
+	                              " AND e.deleted = 0 ORDER BY search.rank LIMIT ?3"
+	                            : "SELECT " ENTITY_COLS ", search.rank,"
+	                              " snippet(search, 0, '[', ']', '...', 12)"
+	                              " FROM main.search JOIN store.entity e"
+	                              " ON e.rowid = search.rowid"
+	                              " WHERE search MATCH ?1 AND e.deleted = 0"
+	                              " ORDER BY search.rank LIMIT ?3",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		rc = store_sqlite_fail_db(s, db, "cannot prepare the search");
+		goto cleanup;
+	}
 	sqlite3_bind_text(st, 1, q, -1, SQLITE_STATIC);
 	if (coll)
 		sqlite3_bind_text(st, 2, coll, -1, SQLITE_STATIC);
@@ -381,6 +388,27 @@ static int status_forks(struct store *s, json_t *forks)
 	return rc;
 }
 
+/* "index": {"behind": entity writes the search index does not hold yet}. */
+static int status_index(struct store *s, json_t *o)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *ix;
+	int rc;
+
+	if ((rc = prepare(s, "SELECT count(*) FROM entity WHERE ver > ?1", &st)) < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, store_index_watermark(s->index));
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		rc = store_sqlite_fail(s, "cannot count what the index lacks");
+	} else {
+		ix = json_object();
+		json_object_set_new(ix, "behind", json_integer(sqlite3_column_int64(st, 0)));
+		json_object_set_new(o, "index", ix);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int store_status(struct store *s, json_t **out)
 {
 	json_t *o = json_object(), *heads = json_object(), *counts = json_object();
@@ -404,6 +432,9 @@ int store_status(struct store *s, json_t **out)
 	}
 	changesets = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	st = NULL;
+	if (s->index && (rc = status_index(s, o)) < 0)
+		goto fail;
 	json_object_set_new(o, "entities", json_integer(entities));
 	json_object_set_new(o, "changesets", json_integer(changesets));
 	json_object_set_new(o, "digest", store_hex_json(s->apply.digest));
