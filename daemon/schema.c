@@ -535,21 +535,31 @@ static int is_date(const char *s, size_t len)
 	return d <= days[m - 1] + (m == 2 && leap ? 1u : 0u);
 }
 
+/*
+ * 1 if the NUL-terminated name is exactly the len bytes of s. Names are a
+ * few bytes and most differ in the first, so a plain loop beats strlen and
+ * memcmp; it never reads name past its NUL, even when s holds one.
+ */
+static int name_is(const char *name, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (name[i] == '\0' || name[i] != s[i])
+			return 0;
+	return name[len] == '\0';
+}
+
 static int is_one_of(const char *s, size_t len, const char *const *values)
 {
 	for (size_t i = 0; values[i]; i++)
-		if (strlen(values[i]) == len && memcmp(values[i], s, len) == 0)
+		if (name_is(values[i], s, len))
 			return 1;
 	return 0;
 }
 
 static const struct rule *find_rule(const struct rule *rules, const char *name, size_t len)
 {
-	if (len == 0)
-		return NULL;
 	for (const struct rule *r = rules; r->name; r++)
-		if (r->name[0] == name[0] && strlen(r->name) == len &&
-		    memcmp(r->name, name, len) == 0)
+		if (name_is(r->name, name, len))
 			return r;
 	return NULL;
 }
@@ -612,17 +622,26 @@ static int check_one(const struct check *c, const struct label *l, const struct 
 	return LOKET_E_MALFORMED;
 }
 
+/* A rule's value in a map: its header, read once, and where its items start. */
+struct slot {
+	const uint8_t *p; /* just after the header; NULL when the field is absent */
+	struct val v;
+};
+
 /*
  * Where each rule's value is in a map: one walk over the entries, which
- * also proves every entry well formed down to the last byte. at[i] is the
- * start of the value of rules[i] (NULL when absent); *extra says whether
- * the map holds a non-nil field the table does not name. Leaves the cursor
- * after the map. level is the map's nesting.
+ * also proves every entry well formed down to the last byte. slots[i] is
+ * the value of rules[i]; *extra says whether the map holds a non-nil field
+ * the table does not name. Leaves the cursor after the map. level is the
+ * map's nesting.
  */
 static int locate(struct cur *cur, const struct rule *rules, size_t n, unsigned level,
-                  const uint8_t *at[RULES_MAX], int *extra)
+                  struct slot slots[RULES_MAX], int *extra)
 {
-	memset(at, 0, RULES_MAX * sizeof(at[0]));
+	for (size_t i = 0; rules[i].name; i++) {
+		assert(i < RULES_MAX);
+		slots[i].p = NULL;
+	}
 	*extra = 0;
 	if (level > NEST_MAX)
 		return bad(cur, "nesting too deep");
@@ -635,18 +654,20 @@ static int locate(struct cur *cur, const struct rule *rules, size_t n, unsigned 
 			cur->p = key;
 			return bad(cur, "map key that is not a string");
 		}
-		const uint8_t *start = cur->p;
-		if (read_head(cur, &v) || skip_rest(cur, &v, level + 1))
+		if (read_head(cur, &v))
+			return -1;
+		const uint8_t *items = cur->p;
+		if (skip_rest(cur, &v, level + 1))
 			return -1;
 		const struct rule *r = find_rule(rules, k.s, k.n);
 		if (r) {
-			size_t ri = (size_t)(r - rules);
-			assert(ri < RULES_MAX);
-			if (at[ri]) {
+			struct slot *s = &slots[r - rules];
+			if (s->p) {
 				cur->p = key;
 				return bad(cur, "field given twice");
 			}
-			at[ri] = start;
+			s->p = items;
+			s->v = v;
 		} else if (v.type != V_NIL) {
 			*extra = 1;
 		}
@@ -763,26 +784,24 @@ static int check_extras(const struct check *c, struct cur *cur, const struct lab
  */
 static int check_located(const struct check *c, const struct cur *cur, const uint8_t *entries,
                          const struct label *up, const struct rule *rules, size_t n,
-                         const uint8_t *const at[RULES_MAX], int extra, int creating,
+                         const struct slot slots[RULES_MAX], int extra, int creating,
                          unsigned level)
 {
 	for (size_t i = 0; rules[i].name; i++) {
 		const struct rule *r = &rules[i];
 		/* A rule's name is NUL-terminated and shorter than a key may be. */
 		struct label l = {.up = up, .key = r->name, .len = LOKET_MAX_KEY_LEN};
-		struct cur vc = {.start = cur->start, .p = at[i], .end = cur->end};
-		struct val v;
-		if (at[i] && read_head(&vc, &v))
-			return fail_malformed(c, &vc);
-		if (!at[i] || v.type == V_NIL) {
+		const struct slot *s = &slots[i];
+		if (!s->p || s->v.type == V_NIL) {
 			if (r->required && creating)
 				return fail(c, LOKET_E_MALFORMED, &l, "is required");
-			if (r->required && at[i])
+			if (r->required && s->p)
 				return fail(c, LOKET_E_MALFORMED, &l,
 				            "is required and cannot be cleared");
 			continue;
 		}
-		int rc = check_value(c, &vc, &l, r, &v, level + 1);
+		struct cur vc = {.start = cur->start, .p = s->p, .end = cur->end};
+		int rc = check_value(c, &vc, &l, r, &s->v, level + 1);
 		if (rc != 0)
 			return rc;
 	}
@@ -800,12 +819,12 @@ static int check_located(const struct check *c, const struct cur *cur, const uin
 static int check_map(const struct check *c, struct cur *cur, const struct label *up,
                      const struct rule *rules, size_t n, int creating, unsigned level)
 {
-	const uint8_t *at[RULES_MAX];
+	struct slot slots[RULES_MAX];
 	const uint8_t *entries = cur->p;
 	int extra;
-	if (locate(cur, rules, n, level, at, &extra))
+	if (locate(cur, rules, n, level, slots, &extra))
 		return fail_malformed(c, cur);
-	return check_located(c, cur, entries, up, rules, n, at, extra, creating, level);
+	return check_located(c, cur, entries, up, rules, n, slots, extra, creating, level);
 }
 
 static const struct rule *rules_of(const char *coll)
@@ -834,9 +853,9 @@ int schema_check_coll(const char *coll, char *err, size_t errlen)
 int schema_check_fields(const char *coll, const uint8_t *fields, size_t len, int creating,
                         char *err, size_t errlen)
 {
-	int rc = schema_check_coll(coll, err, errlen);
-	if (rc != 0)
-		return rc;
+	const struct rule *rules = rules_of(coll);
+	if (!rules)
+		return schema_check_coll(coll, err, errlen);
 	struct check c = {.coll = coll, .err = err, .errlen = errlen};
 	char got[2 * QUOTE_MAX + 8];
 	if (!fields || len == 0) {
@@ -854,17 +873,16 @@ int schema_check_fields(const char *coll, const uint8_t *fields, size_t len, int
 		return LOKET_E_MALFORMED;
 	}
 	/* Malformed bytes are reported before any rule, wherever they are. */
-	const struct rule *rules = rules_of(coll);
-	const uint8_t *at[RULES_MAX];
+	struct slot slots[RULES_MAX];
 	const uint8_t *entries = cur.p;
 	int extra;
-	if (locate(&cur, rules, v.n, 1, at, &extra))
+	if (locate(&cur, rules, v.n, 1, slots, &extra))
 		return fail_malformed(&c, &cur);
 	if (cur.p != cur.end) {
 		bad(&cur, "bytes after the map");
 		return fail_malformed(&c, &cur);
 	}
-	return check_located(&c, &cur, entries, NULL, rules, v.n, at, extra, creating, 1);
+	return check_located(&c, &cur, entries, NULL, rules, v.n, slots, extra, creating, 1);
 }
 
 /* Splits a reference and hands it to fn; 0 if it is not one, or what fn returned. */
@@ -891,21 +909,20 @@ int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, sche
 		return 0;
 	struct cur cur = {.start = fields, .p = fields, .end = fields + len};
 	struct val v;
-	const uint8_t *at[RULES_MAX];
+	struct slot slots[RULES_MAX];
 	int extra;
 	if (read_head(&cur, &v))
 		return LOKET_E_MALFORMED;
 	if (v.type != V_MAP)
 		return 0;
-	if (locate(&cur, rules, v.n, 1, at, &extra) || cur.p != cur.end)
+	if (locate(&cur, rules, v.n, 1, slots, &extra) || cur.p != cur.end)
 		return LOKET_E_MALFORMED;
 	for (size_t i = 0; rules[i].name; i++) {
 		const struct rule *r = &rules[i];
-		if (!at[i] || (r->kind != REF && r->kind != REFS))
+		if (!slots[i].p || (r->kind != REF && r->kind != REFS))
 			continue;
-		struct cur vc = {.start = fields, .p = at[i], .end = cur.end};
-		if (read_head(&vc, &v))
-			return LOKET_E_MALFORMED;
+		struct cur vc = {.start = fields, .p = slots[i].p, .end = cur.end};
+		v = slots[i].v;
 		if (r->kind == REF) {
 			int rc = each_ref_call(r->name, r->target, &v, fn, arg);
 			if (rc != 0)
