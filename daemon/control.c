@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "daemon/board.h"
+#include "daemon/put_ops.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -27,7 +28,6 @@
 #define CONTROL_DEFAULT_LIMIT 100
 
 static int handle_status(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
-static int handle_put(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 static int handle_get(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 static int handle_list(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 static int handle_search(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
@@ -42,10 +42,10 @@ static const struct {
 	const char *name;
 	control_handler handler;
 } builtin_commands[] = {
-    {"status", handle_status},   {"put", handle_put},       {"get", handle_get},
-    {"list", handle_list},       {"search", handle_search}, {"log", handle_log},
-    {"rebuild", handle_rebuild}, {"board", board_control},  {"show", handle_show},
-    {"experts", handle_experts}, {"match", handle_match},   {"query", handle_query},
+    {"status", handle_status}, {"get", handle_get},     {"list", handle_list},
+    {"search", handle_search}, {"log", handle_log},     {"rebuild", handle_rebuild},
+    {"board", board_control},  {"show", handle_show},   {"experts", handle_experts},
+    {"match", handle_match},   {"query", handle_query},
 };
 
 /* Typed getters: absent or nil is "not given"; anything else must have the type. */
@@ -100,13 +100,33 @@ static int handle_status(void *data, const json_t *req, json_t **result, char *e
 	return rc ? store_failed(n, rc, err, errlen) : 0;
 }
 
-static int handle_put(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+/*
+ * put is read straight from the request's msgpack (daemon/put_ops.h): a
+ * bulk import sends thousands of ops a request, and a JSON tree of them
+ * cost more than signing and storing them.
+ */
+static int handle_put(struct node *n, const uint8_t *ops, size_t len, json_t **result, char *err,
+                      size_t errlen)
 {
-	long index;
-	int rc = node_put(data, json_object_get(req, "ops"), result, &index, err, errlen);
+	struct put_ops po;
+	long index = -1;
+	int rc = put_ops_parse(&po, ops, len, &index, err, errlen);
+	if (rc == 0)
+		rc = node_put(n, po.ops, po.n, result, &index, err, errlen);
+	put_ops_release(&po);
 	if (rc != 0 && index >= 0)
 		*result = json_pack("{s:I}", "index", (json_int_t)index);
 	return rc;
+}
+
+/* 1 if p is a well-formed put request, with the bytes of its "ops". */
+static int is_put(const uint8_t *p, size_t len, const uint8_t **ops, size_t *ops_len)
+{
+	char why[8];
+	size_t used = 0;
+	return len <= LOKET_MAX_MESSAGE_BYTES &&
+	       value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, why, sizeof(why)) == 0 &&
+	       used == len && put_ops_find(p, len, ops, ops_len);
 }
 
 static int handle_get(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -275,21 +295,30 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 	char err[512] = "";
 	json_t *req = NULL, *result = NULL, *reply;
 	const char *cmd = "";
-	int rc = value_decode_message(p, len, &req, err, sizeof(err));
-	if (rc == 0)
-		rc = get_string(req, "cmd", 1, &cmd, err, sizeof(err));
-	const struct control_command *command = rc == 0 ? control_find(c, cmd) : NULL;
-	if (rc == 0 && !command) {
-		snprintf(err, sizeof(err), "unknown command \"%.64s\"", cmd);
-		rc = LOKET_E_BAD_REQUEST;
+	const struct control_command *command = NULL;
+	const uint8_t *ops;
+	size_t ops_len;
+	int rc;
+	if (is_put(p, len, &ops, &ops_len)) {
+		cmd = "put";
+		rc = handle_put(c->node, ops, ops_len, &result, err, sizeof(err));
+	} else {
+		rc = value_decode_message(p, len, &req, err, sizeof(err));
+		if (rc == 0)
+			rc = get_string(req, "cmd", 1, &cmd, err, sizeof(err));
+		command = rc == 0 ? control_find(c, cmd) : NULL;
+		if (rc == 0 && !command) {
+			snprintf(err, sizeof(err), "unknown command \"%.64s\"", cmd);
+			rc = LOKET_E_BAD_REQUEST;
+		}
+		if (rc == 0)
+			rc = command->handler(command->data, req, &result, err, sizeof(err));
 	}
-	if (rc == 0)
-		rc = command->handler(command->data, req, &result, err, sizeof(err));
 
 	if (rc == 0) {
 		reply = json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null());
 	} else {
-		if (rc == LOKET_E_BAD_REQUEST || !command)
+		if (rc == LOKET_E_BAD_REQUEST || (!command && strcmp(cmd, "put") != 0))
 			c->bad_requests++;
 		log_debug("control: %s: %s", cmd, err);
 		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",

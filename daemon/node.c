@@ -27,18 +27,11 @@
 /* Per-op framing beyond coll, id and fields. */
 #define OP_OVERHEAD 16u
 
-/* One op of a request, validated and packed. */
-struct pending_op {
-	struct op op;
-	size_t fields_off; /* into the batch's packed fields */
-};
-
 /* A put request on its way to becoming changesets. */
 struct batch {
 	struct node *node;
+	const struct op *ops;
 	size_t n;
-	struct pending_op *ops;
-	msgpack_sbuffer fields;
 	/* The ops of the changeset being built. */
 	struct op *cs_ops;
 	size_t cs_n;
@@ -129,106 +122,26 @@ static int same_entity(const struct op *a, const struct op *b)
 /* Marks op as part of the changeset being built; 1 if it already was. */
 static int batch_touch(struct batch *b, size_t index)
 {
-	const struct op *op = &b->ops[index].op;
+	const struct op *op = &b->ops[index];
 	size_t mask = b->touched_cap - 1;
 	for (size_t i = (size_t)entity_hash(op) & mask;; i = (i + 1) & mask) {
 		if (b->touched[i] == SIZE_MAX) {
 			b->touched[i] = index;
 			return 0;
 		}
-		if (same_entity(&b->ops[b->touched[i]].op, op))
+		if (same_entity(&b->ops[b->touched[i]], op))
 			return 1;
 	}
 }
 
 static int batch_touched(struct batch *b, size_t index)
 {
-	const struct op *op = &b->ops[index].op;
+	const struct op *op = &b->ops[index];
 	size_t mask = b->touched_cap - 1;
 	for (size_t i = (size_t)entity_hash(op) & mask; b->touched[i] != SIZE_MAX;
 	     i = (i + 1) & mask)
-		if (same_entity(&b->ops[b->touched[i]].op, op))
+		if (same_entity(&b->ops[b->touched[i]], op))
 			return 1;
-	return 0;
-}
-
-static const char *json_string_field(const json_t *obj, const char *key, size_t *len)
-{
-	const json_t *v = json_object_get(obj, key);
-	if (!json_is_string(v))
-		return NULL;
-	*len = json_string_length(v);
-	return json_string_value(v);
-}
-
-/* Checks one op of a request and packs its fields into the batch. */
-static int batch_parse_op(struct batch *b, size_t i, const json_t *jop, char *err, size_t errlen)
-{
-	struct pending_op *p = &b->ops[i];
-	if (!json_is_object(jop)) {
-		snprintf(err, errlen, "the op is not a map");
-		return LOKET_E_BAD_REQUEST;
-	}
-	const char *key;
-	const json_t *val;
-	json_object_foreach((json_t *)jop, key, val)
-	{
-		if (strcmp(key, "coll") != 0 && strcmp(key, "id") != 0 &&
-		    strcmp(key, "fields") != 0 && strcmp(key, "del") != 0) {
-			snprintf(err, errlen, "unknown key \"%.32s\"", key);
-			return LOKET_E_BAD_REQUEST;
-		}
-	}
-	p->op.coll = json_string_field(jop, "coll", &p->op.coll_len);
-	if (!p->op.coll || !changeset_valid_coll(p->op.coll, p->op.coll_len)) {
-		snprintf(err, errlen,
-		         "\"coll\" must be a collection name ([a-z][a-z0-9_]*, at most "
-		         "%u bytes)",
-		         LOKET_MAX_COLL_LEN);
-		return LOKET_E_BAD_REQUEST;
-	}
-	p->op.id = json_string_field(jop, "id", &p->op.id_len);
-	if (!p->op.id || !changeset_valid_id(p->op.id, p->op.id_len)) {
-		snprintf(err, errlen,
-		         "\"id\" must be an entity id ([A-Za-z0-9._:@-], at most %u "
-		         "bytes)",
-		         LOKET_MAX_ID_LEN);
-		return LOKET_E_BAD_REQUEST;
-	}
-	const json_t *fields = json_object_get(jop, "fields");
-	const json_t *del = json_object_get(jop, "del");
-	if (del && !json_is_null(del)) {
-		if (!json_is_true(del) || (fields && !json_is_null(fields))) {
-			snprintf(err, errlen, "\"del\" must be true and comes without fields");
-			return LOKET_E_BAD_REQUEST;
-		}
-		p->op.kind = OP_DEL;
-		return 0;
-	}
-	if (!json_is_object(fields) || json_object_size(fields) == 0 ||
-	    json_object_size(fields) > LOKET_MAX_FIELDS) {
-		snprintf(err, errlen, "\"fields\" must be a map of 1 to %u fields",
-		         LOKET_MAX_FIELDS);
-		return LOKET_E_BAD_REQUEST;
-	}
-	p->op.kind = OP_PUT;
-	p->fields_off = b->fields.size;
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &b->fields, msgpack_sbuffer_write);
-	char why[256];
-	int rc = value_pack_json(&pk, fields, LOKET_MAX_DEPTH, why, sizeof(why));
-	if (rc != 0) {
-		snprintf(err, errlen, "%s", why);
-		return rc;
-	}
-	p->op.fields_len = b->fields.size - p->fields_off;
-	/* What a changeset would refuse, refused here with the op's index. */
-	rc = changeset_check_fields((const uint8_t *)b->fields.data + p->fields_off,
-	                            p->op.fields_len, why, sizeof(why));
-	if (rc != 0) {
-		snprintf(err, errlen, "%s", why);
-		return rc;
-	}
 	return 0;
 }
 
@@ -255,33 +168,27 @@ static int ref_held(void *arg, const char *field, const char *coll, const char *
 	return rc;
 }
 
-/* Only the collections of the directory and the board exist. */
-static int node_check_coll(const struct op *op, char *err, size_t errlen)
-{
-	char why[256];
-	int rc = schema_check_coll(op->coll, why, sizeof(why));
-	if (rc != 0)
-		snprintf(err, errlen, "%s", why);
-	return rc;
-}
-
 /*
- * Holds a local op that changes something to the schema of its collection
- * (daemon/schema.h) and checks what it refers to. live says whether the
- * entity exists now: in the store, which already holds any earlier op of
- * the same request on it.
+ * Holds a local op to the schema of its collection (daemon/schema.h): the
+ * collection must exist, and a put that changes something must follow the
+ * collection's field rules and refer only to entities this node holds.
+ * live says whether the entity exists now: in the store, which already
+ * holds any earlier op of the same request on it.
  */
-static int node_check_schema(struct node *n, const struct op *op, int live, const json_t *jop,
-                             char *err, size_t errlen)
+static int node_check_schema(struct node *n, const struct op *op, int changes, int live, char *err,
+                             size_t errlen)
 {
-	char why[512];
-	int rc = schema_check_coll(op->coll, why, sizeof(why));
-	if (rc == 0 && op->kind == OP_PUT) {
-		const json_t *fields = json_object_get(jop, "fields");
-		rc = schema_check_put(op->coll, fields, !live, why, sizeof(why));
+	char coll[LOKET_MAX_COLL_LEN + 1], why[512];
+
+	/* The op's coll passed changeset_valid_coll: short, and no NUL in it. */
+	memcpy(coll, op->coll, op->coll_len);
+	coll[op->coll_len] = '\0';
+	int rc = schema_check_coll(coll, why, sizeof(why));
+	if (rc == 0 && changes && op->kind == OP_PUT) {
+		rc = schema_check_fields(coll, op->fields, op->fields_len, !live, why, sizeof(why));
 		if (rc == 0) {
 			struct ref_check r = {.n = n, .err = err, .errlen = errlen};
-			return schema_each_ref(op->coll, fields, ref_held, &r);
+			return schema_each_ref_in(coll, op->fields, op->fields_len, ref_held, &r);
 		}
 	}
 	if (rc != 0)
@@ -357,12 +264,10 @@ static void batch_release(struct batch *b)
 	free(b->signed_cs);
 	free(b->touched);
 	free(b->cs_ops);
-	free(b->ops);
-	msgpack_sbuffer_destroy(&b->fields);
 }
 
-int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index, char *err,
-             size_t errlen)
+int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result, long *bad_index,
+             char *err, size_t errlen)
 {
 	*bad_index = -1;
 	err[0] = '\0';
@@ -370,45 +275,29 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 		snprintf(err, errlen, "%s", n->writes_blocked);
 		return LOKET_E_UNAVAILABLE;
 	}
-	if (!json_is_array(ops) || json_array_size(ops) == 0 ||
-	    json_array_size(ops) > LOKET_MAX_OPS) {
+	if (n_ops == 0 || n_ops > LOKET_MAX_OPS) {
 		snprintf(err, errlen, "\"ops\" must be an array of 1 to %u ops", LOKET_MAX_OPS);
 		return LOKET_E_BAD_REQUEST;
 	}
 
-	struct batch b = {.node = n, .n = json_array_size(ops)};
-	msgpack_sbuffer_init(&b.fields);
-	b.ops = calloc(b.n, sizeof(*b.ops));
+	struct batch b = {.node = n, .ops = ops, .n = n_ops};
 	b.cs_ops = calloc(b.n, sizeof(*b.cs_ops));
 	for (b.touched_cap = 16; b.touched_cap < 2 * b.n; b.touched_cap *= 2)
 		;
 	b.touched = malloc(b.touched_cap * sizeof(*b.touched));
-	if (!b.ops || !b.cs_ops || !b.touched)
+	if (!b.cs_ops || !b.touched)
 		abort();
 	for (size_t i = 0; i < b.touched_cap; i++)
 		b.touched[i] = SIZE_MAX;
 
-	int rc = 0;
-	for (size_t i = 0; i < b.n; i++) {
-		rc = batch_parse_op(&b, i, json_array_get(ops, i), err, errlen);
-		if (rc != 0) {
-			*bad_index = (long)i;
-			goto out;
-		}
-	}
-	/* The packed fields no longer move: point the ops at them. */
-	for (size_t i = 0; i < b.n; i++)
-		if (b.ops[i].op.kind == OP_PUT)
-			b.ops[i].op.fields = (const uint8_t *)b.fields.data + b.ops[i].fields_off;
-
-	rc = store_begin(n->store);
+	int rc = store_begin(n->store);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: cannot begin: %s", store_errmsg(n->store));
 		goto out;
 	}
 	size_t changed = 0, unchanged = 0;
 	for (size_t i = 0; i < b.n; i++) {
-		const struct op *op = &b.ops[i].op;
+		const struct op *op = &b.ops[i];
 		size_t size = op->coll_len + op->id_len + op->fields_len + OP_OVERHEAD;
 		/*
 		 * Whether an op changes anything is judged against the store, so
@@ -420,12 +309,10 @@ int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index
 			rc = batch_flush(&b, err, errlen);
 		int changes = 0, live = 0;
 		if (rc == 0)
-			rc = node_check_coll(op, err, errlen);
-		if (rc == 0)
 			rc = store_op_changes(n->store, n->self, op, &changes, &live);
 		/* An unchanged op matches what the store holds, checked when written. */
-		if (rc == 0 && changes)
-			rc = node_check_schema(n, op, live, json_array_get(ops, i), err, errlen);
+		if (rc == 0)
+			rc = node_check_schema(n, op, changes, live, err, errlen);
 		if (rc != 0) {
 			*bad_index = (long)i;
 			if (err[0] == '\0')

@@ -48,13 +48,14 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 void node_free(struct node *n);
 
 /*
- * Applies a put request's "ops" array atomically: on success everything
- * that changed is durable and *result is {"seq","changed","unchanged"}; on
- * failure nothing was applied, err names the problem and *bad_index is the
- * position of the op at fault (-1 if none).
+ * Applies the ops of a put request (read by put_ops_parse) atomically: on
+ * success everything that changed is durable and *result is
+ * {"seq","changed","unchanged"}; on failure nothing was applied, err names
+ * the problem and *bad_index is the position of the op at fault (-1 if
+ * none).
  */
-int node_put(struct node *n, const json_t *ops, json_t **result, long *bad_index, char *err,
-             size_t errlen);
+int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result, long *bad_index,
+             char *err, size_t errlen);
 
 /* Status for the control socket: the store's view plus name, key, federation. */
 int node_status(struct node *n, json_t **out);

@@ -301,11 +301,17 @@ static void test_members_block_writes(void **state)
 	json_t *result = NULL;
 	long index;
 	char err[512];
-	json_t *ops =
-	    json_pack("[{s:s, s:s, s:{s:s}}]", "coll", "expert", "id", "a", "fields", "name", "A");
-	assert_int_not_equal(node_put(f.node, ops, &result, &index, err, sizeof(err)), 0);
+	/* {"name": "A"} */
+	static const uint8_t fields[] = {0x81, 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'A'};
+	struct op op = {.kind = OP_PUT,
+	                .coll = "expert",
+	                .coll_len = 6,
+	                .id = "a",
+	                .id_len = 1,
+	                .fields = fields,
+	                .fields_len = sizeof(fields)};
+	assert_int_not_equal(node_put(f.node, &op, 1, &result, &index, err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "own chain"));
-	json_decref(ops);
 	fixture_close(&f);
 }
 

@@ -1,0 +1,278 @@
+/*
+ * put_ops: the ops of a put request, read from msgpack. The whole request
+ * has passed value_check before anything here runs, so every header and
+ * length is known to lie within the bytes; the reader below still checks
+ * each step against the end, because it costs nothing and keeps this file
+ * safe on its own.
+ */
+#include "daemon/put_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/value.h"
+
+struct reader {
+	const uint8_t *p, *end;
+};
+
+static uint32_t be(const uint8_t *p, size_t n)
+{
+	uint32_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A container header of the family fix_lo (fixmap 0x80, fixarray 0x90), 16 or 32 bits. */
+static int read_count(struct reader *r, uint8_t fix_lo, uint8_t t16, uint32_t *n)
+{
+	if (r->p >= r->end)
+		return 0;
+	uint8_t b = *r->p;
+	size_t width = b == t16 ? 2 : b == t16 + 1 ? 4 : 0;
+	if (width == 0) {
+		if (b < fix_lo || b > fix_lo + 15)
+			return 0;
+		*n = b & 0x0fu;
+		r->p++;
+		return 1;
+	}
+	if ((size_t)(r->end - r->p) < 1 + width)
+		return 0;
+	*n = be(r->p + 1, width);
+	r->p += 1 + width;
+	return 1;
+}
+
+static int read_str(struct reader *r, const char **s, size_t *len)
+{
+	if (r->p >= r->end)
+		return 0;
+	uint8_t b = *r->p;
+	size_t width = b == 0xd9 ? 1 : b == 0xda ? 2 : b == 0xdb ? 4 : 0;
+	size_t n;
+	if (width == 0) {
+		if ((b & 0xe0u) != 0xa0u)
+			return 0;
+		n = b & 0x1fu;
+	} else {
+		if ((size_t)(r->end - r->p) < 1 + width)
+			return 0;
+		n = be(r->p + 1, width);
+	}
+	r->p += 1 + width;
+	if ((size_t)(r->end - r->p) < n)
+		return 0;
+	*s = (const char *)r->p;
+	*len = n;
+	r->p += n;
+	return 1;
+}
+
+/* Steps over one value, returning where it started and its length. */
+static int skip_value(struct reader *r, const uint8_t **at, size_t *len)
+{
+	char why[8];
+	size_t used = 0;
+	if (value_check(r->p, (size_t)(r->end - r->p), LOKET_MAX_MESSAGE_DEPTH, 0, &used, why,
+	                sizeof(why)) != 0)
+		return 0;
+	*at = r->p;
+	*len = used;
+	r->p += used;
+	return 1;
+}
+
+static int str_is(const char *s, size_t len, const char *lit)
+{
+	return len == strlen(lit) && memcmp(s, lit, len) == 0;
+}
+
+int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *ops_len)
+{
+	struct reader r = {.p = req, .end = req + len};
+	uint32_t n;
+	int put = 0;
+
+	*ops = NULL;
+	*ops_len = 0;
+	if (!read_count(&r, 0x80, 0xde, &n))
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *key, *cmd;
+		size_t key_len, cmd_len;
+		const uint8_t *at;
+		size_t at_len;
+		if (!read_str(&r, &key, &key_len))
+			return 0;
+		if (str_is(key, key_len, "cmd")) {
+			if (!read_str(&r, &cmd, &cmd_len) || !str_is(cmd, cmd_len, "put"))
+				return 0;
+			put = 1;
+		} else if (!skip_value(&r, &at, &at_len)) {
+			return 0;
+		} else if (str_is(key, key_len, "ops")) {
+			*ops = at;
+			*ops_len = at_len;
+		}
+	}
+	return put && r.p == r.end;
+}
+
+/*
+ * Fields sent in another form than the canonical one (keys unsorted, wider
+ * integers, bin) are packed canonically, as the JSON path always did.
+ */
+static int repack_fields(struct put_ops *po, const uint8_t *p, size_t len, size_t *off, char *err,
+                         size_t errlen)
+{
+	json_t *fields = value_to_json(p, len);
+	msgpack_packer pk;
+	int rc;
+
+	if (!fields) {
+		snprintf(err, errlen, "\"fields\" cannot be read");
+		return LOKET_E_MALFORMED;
+	}
+	*off = po->repacked.size;
+	msgpack_packer_init(&pk, &po->repacked, msgpack_sbuffer_write);
+	rc = value_pack_json(&pk, fields, LOKET_MAX_DEPTH, err, errlen);
+	json_decref(fields);
+	if (rc != 0)
+		return rc;
+	return changeset_check_fields((const uint8_t *)po->repacked.data + *off,
+	                              po->repacked.size - *off, err, errlen);
+}
+
+/* Reads one op; *off is set when its fields were repacked (else SIZE_MAX). */
+static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t *off, char *err,
+                    size_t errlen)
+{
+	const uint8_t *fields = NULL, *del = NULL;
+	size_t fields_len = 0, del_len = 0;
+	uint32_t n;
+	int have_coll = 0, have_id = 0;
+
+	*off = SIZE_MAX;
+	if (!read_count(r, 0x80, 0xde, &n)) {
+		const uint8_t *at;
+		size_t at_len;
+		snprintf(err, errlen, "the op is not a map");
+		return skip_value(r, &at, &at_len) ? LOKET_E_BAD_REQUEST : LOKET_E_MALFORMED;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const char *key;
+		size_t key_len;
+		const uint8_t *at;
+		size_t at_len;
+		if (!read_str(r, &key, &key_len) || !skip_value(r, &at, &at_len)) {
+			snprintf(err, errlen, "the op is not a well-formed map");
+			return LOKET_E_MALFORMED;
+		}
+		struct reader v = {.p = at, .end = at + at_len};
+		if (str_is(key, key_len, "coll")) {
+			have_coll = read_str(&v, &op->coll, &op->coll_len);
+		} else if (str_is(key, key_len, "id")) {
+			have_id = read_str(&v, &op->id, &op->id_len);
+		} else if (str_is(key, key_len, "fields")) {
+			fields = at;
+			fields_len = at_len;
+		} else if (str_is(key, key_len, "del")) {
+			del = at;
+			del_len = at_len;
+		} else {
+			char shown[33];
+			size_t k = 0;
+			while (k < key_len && k < 32 && key[k] != '\0') {
+				shown[k] = key[k];
+				k++;
+			}
+			shown[k] = '\0';
+			snprintf(err, errlen, "unknown key \"%s\"", shown);
+			return LOKET_E_BAD_REQUEST;
+		}
+	}
+	if (!have_coll || !changeset_valid_coll(op->coll, op->coll_len)) {
+		snprintf(err, errlen,
+		         "\"coll\" must be a collection name ([a-z][a-z0-9_]*, at most %u bytes)",
+		         LOKET_MAX_COLL_LEN);
+		return LOKET_E_BAD_REQUEST;
+	}
+	if (!have_id || !changeset_valid_id(op->id, op->id_len)) {
+		snprintf(err, errlen,
+		         "\"id\" must be an entity id ([A-Za-z0-9._:@-], at most %u bytes)",
+		         LOKET_MAX_ID_LEN);
+		return LOKET_E_BAD_REQUEST;
+	}
+	int fields_nil = fields && fields_len == 1 && fields[0] == 0xc0;
+	if (del && !(del_len == 1 && del[0] == 0xc0)) {
+		if (!(del_len == 1 && del[0] == 0xc3) || (fields && !fields_nil)) {
+			snprintf(err, errlen, "\"del\" must be true and comes without fields");
+			return LOKET_E_BAD_REQUEST;
+		}
+		op->kind = OP_DEL;
+		return 0;
+	}
+	struct reader f = {.p = fields, .end = fields + fields_len};
+	if (!fields || !read_count(&f, 0x80, 0xde, &n) || n == 0 || n > LOKET_MAX_FIELDS) {
+		snprintf(err, errlen, "\"fields\" must be a map of 1 to %u fields",
+		         LOKET_MAX_FIELDS);
+		return LOKET_E_BAD_REQUEST;
+	}
+	op->kind = OP_PUT;
+	op->fields = fields;
+	op->fields_len = fields_len;
+	if (changeset_check_fields(fields, fields_len, err, errlen) == 0)
+		return 0;
+	int rc = repack_fields(po, fields, fields_len, off, err, errlen);
+	if (rc == 0)
+		op->fields_len = po->repacked.size - *off;
+	return rc;
+}
+
+int put_ops_parse(struct put_ops *po, const uint8_t *ops, size_t len, long *bad_index, char *err,
+                  size_t errlen)
+{
+	struct reader r = {.p = ops, .end = ops ? ops + len : NULL};
+	size_t *offs = NULL;
+	uint32_t n;
+	int rc = 0;
+
+	memset(po, 0, sizeof(*po));
+	msgpack_sbuffer_init(&po->repacked);
+	*bad_index = -1;
+	if (!ops || !read_count(&r, 0x90, 0xdc, &n) || n == 0 || n > LOKET_MAX_OPS) {
+		snprintf(err, errlen, "\"ops\" must be an array of 1 to %u ops", LOKET_MAX_OPS);
+		return LOKET_E_BAD_REQUEST;
+	}
+	po->ops = calloc(n, sizeof(*po->ops));
+	offs = calloc(n, sizeof(*offs));
+	if (!po->ops || !offs)
+		abort();
+	for (uint32_t i = 0; i < n; i++) {
+		rc = parse_op(po, &r, &po->ops[i], &offs[i], err, errlen);
+		if (rc != 0) {
+			*bad_index = (long)i;
+			goto out;
+		}
+	}
+	po->n = n;
+	/* Repacked fields no longer move: point their ops at them. */
+	for (size_t i = 0; i < po->n; i++)
+		if (offs[i] != SIZE_MAX)
+			po->ops[i].fields = (const uint8_t *)po->repacked.data + offs[i];
+out:
+	free(offs);
+	return rc;
+}
+
+void put_ops_release(struct put_ops *po)
+{
+	free(po->ops);
+	msgpack_sbuffer_destroy(&po->repacked);
+	memset(po, 0, sizeof(*po));
+}
