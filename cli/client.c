@@ -25,6 +25,7 @@
 
 #include "common/paths.h"
 #include "proto/error.h"
+#include "proto/limits.h"
 #include "proto/value.h"
 
 struct client {
@@ -209,6 +210,23 @@ static int take_reply(json_t *reply, json_t **result, long *index, char *err, si
 	return LOKET_E_BAD_REQUEST;
 }
 
+int client_send_raw(struct client *c, const void *msg, size_t len, char *err, size_t errlen)
+{
+	if (c->broken)
+		return unavailable(c, "an earlier request got no reply", err, errlen);
+	if (len > LOKET_MAX_MESSAGE_BYTES) {
+		snprintf(err, errlen, "cannot encode the request: %s",
+		         loket_strerror(LOKET_E_TOO_BIG));
+		return LOKET_E_TOO_BIG;
+	}
+	/* zmq_send copies msg into a message of its own. */
+	if (zmq_send(c->zsock, msg, len, ZMQ_DONTWAIT) < 0) {
+		c->broken = 1;
+		return unavailable(c, "is it running?", err, errlen);
+	}
+	return 0;
+}
+
 int client_send(struct client *c, const json_t *req, char *err, size_t errlen)
 {
 	msgpack_sbuffer buf;
@@ -217,18 +235,12 @@ int client_send(struct client *c, const json_t *req, char *err, size_t errlen)
 		return unavailable(c, "an earlier request got no reply", err, errlen);
 	msgpack_sbuffer_init(&buf);
 	int rc = value_encode_message(req, &buf);
-	if (rc < 0) {
+	if (rc < 0)
 		snprintf(err, errlen, "cannot encode the request: %s", loket_strerror(rc));
-		msgpack_sbuffer_destroy(&buf);
-		return rc;
-	}
-	if (zmq_send(c->zsock, buf.data, buf.size, ZMQ_DONTWAIT) < 0) {
-		msgpack_sbuffer_destroy(&buf);
-		c->broken = 1;
-		return unavailable(c, "is it running?", err, errlen);
-	}
+	else
+		rc = client_send_raw(c, buf.data, buf.size, err, errlen);
 	msgpack_sbuffer_destroy(&buf);
-	return 0;
+	return rc;
 }
 
 int client_receive(struct client *c, int timeout_ms, json_t **result, long *index, char *err,

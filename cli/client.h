@@ -48,6 +48,14 @@ int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **re
  * client_receive before the next client_send.
  */
 int client_send(struct client *c, const json_t *req, char *err, size_t errlen);
+
+/*
+ * client_send for a request already encoded: msg holds one msgpack map of
+ * len bytes, at most LOKET_MAX_MESSAGE_BYTES, in the form value_encode_message
+ * gives (so that bulk writers can build it without a JSON tree). The bytes
+ * are copied before it returns.
+ */
+int client_send_raw(struct client *c, const void *msg, size_t len, char *err, size_t errlen);
 int client_receive(struct client *c, int timeout_ms, json_t **result, long *index, char *err,
                    size_t errlen);
 
