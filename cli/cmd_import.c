@@ -2,7 +2,7 @@
  * loket import: applies a JSON Lines file, one op per line, through the
  * daemon's "put" command, in batches of at most IMPORT_BATCH_OPS ops or
  * IMPORT_BATCH_BYTES of encoded ops. Memory stays constant whatever the
- * file's size: one line buffer and one batch.
+ * file's size: one input buffer and one batch.
  *
  * Import is idempotent because the daemon skips ops that change nothing, so
  * the way to finish an interrupted or failed import is to run it again.
@@ -26,10 +26,10 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
