@@ -26,6 +26,14 @@
 static const char search_sql[] = "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED,"
                                  " tokenize = 'unicode61 remove_diacritics 2');";
 
+/* One entity of a batch; coll and text are offsets into ix->all. */
+struct index_doc {
+	sqlite3_int64 rowid;
+	int live; /* not deleted: the index holds its text */
+	size_t coll, coll_len;
+	size_t text, text_len;
+};
+
 struct store_index {
 	char *path;         /* the index file */
 	char *store_path;   /* the store file, attached as "store" */
@@ -34,8 +42,10 @@ struct store_index {
 	sqlite3_stmt *pick; /* entities above a ver, in ver order */
 	sqlite3_stmt *del;
 	sqlite3_stmt *ins;
-	sqlite3_stmt *mark; /* the watermark */
-	struct store_buf text;
+	sqlite3_stmt *mark;     /* the watermark */
+	struct store_buf text;  /* one entity's text */
+	struct store_buf all;   /* the batch's colls and texts */
+	struct index_doc *docs; /* the batch, STORE_INDEX_BATCH of them */
 	pthread_t thread;
 	int running;
 	pthread_mutex_t mu;
@@ -66,16 +76,54 @@ static char *dup_cat(const char *a, const char *b)
 	return p;
 }
 
+static void buf_put(struct store_buf *b, const char *p, size_t len)
+{
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+
+		while (cap < b->n + len + 1)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		if (!b->p)
+			abort();
+		b->cap = cap;
+	}
+	if (len)
+		memcpy(b->p + b->n, p, len);
+	b->n += len;
+	b->p[b->n] = '\0';
+}
+
+/*
+ * Attaches the store as "store", read-only: a URI with mode=ro (the
+ * connection is opened with SQLITE_OPEN_URI), so that the indexer cannot
+ * take the store's write lock whatever it runs.
+ */
 static int attach_store(sqlite3 *db, const char *store_path)
 {
+	static const char hex[] = "0123456789ABCDEF";
+	struct store_buf uri = {0};
 	sqlite3_stmt *st = NULL;
-	int step;
+	int step = SQLITE_ERROR;
 
-	if (sqlite3_prepare_v2(db, "ATTACH ?1 AS store", -1, &st, NULL) != SQLITE_OK)
-		return LOKET_E_STORE;
-	sqlite3_bind_text(st, 1, store_path, -1, SQLITE_STATIC);
-	step = sqlite3_step(st);
+	buf_put(&uri, "file:", 5);
+	for (const unsigned char *p = (const unsigned char *)store_path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p)) {
+			buf_put(&uri, (const char *)p, 1);
+		} else {
+			char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+
+			buf_put(&uri, esc, 3);
+		}
+	}
+	buf_put(&uri, "?mode=ro", 8);
+	if (sqlite3_prepare_v2(db, "ATTACH ?1 AS store", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, uri.p, (int)uri.n, SQLITE_STATIC);
+		step = sqlite3_step(st);
+	}
 	sqlite3_finalize(st);
+	free(uri.p);
 	return step == SQLITE_DONE ? 0 : LOKET_E_STORE;
 }
 
@@ -134,8 +182,9 @@ static int open_writer(struct store_index *ix, const uint8_t store_id[16], int64
 	int same;
 
 	*why = "cannot be read";
-	if (sqlite3_open_v2(ix->path, &ix->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK)
+	if (sqlite3_open_v2(ix->path, &ix->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_URI,
+	                    NULL) != SQLITE_OK)
 		return 1;
 	sqlite3_busy_timeout(ix->db, 5000);
 	if (exec(ix->db, "PRAGMA journal_mode = WAL") < 0 ||
@@ -213,46 +262,82 @@ static void unlink_index(const char *path)
 }
 
 /*
- * One transaction: the entities above from (at most a batch), folded into
- * the index, and the new watermark in *out. target was committed before
- * the transaction began, so a batch that is not full has seen it all.
+ * Reads the entities above from (at most a batch) into ix->docs, in a read
+ * transaction of the store that ends before the index is written, so that
+ * the store's WAL is not held back while FTS5 works. *top gets the highest
+ * ver read, *n how many.
  */
-static int index_batch(struct store_index *ix, int64_t from, int64_t target, int64_t *out)
+static int read_batch(struct store_index *ix, int64_t from, int64_t *top, size_t *n)
 {
-	int64_t top = from, n = 0;
-	int step, rc = LOKET_E_STORE;
+	int step;
 
-	if (exec(ix->db, "BEGIN") < 0)
-		goto cleanup;
+	*n = 0;
+	ix->all.n = 0;
 	sqlite3_bind_int64(ix->pick, 1, from);
 	sqlite3_bind_int64(ix->pick, 2, STORE_INDEX_BATCH);
 	while ((step = sqlite3_step(ix->pick)) == SQLITE_ROW) {
-		sqlite3_int64 rowid = sqlite3_column_int64(ix->pick, 0);
+		struct index_doc *d = &ix->docs[*n];
 		const char *fields = (const char *)sqlite3_column_text(ix->pick, 2);
+		size_t coll_len = (size_t)sqlite3_column_bytes(ix->pick, 1);
 
-		sqlite3_bind_int64(ix->del, 1, rowid);
+		d->rowid = sqlite3_column_int64(ix->pick, 0);
+		d->live = !sqlite3_column_int(ix->pick, 3) && fields;
+		d->coll = ix->all.n;
+		d->coll_len = coll_len;
+		buf_put(&ix->all, (const char *)sqlite3_column_text(ix->pick, 1), coll_len);
+		d->text = ix->all.n;
+		d->text_len = 0;
+		if (d->live) {
+			store_fts_text(&ix->text, fields,
+			               (size_t)sqlite3_column_bytes(ix->pick, 2));
+			buf_put(&ix->all, ix->text.p, ix->text.n);
+			d->text_len = ix->text.n;
+		}
+		*top = sqlite3_column_int64(ix->pick, 4);
+		(*n)++;
+	}
+	sqlite3_reset(ix->pick);
+	return step == SQLITE_DONE ? 0 : LOKET_E_STORE;
+}
+
+/*
+ * One batch: the entities above from folded into the index, and the new
+ * watermark in *out, in one transaction of the index file. target was
+ * committed before the batch was read, so a batch that is not full has
+ * seen it all.
+ */
+static int index_batch(struct store_index *ix, int64_t from, int64_t target, int64_t *out)
+{
+	int64_t top = from;
+	size_t n = 0;
+	int step, rc = LOKET_E_STORE;
+
+	if (read_batch(ix, from, &top, &n) < 0) {
+		ix->fail_code = sqlite3_errcode(ix->db);
+		snprintf(ix->fail_msg, sizeof(ix->fail_msg), "%s", sqlite3_errmsg(ix->db));
+		return LOKET_E_STORE;
+	}
+	/* Deferred: the first write locks the index file, and only that. */
+	if (exec(ix->db, "BEGIN") < 0)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++) {
+		const struct index_doc *d = &ix->docs[i];
+
+		sqlite3_bind_int64(ix->del, 1, d->rowid);
 		step = sqlite3_step(ix->del);
 		sqlite3_reset(ix->del);
 		if (step != SQLITE_DONE)
 			goto cleanup;
-		if (!sqlite3_column_int(ix->pick, 3) && fields) {
-			store_fts_text(&ix->text, fields,
-			               (size_t)sqlite3_column_bytes(ix->pick, 2));
-			sqlite3_bind_int64(ix->ins, 1, rowid);
-			sqlite3_bind_text(ix->ins, 2, ix->text.p, (int)ix->text.n, SQLITE_STATIC);
-			sqlite3_bind_text(ix->ins, 3,
-			                  (const char *)sqlite3_column_text(ix->pick, 1),
-			                  sqlite3_column_bytes(ix->pick, 1), SQLITE_STATIC);
-			step = sqlite3_step(ix->ins);
-			sqlite3_reset(ix->ins);
-			if (step != SQLITE_DONE)
-				goto cleanup;
-		}
-		top = sqlite3_column_int64(ix->pick, 4);
-		n++;
+		if (!d->live)
+			continue;
+		sqlite3_bind_int64(ix->ins, 1, d->rowid);
+		sqlite3_bind_text(ix->ins, 2, ix->all.p + d->text, (int)d->text_len, SQLITE_STATIC);
+		sqlite3_bind_text(ix->ins, 3, ix->all.p + d->coll, (int)d->coll_len, SQLITE_STATIC);
+		step = sqlite3_step(ix->ins);
+		sqlite3_reset(ix->ins);
+		if (step != SQLITE_DONE)
+			goto cleanup;
 	}
-	if (step != SQLITE_DONE)
-		goto cleanup;
 	if (n < STORE_INDEX_BATCH && top < target)
 		top = target;
 	sqlite3_bind_int64(ix->mark, 1, top);
@@ -263,7 +348,6 @@ static int index_batch(struct store_index *ix, int64_t from, int64_t target, int
 	*out = top;
 	rc = 0;
 cleanup:
-	sqlite3_reset(ix->pick);
 	if (rc < 0) {
 		ix->fail_code = sqlite3_errcode(ix->db);
 		snprintf(ix->fail_msg, sizeof(ix->fail_msg), "%s", sqlite3_errmsg(ix->db));
@@ -275,7 +359,7 @@ cleanup:
 /* Empties the index: a new search table and watermark 0, in one transaction. */
 static int index_clear(struct store_index *ix)
 {
-	if (exec(ix->db, "BEGIN IMMEDIATE") < 0)
+	if (exec(ix->db, "BEGIN") < 0)
 		return LOKET_E_STORE;
 	if (exec(ix->db, "DROP TABLE main.search") < 0 || exec(ix->db, search_sql) < 0 ||
 	    exec(ix->db, "UPDATE main.index_meta SET v = 0 WHERE k = 'watermark'") < 0 ||
@@ -366,6 +450,9 @@ int store_index_start(const char *store_path, const uint8_t store_id[16], int64_
 	ix->path = dup_cat(store_path, "-index");
 	ix->store_path = dup_cat(store_path, "");
 	ix->target = ver;
+	ix->docs = calloc(STORE_INDEX_BATCH, sizeof(*ix->docs));
+	if (!ix->docs)
+		abort();
 	pthread_mutex_init(&ix->mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -390,7 +477,8 @@ int store_index_start(const char *store_path, const uint8_t store_id[16], int64_
 			goto fail;
 		}
 	}
-	if (sqlite3_open_v2(ix->path, &ix->reader, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	if (sqlite3_open_v2(ix->path, &ix->reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+	        SQLITE_OK ||
 	    attach_store(ix->reader, ix->store_path) < 0) {
 		snprintf(err, errlen, "cannot open the search index %s for reading: %s", ix->path,
 		         ix->reader ? sqlite3_errmsg(ix->reader) : "out of memory");
@@ -420,6 +508,8 @@ void store_index_stop(struct store_index *ix)
 	pthread_cond_destroy(&ix->moved);
 	pthread_mutex_destroy(&ix->mu);
 	free(ix->text.p);
+	free(ix->all.p);
+	free(ix->docs);
 	free(ix->path);
 	free(ix->store_path);
 	free(ix);
