@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -455,6 +456,64 @@ static void test_readonly_leaves_index(void **state)
 	assert_false(exists(ipath));
 }
 
+/* The highest nice value among the threads of this process but the calling one. */
+static int max_thread_nice(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int best = -100;
+
+	assert_non_null(d);
+	while ((e = readdir(d))) {
+		char p[300], buf[1024], *q;
+		FILE *f;
+		int field = 0;
+		long nice = 0;
+
+		if (e->d_name[0] == '.' || atol(e->d_name) == (long)gettid())
+			continue;
+		snprintf(p, sizeof(p), "/proc/self/task/%s/stat", e->d_name);
+		f = fopen(p, "r");
+		if (!f)
+			continue;
+		q = fgets(buf, sizeof(buf), f);
+		fclose(f);
+		if (!q || !(q = strrchr(buf, ')')))
+			continue;
+		/* Fields after the comm: state is field 3, nice field 19. */
+		for (q += 2, field = 3; *q && field < 19; q++)
+			if (*q == ' ')
+				field++;
+		nice = strtol(q, NULL, 10);
+		if (nice > best)
+			best = (int)nice;
+	}
+	closedir(d);
+	return best;
+}
+
+/* A store path with characters a URI would misread; the indexer runs below the writer. */
+static void test_odd_path_and_priority(void **state)
+{
+	char sub[200], path[256];
+	struct store *s;
+	struct node a;
+
+	(void)state;
+	assert_true(snprintf(sub, sizeof(sub), "%s/odd dir %%20?x#y", dir) < (int)sizeof(sub));
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_true(snprintf(path, sizeof(path), "%s/s.db", sub) < (int)sizeof(path));
+	s = open_rw(path);
+	node_init(&a);
+	write_two(s, &a);
+	check_two(s);
+	assert_int_equal(max_thread_nice(), 10);
+	store_close(s);
+	assert_true(exists(path));
+	assert_true(snprintf(path, sizeof(path), "%s/s.db-index", sub) < (int)sizeof(path));
+	assert_true(exists(path));
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -483,6 +542,7 @@ int main(void)
 	    cmocka_unit_test(test_rebuild_resets_index),
 	    cmocka_unit_test(test_upgrade_from_schema_1),
 	    cmocka_unit_test(test_readonly_leaves_index),
+	    cmocka_unit_test(test_odd_path_and_priority),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
