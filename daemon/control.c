@@ -119,14 +119,10 @@ static int handle_put(struct node *n, const uint8_t *ops, size_t len, json_t **r
 	return rc;
 }
 
-/* 1 if p is a well-formed put request, with the bytes of its "ops". */
+/* 1 if p is a put request, with the bytes of its "ops". */
 static int is_put(const uint8_t *p, size_t len, const uint8_t **ops, size_t *ops_len)
 {
-	char why[8];
-	size_t used = 0;
-	return len <= LOKET_MAX_MESSAGE_BYTES &&
-	       value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, why, sizeof(why)) == 0 &&
-	       used == len && put_ops_find(p, len, ops, ops_len);
+	return len <= LOKET_MAX_MESSAGE_BYTES && put_ops_find(p, len, ops, ops_len);
 }
 
 static int handle_get(void *data, const json_t *req, json_t **result, char *err, size_t errlen)

@@ -1,9 +1,10 @@
 /*
- * put_ops: the ops of a put request, read from msgpack. The whole request
- * has passed value_check before anything here runs, so every header and
- * length is known to lie within the bytes; the reader below still checks
- * each step against the end, because it costs nothing and keeps this file
- * safe on its own.
+ * put_ops: the ops of a put request, read from msgpack in one pass. Every
+ * header and length is checked against the end of the bytes before it is
+ * used, and every value is either read as the type expected or passed over
+ * by value_check, so no byte of the request is trusted unread. Whatever
+ * this reader cannot take goes to the generic JSON path, which words the
+ * error.
  */
 #include "daemon/put_ops.h"
 
@@ -113,6 +114,11 @@ int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *op
 			if (!read_str(&r, &cmd, &cmd_len) || !str_is(cmd, cmd_len, "put"))
 				return 0;
 			put = 1;
+		} else if (str_is(key, key_len, "ops") && i + 1 == n) {
+			/* Last, as loket sends it: put_ops_parse reads it to the end, once. */
+			*ops = r.p;
+			*ops_len = (size_t)(r.end - r.p);
+			r.p = r.end;
 		} else if (!skip_value(&r, &at, &at_len)) {
 			return 0;
 		} else if (str_is(key, key_len, "ops")) {
@@ -155,7 +161,7 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 	const uint8_t *fields = NULL, *del = NULL;
 	size_t fields_len = 0, del_len = 0;
 	uint32_t n;
-	int have_coll = 0, have_id = 0;
+	int have_coll = 0, have_id = 0, canonical = 0;
 
 	*off = SIZE_MAX;
 	if (!read_count(r, 0x80, 0xde, &n)) {
@@ -169,7 +175,22 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 		size_t key_len;
 		const uint8_t *at;
 		size_t at_len;
-		if (!read_str(r, &key, &key_len) || !skip_value(r, &at, &at_len)) {
+		if (!read_str(r, &key, &key_len)) {
+			snprintf(err, errlen, "the op is not a well-formed map");
+			return LOKET_E_MALFORMED;
+		}
+		/* Canonical fields, the common case, are checked in the one pass that finds their
+		 * end. */
+		if (str_is(key, key_len, "fields") &&
+		    changeset_check_fields_at(r->p, (size_t)(r->end - r->p), &at_len, NULL, 0) ==
+		        0) {
+			fields = r->p;
+			fields_len = at_len;
+			canonical = 1;
+			r->p += at_len;
+			continue;
+		}
+		if (!skip_value(r, &at, &at_len)) {
 			snprintf(err, errlen, "the op is not a well-formed map");
 			return LOKET_E_MALFORMED;
 		}
@@ -226,7 +247,7 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 	op->kind = OP_PUT;
 	op->fields = fields;
 	op->fields_len = fields_len;
-	if (changeset_check_fields(fields, fields_len, err, errlen) == 0)
+	if (canonical)
 		return 0;
 	int rc = repack_fields(po, fields, fields_len, off, err, errlen);
 	if (rc == 0)
@@ -259,6 +280,11 @@ int put_ops_parse(struct put_ops *po, const uint8_t *ops, size_t len, long *bad_
 			*bad_index = (long)i;
 			goto out;
 		}
+	}
+	if (r.p != r.end) {
+		snprintf(err, errlen, "%zu bytes follow the ops", (size_t)(r.end - r.p));
+		rc = LOKET_E_TRAILING;
+		goto out;
 	}
 	po->n = n;
 	/* Repacked fields no longer move: point their ops at them. */

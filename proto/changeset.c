@@ -552,15 +552,25 @@ static int check_for_encode(const struct changeset *cs)
 	return 0;
 }
 
-int changeset_check_fields(const uint8_t *p, size_t len, char *err, size_t errlen)
+int changeset_check_fields_at(const uint8_t *p, size_t len, size_t *used, char *err, size_t errlen)
 {
 	struct reader r = {.p = p, .len = p ? len : 0, .op = -1, .err = err, .errlen = errlen};
 	if (err && errlen)
 		err[0] = '\0';
 	int rc = read_fields(&r);
-	if (rc == 0 && r.pos != r.len)
-		rc = fail(&r, r.pos, LOKET_E_TRAILING, "%zu bytes follow the fields map",
-		          r.len - r.pos);
+	*used = r.pos;
+	return rc;
+}
+
+int changeset_check_fields(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	size_t used;
+	int rc = changeset_check_fields_at(p, len, &used, err, errlen);
+	if (rc == 0 && used != len) {
+		struct reader r = {.p = p, .len = len, .op = -1, .err = err, .errlen = errlen};
+		rc =
+		    fail(&r, used, LOKET_E_TRAILING, "%zu bytes follow the fields map", len - used);
+	}
 	return rc;
 }
 

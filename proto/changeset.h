@@ -108,6 +108,13 @@ int changeset_signing_input(const uint8_t *body, size_t body_len, uint8_t **msg,
  */
 int changeset_check_fields(const uint8_t *p, size_t len, char *err, size_t errlen);
 
+/*
+ * The same check of the fields map at the start of p, which may go on
+ * after it: *used is the map's length. For reading ops out of a larger
+ * message in one pass.
+ */
+int changeset_check_fields_at(const uint8_t *p, size_t len, size_t *used, char *err, size_t errlen);
+
 /* 1 if s is a valid collection name / entity id by the rules above. */
 int changeset_valid_coll(const char *s, size_t len);
 int changeset_valid_id(const char *s, size_t len);

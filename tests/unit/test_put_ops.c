@@ -62,6 +62,19 @@ static void test_find(void **state)
 	assert_null(ops);
 	msgpack_sbuffer_destroy(&sb);
 
+	/* A stray byte after the request: "ops" runs to the end and is refused there. */
+	pack_json(&sb,
+	          "{\"cmd\":\"put\",\"ops\":[{\"coll\":\"expert\",\"id\":\"a\",\"del\":true}]}");
+	msgpack_sbuffer_write(&sb, "\xc0", 1);
+	assert_int_equal(put_ops_find((const uint8_t *)sb.data, sb.size, &ops, &len), 1);
+	struct put_ops po;
+	long index;
+	char err[128];
+	assert_int_equal(put_ops_parse(&po, ops, len, &index, err, sizeof(err)), LOKET_E_TRAILING);
+	assert_string_equal(err, "1 bytes follow the ops");
+	put_ops_release(&po);
+	msgpack_sbuffer_destroy(&sb);
+
 	/* ["cmd", "put"]: not a map */
 	static const uint8_t array[] = {0x92, 0xa3, 'c', 'm', 'd', 0xa3, 'p', 'u', 't'};
 	assert_int_equal(put_ops_find(array, sizeof(array), &ops, &len), 0);
