@@ -27,18 +27,18 @@
 /* Per-op framing beyond coll, id and fields. */
 #define OP_OVERHEAD 16u
 
-/* A put request on its way to becoming changesets. */
+/*
+ * A put request on its way to becoming changesets. Each op is applied to
+ * the store as it is read, with the seq and hlc of the changeset it will
+ * be signed into; the ops that changed something are gathered, and
+ * signed and stored as that changeset when it is full or the request ends.
+ */
 struct batch {
 	struct node *node;
-	const struct op *ops;
-	size_t n;
-	/* The ops of the changeset being built. */
+	/* The changeset being built: seq 0 until its first op. */
+	struct changeset cs;
 	struct op *cs_ops;
-	size_t cs_n;
 	size_t cs_bytes;
-	/* Entities touched by cs_ops: open addressing over op indices. */
-	size_t *touched;
-	size_t touched_cap;
 	/* Signed changesets, announced once the transaction is durable. */
 	msgpack_sbuffer *signed_cs;
 	size_t n_signed;
@@ -102,49 +102,6 @@ void node_free(struct node *n)
 	free(n);
 }
 
-static uint64_t entity_hash(const struct op *op)
-{
-	uint64_t h = 1469598103934665603u;
-	for (size_t i = 0; i < op->coll_len; i++)
-		h = (h ^ (uint8_t)op->coll[i]) * 1099511628211u;
-	h = (h ^ 0xff) * 1099511628211u;
-	for (size_t i = 0; i < op->id_len; i++)
-		h = (h ^ (uint8_t)op->id[i]) * 1099511628211u;
-	return h;
-}
-
-static int same_entity(const struct op *a, const struct op *b)
-{
-	return a->coll_len == b->coll_len && a->id_len == b->id_len &&
-	       memcmp(a->coll, b->coll, a->coll_len) == 0 && memcmp(a->id, b->id, a->id_len) == 0;
-}
-
-/* Marks op as part of the changeset being built; 1 if it already was. */
-static int batch_touch(struct batch *b, size_t index)
-{
-	const struct op *op = &b->ops[index];
-	size_t mask = b->touched_cap - 1;
-	for (size_t i = (size_t)entity_hash(op) & mask;; i = (i + 1) & mask) {
-		if (b->touched[i] == SIZE_MAX) {
-			b->touched[i] = index;
-			return 0;
-		}
-		if (same_entity(&b->ops[b->touched[i]], op))
-			return 1;
-	}
-}
-
-static int batch_touched(struct batch *b, size_t index)
-{
-	const struct op *op = &b->ops[index];
-	size_t mask = b->touched_cap - 1;
-	for (size_t i = (size_t)entity_hash(op) & mask; b->touched[i] != SIZE_MAX;
-	     i = (i + 1) & mask)
-		if (same_entity(&b->ops[b->touched[i]], op))
-			return 1;
-	return 0;
-}
-
 /* A reference in a local write must name an entity this node holds. */
 struct ref_check {
 	struct node *n;
@@ -168,54 +125,59 @@ static int ref_held(void *arg, const char *field, const char *coll, const char *
 	return rc;
 }
 
+/* Copies the op's collection name, which passed changeset_valid_coll, as a C string. */
+static void coll_name(const struct op *op, char out[LOKET_MAX_COLL_LEN + 1])
+{
+	memcpy(out, op->coll, op->coll_len);
+	out[op->coll_len] = '\0';
+}
+
 /*
- * Holds a local op to the schema of its collection (daemon/schema.h): the
- * collection must exist, and a put that changes something must follow the
- * collection's field rules and refer only to entities this node holds.
- * live says whether the entity exists now: in the store, which already
- * holds any earlier op of the same request on it.
+ * A put that changed something must follow its collection's field rules
+ * (daemon/schema.h) and refer only to entities this node holds. live says
+ * whether the entity existed before the op.
  */
-static int node_check_schema(struct node *n, const struct op *op, int changes, int live, char *err,
+static int node_check_fields(struct node *n, const struct op *op, int live, char *err,
                              size_t errlen)
 {
 	char coll[LOKET_MAX_COLL_LEN + 1], why[512];
 
-	/* The op's coll passed changeset_valid_coll: short, and no NUL in it. */
-	memcpy(coll, op->coll, op->coll_len);
-	coll[op->coll_len] = '\0';
-	int rc = schema_check_coll(coll, why, sizeof(why));
-	if (rc == 0 && changes && op->kind == OP_PUT) {
-		rc = schema_check_fields(coll, op->fields, op->fields_len, !live, why, sizeof(why));
-		if (rc == 0) {
-			struct ref_check r = {.n = n, .err = err, .errlen = errlen};
-			return schema_each_ref_in(coll, op->fields, op->fields_len, ref_held, &r);
-		}
-	}
-	if (rc != 0)
+	coll_name(op, coll);
+	int rc = schema_check_fields(coll, op->fields, op->fields_len, !live, why, sizeof(why));
+	if (rc != 0) {
 		snprintf(err, errlen, "%s", why);
-	return rc;
+		return rc;
+	}
+	struct ref_check r = {.n = n, .err = err, .errlen = errlen};
+	return schema_each_ref_in(coll, op->fields, op->fields_len, ref_held, &r);
 }
 
-/* Signs the ops gathered so far into the next changeset of this node's chain. */
+static int store_failed(struct node *n, int rc, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
+	return rc < 0 ? rc : LOKET_E_STORE;
+}
+
+/* Starts the next changeset of this node's chain: its seq, prev and hlc. */
+static int batch_start(struct batch *b, char *err, size_t errlen)
+{
+	struct node *n = b->node;
+	int rc = store_head(n->store, n->self, &b->cs.seq, b->cs.prev);
+	if (rc != 0)
+		return store_failed(n, rc, err, errlen);
+	b->cs.seq++;
+	b->cs.hlc = hlc_next(&n->hlc, hlc_wall_ms());
+	b->cs.n_ops = 0;
+	b->cs_bytes = 0;
+	return 0;
+}
+
+/* Signs the ops gathered so far and stores the changeset; they are applied already. */
 static int batch_flush(struct batch *b, char *err, size_t errlen)
 {
 	struct node *n = b->node;
-	if (b->cs_n == 0)
+	if (b->cs.n_ops == 0)
 		return 0;
-
-	struct changeset cs = {
-	    .version = CHANGESET_VERSION,
-	    .federation = n->cfg->federation,
-	    .federation_len = strlen(n->cfg->federation),
-	    .hlc = hlc_next(&n->hlc, hlc_wall_ms()),
-	    .n_ops = b->cs_n,
-	    .ops = b->cs_ops,
-	};
-	memcpy(cs.origin, n->self, sizeof(cs.origin));
-	int rc = store_head(n->store, n->self, &cs.seq, cs.prev);
-	if (rc != 0)
-		goto store_failed;
-	cs.seq++;
 
 	if (b->n_signed == b->cap_signed) {
 		size_t cap = b->cap_signed ? 2 * b->cap_signed : 4;
@@ -227,7 +189,7 @@ static int batch_flush(struct batch *b, char *err, size_t errlen)
 	}
 	msgpack_sbuffer *out = &b->signed_cs[b->n_signed++];
 	msgpack_sbuffer_init(out);
-	rc = changeset_encode(&cs, out);
+	int rc = changeset_encode(&b->cs, out);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot encode changeset: %s", loket_strerror(rc));
 		return rc;
@@ -242,19 +204,12 @@ static int batch_flush(struct batch *b, char *err, size_t errlen)
 	free(msg);
 	msgpack_sbuffer_write(out, (const char *)sig, sizeof(sig));
 
-	rc = store_append(n->store, (const uint8_t *)out->data, out->size, &cs);
+	rc = store_append_applied(n->store, (const uint8_t *)out->data, out->size, &b->cs);
 	if (rc != 0)
-		goto store_failed;
-	b->last_seq = cs.seq;
-	b->cs_n = 0;
-	b->cs_bytes = 0;
-	for (size_t i = 0; i < b->touched_cap; i++)
-		b->touched[i] = SIZE_MAX;
+		return store_failed(n, rc, err, errlen);
+	b->last_seq = b->cs.seq;
+	b->cs.seq = 0;
 	return 0;
-
-store_failed:
-	snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
-	return rc < 0 ? rc : LOKET_E_STORE;
 }
 
 static void batch_release(struct batch *b)
@@ -262,8 +217,39 @@ static void batch_release(struct batch *b)
 	for (size_t i = 0; i < b->n_signed; i++)
 		msgpack_sbuffer_destroy(&b->signed_cs[i]);
 	free(b->signed_cs);
-	free(b->touched);
 	free(b->cs_ops);
+}
+
+/* Applies one op to the store; *changed says whether it joined the changeset. */
+static int batch_add(struct batch *b, const struct op *op, int *changed, char *err, size_t errlen)
+{
+	struct node *n = b->node;
+	size_t size = op->coll_len + op->id_len + op->fields_len + OP_OVERHEAD;
+	char coll[LOKET_MAX_COLL_LEN + 1], why[512];
+	int live = 0, rc;
+
+	coll_name(op, coll);
+	if ((rc = schema_check_coll(coll, why, sizeof(why))) != 0) {
+		snprintf(err, errlen, "%s", why);
+		return rc;
+	}
+	if (b->cs.seq != 0 && (b->cs.n_ops == LOKET_MAX_OPS ||
+	                       b->cs_bytes + size + CHANGESET_OVERHEAD > LOKET_MAX_CHANGESET_BYTES))
+		if ((rc = batch_flush(b, err, errlen)) != 0)
+			return rc;
+	if (b->cs.seq == 0 && (rc = batch_start(b, err, errlen)) != 0)
+		return rc;
+	rc = store_apply_local(n->store, n->self, op, b->cs.seq, b->cs.hlc, changed, &live);
+	if (rc != 0)
+		return store_failed(n, rc, err, errlen);
+	if (!*changed)
+		return 0;
+	/* Applied already: a refusal here rolls the whole request back. */
+	if (op->kind == OP_PUT && (rc = node_check_fields(n, op, live, err, errlen)) != 0)
+		return rc;
+	b->cs_ops[b->cs.n_ops++] = *op;
+	b->cs_bytes += size;
+	return 0;
 }
 
 int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result, long *bad_index,
@@ -280,54 +266,33 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		return LOKET_E_BAD_REQUEST;
 	}
 
-	struct batch b = {.node = n, .ops = ops, .n = n_ops};
-	b.cs_ops = calloc(b.n, sizeof(*b.cs_ops));
-	for (b.touched_cap = 16; b.touched_cap < 2 * b.n; b.touched_cap *= 2)
-		;
-	b.touched = malloc(b.touched_cap * sizeof(*b.touched));
-	if (!b.cs_ops || !b.touched)
+	struct batch b = {
+	    .node = n,
+	    .cs = {.version = CHANGESET_VERSION,
+	           .federation = n->cfg->federation,
+	           .federation_len = strlen(n->cfg->federation)},
+	};
+	memcpy(b.cs.origin, n->self, sizeof(b.cs.origin));
+	b.cs_ops = calloc(n_ops, sizeof(*b.cs_ops));
+	if (!b.cs_ops)
 		abort();
-	for (size_t i = 0; i < b.touched_cap; i++)
-		b.touched[i] = SIZE_MAX;
+	b.cs.ops = b.cs_ops;
 
 	int rc = store_begin(n->store);
 	if (rc != 0) {
 		snprintf(err, errlen, "store: cannot begin: %s", store_errmsg(n->store));
 		goto out;
 	}
-	size_t changed = 0, unchanged = 0;
-	for (size_t i = 0; i < b.n; i++) {
-		const struct op *op = &b.ops[i];
-		size_t size = op->coll_len + op->id_len + op->fields_len + OP_OVERHEAD;
-		/*
-		 * Whether an op changes anything is judged against the store, so
-		 * an entity already in the changeset being built sends that
-		 * changeset to the store first.
-		 */
-		if (batch_touched(&b, i) || b.cs_n == LOKET_MAX_OPS ||
-		    b.cs_bytes + size + CHANGESET_OVERHEAD > LOKET_MAX_CHANGESET_BYTES)
-			rc = batch_flush(&b, err, errlen);
-		int changes = 0, live = 0;
-		if (rc == 0)
-			rc = store_op_changes(n->store, n->self, op, &changes, &live);
-		/* An unchanged op matches what the store holds, checked when written. */
-		if (rc == 0)
-			rc = node_check_schema(n, op, changes, live, err, errlen);
+	size_t changed = 0;
+	for (size_t i = 0; i < n_ops; i++) {
+		int changes = 0;
+		rc = batch_add(&b, &ops[i], &changes, err, errlen);
 		if (rc != 0) {
 			*bad_index = (long)i;
-			if (err[0] == '\0')
-				snprintf(err, errlen, "store: %s", store_errmsg(n->store));
 			store_rollback(n->store);
 			goto out;
 		}
-		if (!changes) {
-			unchanged++;
-			continue;
-		}
-		changed++;
-		b.cs_ops[b.cs_n++] = *op;
-		b.cs_bytes += size;
-		batch_touch(&b, i);
+		changed += changes != 0;
 	}
 	rc = batch_flush(&b, err, errlen);
 	if (rc == 0) {
@@ -344,7 +309,7 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		n->on_accepted((const uint8_t *)b.signed_cs[i].data, b.signed_cs[i].size,
 		               n->on_accepted_data);
 	*result = json_pack("{s:I, s:I, s:I}", "seq", (json_int_t)b.last_seq, "changed",
-	                    (json_int_t)changed, "unchanged", (json_int_t)unchanged);
+	                    (json_int_t)changed, "unchanged", (json_int_t)(n_ops - changed));
 	if (!*result)
 		abort();
 out:

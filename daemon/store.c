@@ -577,9 +577,9 @@ static int write_digest(struct store *s)
 	return run(s, s->digest_put, "cannot write the state digest");
 }
 
-/* Inserts the changeset, moves the head, applies the ops. */
+/* Inserts the changeset, moves the head, applies the ops unless they already are. */
 static int append_new(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs,
-                      const uint8_t hash[32])
+                      const uint8_t hash[32], int applied)
 {
 	int rc, changed;
 
@@ -602,7 +602,7 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 	sqlite3_bind_blob(s->head_put, 3, hash, 32, SQLITE_STATIC);
 	if ((rc = run(s, s->head_put, "cannot move head")) < 0)
 		return rc;
-	for (size_t i = 0; i < cs->n_ops; i++) {
+	for (size_t i = 0; !applied && i < cs->n_ops; i++) {
 		rc = store_apply_op(&s->apply, cs->origin, &cs->ops[i], cs->seq, cs->hlc, 0,
 		                    &changed, s->err, sizeof(s->err));
 		if (rc < 0)
@@ -613,7 +613,7 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 
 /* The checks and writes of store_append, inside a transaction. */
 static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
-                        const struct changeset *cs, const uint8_t hash[32])
+                        const struct changeset *cs, const uint8_t hash[32], int applied)
 {
 	uint8_t head_hash[32];
 	uint64_t head_seq;
@@ -647,16 +647,14 @@ static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
 	 * the FTS index was written here it halved the rate of small
 	 * changesets.)
 	 */
-	if ((rc = append_new(s, bytes, len, cs, hash)) < 0)
+	if ((rc = append_new(s, bytes, len, cs, hash, applied)) < 0)
 		s->spoiled = 1;
 	return rc;
 }
 
-int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs)
+/* Refuses what no store may hold: a seq beyond SQLite's integers, an oversized changeset. */
+static int append_bounds(struct store *s, size_t len, const struct changeset *cs)
 {
-	uint8_t hash[32];
-	int rc, own_tx;
-
 	s->err[0] = '\0';
 	if (cs->seq == 0 || cs->seq > (uint64_t)INT64_MAX) {
 		snprintf(s->err, sizeof(s->err), "seq %llu is out of range",
@@ -667,11 +665,21 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
 		snprintf(s->err, sizeof(s->err), "changeset of %zu bytes is too big", len);
 		return LOKET_E_TOO_BIG;
 	}
+	return 0;
+}
+
+int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs)
+{
+	uint8_t hash[32];
+	int rc, own_tx;
+
+	if ((rc = append_bounds(s, len, cs)) < 0)
+		return rc;
 	store_sha256(bytes, len, hash); /* = changeset_hash, faster */
 	own_tx = sqlite3_get_autocommit(s->db);
 	if (own_tx && (rc = store_begin(s)) < 0)
 		return rc;
-	rc = append_in_tx(s, bytes, len, cs, hash);
+	rc = append_in_tx(s, bytes, len, cs, hash, 0);
 	if (!own_tx)
 		return rc;
 	/* Fork evidence is kept: only a failure rolls back. */
@@ -686,13 +694,36 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
 	return rc;
 }
 
-int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes,
-                     int *live)
+int store_apply_local(struct store *s, const uint8_t owner[32], const struct op *op, uint64_t seq,
+                      uint64_t hlc, int *changed, int *live)
 {
-	int rc = store_apply_op(&s->apply, owner, op, 0, 0, 1, changes, s->err, sizeof(s->err));
+	s->err[0] = '\0';
+	if (sqlite3_get_autocommit(s->db)) {
+		snprintf(s->err, sizeof(s->err), "a local op is applied inside a transaction");
+		return LOKET_E_STORE;
+	}
+	int rc = store_apply_op(&s->apply, owner, op, seq, hlc, 0, changed, s->err, sizeof(s->err));
+	if (rc == LOKET_E_STORE)
+		s->spoiled = 1;
 	if (live)
 		*live = s->apply.last_live;
 	return rc;
+}
+
+int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
+                         const struct changeset *cs)
+{
+	uint8_t hash[32];
+	int rc;
+
+	if ((rc = append_bounds(s, len, cs)) < 0)
+		return rc;
+	if (sqlite3_get_autocommit(s->db)) {
+		snprintf(s->err, sizeof(s->err), "applied ops are stored inside their transaction");
+		return LOKET_E_STORE;
+	}
+	store_sha256(bytes, len, hash);
+	return append_in_tx(s, bytes, len, cs, hash, 1);
 }
 
 int store_digest(struct store *s, uint8_t out[32])

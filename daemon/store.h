@@ -86,13 +86,21 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
 int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs);
 
 /*
- * Whether applying op as owner would change the state (for idempotent
- * writes): *changes is 0 when a put sets only values already held and
- * clears only absent fields, or a del hits an already deleted or absent
- * entity. *live (may be NULL) tells whether the entity exists, not deleted.
+ * This node's own writes, folded once: inside a transaction (store_begin),
+ * store_apply_local applies each op of the changeset being built (its seq
+ * and hlc) as soon as it is read, and says whether it changed anything
+ * (*changed is 0 when a put sets only values already held and clears only
+ * absent fields, or a del hits a deleted or absent entity; such an op is
+ * left out of the changeset) and whether the entity was live before
+ * (*live, may be NULL). Once signed, store_append_applied stores the
+ * changeset of exactly the changing ops, with the checks of store_append
+ * but without applying them again. On any failure roll the transaction
+ * back: ops applied for a changeset that was never stored must go.
  */
-int store_op_changes(struct store *s, const uint8_t owner[32], const struct op *op, int *changes,
-                     int *live);
+int store_apply_local(struct store *s, const uint8_t owner[32], const struct op *op, uint64_t seq,
+                      uint64_t hlc, int *changed, int *live);
+int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
+                         const struct changeset *cs);
 
 /* The current state digest. */
 int store_digest(struct store *s, uint8_t out[32]);

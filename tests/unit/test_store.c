@@ -349,7 +349,9 @@ static int changes(struct store *s, struct node *n, const char *op_json)
 	int ch = -1;
 
 	assert_int_equal(changeset_decode(c.bytes, c.len, &cs, err, sizeof(err)), 0);
-	assert_int_equal(store_op_changes(s, n->pk, &cs.ops[0], &ch, NULL), 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_apply_local(s, n->pk, &cs.ops[0], cs.seq, cs.hlc, &ch, NULL), 0);
+	store_rollback(s);
 	changeset_release(&cs);
 	free(c.bytes);
 	return ch;
@@ -389,7 +391,7 @@ static void test_op_changes(void **state)
 	/* Another owner's entity of the same id is a different entity. */
 	assert_int_equal(
 	    changes(s, &b, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]"), 1);
-	/* Asking changes nothing. */
+	/* Each was rolled back: nothing changed. */
 	digest_hex(s, after);
 	assert_string_equal(before, after);
 
@@ -403,6 +405,71 @@ static void test_op_changes(void **state)
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 1);
 	json_decref(arr);
 	store_close(s);
+}
+
+/*
+ * A node's own write: ops applied as they are read, then the signed
+ * changeset stored without applying them again, ends in the state a peer
+ * gets from the same changeset through store_append.
+ */
+static void test_apply_local_then_append(void **state)
+{
+	struct store *mine = open_new(), *peer = open_new();
+	struct node a;
+	struct changeset cs;
+	char err[200], d_mine[65], d_peer[65];
+	int changed, live;
+
+	(void)state;
+	node_init(&a);
+	struct signed_cs c =
+	    make_cs(&a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\",\"n\":1}},"
+	                "{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"n\":2}},"
+	                "{\"coll\":\"org\",\"id\":\"p\",\"fields\":{\"name\":\"P\"}}]");
+	assert_int_equal(changeset_decode(c.bytes, c.len, &cs, err, sizeof(err)), 0);
+
+	/* Outside a transaction neither step is taken. */
+	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[0], 1, cs.hlc, &changed, &live),
+	                 LOKET_E_STORE);
+	assert_int_equal(store_append_applied(mine, c.bytes, c.len, &cs), LOKET_E_STORE);
+
+	assert_int_equal(store_begin(mine), 0);
+	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[0], 1, cs.hlc, &changed, &live), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(live, 0);
+	/* The second op sees the first: the entity is live now. */
+	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[1], 1, cs.hlc, &changed, &live), 0);
+	assert_int_equal(changed, 1);
+	assert_int_equal(live, 1);
+	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[2], 1, cs.hlc, &changed, &live), 0);
+	assert_int_equal(store_append_applied(mine, c.bytes, c.len, &cs), 0);
+	assert_int_equal(store_commit(mine), 0);
+	append_ok(peer, &c);
+
+	digest_hex(mine, d_mine);
+	digest_hex(peer, d_peer);
+	assert_string_equal(d_mine, d_peer);
+	json_t *arr = get1(mine, "org", "o");
+	json_t *f = json_object_get(json_array_get(arr, 0), "fields");
+	assert_int_equal(json_integer_value(json_object_get(f, "n")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "seq")), 1);
+	json_decref(arr);
+
+	/* The chain rules still hold: a changeset after a gap is refused. */
+	assert_int_equal(store_begin(mine), 0);
+	struct signed_cs gap =
+	    make_cs_at(&a, 3, a.head, "[{\"coll\":\"org\",\"id\":\"q\",\"del\":true}]");
+	struct changeset gcs;
+	assert_int_equal(changeset_decode(gap.bytes, gap.len, &gcs, err, sizeof(err)), 0);
+	assert_int_equal(store_append_applied(mine, gap.bytes, gap.len, &gcs), LOKET_E_BAD_SEQ);
+	store_rollback(mine);
+	changeset_release(&gcs);
+	free(gap.bytes);
+
+	changeset_release(&cs);
+	free(c.bytes);
+	store_close(mine);
+	store_close(peer);
 }
 
 static void test_chain_rules(void **state)
@@ -962,6 +1029,7 @@ int main(void)
 	    cmocka_unit_test(test_append_and_read),
 	    cmocka_unit_test(test_put_merge_del),
 	    cmocka_unit_test(test_op_changes),
+	    cmocka_unit_test(test_apply_local_then_append),
 	    cmocka_unit_test(test_chain_rules),
 	    cmocka_unit_test(test_rollback_restores_digest),
 	    cmocka_unit_test(test_digest_interleavings_and_rebuild),
