@@ -694,7 +694,7 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
 
 	if ((rc = append_bounds(s, len, cs)) < 0)
 		return rc;
-	store_sha256(bytes, len, hash); /* = changeset_hash, faster */
+	sha256(bytes, len, hash); /* = changeset_hash */
 	own_tx = sqlite3_get_autocommit(s->db);
 	if (own_tx && (rc = store_begin(s)) < 0)
 		return rc;
@@ -741,7 +741,7 @@ int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
 		snprintf(s->err, sizeof(s->err), "applied ops are stored inside their transaction");
 		return LOKET_E_STORE;
 	}
-	store_sha256(bytes, len, hash);
+	sha256(bytes, len, hash);
 	return append_in_tx(s, bytes, len, cs, hash, 1);
 }
 

@@ -76,11 +76,11 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
                          size_t id_len, int deleted, const char *fields, size_t fields_len,
                          uint8_t out[32])
 {
-	struct store_sha256 st;
+	struct sha256 st;
 	uint8_t head[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN + 2];
 	size_t n = 0;
 
-	store_sha256_init(&st);
+	sha256_init(&st);
 	if (coll_len <= LOKET_MAX_COLL_LEN && id_len <= LOKET_MAX_ID_LEN) {
 		/* One update for the short prefix: fewer partial blocks. */
 		memcpy(head, coll, coll_len);
@@ -92,19 +92,19 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
 		n += id_len;
 		head[n++] = 0;
 		head[n++] = deleted ? 1 : 0;
-		store_sha256_update(&st, head, n);
+		sha256_update(&st, head, n);
 	} else {
 		const uint8_t zero = 0, del = deleted ? 1 : 0;
 
-		store_sha256_update(&st, coll, coll_len);
-		store_sha256_update(&st, &zero, 1);
-		store_sha256_update(&st, owner, 32);
-		store_sha256_update(&st, id, id_len);
-		store_sha256_update(&st, &zero, 1);
-		store_sha256_update(&st, &del, 1);
+		sha256_update(&st, coll, coll_len);
+		sha256_update(&st, &zero, 1);
+		sha256_update(&st, owner, 32);
+		sha256_update(&st, id, id_len);
+		sha256_update(&st, &zero, 1);
+		sha256_update(&st, &del, 1);
 	}
-	store_sha256_update(&st, fields, fields_len);
-	store_sha256_final(&st, out);
+	sha256_update(&st, fields, fields_len);
+	sha256_final(&st, out);
 }
 
 static void xor32(uint8_t *d, const uint8_t *x)

@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "../proto/changeset.h"
+#include "../proto/sha256.h"
 #include "store.h"
 #include "store_index.h"
 
@@ -25,22 +26,6 @@ struct store_buf {
 	size_t n;
 	size_t cap;
 };
-
-/* SHA-256, with the CPU's SHA instructions when it has them. */
-struct store_sha256 {
-	uint32_t h[8];
-	uint8_t buf[64];
-	size_t n;
-	uint64_t total;
-	int hw;
-	crypto_hash_sha256_state sod;
-};
-/* -1: detect on first use; 0: libsodium; 1: SHA-NI (set only if present). */
-extern int store_sha256_hw;
-void store_sha256_init(struct store_sha256 *c);
-void store_sha256_update(struct store_sha256 *c, const void *p, size_t len);
-void store_sha256_final(struct store_sha256 *c, uint8_t out[32]);
-void store_sha256(const void *p, size_t len, uint8_t out[32]);
 
 /*
  * Entity fields as JSON text: merges the put op's canonical msgpack map

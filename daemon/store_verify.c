@@ -305,7 +305,7 @@ static void *sig_worker(void *arg)
 		if (j->quit)
 			break;
 		j->sig_ok = changeset_verify(j->p, j->len, j->origin) == 0;
-		store_sha256(j->p, j->len, j->hash);
+		sha256(j->p, j->len, j->hash);
 		sem_post(&j->done);
 	}
 	return NULL;
@@ -315,7 +315,7 @@ static void sig_start(struct sigjob *j)
 {
 	uint8_t d[32];
 
-	store_sha256("", 0, d); /* settles the CPU check before the worker runs */
+	sha256("", 0, d); /* settles the CPU check before the worker runs */
 	if (sem_init(&j->go, 0, 0) != 0)
 		return;
 	if (sem_init(&j->done, 0, 0) != 0) {
@@ -408,7 +408,7 @@ checked:
 		memcpy(hash, v->job.hash, 32);
 	} else {
 		sig_ok = changeset_verify(bytes, len, origin) == 0;
-		store_sha256(bytes, len, hash); /* = changeset_hash, faster */
+		sha256(bytes, len, hash); /* = changeset_hash */
 	}
 	if (!sig_ok)
 		problem(v, origin, seq, "signature does not verify");

@@ -20,6 +20,7 @@
 
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/sha256.h"
 #include "proto/value.h"
 
 #define DOMAIN_LEN (sizeof(CHANGESET_SIGN_DOMAIN) - 1)
@@ -656,7 +657,7 @@ int changeset_verify(const uint8_t *p, size_t len, const uint8_t origin[CHANGESE
 
 void changeset_hash(const uint8_t *p, size_t len, uint8_t out[CHANGESET_HASH_BYTES])
 {
-	crypto_hash_sha256(out, p, len);
+	sha256(p, len, out);
 }
 
 int changeset_valid_coll(const char *s, size_t len)

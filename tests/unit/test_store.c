@@ -960,47 +960,6 @@ static void test_values_roundtrip(void **state)
 	store_close(s);
 }
 
-static void check_sha256_lengths(const uint8_t *buf, size_t size);
-
-/* The store's SHA-256 (SHA-NI when the CPU has it) agrees with libsodium's. */
-static void test_sha256(void **state)
-{
-	uint8_t buf[1000], a[32];
-
-	(void)state;
-	randombytes_buf(buf, sizeof(buf));
-	store_sha256(buf, 1, a); /* detects the CPU */
-	if (store_sha256_hw == 1)
-		print_message("SHA-NI in use\n");
-	for (int hw = store_sha256_hw; hw >= 0; hw--) {
-		store_sha256_hw = hw; /* the CPU's instructions, then libsodium */
-		check_sha256_lengths(buf, sizeof(buf));
-	}
-	store_sha256_hw = -1;
-}
-
-static void check_sha256_lengths(const uint8_t *buf, size_t size)
-{
-	uint8_t a[32], b[32];
-	struct store_sha256 c;
-
-	for (size_t len = 0; len < size; len += len < 130 ? 1 : 37) {
-		store_sha256(buf, len, a);
-		crypto_hash_sha256(b, buf, len);
-		assert_memory_equal(a, b, 32);
-		/* Fed in uneven pieces. */
-		store_sha256_init(&c);
-		for (size_t i = 0; i < len;) {
-			size_t k = (i % 7) + 1 < len - i ? (i % 7) + 1 : len - i;
-
-			store_sha256_update(&c, buf + i, k);
-			i += k;
-		}
-		store_sha256_final(&c, a);
-		assert_memory_equal(a, b, 32);
-	}
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -1038,7 +997,6 @@ int main(void)
 	    cmocka_unit_test(test_log_and_status),
 	    cmocka_unit_test(test_each_head),
 	    cmocka_unit_test(test_values_roundtrip),
-	    cmocka_unit_test(test_sha256),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,27 +1,27 @@
 /*
- * SHA-256 for the store's hot paths: every entity digest and the hash of
- * every changeset appended, rebuilt or verified. libsodium's portable
- * SHA-256 runs at about 190 MB/s here, which alone would cap the import
- * and verify rates; on x86-64 CPUs with the SHA extensions this uses them
- * (several times faster) and otherwise falls back to libsodium. Both give
- * the same digests; the unit test checks them against each other.
+ * SHA-256 for the hot paths: every changeset hash (written, received,
+ * verified) and every entity digest. libsodium's portable SHA-256 runs at
+ * about 190 MB/s here, which alone would cap the import, sync and verify
+ * rates; on x86-64 CPUs with the SHA extensions this uses them (several
+ * times faster) and otherwise falls back to libsodium. Both give the same
+ * digests; the unit test checks them against each other.
  */
 #include <string.h>
 
 #include <sodium.h>
 
-#include "store_int.h"
+#include "proto/sha256.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 #include <immintrin.h>
-#define STORE_SHA_NI 1
+#define SHA256_NI 1
 #endif
 
 static const uint32_t sha256_iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
-#ifdef STORE_SHA_NI
+#ifdef SHA256_NI
 static const uint32_t sha256_k[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
     0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -95,16 +95,16 @@ static int have_ni(void)
 }
 #endif
 
-int store_sha256_hw = -1;
+int sha256_hw = -1;
 
 static int use_hw(void)
 {
-	if (store_sha256_hw < 0)
-		store_sha256_hw = have_ni();
-	return store_sha256_hw;
+	if (sha256_hw < 0)
+		sha256_hw = have_ni();
+	return sha256_hw;
 }
 
-void store_sha256_init(struct store_sha256 *c)
+void sha256_init(struct sha256 *c)
 {
 	c->hw = use_hw();
 	if (!c->hw) {
@@ -116,7 +116,7 @@ void store_sha256_init(struct store_sha256 *c)
 	c->total = 0;
 }
 
-void store_sha256_update(struct store_sha256 *c, const void *data, size_t len)
+void sha256_update(struct sha256 *c, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
@@ -124,7 +124,7 @@ void store_sha256_update(struct store_sha256 *c, const void *data, size_t len)
 		crypto_hash_sha256_update(&c->sod, p, len);
 		return;
 	}
-#ifdef STORE_SHA_NI
+#ifdef SHA256_NI
 	c->total += len;
 	if (c->n) {
 		size_t k = 64 - c->n < len ? 64 - c->n : len;
@@ -148,13 +148,13 @@ void store_sha256_update(struct store_sha256 *c, const void *data, size_t len)
 #endif
 }
 
-void store_sha256_final(struct store_sha256 *c, uint8_t out[32])
+void sha256_final(struct sha256 *c, uint8_t out[32])
 {
 	if (!c->hw) {
 		crypto_hash_sha256_final(&c->sod, out);
 		return;
 	}
-#ifdef STORE_SHA_NI
+#ifdef SHA256_NI
 	uint64_t bits = c->total * 8;
 
 	c->buf[c->n++] = 0x80;
@@ -176,11 +176,11 @@ void store_sha256_final(struct store_sha256 *c, uint8_t out[32])
 #endif
 }
 
-void store_sha256(const void *p, size_t len, uint8_t out[32])
+void sha256(const void *p, size_t len, uint8_t out[32])
 {
-	struct store_sha256 c;
+	struct sha256 c;
 
-	store_sha256_init(&c);
-	store_sha256_update(&c, p, len);
-	store_sha256_final(&c, out);
+	sha256_init(&c);
+	sha256_update(&c, p, len);
+	sha256_final(&c, out);
 }
