@@ -8,6 +8,7 @@
 #include "node.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +29,42 @@
 #define OP_OVERHEAD 16u
 
 /*
+ * A changeset sealed and being signed on a thread of its own, while the
+ * loop thread applies the ops of the next one: signing hashes the whole
+ * changeset twice (Ed25519), a fifth of a bulk write's time on one core.
+ */
+struct signing {
+	int pending;  /* sealed, not yet stored */
+	int threaded; /* the signature is made by thread, to be joined */
+	pthread_t thread;
+	const struct key *key;
+	uint8_t *msg; /* what is signed: domain tag and body */
+	size_t msg_len;
+	uint8_t sig[CHANGESET_SIG_BYTES];
+	struct changeset cs; /* its header; the ops are in the encoded body */
+	size_t out;          /* index of its body in batch.signed_cs */
+};
+
+/*
  * A put request on its way to becoming changesets. Each op is applied to
  * the store as it is read, with the seq and hlc of the changeset it will
- * be signed into; the ops that changed something are gathered, and
- * signed and stored as that changeset when it is full or the request ends.
+ * be signed into; the ops that changed something are gathered, and sealed
+ * into that changeset when it is full or the request ends.
  */
 struct batch {
 	struct node *node;
+	/* The end of this node's chain in the store: prev of the next sealed changeset. */
+	uint64_t tip_seq;
+	uint8_t tip_hash[32];
 	/* The changeset being built: seq 0 until its first op. */
 	struct changeset cs;
 	struct op *cs_ops;
 	size_t cs_bytes;
+	struct signing signing;
 	/* Signed changesets, announced once the transaction is durable. */
 	msgpack_sbuffer *signed_cs;
 	size_t n_signed;
 	size_t cap_signed;
-	uint64_t last_seq;
 };
 
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err, size_t errlen)
@@ -158,26 +179,57 @@ static int store_failed(struct node *n, int rc, char *err, size_t errlen)
 	return rc < 0 ? rc : LOKET_E_STORE;
 }
 
-/* Starts the next changeset of this node's chain: its seq, prev and hlc. */
-static int batch_start(struct batch *b, char *err, size_t errlen)
+/* Starts the next changeset of this node's chain: the seq after the last sealed one, an hlc. */
+static void batch_start(struct batch *b)
 {
-	struct node *n = b->node;
-	int rc = store_head(n->store, n->self, &b->cs.seq, b->cs.prev);
-	if (rc != 0)
-		return store_failed(n, rc, err, errlen);
-	b->cs.seq++;
-	b->cs.hlc = hlc_next(&n->hlc, hlc_wall_ms());
+	b->cs.seq = (b->signing.pending ? b->signing.cs.seq : b->tip_seq) + 1;
+	b->cs.hlc = hlc_next(&b->node->hlc, hlc_wall_ms());
 	b->cs.n_ops = 0;
 	b->cs_bytes = 0;
+}
+
+static void *sign_main(void *arg)
+{
+	struct signing *sg = arg;
+	key_sign(sg->key, sg->msg, sg->msg_len, sg->sig);
+	return NULL;
+}
+
+/* Waits for the signature of the sealed changeset and stores it; its ops are applied already. */
+static int batch_store_sealed(struct batch *b, char *err, size_t errlen)
+{
+	struct signing *sg = &b->signing;
+	if (!sg->pending)
+		return 0;
+	if (sg->threaded)
+		pthread_join(sg->thread, NULL);
+	sg->pending = sg->threaded = 0;
+	free(sg->msg);
+	sg->msg = NULL;
+	msgpack_sbuffer *out = &b->signed_cs[sg->out];
+	msgpack_sbuffer_write(out, (const char *)sg->sig, sizeof(sg->sig));
+	int rc =
+	    store_append_applied(b->node->store, (const uint8_t *)out->data, out->size, &sg->cs);
+	if (rc != 0)
+		return store_failed(b->node, rc, err, errlen);
+	b->tip_seq = sg->cs.seq;
+	changeset_hash((const uint8_t *)out->data, out->size, b->tip_hash);
 	return 0;
 }
 
-/* Signs the ops gathered so far and stores the changeset; they are applied already. */
-static int batch_flush(struct batch *b, char *err, size_t errlen)
+/* Seals the changeset being built: encodes it and starts its signature. */
+static int batch_seal(struct batch *b, char *err, size_t errlen)
 {
-	struct node *n = b->node;
-	if (b->cs.n_ops == 0)
+	struct signing *sg = &b->signing;
+	if (b->cs.seq == 0 || b->cs.n_ops == 0) {
+		b->cs.seq = 0; /* nothing changed: the seq is not used */
 		return 0;
+	}
+	/* Its prev is the hash of the one sealed before, which must be signed and stored first. */
+	int rc = batch_store_sealed(b, err, errlen);
+	if (rc != 0)
+		return rc;
+	memcpy(b->cs.prev, b->tip_hash, sizeof(b->cs.prev));
 
 	if (b->n_signed == b->cap_signed) {
 		size_t cap = b->cap_signed ? 2 * b->cap_signed : 4;
@@ -189,31 +241,31 @@ static int batch_flush(struct batch *b, char *err, size_t errlen)
 	}
 	msgpack_sbuffer *out = &b->signed_cs[b->n_signed++];
 	msgpack_sbuffer_init(out);
-	int rc = changeset_encode(&b->cs, out);
+	rc = changeset_encode(&b->cs, out);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot encode changeset: %s", loket_strerror(rc));
 		return rc;
 	}
-	uint8_t *msg;
-	size_t msg_len;
-	rc = changeset_signing_input((const uint8_t *)out->data, out->size, &msg, &msg_len);
-	if (rc != 0)
+	if (changeset_signing_input((const uint8_t *)out->data, out->size, &sg->msg, &sg->msg_len))
 		abort();
-	uint8_t sig[CHANGESET_SIG_BYTES];
-	key_sign(n->key, msg, msg_len, sig);
-	free(msg);
-	msgpack_sbuffer_write(out, (const char *)sig, sizeof(sig));
-
-	rc = store_append_applied(n->store, (const uint8_t *)out->data, out->size, &b->cs);
-	if (rc != 0)
-		return store_failed(n, rc, err, errlen);
-	b->last_seq = b->cs.seq;
+	sg->key = b->node->key;
+	sg->cs = b->cs;
+	sg->cs.ops = NULL;
+	sg->out = b->n_signed - 1;
+	sg->pending = 1;
+	/* Without a thread the signature is made here; nothing else changes. */
+	sg->threaded = pthread_create(&sg->thread, NULL, sign_main, sg) == 0;
+	if (!sg->threaded)
+		sign_main(sg);
 	b->cs.seq = 0;
 	return 0;
 }
 
 static void batch_release(struct batch *b)
 {
+	if (b->signing.threaded)
+		pthread_join(b->signing.thread, NULL);
+	free(b->signing.msg);
 	for (size_t i = 0; i < b->n_signed; i++)
 		msgpack_sbuffer_destroy(&b->signed_cs[i]);
 	free(b->signed_cs);
@@ -235,10 +287,10 @@ static int batch_add(struct batch *b, const struct op *op, int *changed, char *e
 	}
 	if (b->cs.seq != 0 && (b->cs.n_ops == LOKET_MAX_OPS ||
 	                       b->cs_bytes + size + CHANGESET_OVERHEAD > LOKET_MAX_CHANGESET_BYTES))
-		if ((rc = batch_flush(b, err, errlen)) != 0)
+		if ((rc = batch_seal(b, err, errlen)) != 0)
 			return rc;
-	if (b->cs.seq == 0 && (rc = batch_start(b, err, errlen)) != 0)
-		return rc;
+	if (b->cs.seq == 0)
+		batch_start(b);
 	rc = store_apply_local(n->store, n->self, op, b->cs.seq, b->cs.hlc, changed, &live);
 	if (rc != 0)
 		return store_failed(n, rc, err, errlen);
@@ -283,6 +335,11 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		snprintf(err, errlen, "store: cannot begin: %s", store_errmsg(n->store));
 		goto out;
 	}
+	if ((rc = store_head(n->store, n->self, &b.tip_seq, b.tip_hash)) != 0) {
+		rc = store_failed(n, rc, err, errlen);
+		store_rollback(n->store);
+		goto out;
+	}
 	size_t changed = 0;
 	for (size_t i = 0; i < n_ops; i++) {
 		int changes = 0;
@@ -294,7 +351,9 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		}
 		changed += changes != 0;
 	}
-	rc = batch_flush(&b, err, errlen);
+	rc = batch_seal(&b, err, errlen);
+	if (rc == 0)
+		rc = batch_store_sealed(&b, err, errlen);
 	if (rc == 0) {
 		rc = store_commit(n->store);
 		if (rc != 0)
@@ -308,8 +367,9 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 	for (size_t i = 0; n->on_accepted && i < b.n_signed; i++)
 		n->on_accepted((const uint8_t *)b.signed_cs[i].data, b.signed_cs[i].size,
 		               n->on_accepted_data);
-	*result = json_pack("{s:I, s:I, s:I}", "seq", (json_int_t)b.last_seq, "changed",
-	                    (json_int_t)changed, "unchanged", (json_int_t)(n_ops - changed));
+	*result =
+	    json_pack("{s:I, s:I, s:I}", "seq", (json_int_t)(b.n_signed ? b.tip_seq : 0), "changed",
+	              (json_int_t)changed, "unchanged", (json_int_t)(n_ops - changed));
 	if (!*result)
 		abort();
 out:
