@@ -340,7 +340,8 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 			goto fail;
 		}
 		if ((rc = store_index_start(file && file[0] ? file : path, s->id, s->committed_ver,
-		                            &s->index, err, errlen)) < 0)
+		                            &s->index, err, errlen)) < 0 ||
+		    (rc = store_ckpt_start(s->db, &s->ckpt, err, errlen)) < 0)
 			goto fail;
 	}
 	s->err[0] = '\0';
@@ -355,6 +356,7 @@ void store_close(struct store *s)
 {
 	if (!s)
 		return;
+	store_ckpt_stop(s->ckpt);
 	store_index_stop(s->index);
 	store_apply_fini(&s->apply);
 	sqlite3_finalize(s->head_get);

@@ -16,6 +16,7 @@
 #include "../proto/changeset.h"
 #include "../proto/sha256.h"
 #include "store.h"
+#include "store_ckpt.h"
 #include "store_index.h"
 
 #define STORE_ERR_MAX 256
@@ -74,6 +75,7 @@ struct store {
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
 	struct store_index *index; /* NULL in a read-only store */
+	struct store_ckpt *ckpt;   /* NULL in a read-only store */
 	int64_t committed_ver;     /* the highest entity ver committed */
 	int index_reset;           /* a rebuild awaits its commit to reset the index */
 	uint8_t id[16];            /* the store's identity, also kept by its index */
