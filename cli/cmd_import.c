@@ -193,11 +193,9 @@ static int complete(struct import *im)
 	int rc =
 	    client_receive(im->client, CLIENT_TIMEOUT_LONG_MS, &result, &index, err, sizeof(err));
 	if (rc == 0) {
-		long long seq = cli_json_int(result, "seq", 0);
 		im->changed += (unsigned long long)cli_json_int(result, "changed", 0);
 		im->unchanged += (unsigned long long)cli_json_int(result, "unchanged", 0);
-		if (seq != 0)
-			im->changesets++;
+		im->changesets += (unsigned long long)cli_json_int(result, "changesets", 0);
 		json_decref(result);
 		show_progress(im);
 		return 0;

@@ -25,6 +25,13 @@
 
 /* Room for a changeset's header and signature beside its ops. */
 #define CHANGESET_OVERHEAD 256u
+/*
+ * A changeset is sealed once its ops pass a quarter MiB (a single bigger op
+ * still makes one, up to LOKET_MAX_CHANGESET_BYTES): signing one runs while
+ * the ops of the next are applied, and only the last one's signature keeps
+ * a request waiting, so it should be short.
+ */
+#define SEAL_BYTES (256u * 1024u)
 /* Per-op framing beyond coll, id and fields. */
 #define OP_OVERHEAD 16u
 
@@ -285,8 +292,8 @@ static int batch_add(struct batch *b, const struct op *op, int *changed, char *e
 		snprintf(err, errlen, "%s", why);
 		return rc;
 	}
-	if (b->cs.seq != 0 && (b->cs.n_ops == LOKET_MAX_OPS ||
-	                       b->cs_bytes + size + CHANGESET_OVERHEAD > LOKET_MAX_CHANGESET_BYTES))
+	if (b->cs.n_ops > 0 &&
+	    (b->cs.n_ops == LOKET_MAX_OPS || b->cs_bytes + size + CHANGESET_OVERHEAD > SEAL_BYTES))
 		if ((rc = batch_seal(b, err, errlen)) != 0)
 			return rc;
 	if (b->cs.seq == 0)
@@ -367,9 +374,9 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 	for (size_t i = 0; n->on_accepted && i < b.n_signed; i++)
 		n->on_accepted((const uint8_t *)b.signed_cs[i].data, b.signed_cs[i].size,
 		               n->on_accepted_data);
-	*result =
-	    json_pack("{s:I, s:I, s:I}", "seq", (json_int_t)(b.n_signed ? b.tip_seq : 0), "changed",
-	              (json_int_t)changed, "unchanged", (json_int_t)(n_ops - changed));
+	*result = json_pack("{s:I, s:I, s:I, s:I}", "seq", (json_int_t)(b.n_signed ? b.tip_seq : 0),
+	                    "changesets", (json_int_t)b.n_signed, "changed", (json_int_t)changed,
+	                    "unchanged", (json_int_t)(n_ops - changed));
 	if (!*result)
 		abort();
 out:

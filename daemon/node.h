@@ -50,9 +50,9 @@ void node_free(struct node *n);
 /*
  * Applies the ops of a put request (read by put_ops_parse) atomically: on
  * success everything that changed is durable and *result is
- * {"seq","changed","unchanged"}; on failure nothing was applied, err names
- * the problem and *bad_index is the position of the op at fault (-1 if
- * none).
+ * {"seq","changesets","changed","unchanged"}; on failure nothing was
+ * applied, err names the problem and *bad_index is the position of the op
+ * at fault (-1 if none).
  */
 int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result, long *bad_index,
              char *err, size_t errlen);
