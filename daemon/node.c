@@ -49,7 +49,13 @@ struct signing {
 	size_t msg_len;
 	uint8_t sig[CHANGESET_SIG_BYTES];
 	struct changeset cs; /* its header; the ops are in the encoded body */
-	size_t out;          /* index of its body in batch.signed_cs */
+	size_t out;          /* its index in batch.sealed */
+};
+
+/* A changeset of this request: its bytes (signature last, once signed) and hash. */
+struct sealed {
+	msgpack_sbuffer bytes;
+	uint8_t hash[32];
 };
 
 /*
@@ -68,10 +74,10 @@ struct batch {
 	struct op *cs_ops;
 	size_t cs_bytes;
 	struct signing signing;
-	/* Signed changesets, announced once the transaction is durable. */
-	msgpack_sbuffer *signed_cs;
-	size_t n_signed;
-	size_t cap_signed;
+	/* Sealed changesets, announced once the transaction is durable. */
+	struct sealed *sealed;
+	size_t n_sealed;
+	size_t cap_sealed;
 };
 
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err, size_t errlen)
@@ -213,14 +219,14 @@ static int batch_store_sealed(struct batch *b, char *err, size_t errlen)
 	sg->pending = sg->threaded = 0;
 	free(sg->msg);
 	sg->msg = NULL;
-	msgpack_sbuffer *out = &b->signed_cs[sg->out];
-	msgpack_sbuffer_write(out, (const char *)sg->sig, sizeof(sg->sig));
-	int rc =
-	    store_append_applied(b->node->store, (const uint8_t *)out->data, out->size, &sg->cs);
+	struct sealed *out = &b->sealed[sg->out];
+	msgpack_sbuffer_write(&out->bytes, (const char *)sg->sig, sizeof(sg->sig));
+	int rc = store_append_applied(b->node->store, (const uint8_t *)out->bytes.data,
+	                              out->bytes.size, &sg->cs, out->hash);
 	if (rc != 0)
 		return store_failed(b->node, rc, err, errlen);
 	b->tip_seq = sg->cs.seq;
-	changeset_hash((const uint8_t *)out->data, out->size, b->tip_hash);
+	memcpy(b->tip_hash, out->hash, sizeof(b->tip_hash));
 	return 0;
 }
 
@@ -238,15 +244,15 @@ static int batch_seal(struct batch *b, char *err, size_t errlen)
 		return rc;
 	memcpy(b->cs.prev, b->tip_hash, sizeof(b->cs.prev));
 
-	if (b->n_signed == b->cap_signed) {
-		size_t cap = b->cap_signed ? 2 * b->cap_signed : 4;
-		msgpack_sbuffer *more = realloc(b->signed_cs, cap * sizeof(*more));
+	if (b->n_sealed == b->cap_sealed) {
+		size_t cap = b->cap_sealed ? 2 * b->cap_sealed : 4;
+		struct sealed *more = realloc(b->sealed, cap * sizeof(*more));
 		if (!more)
 			abort();
-		b->signed_cs = more;
-		b->cap_signed = cap;
+		b->sealed = more;
+		b->cap_sealed = cap;
 	}
-	msgpack_sbuffer *out = &b->signed_cs[b->n_signed++];
+	msgpack_sbuffer *out = &b->sealed[b->n_sealed++].bytes;
 	msgpack_sbuffer_init(out);
 	rc = changeset_encode(&b->cs, out);
 	if (rc != 0) {
@@ -258,7 +264,7 @@ static int batch_seal(struct batch *b, char *err, size_t errlen)
 	sg->key = b->node->key;
 	sg->cs = b->cs;
 	sg->cs.ops = NULL;
-	sg->out = b->n_signed - 1;
+	sg->out = b->n_sealed - 1;
 	sg->pending = 1;
 	/* Without a thread the signature is made here; nothing else changes. */
 	sg->threaded = pthread_create(&sg->thread, NULL, sign_main, sg) == 0;
@@ -273,9 +279,9 @@ static void batch_release(struct batch *b)
 	if (b->signing.threaded)
 		pthread_join(b->signing.thread, NULL);
 	free(b->signing.msg);
-	for (size_t i = 0; i < b->n_signed; i++)
-		msgpack_sbuffer_destroy(&b->signed_cs[i]);
-	free(b->signed_cs);
+	for (size_t i = 0; i < b->n_sealed; i++)
+		msgpack_sbuffer_destroy(&b->sealed[i].bytes);
+	free(b->sealed);
 	free(b->cs_ops);
 }
 
@@ -371,11 +377,11 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		goto out;
 	}
 
-	for (size_t i = 0; n->on_accepted && i < b.n_signed; i++)
-		n->on_accepted((const uint8_t *)b.signed_cs[i].data, b.signed_cs[i].size,
-		               n->on_accepted_data);
-	*result = json_pack("{s:I, s:I, s:I, s:I}", "seq", (json_int_t)(b.n_signed ? b.tip_seq : 0),
-	                    "changesets", (json_int_t)b.n_signed, "changed", (json_int_t)changed,
+	for (size_t i = 0; n->on_accepted && i < b.n_sealed; i++)
+		n->on_accepted((const uint8_t *)b.sealed[i].bytes.data, b.sealed[i].bytes.size,
+		               b.sealed[i].hash, n->on_accepted_data);
+	*result = json_pack("{s:I, s:I, s:I, s:I}", "seq", (json_int_t)(b.n_sealed ? b.tip_seq : 0),
+	                    "changesets", (json_int_t)b.n_sealed, "changed", (json_int_t)changed,
 	                    "unchanged", (json_int_t)(n_ops - changed));
 	if (!*result)
 		abort();

@@ -18,8 +18,9 @@
 #include "daemon/hlc.h"
 #include "daemon/store.h"
 
-/* Told of every changeset the store accepted, after it is durable. */
-typedef void (*node_accepted_cb)(const uint8_t *bytes, size_t len, void *data);
+/* Told of every changeset the store accepted, with its hash, after it is durable. */
+typedef void (*node_accepted_cb)(const uint8_t *bytes, size_t len, const uint8_t hash[32],
+                                 void *data);
 
 struct node {
 	struct config *cfg;

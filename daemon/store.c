@@ -732,9 +732,8 @@ int store_apply_local(struct store *s, const uint8_t owner[32], const struct op 
 }
 
 int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
-                         const struct changeset *cs)
+                         const struct changeset *cs, uint8_t hash[32])
 {
-	uint8_t hash[32];
 	int rc;
 
 	if ((rc = append_bounds(s, len, cs)) < 0)

@@ -192,7 +192,7 @@ void sync_batch_free(struct sync_batch *b);
 void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
                           zmq_msg_t *msg, size_t hdr_len);
 /* node->on_accepted: announces a changeset this node just signed. */
-void sync_on_own_accepted(const uint8_t *bytes, size_t len, void *data);
+void sync_on_own_accepted(const uint8_t *bytes, size_t len, const uint8_t hash[32], void *data);
 
 /*
  * The parts of a "cs" message after its header: one msgpack bin per

@@ -499,7 +499,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 
 /* ---- node hook: our own changesets ---- */
 
-void sync_on_own_accepted(const uint8_t *bytes, size_t len, void *data)
+void sync_on_own_accepted(const uint8_t *bytes, size_t len, const uint8_t hash[32], void *data)
 {
 	struct sync_state *st = data;
 	uint8_t origin[32];
@@ -507,8 +507,6 @@ void sync_on_own_accepted(const uint8_t *bytes, size_t len, void *data)
 	if (st->closing || sync_peek_changeset(bytes, len, origin, &seq) != 0)
 		return;
 	struct sync_origin *o = &st->origins[0];
-	uint8_t hash[32];
-	changeset_hash(bytes, len, hash);
 	o->head = seq;
 	memcpy(o->head_hash, hash, 32);
 	if (o->expect <= seq)

@@ -431,7 +431,8 @@ static void test_apply_local_then_append(void **state)
 	/* Outside a transaction neither step is taken. */
 	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[0], 1, cs.hlc, &changed, &live),
 	                 LOKET_E_STORE);
-	assert_int_equal(store_append_applied(mine, c.bytes, c.len, &cs), LOKET_E_STORE);
+	uint8_t hash[32], expect[32];
+	assert_int_equal(store_append_applied(mine, c.bytes, c.len, &cs, hash), LOKET_E_STORE);
 
 	assert_int_equal(store_begin(mine), 0);
 	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[0], 1, cs.hlc, &changed, &live), 0);
@@ -442,7 +443,9 @@ static void test_apply_local_then_append(void **state)
 	assert_int_equal(changed, 1);
 	assert_int_equal(live, 1);
 	assert_int_equal(store_apply_local(mine, a.pk, &cs.ops[2], 1, cs.hlc, &changed, &live), 0);
-	assert_int_equal(store_append_applied(mine, c.bytes, c.len, &cs), 0);
+	assert_int_equal(store_append_applied(mine, c.bytes, c.len, &cs, hash), 0);
+	changeset_hash(c.bytes, c.len, expect);
+	assert_memory_equal(hash, expect, 32);
 	assert_int_equal(store_commit(mine), 0);
 	append_ok(peer, &c);
 
@@ -461,7 +464,8 @@ static void test_apply_local_then_append(void **state)
 	    make_cs_at(&a, 3, a.head, "[{\"coll\":\"org\",\"id\":\"q\",\"del\":true}]");
 	struct changeset gcs;
 	assert_int_equal(changeset_decode(gap.bytes, gap.len, &gcs, err, sizeof(err)), 0);
-	assert_int_equal(store_append_applied(mine, gap.bytes, gap.len, &gcs), LOKET_E_BAD_SEQ);
+	assert_int_equal(store_append_applied(mine, gap.bytes, gap.len, &gcs, hash),
+	                 LOKET_E_BAD_SEQ);
 	store_rollback(mine);
 	changeset_release(&gcs);
 	free(gap.bytes);
