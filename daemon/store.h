@@ -94,8 +94,9 @@ int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct
  * left out of the changeset) and whether the entity was live before
  * (*live, may be NULL). Once signed, store_append_applied stores the
  * changeset of exactly the changing ops, with the checks of store_append
- * but without applying them again, and gives its hash. On any failure roll the transaction
- * back: ops applied for a changeset that was never stored must go.
+ * but without applying them again, and gives its hash. On any failure
+ * roll the transaction back: ops applied for a changeset that was never
+ * stored must go.
  */
 int store_apply_local(struct store *s, const uint8_t owner[32], const struct op *op, uint64_t seq,
                       uint64_t hlc, int *changed, int *live);
