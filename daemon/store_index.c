@@ -76,24 +76,6 @@ static char *dup_cat(const char *a, const char *b)
 	return p;
 }
 
-static void buf_put(struct store_buf *b, const char *p, size_t len)
-{
-	if (b->n + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-
-		while (cap < b->n + len + 1)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		if (!b->p)
-			abort();
-		b->cap = cap;
-	}
-	if (len)
-		memcpy(b->p + b->n, p, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-}
-
 /*
  * Attaches the store as "store", read-only: a URI with mode=ro (the
  * connection is opened with SQLITE_OPEN_URI), so that the indexer cannot
@@ -106,18 +88,18 @@ static int attach_store(sqlite3 *db, const char *store_path)
 	sqlite3_stmt *st = NULL;
 	int step = SQLITE_ERROR;
 
-	buf_put(&uri, "file:", 5);
+	store_buf_put(&uri, "file:", 5);
 	for (const unsigned char *p = (const unsigned char *)store_path; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || strchr("/._-~", *p)) {
-			buf_put(&uri, (const char *)p, 1);
+			store_buf_put(&uri, (const char *)p, 1);
 		} else {
 			char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
 
-			buf_put(&uri, esc, 3);
+			store_buf_put(&uri, esc, 3);
 		}
 	}
-	buf_put(&uri, "?mode=ro", 8);
+	store_buf_put(&uri, "?mode=ro", 8);
 	if (sqlite3_prepare_v2(db, "ATTACH ?1 AS store", -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, uri.p, (int)uri.n, SQLITE_STATIC);
 		step = sqlite3_step(st);
@@ -286,13 +268,13 @@ static int read_batch(struct store_index *ix, int64_t from, int64_t *top, size_t
 		d->live = !sqlite3_column_int(ix->pick, 3) && fields;
 		d->coll = ix->all.n;
 		d->coll_len = coll_len;
-		buf_put(&ix->all, (const char *)sqlite3_column_text(ix->pick, 1), coll_len);
+		store_buf_put(&ix->all, (const char *)sqlite3_column_text(ix->pick, 1), coll_len);
 		d->text = ix->all.n;
 		d->text_len = 0;
 		if (d->live) {
 			store_fts_text(&ix->text, fields,
 			               (size_t)sqlite3_column_bytes(ix->pick, 2));
-			buf_put(&ix->all, ix->text.p, ix->text.n);
+			store_buf_put(&ix->all, ix->text.p, ix->text.n);
 			d->text_len = ix->text.n;
 		}
 		*top = sqlite3_column_int64(ix->pick, 4);

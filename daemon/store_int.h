@@ -21,12 +21,15 @@
 
 #define STORE_ERR_MAX 256
 
-/* Growable byte buffer. */
+/* Growable byte buffer; store_buf_put leaves a NUL after its bytes. */
 struct store_buf {
 	char *p;
 	size_t n;
 	size_t cap;
 };
+
+/* Appends len bytes of p (aborts when memory runs out, as the store's buffers do). */
+void store_buf_put(struct store_buf *b, const void *p, size_t len);
 
 /*
  * Entity fields as JSON text: merges the put op's canonical msgpack map

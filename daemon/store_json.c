@@ -19,7 +19,7 @@
 
 #define JSON_MAX_DEPTH (LOKET_MAX_DEPTH + 2)
 
-static void put(struct store_buf *b, const void *p, size_t len)
+void store_buf_put(struct store_buf *b, const void *p, size_t len)
 {
 	if (b->n + len + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 1024;
@@ -31,14 +31,16 @@ static void put(struct store_buf *b, const void *p, size_t len)
 			abort();
 		b->cap = cap;
 	}
-	memcpy(b->p + b->n, p, len);
+	if (len)
+		memcpy(b->p + b->n, p, len);
 	b->n += len;
+	b->p[b->n] = '\0';
 }
 
 static void putc1(struct store_buf *b, char c)
 {
 	if (b->n + 2 > b->cap)
-		put(b, &c, 1);
+		store_buf_put(b, &c, 1);
 	else
 		b->p[b->n++] = c;
 }
@@ -62,7 +64,7 @@ static void put_string(struct store_buf *b, const uint8_t *s, size_t len)
 
 		if (!needs_escape[c])
 			continue;
-		put(b, s + run, i - run);
+		store_buf_put(b, s + run, i - run);
 		run = i + 1;
 		esc[0] = '\\';
 		switch (c) {
@@ -95,9 +97,9 @@ static void put_string(struct store_buf *b, const uint8_t *s, size_t len)
 			esc[5] = hexd[c & 15];
 			k = 6;
 		}
-		put(b, esc, k);
+		store_buf_put(b, esc, k);
 	}
-	put(b, s + run, len - run);
+	store_buf_put(b, s + run, len - run);
 	putc1(b, '"');
 }
 
@@ -112,7 +114,7 @@ static void put_u64(struct store_buf *b, uint64_t v, int neg)
 	} while (v);
 	if (neg)
 		d[--i] = '-';
-	put(b, d + i, sizeof(d) - i);
+	store_buf_put(b, d + i, sizeof(d) - i);
 }
 
 static void put_i64(struct store_buf *b, int64_t v)
@@ -130,7 +132,7 @@ static void put_double(struct store_buf *b, double d)
 	int real = 0;
 
 	if (n <= 0 || (size_t)n >= sizeof(s)) {
-		put(b, "null", 4);
+		store_buf_put(b, "null", 4);
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -139,9 +141,9 @@ static void put_double(struct store_buf *b, double d)
 		if (s[i] == '.' || s[i] == 'e' || s[i] == 'n' || s[i] == 'i')
 			real = 1;
 	}
-	put(b, s, (size_t)n);
+	store_buf_put(b, s, (size_t)n);
 	if (!real)
-		put(b, ".0", 2);
+		store_buf_put(b, ".0", 2);
 }
 
 static uint64_t be(const uint8_t *p, size_t n)
@@ -273,15 +275,15 @@ static int mp_json(struct store_buf *b, struct mp *m, unsigned depth)
 	switch (t) {
 	case 0xc0:
 		m->p++;
-		put(b, "null", 4);
+		store_buf_put(b, "null", 4);
 		return 0;
 	case 0xc2:
 		m->p++;
-		put(b, "false", 5);
+		store_buf_put(b, "false", 5);
 		return 0;
 	case 0xc3:
 		m->p++;
-		put(b, "true", 4);
+		store_buf_put(b, "true", 4);
 		return 0;
 	case 0xcc:
 	case 0xcd:
@@ -415,7 +417,7 @@ static void text_put_cp(struct store_buf *b, unsigned long cp)
 		u[3] = (char)(0x80 | (cp & 0x3f));
 		k = 4;
 	}
-	put(b, u, k);
+	store_buf_put(b, u, k);
 }
 
 /*
@@ -442,7 +444,7 @@ void store_fts_text(struct store_buf *b, const char *json, size_t len)
 
 			while (p < end && *p != '"' && *p != '\\')
 				p++;
-			put(b, run, (size_t)(p - run));
+			store_buf_put(b, run, (size_t)(p - run));
 			if (p < end && *p == '\\') {
 				if (end - p < 2)
 					break;
@@ -480,7 +482,7 @@ void store_fts_text(struct store_buf *b, const char *json, size_t len)
 		else
 			putc1(b, '\n');
 	}
-	put(b, "", 0);
+	store_buf_put(b, "", 0);
 	b->p[b->n] = '\0';
 }
 
@@ -687,9 +689,9 @@ int store_json_merge(struct store_buf *out, const char *old, size_t old_len, con
 		if (c < 0) {
 			if (written++)
 				putc1(out, ',');
-			put(out, it.key_raw, it.key_raw_len);
+			store_buf_put(out, it.key_raw, it.key_raw_len);
 			putc1(out, ':');
-			put(out, it.val, it.val_len);
+			store_buf_put(out, it.val, it.val_len);
 		} else if (need(&m, 1)) {
 			return LOKET_E_TRUNCATED;
 		} else if (*m.p == 0xc0) {

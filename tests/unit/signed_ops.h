@@ -22,6 +22,22 @@
 #include "proto/limits.h"
 #include "proto/value.h"
 
+/* A test origin: its key pair, the end of its chain and its clock. */
+struct node {
+	uint8_t pk[32];
+	uint8_t sk[64];
+	uint64_t seq;
+	uint8_t head[32];
+	uint64_t hlc;
+};
+
+static inline void node_init(struct node *n)
+{
+	memset(n, 0, sizeof(*n));
+	crypto_sign_keypair(n->pk, n->sk);
+	n->hlc = (uint64_t)1700000000000 << 16;
+}
+
 /*
  * The signed bytes (body || signature) of seq of the origin (pk, sk),
  * linked to prev, with the given hlc. *bytes is malloc'd; the caller frees it.

@@ -27,23 +27,8 @@
 #include "proto/error.h"
 #include "tests/unit/signed_ops.h"
 
-struct node {
-	uint8_t pk[32];
-	uint8_t sk[64];
-	uint64_t seq;
-	uint8_t head[32];
-	uint64_t hlc;
-};
-
 static char dir[] = "/tmp/test_store_index_XXXXXX";
 static int file_no;
-
-static void node_init(struct node *n)
-{
-	memset(n, 0, sizeof(*n));
-	crypto_sign_keypair(n->pk, n->sk);
-	n->hlc = (uint64_t)1700000000000 << 16;
-}
 
 static void store_path(char *out, size_t len)
 {
