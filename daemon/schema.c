@@ -29,7 +29,6 @@
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
-#include "proto/value.h"
 
 enum kind {
 	TEXT,  /* string of at most SCHEMA_MAX_TEXT bytes; may have an _en twin */
@@ -942,44 +941,4 @@ int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, sche
 		}
 	}
 	return 0;
-}
-
-/* The JSON form, packed and handed to the one checker. */
-
-/* Packs fields canonically into buf, which the caller destroys whatever happens. */
-static int pack_fields(const json_t *fields, msgpack_sbuffer *buf, char *err, size_t errlen)
-{
-	msgpack_packer pk;
-	msgpack_sbuffer_init(buf);
-	msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
-	return value_pack_json(&pk, fields, NEST_MAX, err, errlen);
-}
-
-int schema_check_put(const char *coll, const json_t *fields, int creating, char *err, size_t errlen)
-{
-	int rc = schema_check_coll(coll, err, errlen);
-	if (rc != 0 || !fields)
-		return rc != 0 ? rc : schema_check_fields(coll, NULL, 0, creating, err, errlen);
-	msgpack_sbuffer buf;
-	char why[256];
-	rc = pack_fields(fields, &buf, why, sizeof(why));
-	if (rc == 0)
-		rc = schema_check_fields(coll, (const uint8_t *)buf.data, buf.size, creating, err,
-		                         errlen);
-	else
-		snprintf(err, errlen, "%s: fields: %s", coll, why);
-	msgpack_sbuffer_destroy(&buf);
-	return rc;
-}
-
-int schema_each_ref(const char *coll, const json_t *fields, schema_ref_fn *fn, void *arg)
-{
-	if (!rules_of(coll) || !json_is_object(fields))
-		return 0;
-	msgpack_sbuffer buf;
-	int rc = pack_fields(fields, &buf, NULL, 0);
-	if (rc == 0)
-		rc = schema_each_ref_in(coll, (const uint8_t *)buf.data, buf.size, fn, arg);
-	msgpack_sbuffer_destroy(&buf);
-	return rc;
 }

@@ -14,8 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #define SCHEMA_MAX_TEXT  (8u * 1024u)  /* bytes of a short text field (name, title) */
 #define SCHEMA_MAX_LONG  (64u * 1024u) /* bytes of body, description, text, outcome */
 #define SCHEMA_MAX_ITEMS 64u           /* items of an array field */
@@ -43,14 +41,6 @@ int schema_check_fields(const char *coll, const uint8_t *fields, size_t len, int
                         char *err, size_t errlen);
 
 /*
- * The same check on the JSON form, with the same sentences: fields is
- * packed and handed to schema_check_fields. A JSON null clears a field;
- * fields NULL is "got nothing". Goes once daemon/node.c is msgpack-native.
- */
-int schema_check_put(const char *coll, const json_t *fields, int creating, char *err,
-                     size_t errlen);
-
-/*
  * Told of one reference OWNER/ID in a put's fields: the field, the
  * collection it refers to, and the owner's name and the id, split.
  * Returning non-zero stops the walk.
@@ -68,9 +58,5 @@ typedef int schema_ref_fn(void *arg, const char *field, const char *coll, const 
  */
 int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, schema_ref_fn *fn,
                        void *arg);
-
-/* The same walk over the JSON form of fields, packed for schema_each_ref_in; goes with
- * schema_check_put. */
-int schema_each_ref(const char *coll, const json_t *fields, schema_ref_fn *fn, void *arg);
 
 #endif
