@@ -254,7 +254,8 @@ static int batch_seal(struct batch *b, char *err, size_t errlen)
 	}
 	msgpack_sbuffer *out = &b->sealed[b->n_sealed++].bytes;
 	msgpack_sbuffer_init(out);
-	rc = changeset_encode(&b->cs, out);
+	/* put_ops_parse checked each op's fields; they have not moved since. */
+	rc = changeset_encode_checked(&b->cs, out);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot encode changeset: %s", loket_strerror(rc));
 		return rc;

@@ -79,6 +79,13 @@ struct changeset {
 int changeset_encode(const struct changeset *cs, msgpack_sbuffer *out);
 
 /*
+ * The same for a writer that checked every put op's fields with
+ * changeset_check_fields itself (as loketd's put does, op by op, to name
+ * the op at fault), so they are not walked twice; the rest is checked.
+ */
+int changeset_encode_checked(const struct changeset *cs, msgpack_sbuffer *out);
+
+/*
  * Decodes a signed changeset (body || signature) of len bytes. On success
  * out's pointers refer into p, which must outlive out; release out with
  * changeset_release. On failure writes a sentence naming the problem into
