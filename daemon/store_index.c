@@ -359,8 +359,12 @@ static void *index_main(void *arg)
 	struct store_index *ix = arg;
 	struct timespec until;
 
-	/* Behind the write path: a bulk import gets the cores, the index catches up after. */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) < 0)
+	/*
+	 * Behind the write path: a bulk import gets the cores, the index
+	 * catches up after. The lowest priority, so that waking the writer
+	 * or its client never waits for the indexer's time slice.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), STORE_INDEX_NICE) < 0)
 		log_debug("store: cannot lower the indexer's priority: %s", strerror(errno));
 	pthread_mutex_lock(&ix->mu);
 	while (!ix->stop) {

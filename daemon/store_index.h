@@ -27,6 +27,8 @@
 
 /* Entities indexed per transaction of the indexer. */
 #define STORE_INDEX_BATCH 2000
+/* The indexer thread's nice value. */
+#define STORE_INDEX_NICE 19
 /* How long a read waits for the index to catch up before it answers anyway. */
 #define STORE_INDEX_WAIT_MS 3000
 

@@ -492,7 +492,7 @@ static void test_odd_path_and_priority(void **state)
 	node_init(&a);
 	write_two(s, &a);
 	check_two(s);
-	assert_int_equal(max_thread_nice(), 10);
+	assert_int_equal(max_thread_nice(), STORE_INDEX_NICE);
 	store_close(s);
 	assert_true(exists(path));
 	assert_true(snprintf(path, sizeof(path), "%s/s.db-index", sub) < (int)sizeof(path));
