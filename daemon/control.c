@@ -303,7 +303,12 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 		if (rc == 0)
 			rc = get_string(req, "cmd", 1, &cmd, err, sizeof(err));
 		command = rc == 0 ? control_find(c, cmd) : NULL;
-		if (rc == 0 && !command) {
+		if (rc == 0 && !command && strcmp(cmd, "put") == 0) {
+			/* What is_put would not read: more keys, or one twice. */
+			snprintf(err, sizeof(err),
+			         "a put request is {\"cmd\":\"put\",\"ops\":[...]}, each key once");
+			rc = LOKET_E_BAD_REQUEST;
+		} else if (rc == 0 && !command) {
 			snprintf(err, sizeof(err), "unknown command \"%.64s\"", cmd);
 			rc = LOKET_E_BAD_REQUEST;
 		}

@@ -93,23 +93,36 @@ static int str_is(const char *s, size_t len, const char *lit)
 	return len == strlen(lit) && memcmp(s, lit, len) == 0;
 }
 
+/* Keys a put request may have at its top level, or it is left to the generic path. */
+#define PUT_MAX_KEYS 16
+
 int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *ops_len)
 {
-	struct reader r = {.p = req, .end = req + len};
+	struct reader r = {.p = req, .end = req ? req + len : NULL};
+	struct {
+		const char *s;
+		size_t len;
+	} seen[PUT_MAX_KEYS];
 	uint32_t n;
 	int put = 0;
 
 	*ops = NULL;
 	*ops_len = 0;
-	if (!read_count(&r, 0x80, 0xde, &n))
+	if (!read_count(&r, 0x80, 0xde, &n) || n > PUT_MAX_KEYS)
 		return 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const char *key, *cmd;
 		size_t key_len, cmd_len;
 		const uint8_t *at;
 		size_t at_len;
-		if (!read_str(&r, &key, &key_len))
+		if (!read_str(&r, &key, &key_len) ||
+		    !value_valid_utf8((const uint8_t *)key, key_len))
 			return 0;
+		for (uint32_t k = 0; k < i; k++)
+			if (seen[k].len == key_len && memcmp(seen[k].s, key, key_len) == 0)
+				return 0; /* a key twice */
+		seen[i].s = key;
+		seen[i].len = key_len;
 		if (str_is(key, key_len, "cmd")) {
 			if (!read_str(&r, &cmd, &cmd_len) || !str_is(cmd, cmd_len, "put"))
 				return 0;
@@ -175,7 +188,8 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 		size_t key_len;
 		const uint8_t *at;
 		size_t at_len;
-		if (!read_str(r, &key, &key_len)) {
+		if (!read_str(r, &key, &key_len) ||
+		    !value_valid_utf8((const uint8_t *)key, key_len)) {
 			snprintf(err, errlen, "the op is not a well-formed map");
 			return LOKET_E_MALFORMED;
 		}
@@ -238,7 +252,7 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 		op->kind = OP_DEL;
 		return 0;
 	}
-	struct reader f = {.p = fields, .end = fields + fields_len};
+	struct reader f = {.p = fields, .end = fields ? fields + fields_len : NULL};
 	if (!fields || !read_count(&f, 0x80, 0xde, &n) || n == 0 || n > LOKET_MAX_FIELDS) {
 		snprintf(err, errlen, "\"fields\" must be a map of 1 to %u fields",
 		         LOKET_MAX_FIELDS);

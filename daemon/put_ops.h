@@ -24,10 +24,11 @@ struct put_ops {
 
 /*
  * Finds "cmd" and "ops" in a control request. Returns 1 when it is a
- * well-formed put request (one map, nothing after it; every value but
- * "ops" checked here) and sets *ops to the bytes of its "ops" value (NULL,
- * 0 when absent); put_ops_parse checks those. Returns 0 for any other
- * request, well-formed or not, which is left to the generic JSON path.
+ * well-formed put request (one map of at most 16 distinct UTF-8 keys,
+ * nothing after it; every value but "ops" checked here) and sets *ops to
+ * the bytes of its "ops" value (NULL, 0 when absent); put_ops_parse checks
+ * those. Returns 0 for any other request, well-formed or not, which is left
+ * to the generic JSON path.
  */
 int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *ops_len);
 

@@ -75,6 +75,15 @@ static void test_find(void **state)
 	put_ops_release(&po);
 	msgpack_sbuffer_destroy(&sb);
 
+	/* {"cmd":"put","cmd":"put"}: a key twice is left to the generic path, which refuses it. */
+	static const uint8_t twice[] = {0x82, 0xa3, 'c', 'm', 'd',  0xa3, 'p', 'u', 't',
+	                                0xa3, 'c',  'm', 'd', 0xa3, 'p',  'u', 't'};
+	assert_int_equal(put_ops_find(twice, sizeof(twice), &ops, &len), 0);
+	/* A key that is not UTF-8, likewise. */
+	static const uint8_t not_utf8[] = {0x82, 0xa3, 'c',  'm', 'd',  0xa3, 'p',
+	                                   'u',  't',  0xa2, 'o', 0xff, 0x90};
+	assert_int_equal(put_ops_find(not_utf8, sizeof(not_utf8), &ops, &len), 0);
+
 	/* ["cmd", "put"]: not a map */
 	static const uint8_t array[] = {0x92, 0xa3, 'c', 'm', 'd', 0xa3, 'p', 'u', 't'};
 	assert_int_equal(put_ops_find(array, sizeof(array), &ops, &len), 0);
