@@ -159,6 +159,10 @@ static void print_status(const json_t *r)
 	printf("digest: %s\n", cli_json_str(r, "digest") ? cli_json_str(r, "digest") : "?");
 	printf("entities: %lld\n", cli_json_int(r, "entities", 0));
 	printf("changesets: %lld\n", cli_json_int(r, "changesets", 0));
+	json_t *index = json_object_get(r, "index");
+	if (json_is_object(index))
+		printf("search index: %lld entity writes behind\n",
+		       cli_json_int(index, "behind", 0));
 	printf("heads:\n");
 	if (json_object_size(heads) == 0)
 		printf("  (none)\n");

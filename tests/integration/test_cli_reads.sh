@@ -62,6 +62,12 @@ expect_status 0 l search grace hopper --json
 assert_eq grace "$(jq -r '.[0].id' <<<"$OUT")" "search of two words"
 expect_status 0 l search boerhaave --coll expert --json
 assert_eq 0 "$(jq length <<<"$OUT")" "search limited to a collection"
+
+# A search waits for the index, so right after one nothing is left to index.
+expect_status 0 l status --json
+assert_eq 0 "$(jq -r .index.behind <<<"$OUT")" "index caught up after a search"
+expect_status 0 l status
+assert_contains "$OUT" "search index: 0 entity writes behind" "status shows the index"
 expect_status 0 l search boerhaave
 assert_eq "resource/uni/boerhaave" "$(head -n 1 <<<"$OUT")" "human search"
 
