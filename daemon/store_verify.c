@@ -27,7 +27,6 @@
 
 /* A replayed entity, keyed by coll 0x00 owner(32) id. */
 struct ent {
-	struct ent *next;
 	uint64_t h;
 	char *fields;
 	size_t fields_len;
@@ -48,9 +47,19 @@ struct chunk {
 	_Alignas(max_align_t) uint8_t mem[];
 };
 
+/*
+ * Open addressing with each entity's hash beside its pointer: a lookup of
+ * a million entities costs one miss in the slots and, only on a hash
+ * match, one in the entity (chains cost a miss per link).
+ */
+struct slot {
+	uint64_t h;
+	struct ent *e;
+};
+
 struct emap {
-	struct ent **b;
-	size_t nb; /* a power of two */
+	struct slot *slots;
+	size_t cap; /* a power of two; at most half full */
 	size_t n;
 	struct chunk *chunks;
 };
@@ -186,42 +195,48 @@ static void *arena_alloc(struct emap *m, size_t n)
 
 static struct ent *emap_find(struct emap *m, const uint8_t *key, size_t len, uint64_t h)
 {
-	for (struct ent *e = m->nb ? m->b[h & (m->nb - 1)] : NULL; e; e = e->next)
-		if (e->h == h && e->key_len == len && memcmp(e->key, key, len) == 0)
-			return e;
+	if (!m->cap)
+		return NULL;
+	for (size_t i = h & (m->cap - 1); m->slots[i].e; i = (i + 1) & (m->cap - 1)) {
+		const struct slot *sl = &m->slots[i];
+		if (sl->h == h && sl->e->key_len == len && memcmp(sl->e->key, key, len) == 0)
+			return sl->e;
+	}
 	return NULL;
+}
+
+static void emap_place(struct slot *slots, size_t cap, uint64_t h, struct ent *e)
+{
+	size_t i = h & (cap - 1);
+	while (slots[i].e)
+		i = (i + 1) & (cap - 1);
+	slots[i].h = h;
+	slots[i].e = e;
 }
 
 static struct ent *emap_add(struct emap *m, const uint8_t *key, size_t len, uint64_t h)
 {
 	struct ent *e;
 
-	if (m->n >= m->nb) {
-		size_t nb = m->nb ? m->nb * 2 : 1024;
-		struct ent **b = calloc(nb, sizeof(*b));
+	if (2 * (m->n + 1) > m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 2048;
+		struct slot *slots = calloc(cap, sizeof(*slots));
 
-		if (!b)
+		if (!slots)
 			abort();
-		for (size_t i = 0; i < m->nb; i++) {
-			while (m->b[i]) {
-				struct ent *x = m->b[i];
-
-				m->b[i] = x->next;
-				x->next = b[x->h & (nb - 1)];
-				b[x->h & (nb - 1)] = x;
-			}
-		}
-		free(m->b);
-		m->b = b;
-		m->nb = nb;
+		for (size_t i = 0; i < m->cap; i++)
+			if (m->slots[i].e)
+				emap_place(slots, cap, m->slots[i].h, m->slots[i].e);
+		free(m->slots);
+		m->slots = slots;
+		m->cap = cap;
 	}
 	e = arena_alloc(m, sizeof(*e) + len);
 	memset(e, 0, sizeof(*e));
 	e->h = h;
 	e->key_len = len;
 	memcpy(e->key, key, len);
-	e->next = m->b[h & (m->nb - 1)];
-	m->b[h & (m->nb - 1)] = e;
+	emap_place(m->slots, m->cap, h, e);
 	m->n++;
 	return e;
 }
@@ -234,7 +249,7 @@ static void emap_free(struct emap *m)
 		m->chunks = c->next;
 		free(c);
 	}
-	free(m->b);
+	free(m->slots);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -596,15 +611,14 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 	if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(v->s, "cannot read entities");
 	sqlite3_finalize(st);
-	for (size_t i = 0; rc == 0 && i < v->map.nb; i++) {
-		for (struct ent *e = v->map.b[i]; e; e = e->next) {
+	for (size_t i = 0; rc == 0 && i < v->map.cap; i++) {
+		const struct ent *e = v->map.slots[i].e;
+		if (e && !e->seen) {
 			size_t coll_len = strlen((const char *)e->key);
-
-			if (!e->seen)
-				problem(v, e->key + coll_len + 1, e->seq,
-				        "entity %s/%.*s is made by the log but not stored",
-				        (const char *)e->key, (int)(e->key_len - coll_len - 33),
-				        (const char *)e->key + coll_len + 33);
+			problem(v, e->key + coll_len + 1, e->seq,
+			        "entity %s/%.*s is made by the log but not stored",
+			        (const char *)e->key, (int)(e->key_len - coll_len - 33),
+			        (const char *)e->key + coll_len + 33);
 		}
 	}
 	return rc;
