@@ -2,7 +2,7 @@
  * The store's checkpoints, kept off the write path. In WAL mode SQLite
  * copies the log back into the database file inside whichever commit
  * pushes the log past a threshold, and that commit waits for the copy and
- * two fsyncs: with 64 KiB pages, a hundred milliseconds or more, which is
+ * two fsyncs: a hundred milliseconds or more for a large log, which is
  * what the slowest puts of a federation were waiting for. Here a thread
  * with its own connection runs passive checkpoints (they never block the
  * writer) when the writer reports that the log has grown; the writer

@@ -170,7 +170,7 @@ static int open_writer(struct store_index *ix, const uint8_t store_id[16], int64
 		return 1;
 	sqlite3_busy_timeout(ix->db, 5000);
 	/* Large pages for the same reason as the store's (store.c); only a new file takes them. */
-	if (exec(ix->db, "PRAGMA page_size = 65536") < 0 ||
+	if (exec(ix->db, "PRAGMA page_size = 16384") < 0 ||
 	    exec(ix->db, "PRAGMA journal_mode = WAL") < 0 ||
 	    exec(ix->db, "PRAGMA synchronous = NORMAL") < 0 ||
 	    exec(ix->db, "PRAGMA cache_size = -8192") < 0 ||
