@@ -43,8 +43,8 @@
 
 #define IMPORT_LINE_MAX    (1024u * 1024u) /* bytes of one line, newline excluded */
 #define IMPORT_READ_CHUNK  (256u * 1024u)  /* bytes read at a time */
-#define IMPORT_BATCH_OPS   4000u
-#define IMPORT_BATCH_BYTES (1536u * 1024u) /* encoded ops per request, under the message limit */
+#define IMPORT_BATCH_OPS   8000u
+#define IMPORT_BATCH_BYTES (1792u * 1024u) /* encoded ops per request, under the message limit */
 /*
  * Nesting of one op: the request wraps it in a map and an array, and the
  * whole request must stay within the control protocol's depth.

@@ -11,8 +11,8 @@ start_node "$T/a"
 l() { loket_in "$T/a" "$@"; }
 count() { l status --json | jq -r ".counts.$1 // 0"; }
 
-# 9000 experts, a blank line, a delete of an expert put before: three
-# batches of at most 4000 ops.
+# 9000 experts, a blank line, a delete of an expert put before: two
+# batches of at most 8000 ops, in three changesets (sealed at 256 KiB).
 expect_status 0 l put expert old --json '{"name":"Retired"}'
 awk 'BEGIN {
 	for (i = 1; i <= 9000; i++)
