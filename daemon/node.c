@@ -14,14 +14,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
-
-#include "common/log.h"
 #include "common/paths.h"
+#include "daemon/schema.h"
 #include "proto/error.h"
 #include "proto/limits.h"
-#include "daemon/schema.h"
-#include "proto/value.h"
 
 /* Room for a changeset's header and signature beside its ops. */
 #define CHANGESET_OVERHEAD 256u
