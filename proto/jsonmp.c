@@ -599,23 +599,37 @@ static int finish_map(struct conv *c, size_t start, size_t first)
 	return 0;
 }
 
+/*
+ * Steps into a container at c->p ('{' or '['): leaves a byte for its
+ * header at *start, written once the count is known. Returns 1 when the
+ * container is empty (closed, its header the fix form empty), 0 to go on
+ * reading members, or LOKET_E_TOO_DEEP.
+ */
+static int open_container(struct conv *c, unsigned depth, char close, uint8_t empty, size_t *start)
+{
+	if (depth + 1 > c->max_depth)
+		return LOKET_E_TOO_DEEP;
+	*start = c->out->size;
+	reserve(c->out, 1);
+	c->out->size++;
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == close) {
+		c->p++;
+		c->out->data[*start] = (char)empty;
+		return 1;
+	}
+	return 0;
+}
+
 static int conv_object(struct conv *c, unsigned depth)
 {
 	struct jsonmp *j = c->j;
-	size_t start = c->out->size, first = j->n;
-	int rc;
+	size_t start, first = j->n;
+	int rc = open_container(c, depth, '}', 0x80, &start);
 
-	if (depth + 1 > c->max_depth)
-		return LOKET_E_TOO_DEEP;
-	reserve(c->out, 1);
-	c->out->size++; /* the header, once the count is known */
-	c->p++;
-	skip_ws(c);
-	if (c->p < c->end && *c->p == '}') {
-		c->p++;
-		c->out->data[start] = (char)0x80;
-		return 0;
-	}
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	for (;;) {
 		struct member m;
 		if (c->p == c->end || *c->p != '"') {
@@ -657,20 +671,11 @@ cleanup:
 
 static int conv_array(struct conv *c, unsigned depth)
 {
-	size_t start = c->out->size, n = 0;
-	int rc;
+	size_t start, n = 0;
+	int rc = open_container(c, depth, ']', 0x90, &start);
 
-	if (depth + 1 > c->max_depth)
-		return LOKET_E_TOO_DEEP;
-	reserve(c->out, 1);
-	c->out->size++; /* the header, once the count is known */
-	c->p++;
-	skip_ws(c);
-	if (c->p < c->end && *c->p == ']') {
-		c->p++;
-		c->out->data[start] = (char)0x90;
-		return 0;
-	}
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	for (;;) {
 		if ((rc = conv_value(c, depth + 1)))
 			return rc;
