@@ -14,68 +14,21 @@
 
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/mpread.h"
 #include "proto/value.h"
 
-struct reader {
-	const uint8_t *p, *end;
-};
-
-static uint32_t be(const uint8_t *p, size_t n)
+/* A str as C chars: 1 if the value is one (the cursor then moved past it). */
+static int read_str(struct mpread *r, const char **s, size_t *len)
 {
-	uint32_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-/* A container header of the family fix_lo (fixmap 0x80, fixarray 0x90), 16 or 32 bits. */
-static int read_count(struct reader *r, uint8_t fix_lo, uint8_t t16, uint32_t *n)
-{
-	if (r->p >= r->end)
+	const uint8_t *p;
+	if (mpread_str(r, &p, len) != 0)
 		return 0;
-	uint8_t b = *r->p;
-	size_t width = b == t16 ? 2 : b == t16 + 1 ? 4 : 0;
-	if (width == 0) {
-		if (b < fix_lo || b > fix_lo + 15)
-			return 0;
-		*n = b & 0x0fu;
-		r->p++;
-		return 1;
-	}
-	if ((size_t)(r->end - r->p) < 1 + width)
-		return 0;
-	*n = be(r->p + 1, width);
-	r->p += 1 + width;
-	return 1;
-}
-
-static int read_str(struct reader *r, const char **s, size_t *len)
-{
-	if (r->p >= r->end)
-		return 0;
-	uint8_t b = *r->p;
-	size_t width = b == 0xd9 ? 1 : b == 0xda ? 2 : b == 0xdb ? 4 : 0;
-	size_t n;
-	if (width == 0) {
-		if ((b & 0xe0u) != 0xa0u)
-			return 0;
-		n = b & 0x1fu;
-	} else {
-		if ((size_t)(r->end - r->p) < 1 + width)
-			return 0;
-		n = be(r->p + 1, width);
-	}
-	r->p += 1 + width;
-	if ((size_t)(r->end - r->p) < n)
-		return 0;
-	*s = (const char *)r->p;
-	*len = n;
-	r->p += n;
+	*s = (const char *)p;
 	return 1;
 }
 
 /* Steps over one value, returning where it started and its length. */
-static int skip_value(struct reader *r, const uint8_t **at, size_t *len)
+static int skip_value(struct mpread *r, const uint8_t **at, size_t *len)
 {
 	char why[8];
 	size_t used = 0;
@@ -98,19 +51,19 @@ static int str_is(const char *s, size_t len, const char *lit)
 
 int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *ops_len)
 {
-	struct reader r = {.p = req, .end = req ? req + len : NULL};
+	struct mpread r = mpread_init(req, len);
 	struct {
 		const char *s;
 		size_t len;
 	} seen[PUT_MAX_KEYS];
-	uint32_t n;
+	size_t n;
 	int put = 0;
 
 	*ops = NULL;
 	*ops_len = 0;
-	if (!read_count(&r, 0x80, 0xde, &n) || n > PUT_MAX_KEYS)
+	if (mpread_map(&r, &n) != 0 || n > PUT_MAX_KEYS)
 		return 0;
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const char *key, *cmd;
 		size_t key_len, cmd_len;
 		const uint8_t *at;
@@ -118,7 +71,7 @@ int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *op
 		if (!read_str(&r, &key, &key_len) ||
 		    !value_valid_utf8((const uint8_t *)key, key_len))
 			return 0;
-		for (uint32_t k = 0; k < i; k++)
+		for (size_t k = 0; k < i; k++)
 			if (seen[k].len == key_len && memcmp(seen[k].s, key, key_len) == 0)
 				return 0; /* a key twice */
 		seen[i].s = key;
@@ -168,22 +121,22 @@ static int repack_fields(struct put_ops *po, const uint8_t *p, size_t len, size_
 }
 
 /* Reads one op; *off is set when its fields were repacked (else SIZE_MAX). */
-static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t *off, char *err,
+static int parse_op(struct put_ops *po, struct mpread *r, struct op *op, size_t *off, char *err,
                     size_t errlen)
 {
 	const uint8_t *fields = NULL, *del = NULL;
 	size_t fields_len = 0, del_len = 0;
-	uint32_t n;
+	size_t n;
 	int have_coll = 0, have_id = 0, canonical = 0;
 
 	*off = SIZE_MAX;
-	if (!read_count(r, 0x80, 0xde, &n)) {
+	if (mpread_map(r, &n) != 0) {
 		const uint8_t *at;
 		size_t at_len;
 		snprintf(err, errlen, "the op is not a map");
 		return skip_value(r, &at, &at_len) ? LOKET_E_BAD_REQUEST : LOKET_E_MALFORMED;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		const char *key;
 		size_t key_len;
 		const uint8_t *at;
@@ -208,7 +161,7 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 			snprintf(err, errlen, "the op is not a well-formed map");
 			return LOKET_E_MALFORMED;
 		}
-		struct reader v = {.p = at, .end = at + at_len};
+		struct mpread v = mpread_init(at, at_len);
 		if (str_is(key, key_len, "coll")) {
 			have_coll = read_str(&v, &op->coll, &op->coll_len);
 		} else if (str_is(key, key_len, "id")) {
@@ -252,8 +205,8 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 		op->kind = OP_DEL;
 		return 0;
 	}
-	struct reader f = {.p = fields, .end = fields ? fields + fields_len : NULL};
-	if (!fields || !read_count(&f, 0x80, 0xde, &n) || n == 0 || n > LOKET_MAX_FIELDS) {
+	struct mpread f = mpread_init(fields, fields_len);
+	if (!fields || mpread_map(&f, &n) != 0 || n == 0 || n > LOKET_MAX_FIELDS) {
 		snprintf(err, errlen, "\"fields\" must be a map of 1 to %u fields",
 		         LOKET_MAX_FIELDS);
 		return LOKET_E_BAD_REQUEST;
@@ -272,15 +225,15 @@ static int parse_op(struct put_ops *po, struct reader *r, struct op *op, size_t 
 int put_ops_parse(struct put_ops *po, const uint8_t *ops, size_t len, long *bad_index, char *err,
                   size_t errlen)
 {
-	struct reader r = {.p = ops, .end = ops ? ops + len : NULL};
+	struct mpread r = mpread_init(ops, len);
 	size_t *offs = NULL;
-	uint32_t n;
+	size_t n;
 	int rc = 0;
 
 	memset(po, 0, sizeof(*po));
 	msgpack_sbuffer_init(&po->repacked);
 	*bad_index = -1;
-	if (!ops || !read_count(&r, 0x90, 0xdc, &n) || n == 0 || n > LOKET_MAX_OPS) {
+	if (!ops || mpread_array(&r, &n) != 0 || n == 0 || n > LOKET_MAX_OPS) {
 		snprintf(err, errlen, "\"ops\" must be an array of 1 to %u ops", LOKET_MAX_OPS);
 		return LOKET_E_BAD_REQUEST;
 	}
@@ -288,7 +241,7 @@ int put_ops_parse(struct put_ops *po, const uint8_t *ops, size_t len, long *bad_
 	offs = calloc(n, sizeof(*offs));
 	if (!po->ops || !offs)
 		abort();
-	for (uint32_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++) {
 		rc = parse_op(po, &r, &po->ops[i], &offs[i], err, errlen);
 		if (rc != 0) {
 			*bad_index = (long)i;

@@ -15,6 +15,7 @@
 
 #include "../proto/error.h"
 #include "../proto/limits.h"
+#include "../proto/mpread.h"
 #include "store_int.h"
 
 #define JSON_MAX_DEPTH (LOKET_MAX_DEPTH + 2)
@@ -155,65 +156,13 @@ static uint64_t be(const uint8_t *p, size_t n)
 	return v;
 }
 
-struct mp {
-	const uint8_t *p;
-	const uint8_t *end;
-};
-
-static int need(const struct mp *m, size_t n)
+static int need(const struct mpread *m, size_t n)
 {
 	return (size_t)(m->end - m->p) >= n ? 0 : LOKET_E_TRUNCATED;
 }
 
-/* Reads a str header; *s and *len get the bytes. */
-static int mp_str(struct mp *m, const uint8_t **s, size_t *len)
-{
-	uint8_t t;
-	size_t hl;
-
-	if (need(m, 1))
-		return LOKET_E_TRUNCATED;
-	t = *m->p;
-	if (t >= 0xa0 && t <= 0xbf) {
-		*len = t & 0x1f;
-		hl = 1;
-	} else if (t == 0xd9 || t == 0xda || t == 0xdb) {
-		size_t w = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
-
-		if (need(m, 1 + w))
-			return LOKET_E_TRUNCATED;
-		*len = (size_t)be(m->p + 1, w);
-		hl = 1 + w;
-	} else {
-		return LOKET_E_MALFORMED;
-	}
-	m->p += hl;
-	if (need(m, *len))
-		return LOKET_E_TRUNCATED;
-	*s = m->p;
-	m->p += *len;
-	return 0;
-}
-
-static int mp_count(struct mp *m, uint8_t fix_lo, uint8_t t16, size_t *count)
-{
-	uint8_t t = *m->p;
-
-	if (t >= fix_lo && t <= fix_lo + 15) {
-		*count = t & 0x0f;
-		m->p++;
-		return 0;
-	}
-	if (need(m, t == t16 ? 3 : 5))
-		return LOKET_E_TRUNCATED;
-	*count = (size_t)be(m->p + 1, t == t16 ? 2 : 4);
-	m->p += t == t16 ? 3 : 5;
-	/* Every element takes at least one byte. */
-	return *count > (size_t)(m->end - m->p) ? LOKET_E_TRUNCATED : 0;
-}
-
 /* Writes one msgpack value as JSON and moves past it. */
-static int mp_json(struct store_buf *b, struct mp *m, unsigned depth)
+static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 {
 	static const char hexd[] = "0123456789abcdef";
 	const uint8_t *s;
@@ -237,13 +186,13 @@ static int mp_json(struct store_buf *b, struct mp *m, unsigned depth)
 		return 0;
 	}
 	if ((t >= 0xa0 && t <= 0xbf) || t == 0xd9 || t == 0xda || t == 0xdb) {
-		if ((rc = mp_str(m, &s, &len)) < 0)
+		if ((rc = mpread_str(m, &s, &len)) < 0)
 			return rc;
 		put_string(b, s, len);
 		return 0;
 	}
 	if ((t >= 0x90 && t <= 0x9f) || t == 0xdc || t == 0xdd) {
-		if ((rc = mp_count(m, 0x90, 0xdc, &count)) < 0)
+		if ((rc = mpread_array(m, &count)) < 0)
 			return rc;
 		putc1(b, '[');
 		for (size_t i = 0; i < count; i++) {
@@ -256,13 +205,13 @@ static int mp_json(struct store_buf *b, struct mp *m, unsigned depth)
 		return 0;
 	}
 	if ((t >= 0x80 && t <= 0x8f) || t == 0xde || t == 0xdf) {
-		if ((rc = mp_count(m, 0x80, 0xde, &count)) < 0)
+		if ((rc = mpread_map(m, &count)) < 0)
 			return rc;
 		putc1(b, '{');
 		for (size_t i = 0; i < count; i++) {
 			if (i)
 				putc1(b, ',');
-			if ((rc = mp_str(m, &s, &len)) < 0)
+			if ((rc = mpread_str(m, &s, &len)) < 0)
 				return rc;
 			put_string(b, s, len);
 			putc1(b, ':');
@@ -654,7 +603,7 @@ static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 int store_json_merge(struct store_buf *out, const char *old, size_t old_len, const uint8_t *fields,
                      size_t fields_len)
 {
-	struct mp m = {fields, fields + fields_len};
+	struct mpread m = mpread_init(fields, fields_len);
 	struct old_iter it;
 	size_t count, left, written = 0;
 	const uint8_t *nk = NULL;
@@ -671,7 +620,7 @@ int store_json_merge(struct store_buf *out, const char *old, size_t old_len, con
 	}
 	if (need(&m, 1) || !((*m.p >= 0x80 && *m.p <= 0x8f) || *m.p == 0xde || *m.p == 0xdf))
 		return LOKET_E_MALFORMED;
-	if ((rc = mp_count(&m, 0x80, 0xde, &count)) < 0)
+	if ((rc = mpread_map(&m, &count)) < 0)
 		return rc;
 	left = count;
 	putc1(out, '{');
@@ -679,7 +628,7 @@ int store_json_merge(struct store_buf *out, const char *old, size_t old_len, con
 		return have_old;
 	have_new = left > 0;
 	if (have_new) {
-		if ((rc = mp_str(&m, &nk, &nk_len)) < 0)
+		if ((rc = mpread_str(&m, &nk, &nk_len)) < 0)
 			return rc;
 		left--;
 	}
@@ -709,7 +658,7 @@ int store_json_merge(struct store_buf *out, const char *old, size_t old_len, con
 		if (c >= 0) {
 			have_new = left > 0;
 			if (have_new) {
-				if ((rc = mp_str(&m, &nk, &nk_len)) < 0)
+				if ((rc = mpread_str(&m, &nk, &nk_len)) < 0)
 					return rc;
 				left--;
 			}

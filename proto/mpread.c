@@ -1,0 +1,86 @@
+/*
+ * The msgpack cursor (see mpread.h): headers of strings, maps and arrays.
+ */
+#include "proto/mpread.h"
+
+#include "proto/error.h"
+
+struct mpread mpread_init(const uint8_t *p, size_t len)
+{
+	struct mpread r = {.p = p, .end = p ? p + len : p};
+	return r;
+}
+
+static size_t left(const struct mpread *r)
+{
+	return (size_t)(r->end - r->p);
+}
+
+static size_t be(const uint8_t *p, size_t n)
+{
+	size_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int mpread_str(struct mpread *r, const uint8_t **s, size_t *len)
+{
+	if (left(r) < 1)
+		return LOKET_E_TRUNCATED;
+	uint8_t t = r->p[0];
+	size_t width, n;
+	if ((t & 0xe0u) == 0xa0u) {
+		width = 0;
+		n = t & 0x1fu;
+	} else if (t == 0xd9 || t == 0xda || t == 0xdb) {
+		width = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
+		if (left(r) < 1 + width)
+			return LOKET_E_TRUNCATED;
+		n = be(r->p + 1, width);
+	} else {
+		return LOKET_E_MALFORMED;
+	}
+	if (left(r) - 1 - width < n)
+		return LOKET_E_TRUNCATED;
+	*s = r->p + 1 + width;
+	*len = n;
+	r->p += 1 + width + n;
+	return 0;
+}
+
+/* A container header of the family fix_lo (fixmap 0x80, fixarray 0x90), t16 or t16 + 1. */
+static int read_count(struct mpread *r, uint8_t fix_lo, uint8_t t16, size_t *count)
+{
+	if (left(r) < 1)
+		return LOKET_E_TRUNCATED;
+	uint8_t t = r->p[0];
+	size_t width, n;
+	if (t >= fix_lo && t <= fix_lo + 15) {
+		width = 0;
+		n = t & 0x0fu;
+	} else if (t == t16 || t == t16 + 1) {
+		width = t == t16 ? 2 : 4;
+		if (left(r) < 1 + width)
+			return LOKET_E_TRUNCATED;
+		n = be(r->p + 1, width);
+	} else {
+		return LOKET_E_MALFORMED;
+	}
+	/* Every element takes at least one byte. */
+	if (left(r) - 1 - width < n)
+		return LOKET_E_TRUNCATED;
+	*count = n;
+	r->p += 1 + width;
+	return 0;
+}
+
+int mpread_map(struct mpread *r, size_t *count)
+{
+	return read_count(r, 0x80, 0xde, count);
+}
+
+int mpread_array(struct mpread *r, size_t *count)
+{
+	return read_count(r, 0x90, 0xdc, count);
+}
