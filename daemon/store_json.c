@@ -147,15 +147,6 @@ static void put_double(struct store_buf *b, double d)
 		store_buf_put(b, ".0", 2);
 }
 
-static uint64_t be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int need(const struct mpread *m, size_t n)
 {
 	return (size_t)(m->end - m->p) >= n ? 0 : LOKET_E_TRUNCATED;
@@ -241,7 +232,7 @@ static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 		len = (size_t)1 << (t - 0xcc);
 		if (need(m, 1 + len))
 			return LOKET_E_TRUNCATED;
-		put_u64(b, be(m->p + 1, len), 0);
+		put_u64(b, mpread_be(m->p + 1, len), 0);
 		m->p += 1 + len;
 		return 0;
 	case 0xd0:
@@ -254,7 +245,7 @@ static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 		len = (size_t)1 << (t - 0xd0);
 		if (need(m, 1 + len))
 			return LOKET_E_TRUNCATED;
-		u = be(m->p + 1, len);
+		u = mpread_be(m->p + 1, len);
 		if (len < 8 && (u >> (8 * len - 1)) & 1)
 			u |= ~(uint64_t)0 << (8 * len); /* sign-extend */
 		memcpy(&v, &u, sizeof(v));
@@ -268,7 +259,7 @@ static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 
 		if (need(m, 5))
 			return LOKET_E_TRUNCATED;
-		u = (uint32_t)be(m->p + 1, 4);
+		u = (uint32_t)mpread_be(m->p + 1, 4);
 		memcpy(&f, &u, sizeof(f));
 		put_double(b, (double)f);
 		m->p += 5;
@@ -280,7 +271,7 @@ static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 
 		if (need(m, 9))
 			return LOKET_E_TRUNCATED;
-		u = be(m->p + 1, 8);
+		u = mpread_be(m->p + 1, 8);
 		memcpy(&d, &u, sizeof(d));
 		put_double(b, d);
 		m->p += 9;
@@ -294,7 +285,7 @@ static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 
 		if (need(m, 1 + w))
 			return LOKET_E_TRUNCATED;
-		len = (size_t)be(m->p + 1, w);
+		len = (size_t)mpread_be(m->p + 1, w);
 		m->p += 1 + w;
 		if (need(m, len))
 			return LOKET_E_TRUNCATED;

@@ -20,6 +20,7 @@
 
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/mpread.h"
 #include "proto/sha256.h"
 #include "proto/value.h"
 
@@ -41,21 +42,6 @@ struct reader {
 	char *err;
 	size_t errlen;
 };
-
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
 
 /* Fills err with "op N: <sentence> at byte B" and returns code; NO_POS leaves out the byte. */
 __attribute__((format(printf, 4, 5))) static int fail(struct reader *r, size_t at, int code,
@@ -111,7 +97,8 @@ static int read_uint(struct reader *r, const char *what, uint64_t *v)
 		return rc;
 	const uint8_t *b = r->p + r->pos + 1;
 	r->pos += 1 + n;
-	uint64_t u = n == 1 ? b[0] : (n == 2 ? be16(b) : (n == 4 ? be32(b) : be64(b)));
+	uint64_t u =
+	    n == 1 ? b[0] : (n == 2 ? mpread_be16(b) : (n == 4 ? mpread_be32(b) : mpread_be64(b)));
 	if (t >= 0xd0) {
 		/* A signed format: negative is wrong, non-negative is not canonical. */
 		int neg = (b[0] & 0x80) != 0;
@@ -148,7 +135,7 @@ static int read_str(struct reader *r, const char *what, const char **s, size_t *
 		if ((rc = need(r, at, 1 + hl, what)))
 			return rc;
 		const uint8_t *h = r->p + r->pos + 1;
-		len = hl == 1 ? h[0] : (hl == 2 ? be16(h) : be32(h));
+		len = hl == 1 ? h[0] : (hl == 2 ? mpread_be16(h) : mpread_be32(h));
 		min = hl == 1 ? 32 : (hl == 2 ? 256 : 65536);
 	} else if (t >= 0xc4 && t <= 0xc6) {
 		return fail(r, at, LOKET_E_MALFORMED, "%s is bin where str is expected", what);
@@ -184,7 +171,7 @@ static int read_bin32(struct reader *r, const char *what, uint8_t out[32])
 	if ((rc = need(r, at, 1 + hl, what)))
 		return rc;
 	const uint8_t *h = r->p + r->pos + 1;
-	size_t len = hl == 1 ? h[0] : (hl == 2 ? be16(h) : be32(h));
+	size_t len = hl == 1 ? h[0] : (hl == 2 ? mpread_be16(h) : mpread_be32(h));
 	if (len != 32)
 		return fail(r, at, LOKET_E_MALFORMED, "%s is %zu bytes, not 32", what, len);
 	if (hl != 1)
@@ -216,7 +203,7 @@ static int read_array(struct reader *r, const char *what, size_t *count)
 	if ((rc = need(r, at, 1 + hl, what)))
 		return rc;
 	const uint8_t *h = r->p + r->pos + 1;
-	size_t n = hl == 2 ? be16(h) : be32(h);
+	size_t n = hl == 2 ? mpread_be16(h) : mpread_be32(h);
 	if (n < (hl == 2 ? 16u : 65536u))
 		return fail(r, at, LOKET_E_NOT_CANONICAL, "%s count %zu not in shortest form", what,
 		            n);
@@ -258,7 +245,7 @@ static int read_fields(struct reader *r)
 		if ((rc = need(r, at, 1 + hl, "fields")))
 			return rc;
 		const uint8_t *h = r->p + r->pos + 1;
-		count = hl == 2 ? be16(h) : be32(h);
+		count = hl == 2 ? mpread_be16(h) : mpread_be32(h);
 		if (count < (hl == 2 ? 16u : 65536u))
 			return fail(r, at, LOKET_E_NOT_CANONICAL,
 			            "fields count %zu not in shortest form", count);

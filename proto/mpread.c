@@ -16,14 +16,6 @@ static size_t left(const struct mpread *r)
 	return (size_t)(r->end - r->p);
 }
 
-static size_t be(const uint8_t *p, size_t n)
-{
-	size_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 int mpread_str(struct mpread *r, const uint8_t **s, size_t *len)
 {
 	if (left(r) < 1)
@@ -37,7 +29,7 @@ int mpread_str(struct mpread *r, const uint8_t **s, size_t *len)
 		width = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
 		if (left(r) < 1 + width)
 			return LOKET_E_TRUNCATED;
-		n = be(r->p + 1, width);
+		n = (size_t)mpread_be(r->p + 1, width);
 	} else {
 		return LOKET_E_MALFORMED;
 	}
@@ -63,7 +55,7 @@ static int read_count(struct mpread *r, uint8_t fix_lo, uint8_t t16, size_t *cou
 		width = t == t16 ? 2 : 4;
 		if (left(r) < 1 + width)
 			return LOKET_E_TRUNCATED;
-		n = be(r->p + 1, width);
+		n = (size_t)mpread_be(r->p + 1, width);
 	} else {
 		return LOKET_E_MALFORMED;
 	}

@@ -16,6 +16,30 @@ struct mpread {
 	const uint8_t *end;
 };
 
+/* Big-endian integers as msgpack stores them: n bytes (at most 8) at p. */
+static inline uint64_t mpread_be(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline uint16_t mpread_be16(const uint8_t *p)
+{
+	return (uint16_t)mpread_be(p, 2);
+}
+
+static inline uint32_t mpread_be32(const uint8_t *p)
+{
+	return (uint32_t)mpread_be(p, 4);
+}
+
+static inline uint64_t mpread_be64(const uint8_t *p)
+{
+	return mpread_be(p, 8);
+}
+
 /* A cursor over len bytes at p (p may be NULL when len is 0). */
 struct mpread mpread_init(const uint8_t *p, size_t len);
 

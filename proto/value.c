@@ -19,6 +19,7 @@
 
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/mpread.h"
 
 /*
  * The walk recurses once per level of nesting; whatever depth a caller asks
@@ -46,21 +47,6 @@ struct seen_key {
 };
 
 static int check_item(struct walk *w, unsigned depth);
-
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)((unsigned)p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
 
 int value_valid_utf8(const uint8_t *s, size_t len)
 {
@@ -175,7 +161,7 @@ static int check_str(struct walk *w, size_t at, uint8_t t, const uint8_t **s, si
 		if ((rc = need(w, at, hl, "a string header")))
 			return rc;
 		const uint8_t *h = w->p + w->pos;
-		len = hl == 1 ? h[0] : (hl == 2 ? be16(h) : be32(h));
+		len = hl == 1 ? h[0] : (hl == 2 ? mpread_be16(h) : mpread_be32(h));
 		min = hl == 1 ? 32 : (hl == 2 ? 256 : 65536);
 		w->pos += hl;
 	}
@@ -296,7 +282,9 @@ static int check_int(struct walk *w, size_t at, uint8_t t)
 	const uint8_t *b = w->p + w->pos;
 	w->pos += n;
 	if (t <= 0xcf) {
-		uint64_t v = n == 1 ? b[0] : (n == 2 ? be16(b) : (n == 4 ? be32(b) : be64(b)));
+		uint64_t v =
+		    n == 1 ? b[0]
+		           : (n == 2 ? mpread_be16(b) : (n == 4 ? mpread_be32(b) : mpread_be64(b)));
 		if (v > INT64_MAX)
 			return fail(w, at, LOKET_E_TOO_BIG, "integer %llu beyond the int64 range",
 			            (unsigned long long)v);
@@ -312,13 +300,13 @@ static int check_int(struct walk *w, size_t at, uint8_t t)
 		v = (int8_t)b[0];
 		min = -32;
 	} else if (n == 2) {
-		v = (int16_t)be16(b);
+		v = (int16_t)mpread_be16(b);
 		min = -128;
 	} else if (n == 4) {
-		v = (int32_t)be32(b);
+		v = (int32_t)mpread_be32(b);
 		min = -32768;
 	} else {
-		v = (int64_t)be64(b);
+		v = (int64_t)mpread_be64(b);
 		min = -2147483648LL;
 	}
 	/* Non-negative integers canonically use the unsigned formats. */
@@ -340,7 +328,7 @@ static int check_float(struct walk *w, size_t at, uint8_t t)
 		return 0;
 	if (n == 4)
 		return fail(w, at, LOKET_E_NOT_CANONICAL, "float32 where only float64 is allowed");
-	uint64_t bits = be64(b);
+	uint64_t bits = mpread_be64(b);
 	double d;
 	memcpy(&d, &bits, sizeof(d));
 	/* JSON cannot carry NaN or infinity, and NaN has many encodings. */
@@ -358,7 +346,7 @@ static int check_bin(struct walk *w, size_t at, uint8_t t)
 	if (rc)
 		return rc;
 	const uint8_t *h = w->p + w->pos;
-	size_t len = hl == 1 ? h[0] : (hl == 2 ? be16(h) : be32(h));
+	size_t len = hl == 1 ? h[0] : (hl == 2 ? mpread_be16(h) : mpread_be32(h));
 	w->pos += hl;
 	if (w->canonical)
 		return fail(w, at, LOKET_E_NOT_CANONICAL, "bin where text must be str");
@@ -417,7 +405,7 @@ static int check_item(struct walk *w, unsigned depth)
 		if ((rc = need(w, at, hl, "a container header")))
 			return rc;
 		const uint8_t *h = w->p + w->pos;
-		size_t count = hl == 2 ? be16(h) : be32(h);
+		size_t count = hl == 2 ? mpread_be16(h) : mpread_be32(h);
 		size_t min = hl == 2 ? 16 : 65536;
 		w->pos += hl;
 		if (t <= 0xdd)
@@ -673,7 +661,7 @@ static int unpack_uint(struct unpack *u, size_t n, uint64_t *v)
 	if (unpack_need(u, n))
 		return -1;
 	const uint8_t *b = u->p + u->pos;
-	*v = n == 1 ? b[0] : (n == 2 ? be16(b) : (n == 4 ? be32(b) : be64(b)));
+	*v = n == 1 ? b[0] : (n == 2 ? mpread_be16(b) : (n == 4 ? mpread_be32(b) : mpread_be64(b)));
 	u->pos += n;
 	return 0;
 }
