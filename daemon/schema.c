@@ -29,6 +29,7 @@
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/mpread.h"
 
 enum kind {
 	TEXT,  /* string of at most SCHEMA_MAX_TEXT bytes; may have an _en twin */
@@ -368,9 +369,7 @@ static int take_uint(struct cur *c, size_t n, size_t *out)
 {
 	if (left(c) < n)
 		return bad(c, "truncated header");
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | c->p[i];
+	uint64_t v = mpread_be(c->p, n);
 	c->p += n;
 	if (v > SIZE_MAX)
 		return bad(c, "count beyond memory");
