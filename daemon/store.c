@@ -691,14 +691,18 @@ static int append_bounds(struct store *s, size_t len, const struct changeset *cs
 	return 0;
 }
 
-int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs)
+int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs,
+                 const uint8_t hash[32])
 {
-	uint8_t hash[32];
+	uint8_t made[32];
 	int rc, own_tx;
 
 	if ((rc = append_bounds(s, len, cs)) < 0)
 		return rc;
-	sha256(bytes, len, hash); /* = changeset_hash */
+	if (!hash) {
+		sha256(bytes, len, made); /* = changeset_hash */
+		hash = made;
+	}
 	own_tx = sqlite3_get_autocommit(s->db);
 	if (own_tx && (rc = store_begin(s)) < 0)
 		return rc;

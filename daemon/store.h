@@ -67,7 +67,9 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
 
 /*
  * Appends a decoded changeset (its signature already verified by the
- * caller) and applies its ops, inside the current transaction. Returns:
+ * caller) and applies its ops, inside the current transaction. hash is the
+ * changeset's hash when the caller has it (the receive path makes it on
+ * the thread pool), NULL to have it made here. Returns:
  *   0                   appended and applied
  *   1                   already held, byte-identical (nothing done)
  *   LOKET_E_FORK        a different changeset is held for (origin, seq);
@@ -83,7 +85,8 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
  * it. Outside store_begin an append is its own transaction. store_errmsg
  * says more.
  */
-int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs);
+int store_append(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs,
+                 const uint8_t hash[32]);
 
 /*
  * This node's own writes, folded once: inside a transaction (store_begin),

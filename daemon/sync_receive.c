@@ -247,7 +247,7 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 			sync_set_error(m, why);
 			continue;
 		}
-		int rc = store_append(store, it->p, it->len, &it->cs);
+		int rc = store_append(store, it->p, it->len, &it->cs, it->hash);
 		switch (rc) {
 		case 0:
 			acc[n_acc++] =

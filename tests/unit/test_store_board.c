@@ -56,7 +56,7 @@ static void write_ops(struct store *s, struct member *m, const char *ops_json)
 	signed_ops(m->pk, m->sk, m->seq, m->head, ++m->hlc, ops_json, &bytes, &len);
 	changeset_hash(bytes, len, m->head);
 	assert_int_equal(changeset_decode(bytes, len, &dec, err, sizeof(err)), 0);
-	assert_int_equal(store_append(s, bytes, len, &dec), 0);
+	assert_int_equal(store_append(s, bytes, len, &dec, NULL), 0);
 	changeset_release(&dec);
 	free(bytes);
 }

@@ -63,7 +63,7 @@ static uint64_t write_changesets(struct store *s, int n, uint8_t pk[32], uint8_t
 		struct changeset cs;
 		char err[200];
 		assert_int_equal(changeset_decode(bytes_cs, len, &cs, err, sizeof(err)), 0);
-		assert_int_equal(store_append(s, bytes_cs, len, &cs), 0);
+		assert_int_equal(store_append(s, bytes_cs, len, &cs, NULL), 0);
 		changeset_release(&cs);
 		changeset_hash(bytes_cs, len, head);
 		free(bytes_cs);

@@ -64,7 +64,7 @@ static void write_ops(struct store *s, struct node *n, const char *ops_json)
 	changeset_hash(bytes, len, n->head);
 	assert_int_equal(changeset_decode(bytes, len, &cs, err, sizeof(err)), 0);
 	assert_int_equal(store_begin(s), 0);
-	assert_int_equal(store_append(s, bytes, len, &cs), 0);
+	assert_int_equal(store_append(s, bytes, len, &cs, NULL), 0);
 	assert_int_equal(store_commit(s), 0);
 	changeset_release(&cs);
 	free(bytes);

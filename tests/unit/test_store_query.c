@@ -43,7 +43,7 @@ static void append_ops(struct store *s, const char *name, const char *ops_json)
 	assert_int_equal(store_set_member(s, pk, name), 0);
 	signed_ops(pk, sk, 1, zero, (uint64_t)1700000000000 << 16, ops_json, &bytes, &len);
 	assert_int_equal(changeset_decode(bytes, len, &back, err, sizeof(err)), 0);
-	assert_int_equal(store_append(s, bytes, len, &back), 0);
+	assert_int_equal(store_append(s, bytes, len, &back, NULL), 0);
 	changeset_release(&back);
 	free(bytes);
 }
