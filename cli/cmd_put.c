@@ -66,21 +66,29 @@ static int parse_write_opts(int argc, char *argv[], int with_fields, struct writ
 	return 0;
 }
 
-/* Sends a put request holding the one op; *seq gets the changeset written (0: none). */
-static int send_op(struct client *client, json_t *op, long long *seq, char *err, size_t errlen)
+/*
+ * Connects and sends a put request holding the one op; *seq gets the
+ * changeset written (0: none). Says what failed and returns -1.
+ */
+static int write_op(json_t *op, struct config **cfg, struct client **client, long long *seq)
 {
 	json_t *req = json_pack("{s:s, s:[O]}", "cmd", "put", "ops", op);
 	json_t *result = NULL;
+	char err[PATH_MAX + 256];
 	int rc;
 
 	if (!req)
 		abort();
-	rc = client_call(client, req, CLIENT_TIMEOUT_MS, &result, NULL, err, errlen);
+	rc = cli_connect(cfg, client, err, sizeof(err));
+	if (rc == 0)
+		rc = client_call(*client, req, CLIENT_TIMEOUT_MS, &result, NULL, err, sizeof(err));
 	if (rc == 0)
 		*seq = cli_json_int(result, "seq", 0);
+	else
+		warnx("%s", err);
 	json_decref(result);
 	json_decref(req);
-	return rc;
+	return rc == 0 ? 0 : -1;
 }
 
 int put_main(int argc, char *argv[])
@@ -117,14 +125,8 @@ int put_main(int argc, char *argv[])
 	if (!op)
 		abort();
 
-	if (cli_connect(&cfg, &client, err, sizeof(err)) < 0) {
-		warnx("%s", err);
+	if (write_op(op, &cfg, &client, &seq) != 0)
 		goto cleanup;
-	}
-	if (send_op(client, op, &seq, err, sizeof(err)) < 0) {
-		warnx("%s", err);
-		goto cleanup;
-	}
 	/* Read back this node's version: what the changeset made of the entity. */
 	req = json_pack("{s:s, s:s, s:s, s:s}", "cmd", "get", "coll", coll, "id", id, "owner",
 	                cfg->name);
@@ -184,14 +186,8 @@ int del_main(int argc, char *argv[])
 	op = json_pack("{s:s, s:s, s:b}", "coll", coll, "id", id, "del", 1);
 	if (!op)
 		abort();
-	if (cli_connect(&cfg, &client, err, sizeof(err)) < 0) {
-		warnx("%s", err);
+	if (write_op(op, &cfg, &client, &seq) != 0)
 		goto cleanup;
-	}
-	if (send_op(client, op, &seq, err, sizeof(err)) < 0) {
-		warnx("%s", err);
-		goto cleanup;
-	}
 	if (o.json_out) {
 		out = json_pack("{s:I}", "seq", (json_int_t)seq);
 		if (!out)
