@@ -303,7 +303,7 @@ static int mp_json(struct store_buf *b, struct mpread *m, unsigned depth)
 	}
 }
 
-static int hexval4(char c)
+static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -321,7 +321,7 @@ static long hex4(const char *p, const char *end)
 	if (end - p < 4)
 		return -1;
 	for (int i = 0; i < 4; i++) {
-		int h = hexval4(p[i]);
+		int h = hexval(p[i]);
 
 		if (h < 0)
 			return -1;
@@ -438,17 +438,6 @@ struct old_iter {
 	size_t val_len;
 };
 
-static int hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Moves past a JSON string starting at p (on its quote). */
 static const char *skip_string(const char *p, const char *end)
 {
@@ -522,19 +511,15 @@ static int unescape_key(struct old_iter *it)
 		case 't':
 			cp = '\t';
 			break;
-		case 'u':
-			if (end - p < 6)
-				return LOKET_E_MALFORMED;
-			cp = 0;
-			for (int i = 2; i < 6; i++) {
-				int h = hexv(p[i]);
+		case 'u': {
+			long u = hex4(p + 2, end);
 
-				if (h < 0)
-					return LOKET_E_MALFORMED;
-				cp = cp * 16 + (unsigned long)h;
-			}
+			if (u < 0)
+				return LOKET_E_MALFORMED;
+			cp = (unsigned long)u;
 			p += 4;
 			break;
+		}
 		default:
 			cp = (unsigned char)p[1];
 		}
