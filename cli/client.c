@@ -1,13 +1,19 @@
 /*
  * The control socket client. ZeroMQ connects lazily and queues what is sent
- * to a peer that is not there, so a plain REQ socket would wait forever for
- * a daemon that is down. Two things prevent that: before connecting, a
+ * to a peer that is not there, so a plain socket would wait forever for a
+ * daemon that is down. Two things prevent that: before connecting, a
  * throwaway AF_UNIX connect to the socket file tells at once whether anyone
  * listens; and every reply is awaited with zmq_poll and a deadline. A
  * socket monitor reports the connection dropping while a reply is awaited
  * (the daemon stopped or crashed), so the client says so at once instead of
- * waiting out the deadline. The REQ socket has ZMQ_LINGER 0, so closing it
- * never waits for unsent requests.
+ * waiting out the deadline.
+ *
+ * The socket is a DEALER that writes the empty delimiter frame a REQ would,
+ * so that a caller may send a request before the reply to the one before
+ * it has come (the daemon answers one client's requests in order). After
+ * a reply is lost the client is unusable: a reply arriving late would be
+ * taken for the next one's. ZMQ_LINGER is 0, so closing the socket never
+ * waits for unsent requests.
  */
 #include "cli/client.h"
 
@@ -31,8 +37,8 @@
 struct client {
 	void *zctx;
 	void *zsock;
-	void *monitor; /* PAIR receiving the REQ socket's disconnect events */
-	int broken;    /* a reply was lost: the REQ socket cannot send again */
+	void *monitor; /* PAIR receiving the socket's disconnect events */
+	int broken;    /* a reply was lost: the replies no longer match the requests */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char endpoint[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
 };
@@ -102,7 +108,7 @@ int client_open(const char *data_dir, struct client **out, char *err, size_t err
 		snprintf(err, errlen, "zmq_ctx_new: %s", zmq_strerror(errno));
 		goto fail;
 	}
-	c->zsock = zmq_socket(c->zctx, ZMQ_REQ);
+	c->zsock = zmq_socket(c->zctx, ZMQ_DEALER);
 	if (!c->zsock || zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
 	    zmq_connect(c->zsock, c->endpoint) < 0) {
 		rc = -errno;
@@ -182,6 +188,40 @@ static int wait_readable(struct client *c, long long deadline)
 	}
 }
 
+/*
+ * Takes the next reply off the socket into msg (initialised here; the
+ * caller closes it): the empty delimiter frame, then the reply. Returns 0,
+ * -EPROTO for other frames, or a negative errno.
+ */
+static int receive_reply(struct client *c, zmq_msg_t *msg)
+{
+	int rc, delimited;
+
+	zmq_msg_init(msg);
+	if (zmq_msg_recv(msg, c->zsock, ZMQ_DONTWAIT) < 0) {
+		rc = -errno;
+		zmq_msg_close(msg);
+		return rc;
+	}
+	delimited = zmq_msg_size(msg) == 0 && zmq_msg_more(msg);
+	while (zmq_msg_more(msg)) {
+		zmq_msg_close(msg);
+		zmq_msg_init(msg);
+		if (zmq_msg_recv(msg, c->zsock, ZMQ_DONTWAIT) < 0) {
+			rc = -errno;
+			zmq_msg_close(msg);
+			return rc;
+		}
+		if (zmq_msg_more(msg))
+			delimited = 0; /* more than one frame after the delimiter */
+	}
+	if (!delimited) {
+		zmq_msg_close(msg);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* Interprets a decoded reply map. */
 static int take_reply(json_t *reply, json_t **result, long *index, char *err, size_t errlen)
 {
@@ -220,7 +260,8 @@ int client_send_raw(struct client *c, const void *msg, size_t len, char *err, si
 		return LOKET_E_TOO_BIG;
 	}
 	/* zmq_send copies msg into a message of its own. */
-	if (zmq_send(c->zsock, msg, len, ZMQ_DONTWAIT) < 0) {
+	if (zmq_send(c->zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+	    zmq_send(c->zsock, msg, len, ZMQ_DONTWAIT) < 0) {
 		c->broken = 1;
 		return unavailable(c, "is it running?", err, errlen);
 	}
@@ -268,11 +309,13 @@ int client_receive(struct client *c, int timeout_ms, json_t **result, long *inde
 		         timeout_ms / 1000);
 		return unavailable(c, why, err, errlen);
 	}
-	zmq_msg_init(&msg);
-	if (zmq_msg_recv(&msg, c->zsock, ZMQ_DONTWAIT) < 0) {
-		zmq_msg_close(&msg);
+	rc = receive_reply(c, &msg);
+	if (rc < 0) {
 		c->broken = 1;
-		return unavailable(c, "the reply was lost: is it running?", err, errlen);
+		return unavailable(c,
+		                   rc == -EPROTO ? "the reply is not framed as one"
+		                                 : "the reply was lost: is it running?",
+		                   err, errlen);
 	}
 	rc = value_decode_message(zmq_msg_data(&msg), zmq_msg_size(&msg), &reply, derr,
 	                          sizeof(derr));

@@ -1,7 +1,7 @@
 /*
  * client: the loket side of the control socket (proto/CONTROL.md). One
- * ZeroMQ REQ socket connected to ipc://DATA/control.sock, one request at a
- * time, each with a deadline, so that a daemon that is down or stuck gives
+ * ZeroMQ DEALER socket connected to ipc://DATA/control.sock, each reply
+ * awaited with a deadline, so that a daemon that is down or stuck gives
  * a one-line error instead of a hang. The socket and its context live in
  * struct client and nowhere else.
  */
@@ -36,16 +36,17 @@ const char *client_endpoint(const struct client *c);
  *                            and its "index" in *index (-1 if none; index
  *                            may be NULL)
  *   no reply in time         returns LOKET_E_UNAVAILABLE; the client is
- *                            then unusable, as a REQ socket that lost its
- *                            reply cannot send again
+ *                            then unusable, as a late reply would be
+ *                            taken for the next request's
  */
 int client_call(struct client *c, const json_t *req, int timeout_ms, json_t **result, long *index,
                 char *err, size_t errlen);
 
 /*
- * client_call in two halves, so that a caller can prepare its next request
- * while the daemon works on this one: client_send, then exactly one
- * client_receive before the next client_send.
+ * client_call in two halves, so that a caller can prepare or send its next
+ * request while the daemon works on this one. Replies come in the order
+ * of the requests: each client_receive takes the reply to the oldest
+ * request not yet answered.
  */
 int client_send(struct client *c, const json_t *req, char *err, size_t errlen);
 

@@ -99,6 +99,22 @@ assert_contains "$ERR" "$T/deep.jsonl:2: "
 assert_contains "$ERR" "nothing applied, none of lines 1-3; fix line 2"
 expect_status 1 l get expert d1
 
+# The batch behind a refused one was already sent; the daemon applied it,
+# and the report says so exactly: two ranges, and the one to fix.
+awk 'BEGIN {
+	for (i = 1; i <= 8100; i++)
+		if (i == 2)
+			print "{\"coll\":\"expert\",\"id\":\"b2\",\"fields\":{\"name\":\"n\",\"a\":[[[[[[[[[[[[1]]]]]]]]]]]]}}"
+		else
+			printf "{\"coll\":\"expert\",\"id\":\"b%d\",\"fields\":{\"name\":\"n\"}}\n", i
+}' >"$T/behind.jsonl"
+expect_status 1 l import "$T/behind.jsonl"
+assert_contains "$ERR" "$T/behind.jsonl:2: "
+assert_contains "$ERR" "applied lines 8001-8100 (100 changed, 0 unchanged), none of lines 1-8000; fix line 2"
+expect_status 1 l get expert b1
+expect_status 0 l get expert b8001
+expect_status 0 l get expert b8100
+
 # Without a daemon, nothing is read.
 stop_node "$T/a"
 expect_status 1 l import "$T/experts.jsonl"
