@@ -148,6 +148,69 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
 	return 0;
 }
 
+/*
+ * Writes the entity's new state: an insert, or an update of row rowid.
+ * Returns 1 when the row was written, 0 when an insert found the entity
+ * there already (nothing written), or LOKET_E_STORE.
+ */
+static int write_entity(struct store_apply *a, sqlite3_int64 rowid, const uint8_t owner[32],
+                        const struct op *op, int deleted, const char *fields, size_t fields_len,
+                        uint64_t seq, uint64_t hlc, const uint8_t digest[32], char *err,
+                        size_t errlen)
+{
+	sqlite3_stmt *w = rowid ? a->ent_upd : a->ent_ins;
+	int step, changes;
+
+	if (rowid) {
+		sqlite3_bind_int64(w, 1, rowid);
+	} else {
+		sqlite3_bind_text(w, 1, op->coll, (int)op->coll_len, SQLITE_STATIC);
+		sqlite3_bind_blob(w, 2, owner, 32, SQLITE_STATIC);
+		sqlite3_bind_text(w, 3, op->id, (int)op->id_len, SQLITE_STATIC);
+	}
+	sqlite3_bind_text(w, 4, fields, (int)fields_len, SQLITE_STATIC);
+	sqlite3_bind_int(w, 5, deleted);
+	sqlite3_bind_int64(w, 6, (sqlite3_int64)seq);
+	sqlite3_bind_int64(w, 7, (sqlite3_int64)hlc);
+	sqlite3_bind_blob(w, 8, digest, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(w, 9, (sqlite3_int64)a->ver + 1);
+	step = sqlite3_step(w);
+	changes = sqlite3_changes(a->db);
+	sqlite3_reset(w);
+	if (step != SQLITE_DONE || changes > 1 || (rowid && changes != 1)) {
+		snprintf(err, errlen, "cannot write entity: %s", sqlite3_errmsg(a->db));
+		return LOKET_E_STORE;
+	}
+	if (changes == 1)
+		a->ver++;
+	return changes;
+}
+
+/*
+ * A put guessed to create its entity: folded from nothing and inserted;
+ * the UNIQUE constraint says whether the guess was right. Returns 1 when
+ * the entity was created, 0 when it exists (nothing written), or an error.
+ */
+static int insert_new(struct store_apply *a, const uint8_t owner[32], const struct op *op,
+                      uint64_t seq, uint64_t hlc, char *err, size_t errlen)
+{
+	int rc, deleted, unchanged;
+	const char *fields;
+	size_t len;
+	uint8_t digest[32];
+
+	rc = store_apply_fold(&a->fields, 0, 0, NULL, 0, op, &deleted, &fields, &len, &unchanged,
+	                      err, errlen);
+	if (rc < 0)
+		return rc;
+	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, deleted, fields, len,
+	                    digest);
+	rc = write_entity(a, 0, owner, op, deleted, fields, len, seq, hlc, digest, err, errlen);
+	if (rc == 1)
+		xor32(a->digest, digest);
+	return rc;
+}
+
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen)
 {
@@ -156,7 +219,6 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	uint8_t old_digest[32], new_digest[32];
 	const char *old = NULL;
 	size_t old_len = 0;
-	sqlite3_stmt *w;
 	const char *new_fields = "{}";
 	size_t new_len = 2;
 
@@ -164,6 +226,21 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	if (op->coll_len > LOKET_MAX_COLL_LEN || op->id_len > LOKET_MAX_ID_LEN) {
 		snprintf(err, errlen, "op names a collection or id that is too long");
 		return LOKET_E_TOO_BIG;
+	}
+	/*
+	 * A bulk import of new entities is the heaviest write there is. While
+	 * puts keep creating entities, each is inserted straight away, which
+	 * saves the lookup; the first that finds its entity there turns the
+	 * guess off until a lookup finds one missing again.
+	 */
+	if (a->guess_new && !dry && op->kind == OP_PUT) {
+		rc = insert_new(a, owner, op, seq, hlc, err, errlen);
+		if (rc != 0) {
+			a->last_live = 0;
+			*changed = rc == 1;
+			return rc < 0 ? rc : 0;
+		}
+		a->guess_new = 0;
 	}
 	sqlite3_bind_text(a->ent_get, 1, op->coll, (int)op->coll_len, SQLITE_STATIC);
 	sqlite3_bind_blob(a->ent_get, 2, owner, 32, SQLITE_STATIC);
@@ -184,6 +261,7 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	}
 
 	a->last_live = exists && !old_deleted;
+	a->guess_new = !exists;
 	if (exists && !old_deleted) {
 		old = (const char *)sqlite3_column_text(a->ent_get, 1);
 		old_len = (size_t)sqlite3_column_bytes(a->ent_get, 1);
@@ -202,31 +280,18 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 
 	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, new_deleted,
 	                    new_fields, new_len, new_digest);
+	rc = write_entity(a, exists ? rowid : 0, owner, op, new_deleted, new_fields, new_len, seq,
+	                  hlc, new_digest, err, errlen);
+	if (rc == 0) {
+		snprintf(err, errlen, "cannot write entity: it appeared while being written");
+		rc = LOKET_E_STORE;
+	}
+	if (rc < 0)
+		goto cleanup;
+	rc = 0;
 	if (exists)
 		xor32(a->digest, old_digest);
 	xor32(a->digest, new_digest);
-
-	w = exists ? a->ent_upd : a->ent_ins;
-	if (exists) {
-		sqlite3_bind_int64(w, 1, rowid);
-	} else {
-		sqlite3_bind_text(w, 1, op->coll, (int)op->coll_len, SQLITE_STATIC);
-		sqlite3_bind_blob(w, 2, owner, 32, SQLITE_STATIC);
-		sqlite3_bind_text(w, 3, op->id, (int)op->id_len, SQLITE_STATIC);
-	}
-	sqlite3_bind_text(w, 4, new_fields, (int)new_len, SQLITE_STATIC);
-	sqlite3_bind_int(w, 5, new_deleted);
-	sqlite3_bind_int64(w, 6, (sqlite3_int64)seq);
-	sqlite3_bind_int64(w, 7, (sqlite3_int64)hlc);
-	sqlite3_bind_blob(w, 8, new_digest, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(w, 9, (sqlite3_int64)++a->ver);
-	step = sqlite3_step(w);
-	sqlite3_reset(w);
-	if (step != SQLITE_DONE || sqlite3_changes(a->db) != 1) {
-		snprintf(err, errlen, "cannot write entity: %s", sqlite3_errmsg(a->db));
-		rc = LOKET_E_STORE;
-		goto cleanup;
-	}
 cleanup:
 	sqlite3_reset(a->ent_get);
 	return rc;

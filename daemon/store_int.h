@@ -55,6 +55,7 @@ struct store_apply {
 	uint8_t digest[32];      /* XOR of every entity digest */
 	int64_t ver;             /* the last entity ver given; each write takes the next */
 	int last_live;           /* the last op's entity existed, not deleted */
+	int guess_new;           /* puts have been creating entities: insert before looking */
 	struct store_buf fields; /* reused: serialized fields */
 };
 

@@ -328,6 +328,58 @@ static void test_put_merge_del(void **state)
 	store_close(s);
 }
 
+/*
+ * store_apply_op inserts first while puts keep creating entities: a put
+ * that finds its entity there after a run of new ones must still merge
+ * into it, revive a tombstone from empty fields, and keep the digest that
+ * a rebuild from the log computes.
+ */
+static void test_put_existing_after_new(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c;
+	json_t *arr, *f, *st;
+	char before[65], after[65];
+
+	(void)state;
+	node_init(&a);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"t\",\"fields\":{\"old\":1}},"
+	                "{\"coll\":\"expert\",\"id\":\"t\",\"del\":true}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
+	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
+	                "{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}},"
+	                "{\"coll\":\"expert\",\"id\":\"z\",\"fields\":{\"a\":4}},"
+	                "{\"coll\":\"expert\",\"id\":\"w\",\"fields\":{\"a\":5}},"
+	                "{\"coll\":\"expert\",\"id\":\"t\",\"fields\":{\"new\":6}},"
+	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+
+	arr = get1(s, "expert", "x");
+	f = json_object_get(json_array_get(arr, 0), "fields");
+	assert_int_equal(json_object_size(f), 2);
+	assert_int_equal(json_integer_value(json_object_get(f, "a")), 1);
+	assert_int_equal(json_integer_value(json_object_get(f, "b")), 3);
+	json_decref(arr);
+	arr = get1(s, "expert", "t");
+	f = json_object_get(json_array_get(arr, 0), "fields");
+	assert_int_equal(json_object_size(f), 1);
+	assert_int_equal(json_integer_value(json_object_get(f, "new")), 6);
+	json_decref(arr);
+	assert_int_equal(store_status(s, &st), 0);
+	assert_int_equal(json_integer_value(json_object_get(st, "entities")), 5);
+	json_decref(st);
+
+	digest_hex(s, before);
+	assert_int_equal(store_rebuild(s), 0);
+	digest_hex(s, after);
+	assert_string_equal(before, after);
+	store_close(s);
+}
+
 /* Whether op (given as JSON like make_cs's) would change the store. */
 static int changes(struct store *s, struct node *n, const char *op_json)
 {
@@ -979,6 +1031,7 @@ int main(void)
 	    cmocka_unit_test(test_schema_newer_refused),
 	    cmocka_unit_test(test_append_and_read),
 	    cmocka_unit_test(test_put_merge_del),
+	    cmocka_unit_test(test_put_existing_after_new),
 	    cmocka_unit_test(test_op_changes),
 	    cmocka_unit_test(test_apply_local_then_append),
 	    cmocka_unit_test(test_chain_rules),
