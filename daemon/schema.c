@@ -899,11 +899,20 @@ static int each_ref_call(const char *field, const char *target, const struct val
 	return fn(arg, field, target, owner, id);
 }
 
+/* Whether a collection's fields may refer to other entities. */
+static int has_refs(const struct rule *rules)
+{
+	for (size_t i = 0; rules[i].name; i++)
+		if (rules[i].kind == REF || rules[i].kind == REFS)
+			return 1;
+	return 0;
+}
+
 int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, schema_ref_fn *fn,
                        void *arg)
 {
 	const struct rule *rules = rules_of(coll);
-	if (!rules || !fields || len == 0)
+	if (!rules || !has_refs(rules) || !fields || len == 0)
 		return 0;
 	struct cur cur = {.start = fields, .p = fields, .end = fields + len};
 	struct val v;

@@ -54,7 +54,8 @@ typedef int schema_ref_fn(void *arg, const char *field, const char *coll, const 
  * node can refuse a local write that refers to an entity it does not hold.
  * fields/len is as for schema_check_fields, which the node calls first.
  * Returns 0, or the first non-zero value fn returned, or LOKET_E_MALFORMED
- * for bytes that are not one well-formed map.
+ * for bytes that are not one well-formed map. The fields of a collection
+ * without references are not read: 0 at once.
  */
 int schema_each_ref_in(const char *coll, const uint8_t *fields, size_t len, schema_ref_fn *fn,
                        void *arg);

@@ -52,17 +52,42 @@ static const uint8_t needs_escape[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, ['"'] = 1, ['\\'] = 1,
 };
 
+/*
+ * Whether any of the 8 bytes in w needs escaping: one below 0x20, a '"' or
+ * a '\\'. The classic test for a zero byte, (x - 0x01..) & ~x & 0x80..,
+ * is exact about whether one exists, and bytes of 0x80 and up (UTF-8) are
+ * masked out by ~w.
+ */
+static int word_needs_escape(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+	uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+
+	return ((((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) |
+	         ((backslash - ones) & ~backslash)) &
+	        highs) != 0;
+}
+
 static void put_string(struct store_buf *b, const uint8_t *s, size_t len)
 {
 	static const char hexd[] = "0123456789abcdef";
-	size_t run = 0;
+	size_t run = 0, i = 0;
 
 	putc1(b, '"');
-	for (size_t i = 0; i < len; i++) {
+	for (; i < len; i++) {
 		uint8_t c = s[i];
 		char esc[6];
 		size_t k = 2;
 
+		/* Text is mostly plain: skip it a word at a time. */
+		if (i % 8 == 0 && len - i >= 8) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (!word_needs_escape(w)) {
+				i += 7;
+				continue;
+			}
+		}
 		if (!needs_escape[c])
 			continue;
 		store_buf_put(b, s + run, i - run);

@@ -968,7 +968,10 @@ static void test_values_roundtrip(void **state)
 	    "\"neg\":-5,\"big\":9223372036854775807,\"small\":-9223372036854775808,"
 	    "\"f\":0.1,\"g\":-2.5e-300,\"whole\":3.0,\"t\":true,\"no\":false,"
 	    "\"arr\":[1,\"x\",[],{}],\"obj\":{\"b\":{\"c\":[null]},\"a\":1},"
-	    "\"k\\\"q\":1,\"Z\":\"upper first\"}";
+	    "\"k\\\"q\":1,\"Z\":\"upper first\","
+	    /* Escapes on and off 8-byte boundaries, UTF-8 beside them: put_string skips words. */
+	    "\"w\":"
+	    "\"abcdefg\\\"hijklmnop\\\\qrstuvwxyz012345\\u001f6789012ééé😀ABCD\\nEFGHIJKL\\\"\"}";
 	char ops[1024];
 	int n;
 
