@@ -183,7 +183,7 @@ static int load_id(struct store *s)
 	return rc;
 }
 
-static int load_digest(struct store *s)
+int store_load_digest(struct store *s)
 {
 	int step = sqlite3_step(s->digest_get);
 	int rc = 0;
@@ -329,7 +329,8 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 	} else if (version == 1 && (rc = migrate_1(s, path, err, errlen)) < 0) {
 		goto fail;
 	}
-	if ((rc = prepare_all(s)) < 0 || (rc = load_digest(s)) < 0 || (rc = load_ver(s)) < 0) {
+	if ((rc = prepare_all(s)) < 0 || (rc = store_load_digest(s)) < 0 ||
+	    (rc = load_ver(s)) < 0) {
 		snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
 		goto fail;
 	}
@@ -522,7 +523,7 @@ void store_rollback(struct store *s)
 	s->spoiled = 0;
 	s->index_reset = 0;
 	/* The committed digest and vers are the truth again. */
-	if (load_digest(s) < 0)
+	if (store_load_digest(s) < 0)
 		memset(s->apply.digest, 0, 32);
 	if (load_ver(s) < 0)
 		s->apply.ver = s->committed_ver;

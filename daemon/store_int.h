@@ -112,6 +112,9 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
  * only computes *changed. An op that would leave the entity as it is
  * writes nothing (*changed 0).
  */
+/* Reads the stored state digest into s->apply.digest, as of the current read. */
+int store_load_digest(struct store *s);
+
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen);
 

@@ -631,7 +631,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	char h1[65], h2[65];
 	long long n_cs = 0;
 	size_t n_ops = 0;
-	int rc;
+	int rc, own_tx = 0;
 
 	*report = NULL;
 	memset(&v, 0, sizeof(v));
@@ -642,11 +642,25 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 		snprintf(s->err, sizeof(s->err), "roster must be an array of base64 keys");
 		goto cleanup;
 	}
+	/*
+	 * One read transaction for the whole audit: a daemon writing
+	 * meanwhile must not show it the log of one moment and the entities
+	 * of another. The digest read first fixes the snapshot.
+	 */
+	if (sqlite3_get_autocommit(s->db)) {
+		if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+			rc = store_sqlite_fail(s, "cannot start reading the store");
+			goto cleanup;
+		}
+		own_tx = 1;
+	}
+	if ((rc = store_load_digest(s)) < 0)
+		goto cleanup;
+	store_digest(s, stored);
 	sig_start(&v.job);
 	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0 ||
 	    (rc = compare_entities(&v, rows)) < 0)
 		goto cleanup;
-	store_digest(s, stored);
 	if (memcmp(stored, v.digest, 32) != 0) {
 		hex(stored, h1);
 		hex(v.digest, h2);
@@ -678,6 +692,8 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	json_object_set(*report, "problems", v.problems);
 	rc = 0;
 cleanup:
+	if (own_tx)
+		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	sig_stop(&v.job);
 	emap_free(&v.map);
 	free(v.buf.p);

@@ -9,6 +9,7 @@ init_node "$T/a" uni
 init_node "$T/b" lumc
 start_node "$T/a"
 l() { loket_in "$T/a" "$@"; }
+lb() { loket_in "$T/b" "$@"; }
 
 expect_status 0 l put expert ada --json '{"name":"Ada Lovelace"}'
 expect_status 0 l put expert grace --json '{"name":"Grace Hopper"}'
@@ -18,6 +19,7 @@ digest=$(l status --json | jq -r .digest)
 # A store the daemon is using can be audited.
 expect_status 0 l verify
 assert_eq "verified 3 changesets, 3 ops, digest $digest: ok" "$OUT" "verify of a live store"
+
 stop_node "$T/a"
 
 expect_status 0 l verify --json
@@ -48,6 +50,27 @@ expect_status 1 l verify --json
 assert_eq false "$(jq -r .ok <<<"$OUT")" "report after tampering"
 assert_eq 2 "$(jq -r '[.problems[] | select(.origin == "uni")][0].seq' <<<"$OUT")" \
 	"seq of the first problem"
+
+# A store the daemon is writing to: the audit reads one moment of it, so a
+# write landing meanwhile is no problem (it is either wholly in or out).
+start_node "$T/b"
+awk 'BEGIN { for (i = 1; i <= 20000; i++)
+	printf "{\"coll\":\"expert\",\"id\":\"bulk%d\",\"fields\":{\"name\":\"Expert %d\"}}\n", i, i }' \
+	>"$T/bulk.jsonl"
+expect_status 0 lb import "$T/bulk.jsonl"
+(for i in $(seq 1 300); do lb put expert "live$i" --json '{"name":"Live"}' >/dev/null || exit 1; done) &
+writer=$!
+audits=0
+while kill -0 "$writer" 2>/dev/null; do
+	expect_status 0 lb verify
+	assert_contains "$OUT" ": ok"
+	audits=$((audits + 1))
+done
+wait "$writer" || fail "the writer's puts failed"
+[ "$audits" -ge 2 ] || fail "only $audits audits ran while the daemon wrote"
+expect_status 0 lb verify
+assert_contains "$OUT" "20300 ops"
+stop_node "$T/b"
 
 # A missing store is an error, not an empty success.
 expect_status 1 "$LOKET" verify --db "$T/nothing.db"
