@@ -8,7 +8,6 @@
 #include "node.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,7 @@
 
 #include "common/paths.h"
 #include "daemon/schema.h"
+#include "daemon/signer.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 
@@ -37,11 +37,9 @@
  * changeset twice (Ed25519), a fifth of a bulk write's time on one core.
  */
 struct signing {
-	int pending;  /* sealed, not yet stored */
-	int threaded; /* the signature is made by thread, to be joined */
-	pthread_t thread;
-	const struct key *key;
-	uint8_t *msg; /* what is signed: domain tag and body */
+	int pending;   /* sealed, not yet stored */
+	int on_thread; /* the node's signer is making the signature: signer_wait */
+	uint8_t *msg;  /* what is signed: domain tag and body */
 	size_t msg_len;
 	uint8_t sig[CHANGESET_SIG_BYTES];
 	struct changeset cs; /* its header; the ops are in the encoded body */
@@ -86,6 +84,7 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	}
 	n->cfg = cfg;
 	n->key = key;
+	n->signer = signer_start(key); /* NULL: the loop thread signs */
 	key_public(key, n->self);
 	config_key_encode(n->self, n->self_b64);
 
@@ -126,6 +125,7 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
+	signer_stop(n->signer);
 	store_close(n->store);
 	key_free(n->key);
 	config_free(n->cfg);
@@ -197,22 +197,15 @@ static void batch_start(struct batch *b)
 	b->cs_bytes = 0;
 }
 
-static void *sign_main(void *arg)
-{
-	struct signing *sg = arg;
-	key_sign(sg->key, sg->msg, sg->msg_len, sg->sig);
-	return NULL;
-}
-
 /* Waits for the signature of the sealed changeset and stores it; its ops are applied already. */
 static int batch_store_sealed(struct batch *b, char *err, size_t errlen)
 {
 	struct signing *sg = &b->signing;
 	if (!sg->pending)
 		return 0;
-	if (sg->threaded)
-		pthread_join(sg->thread, NULL);
-	sg->pending = sg->threaded = 0;
+	if (sg->on_thread)
+		signer_wait(b->node->signer);
+	sg->pending = sg->on_thread = 0;
 	free(sg->msg);
 	sg->msg = NULL;
 	struct sealed *out = &b->sealed[sg->out];
@@ -226,8 +219,12 @@ static int batch_store_sealed(struct batch *b, char *err, size_t errlen)
 	return 0;
 }
 
-/* Seals the changeset being built: encodes it and starts its signature. */
-static int batch_seal(struct batch *b, char *err, size_t errlen)
+/*
+ * Seals the changeset being built: encodes it and starts its signature on
+ * the node's signer, or makes it here when it is the request's last
+ * (last), which is waited for at once.
+ */
+static int batch_seal(struct batch *b, int last, char *err, size_t errlen)
 {
 	struct signing *sg = &b->signing;
 	if (b->cs.seq == 0 || b->cs.n_ops == 0) {
@@ -258,23 +255,23 @@ static int batch_seal(struct batch *b, char *err, size_t errlen)
 	}
 	if (changeset_signing_input((const uint8_t *)out->data, out->size, &sg->msg, &sg->msg_len))
 		abort();
-	sg->key = b->node->key;
 	sg->cs = b->cs;
 	sg->cs.ops = NULL;
 	sg->out = b->n_sealed - 1;
 	sg->pending = 1;
-	/* Without a thread the signature is made here; nothing else changes. */
-	sg->threaded = pthread_create(&sg->thread, NULL, sign_main, sg) == 0;
-	if (!sg->threaded)
-		sign_main(sg);
+	sg->on_thread = !last && b->node->signer;
+	if (sg->on_thread)
+		signer_sign(b->node->signer, sg->msg, sg->msg_len, sg->sig);
+	else
+		key_sign(b->node->key, sg->msg, sg->msg_len, sg->sig);
 	b->cs.seq = 0;
 	return 0;
 }
 
 static void batch_release(struct batch *b)
 {
-	if (b->signing.threaded)
-		pthread_join(b->signing.thread, NULL);
+	if (b->signing.on_thread)
+		signer_wait(b->node->signer);
 	free(b->signing.msg);
 	for (size_t i = 0; i < b->n_sealed; i++)
 		msgpack_sbuffer_destroy(&b->sealed[i].bytes);
@@ -297,7 +294,7 @@ static int batch_add(struct batch *b, const struct op *op, int *changed, char *e
 	}
 	if (b->cs.n_ops > 0 &&
 	    (b->cs.n_ops == LOKET_MAX_OPS || b->cs_bytes + size + CHANGESET_OVERHEAD > SEAL_BYTES))
-		if ((rc = batch_seal(b, err, errlen)) != 0)
+		if ((rc = batch_seal(b, 0, err, errlen)) != 0)
 			return rc;
 	if (b->cs.seq == 0)
 		batch_start(b);
@@ -361,7 +358,7 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		}
 		changed += changes != 0;
 	}
-	rc = batch_seal(&b, err, errlen);
+	rc = batch_seal(&b, 1, err, errlen);
 	if (rc == 0)
 		rc = batch_store_sealed(&b, err, errlen);
 	if (rc == 0) {
