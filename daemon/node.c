@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 
 #include "common/paths.h"
+#include "common/worker.h"
 #include "daemon/schema.h"
-#include "daemon/signer.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 
@@ -38,8 +38,9 @@
  */
 struct signing {
 	int pending;   /* sealed, not yet stored */
-	int on_thread; /* the node's signer is making the signature: signer_wait */
-	uint8_t *msg;  /* what is signed: domain tag and body */
+	int on_thread; /* the node's signer is making the signature: worker_wait */
+	const struct key *key;
+	uint8_t *msg; /* what is signed: domain tag and body */
 	size_t msg_len;
 	uint8_t sig[CHANGESET_SIG_BYTES];
 	struct changeset cs; /* its header; the ops are in the encoded body */
@@ -84,7 +85,7 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	}
 	n->cfg = cfg;
 	n->key = key;
-	n->signer = signer_start(key); /* NULL: the loop thread signs */
+	n->signer = worker_start(); /* NULL: the loop thread signs */
 	key_public(key, n->self);
 	config_key_encode(n->self, n->self_b64);
 
@@ -125,7 +126,7 @@ void node_free(struct node *n)
 {
 	if (!n)
 		return;
-	signer_stop(n->signer);
+	worker_stop(n->signer);
 	store_close(n->store);
 	key_free(n->key);
 	config_free(n->cfg);
@@ -197,6 +198,12 @@ static void batch_start(struct batch *b)
 	b->cs_bytes = 0;
 }
 
+static void sign(void *arg)
+{
+	struct signing *sg = arg;
+	key_sign(sg->key, sg->msg, sg->msg_len, sg->sig);
+}
+
 /* Waits for the signature of the sealed changeset and stores it; its ops are applied already. */
 static int batch_store_sealed(struct batch *b, char *err, size_t errlen)
 {
@@ -204,7 +211,7 @@ static int batch_store_sealed(struct batch *b, char *err, size_t errlen)
 	if (!sg->pending)
 		return 0;
 	if (sg->on_thread)
-		signer_wait(b->node->signer);
+		worker_wait(b->node->signer);
 	sg->pending = sg->on_thread = 0;
 	free(sg->msg);
 	sg->msg = NULL;
@@ -259,11 +266,12 @@ static int batch_seal(struct batch *b, int last, char *err, size_t errlen)
 	sg->cs.ops = NULL;
 	sg->out = b->n_sealed - 1;
 	sg->pending = 1;
+	sg->key = b->node->key;
 	sg->on_thread = !last && b->node->signer;
 	if (sg->on_thread)
-		signer_sign(b->node->signer, sg->msg, sg->msg_len, sg->sig);
+		worker_run(b->node->signer, sign, sg);
 	else
-		key_sign(b->node->key, sg->msg, sg->msg_len, sg->sig);
+		sign(sg);
 	b->cs.seq = 0;
 	return 0;
 }
@@ -271,7 +279,7 @@ static int batch_seal(struct batch *b, int last, char *err, size_t errlen)
 static void batch_release(struct batch *b)
 {
 	if (b->signing.on_thread)
-		signer_wait(b->node->signer);
+		worker_wait(b->node->signer);
 	free(b->signing.msg);
 	for (size_t i = 0; i < b->n_sealed; i++)
 		msgpack_sbuffer_destroy(&b->sealed[i].bytes);

@@ -25,7 +25,7 @@ typedef void (*node_accepted_cb)(const uint8_t *bytes, size_t len, const uint8_t
 struct node {
 	struct config *cfg;
 	struct key *key;
-	struct signer *signer; /* signs sealed changesets off the loop thread; may be NULL */
+	struct worker *signer; /* signs sealed changesets off the loop thread; may be NULL */
 	struct store *store;
 	uint8_t self[32];
 	char self_b64[45];

@@ -10,8 +10,6 @@
  * the store, so it runs on a store opened STORE_READONLY.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -19,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "../common/worker.h"
 #include "../proto/error.h"
 #include "../proto/limits.h"
 #include "store_int.h"
@@ -66,11 +65,7 @@ struct emap {
 
 /* The signature and hash of one changeset, checked on the worker thread. */
 struct sigjob {
-	pthread_t thread;
-	sem_t go;
-	sem_t done;
-	int running;
-	int quit;
+	struct worker *worker; /* NULL: everything is checked inline */
 	const uint8_t *p;
 	size_t len;
 	uint8_t origin[32];
@@ -310,51 +305,12 @@ static int replay_op(struct verify *v, const uint8_t owner[32], const struct op 
 	return 0;
 }
 
-static void *sig_worker(void *arg)
+static void check_signature(void *arg)
 {
 	struct sigjob *j = arg;
 
-	for (;;) {
-		while (sem_wait(&j->go) != 0)
-			;
-		if (j->quit)
-			break;
-		j->sig_ok = changeset_verify(j->p, j->len, j->origin) == 0;
-		sha256(j->p, j->len, j->hash);
-		sem_post(&j->done);
-	}
-	return NULL;
-}
-
-static void sig_start(struct sigjob *j)
-{
-	uint8_t d[32];
-
-	sha256("", 0, d); /* settles the CPU check before the worker runs */
-	if (sem_init(&j->go, 0, 0) != 0)
-		return;
-	if (sem_init(&j->done, 0, 0) != 0) {
-		sem_destroy(&j->go);
-		return;
-	}
-	if (pthread_create(&j->thread, NULL, sig_worker, j) != 0) {
-		sem_destroy(&j->go);
-		sem_destroy(&j->done);
-		return;
-	}
-	j->running = 1;
-}
-
-static void sig_stop(struct sigjob *j)
-{
-	if (!j->running)
-		return;
-	j->quit = 1;
-	sem_post(&j->go);
-	pthread_join(j->thread, NULL);
-	sem_destroy(&j->go);
-	sem_destroy(&j->done);
-	j->running = 0;
+	j->sig_ok = changeset_verify(j->p, j->len, j->origin) == 0;
+	sha256(j->p, j->len, j->hash);
 }
 
 /*
@@ -369,14 +325,14 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 	struct changeset cs;
 	uint8_t hash[32];
 	char err[200], h1[65], h2[65];
-	int rc, sig_ok, offload = v->job.running && len >= VERIFY_OFFLOAD_BYTES;
+	int rc, sig_ok, offload = v->job.worker && len >= VERIFY_OFFLOAD_BYTES;
 
 	memset(&cs, 0, sizeof(cs));
 	if (offload) {
 		v->job.p = bytes;
 		v->job.len = len;
 		memcpy(v->job.origin, origin, 32);
-		sem_post(&v->job.go);
+		worker_run(v->job.worker, check_signature, &v->job);
 	}
 	rc = changeset_decode(bytes, len, &cs, err, sizeof(err));
 	if (rc < 0) {
@@ -417,8 +373,7 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 	*n_ops += cs.n_ops;
 checked:
 	if (offload) {
-		while (sem_wait(&v->job.done) != 0)
-			;
+		worker_wait(v->job.worker);
 		sig_ok = v->job.sig_ok;
 		memcpy(hash, v->job.hash, 32);
 	} else {
@@ -627,7 +582,7 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 int store_verify(struct store *s, const json_t *roster, json_t **report)
 {
 	struct verify v;
-	uint8_t stored[32], rows[32];
+	uint8_t stored[32], rows[32], settle[32];
 	char h1[65], h2[65];
 	long long n_cs = 0;
 	size_t n_ops = 0;
@@ -657,7 +612,8 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	if ((rc = store_load_digest(s)) < 0)
 		goto cleanup;
 	store_digest(s, stored);
-	sig_start(&v.job);
+	sha256("", 0, settle); /* settles the CPU check before the worker runs */
+	v.job.worker = worker_start();
 	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0 ||
 	    (rc = compare_entities(&v, rows)) < 0)
 		goto cleanup;
@@ -694,7 +650,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 cleanup:
 	if (own_tx)
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
-	sig_stop(&v.job);
+	worker_stop(v.job.worker);
 	emap_free(&v.map);
 	free(v.buf.p);
 	json_decref(v.problems);
