@@ -27,13 +27,17 @@ static int read_str(struct mpread *r, const char **s, size_t *len)
 	return 1;
 }
 
-/* Steps over one value, returning where it started and its length. */
+/*
+ * Steps over one value, returning where it started and its length. Only a
+ * value the generic path could read (no NaN: it becomes JSON there) is
+ * stepped over; anything else is left to that path's refusal.
+ */
 static int skip_value(struct mpread *r, const uint8_t **at, size_t *len)
 {
 	char why[8];
 	size_t used = 0;
-	if (value_check(r->p, (size_t)(r->end - r->p), LOKET_MAX_MESSAGE_DEPTH, 0, &used, why,
-	                sizeof(why)) != 0)
+	if (value_check(r->p, (size_t)(r->end - r->p), LOKET_MAX_MESSAGE_DEPTH, VALUE_FINITE, &used,
+	                why, sizeof(why)) != 0)
 		return 0;
 	*at = r->p;
 	*len = used;

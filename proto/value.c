@@ -36,6 +36,7 @@ struct walk {
 	size_t pos;
 	unsigned max_depth;
 	int canonical;
+	int finite; /* floats must be finite */
 	char *err;
 	size_t errlen;
 };
@@ -324,18 +325,26 @@ static int check_float(struct walk *w, size_t at, uint8_t t)
 		return rc;
 	const uint8_t *b = w->p + w->pos;
 	w->pos += n;
-	if (!w->canonical)
+	if (!w->canonical && !w->finite)
 		return 0;
-	if (n == 4)
+	if (n == 4 && w->canonical)
 		return fail(w, at, LOKET_E_NOT_CANONICAL, "float32 where only float64 is allowed");
-	uint64_t bits = mpread_be64(b);
 	double d;
-	memcpy(&d, &bits, sizeof(d));
+	if (n == 4) {
+		uint32_t bits = mpread_be32(b);
+		float f;
+		memcpy(&f, &bits, sizeof(f));
+		d = f;
+	} else {
+		uint64_t bits = mpread_be64(b);
+		memcpy(&d, &bits, sizeof(d));
+	}
 	/* JSON cannot carry NaN or infinity, and NaN has many encodings. */
+	int code = w->canonical ? LOKET_E_NOT_CANONICAL : LOKET_E_MALFORMED;
 	if (isnan(d))
-		return fail(w, at, LOKET_E_NOT_CANONICAL, "float is NaN");
+		return fail(w, at, code, "float is NaN");
 	if (isinf(d))
-		return fail(w, at, LOKET_E_NOT_CANONICAL, "float is infinite");
+		return fail(w, at, code, "float is infinite");
 	return 0;
 }
 
@@ -427,6 +436,7 @@ int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags
 	    .len = p ? len : 0,
 	    .max_depth = max_depth < VALUE_DEPTH_CAP ? max_depth : VALUE_DEPTH_CAP,
 	    .canonical = (flags & VALUE_CANONICAL) != 0,
+	    .finite = (flags & VALUE_FINITE) != 0,
 	    .err = err,
 	    .errlen = errlen,
 	};

@@ -26,6 +26,7 @@
  */
 enum value_check_flags {
 	VALUE_CANONICAL = 1 << 0, /* require the one canonical encoding */
+	VALUE_FINITE = 1 << 1,    /* no NaN or infinite float (which JSON cannot hold) */
 };
 int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags, size_t *used,
                 char *err, size_t errlen);

@@ -84,6 +84,18 @@ static void test_find(void **state)
 	                                   'u',  't',  0xa2, 'o', 0xff, 0x90};
 	assert_int_equal(put_ops_find(not_utf8, sizeof(not_utf8), &ops, &len), 0);
 
+	/* {"cmd":"put","x":NaN}: JSON cannot hold it, so the generic path refuses it too. */
+	static const uint8_t nan_key[] = {0x82, 0xa3, 'c',  'm',  'd',  0xa3, 'p',
+	                                  'u',  't',  0xa1, 'x',  0xcb, 0x7f, 0xf8,
+	                                  0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+	assert_int_equal(put_ops_find(nan_key, sizeof(nan_key), &ops, &len), 0);
+	static const uint8_t inf32_key[] = {0x82, 0xa3, 'c', 'm',  'd',  0xa3, 'p',  'u',
+	                                    't',  0xa1, 'x', 0xca, 0x7f, 0x80, 0x00, 0x00};
+	assert_int_equal(put_ops_find(inf32_key, sizeof(inf32_key), &ops, &len), 0);
+	static const uint8_t finite_key[] = {0x82, 0xa3, 'c', 'm',  'd',  0xa3, 'p',  'u',
+	                                     't',  0xa1, 'x', 0xca, 0x3f, 0x80, 0x00, 0x00};
+	assert_int_equal(put_ops_find(finite_key, sizeof(finite_key), &ops, &len), 1);
+
 	/* ["cmd", "put"]: not a map */
 	static const uint8_t array[] = {0x92, 0xa3, 'c', 'm', 'd', 0xa3, 'p', 'u', 't'};
 	assert_int_equal(put_ops_find(array, sizeof(array), &ops, &len), 0);

@@ -217,6 +217,17 @@ static void test_rejects_float32_and_nan(void **state)
 	                 LOKET_E_NOT_CANONICAL);
 	assert_non_null(strstr(err, "NaN"));
 	assert_int_equal(check(half, sizeof(half), VALUE_CANONICAL, err, sizeof(err)), 0);
+
+	/* VALUE_FINITE alone: any float width, but nothing JSON cannot hold. */
+	const uint8_t inf32[] = {0xca, 0x7f, 0x80, 0x00, 0x00};
+	assert_int_equal(check(nan, sizeof(nan), 0, err, sizeof(err)), 0);
+	assert_int_equal(check(nan, sizeof(nan), VALUE_FINITE, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_non_null(strstr(err, "NaN"));
+	assert_int_equal(check(inf32, sizeof(inf32), VALUE_FINITE, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_non_null(strstr(err, "infinite"));
+	assert_int_equal(check(f32, sizeof(f32), VALUE_FINITE, err, sizeof(err)), 0);
 }
 
 static void test_rejects_bin_in_canonical(void **state)
