@@ -149,9 +149,10 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
 }
 
 /*
- * Writes the entity's new state: an insert, or an update of row rowid.
- * Returns 1 when the row was written, 0 when an insert found the entity
- * there already (nothing written), or LOKET_E_STORE.
+ * Writes the entity's new state: an update of row rowid, or an insert when
+ * rowid is 0 (SQLite gives rowids from 1). Returns 1 when the row was
+ * written, 0 when an insert found the entity there already (nothing
+ * written), or LOKET_E_STORE.
  */
 static int write_entity(struct store_apply *a, sqlite3_int64 rowid, const uint8_t owner[32],
                         const struct op *op, int deleted, const char *fields, size_t fields_len,

@@ -600,7 +600,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	/*
 	 * One read transaction for the whole audit: a daemon writing
 	 * meanwhile must not show it the log of one moment and the entities
-	 * of another. The digest read first fixes the snapshot.
+	 * of another. The digest, read first, fixes the snapshot.
 	 */
 	if (sqlite3_get_autocommit(s->db)) {
 		if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
@@ -608,9 +608,9 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 			goto cleanup;
 		}
 		own_tx = 1;
-	}
-	if ((rc = store_load_digest(s)) < 0)
-		goto cleanup;
+		if ((rc = store_load_digest(s)) < 0)
+			goto cleanup;
+	} /* else the caller's own transaction: its digest in memory is the one */
 	store_digest(s, stored);
 	sha256("", 0, settle); /* settles the CPU check before the worker runs */
 	v.job.worker = worker_start();
