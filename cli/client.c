@@ -313,7 +313,7 @@ int client_receive(struct client *c, int timeout_ms, json_t **result, long *inde
 	if (rc < 0) {
 		c->broken = 1;
 		return unavailable(c,
-		                   rc == -EPROTO ? "the reply is not framed as one"
+		                   rc == -EPROTO ? "a reply came without its delimiter frame"
 		                                 : "the reply was lost: is it running?",
 		                   err, errlen);
 	}
