@@ -362,6 +362,7 @@ void store_close(struct store *s)
 	store_ckpt_stop(s->ckpt);
 	store_index_stop(s->index);
 	store_apply_fini(&s->apply);
+	free(s->counts.c);
 	sqlite3_finalize(s->head_get);
 	sqlite3_finalize(s->head_put);
 	sqlite3_finalize(s->cs_hash);
@@ -487,6 +488,10 @@ static int committed(struct store *s)
 	int rc = 0;
 
 	s->committed_ver = s->apply.ver;
+	for (size_t i = 0; s->counts_known && i < s->apply.live.n; i++)
+		coll_counts_add(&s->counts, s->apply.live.c[i].coll,
+		                strlen(s->apply.live.c[i].coll), s->apply.live.c[i].n);
+	s->apply.live.n = 0;
 	if (!s->index)
 		return 0;
 	if (s->index_reset) {
@@ -522,6 +527,7 @@ void store_rollback(struct store *s)
 	(void)step; /* no transaction to roll back is fine */
 	s->spoiled = 0;
 	s->index_reset = 0;
+	s->apply.live.n = 0;
 	/* The committed digest and vers are the truth again. */
 	if (store_load_digest(s) < 0)
 		memset(s->apply.digest, 0, 32);
@@ -853,6 +859,8 @@ int store_rebuild(struct store *s)
 
 	s->err[0] = '\0';
 	memcpy(saved, s->apply.digest, 32);
+	/* Counted again after the commit, whatever happens here. */
+	s->counts_known = 0;
 	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
 		return rc;
 	if (sqlite3_exec(s->db, "DELETE FROM entity", NULL, NULL, NULL) != SQLITE_OK) {

@@ -69,6 +69,7 @@ void store_apply_fini(struct store_apply *a)
 	sqlite3_finalize(a->ent_ins);
 	sqlite3_finalize(a->ent_upd);
 	free(a->fields.p);
+	free(a->live.c);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -105,6 +106,31 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
 	}
 	sha256_update(&st, fields, fields_len);
 	sha256_final(&st, out);
+}
+
+void coll_counts_add(struct coll_counts *cc, const char *coll, size_t coll_len, long long delta)
+{
+	struct coll_count *c;
+	size_t i;
+
+	if (coll_len > LOKET_MAX_COLL_LEN)
+		return; /* refused before it could be stored */
+	for (i = 0; i < cc->n; i++)
+		if (!strncmp(cc->c[i].coll, coll, coll_len) && cc->c[i].coll[coll_len] == '\0')
+			break;
+	if (i == cc->n) {
+		if (cc->n == cc->cap) {
+			cc->cap = cc->cap ? 2 * cc->cap : 8;
+			cc->c = realloc(cc->c, cc->cap * sizeof(*cc->c));
+			if (!cc->c)
+				abort();
+		}
+		c = &cc->c[cc->n++];
+		memcpy(c->coll, coll, coll_len);
+		c->coll[coll_len] = '\0';
+		c->n = 0;
+	}
+	cc->c[i].n += delta;
 }
 
 static void xor32(uint8_t *d, const uint8_t *x)
@@ -207,8 +233,10 @@ static int insert_new(struct store_apply *a, const uint8_t owner[32], const stru
 	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, deleted, fields, len,
 	                    digest);
 	rc = write_entity(a, 0, owner, op, deleted, fields, len, seq, hlc, digest, err, errlen);
-	if (rc == 1)
+	if (rc == 1) {
 		xor32(a->digest, digest);
+		coll_counts_add(&a->live, op->coll, op->coll_len, 1);
+	}
 	return rc;
 }
 
@@ -293,6 +321,8 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	if (exists)
 		xor32(a->digest, old_digest);
 	xor32(a->digest, new_digest);
+	if (a->last_live != !new_deleted)
+		coll_counts_add(&a->live, op->coll, op->coll_len, a->last_live ? -1 : 1);
 cleanup:
 	sqlite3_reset(a->ent_get);
 	return rc;

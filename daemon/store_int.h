@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "../proto/changeset.h"
+#include "../proto/limits.h"
 #include "../proto/sha256.h"
 #include "store.h"
 #include "store_ckpt.h"
@@ -47,15 +48,32 @@ int store_json_merge(struct store_buf *out, const char *old, size_t old_len, con
 void store_fts_text(struct store_buf *b, const char *json, size_t len);
 
 /* The statements that apply ops to one database's entity table. */
+/* Live entities of one collection, or a change to that number. */
+struct coll_count {
+	char coll[LOKET_MAX_COLL_LEN + 1];
+	long long n;
+};
+
+/* A small set of them, one per collection met (collections are few). */
+struct coll_counts {
+	struct coll_count *c;
+	size_t n, cap;
+};
+
+/* Adds delta to coll's number (coll_len bytes), adding coll if it is new. */
+void coll_counts_add(struct coll_counts *cc, const char *coll, size_t coll_len, long long delta);
+
 struct store_apply {
 	sqlite3 *db;
 	sqlite3_stmt *ent_get; /* rowid, fields, deleted, digest by (coll, owner, id) */
 	sqlite3_stmt *ent_ins;
 	sqlite3_stmt *ent_upd;
-	uint8_t digest[32];      /* XOR of every entity digest */
-	int64_t ver;             /* the last entity ver given; each write takes the next */
-	int last_live;           /* the last op's entity existed, not deleted */
-	int guess_new;           /* puts have been creating entities: insert before looking */
+	uint8_t digest[32]; /* XOR of every entity digest */
+	int64_t ver;        /* the last entity ver given; each write takes the next */
+	int last_live;      /* the last op's entity existed, not deleted */
+	int guess_new;      /* puts have been creating entities: insert before looking */
+	struct coll_counts
+	    live; /* this transaction's changes to the live entities per collection */
 	struct store_buf fields; /* reused: serialized fields */
 };
 
@@ -84,6 +102,14 @@ struct store {
 	int index_reset;           /* a rebuild awaits its commit to reset the index */
 	uint8_t id[16];            /* the store's identity, also kept by its index */
 	int spoiled;               /* an append failed half way: the transaction must roll back */
+	/*
+	 * Live entities per collection as committed, for status without a
+	 * scan of every entity: counted once, then kept up by each commit's
+	 * apply.live. counts_known is 0 until the first count, and again
+	 * after a rebuild.
+	 */
+	struct coll_counts counts;
+	int counts_known;
 	char err[STORE_ERR_MAX];
 };
 

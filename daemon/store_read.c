@@ -324,25 +324,55 @@ static int status_heads(struct store *s, json_t *heads)
 	return rc;
 }
 
-static int status_counts(struct store *s, json_t *counts, long long *total)
+/* Counts the live entities of each collection into cc. */
+static int count_entities(struct store *s, struct coll_counts *cc)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, step;
 
-	*total = 0;
+	cc->n = 0;
 	if ((rc = prepare(s, "SELECT coll, count(*) FROM entity WHERE deleted = 0 GROUP BY coll",
 	                  &st)) < 0)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *coll = (const char *)sqlite3_column_text(st, 0);
-		long long n = sqlite3_column_int64(st, 1);
 
-		json_object_set_new(counts, coll ? coll : "", json_integer(n));
-		*total += n;
+		if (coll)
+			coll_counts_add(cc, coll, (size_t)sqlite3_column_bytes(st, 0),
+			                sqlite3_column_int64(st, 1));
 	}
 	if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(s, "cannot count entities");
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * The live entities per collection. Counting scans every entity, so it is
+ * done once and commits keep the numbers (s->counts) since; inside a
+ * transaction the scan would see uncommitted rows, so there it is not kept.
+ */
+static int status_counts(struct store *s, json_t *counts, long long *total)
+{
+	struct coll_counts scratch = {0};
+	const struct coll_counts *cc = &s->counts;
+	int rc = 0;
+
+	*total = 0;
+	if (!sqlite3_get_autocommit(s->db)) {
+		rc = count_entities(s, &scratch);
+		cc = &scratch;
+	} else if (!s->counts_known) {
+		rc = count_entities(s, &s->counts);
+		s->counts_known = rc == 0;
+	}
+	for (size_t i = 0; rc == 0 && i < cc->n; i++) {
+		if (cc->c[i].n == 0)
+			continue; /* as a count shows it: only collections with live entities */
+		json_object_set_new(counts, cc->c[i].coll, json_integer(cc->c[i].n));
+		*total += cc->c[i].n;
+	}
+	free(scratch.c);
 	return rc;
 }
 

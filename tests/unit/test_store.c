@@ -380,6 +380,79 @@ static void test_put_existing_after_new(void **state)
 	store_close(s);
 }
 
+/* The live count of coll in a status report (0 when absent). */
+static long long status_count(struct store *s, const char *coll)
+{
+	json_t *st;
+	long long n;
+
+	assert_int_equal(store_status(s, &st), 0);
+	n = json_integer_value(json_object_get(json_object_get(st, "counts"), coll));
+	json_decref(st);
+	return n;
+}
+
+/*
+ * status counts the live entities once and then keeps the numbers with
+ * each commit: creations, deletes and revivals move them, a rollback and
+ * a rebuild leave them true, and inside a transaction they are counted.
+ */
+static void test_status_counts_kept(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	struct signed_cs c;
+	struct changeset cs;
+	char err[200];
+	int ch;
+
+	(void)state;
+	node_init(&a);
+	assert_int_equal(status_count(s, "expert"), 0);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
+	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
+	                "{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"O\"}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	assert_int_equal(status_count(s, "expert"), 2);
+	assert_int_equal(status_count(s, "org"), 1);
+
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"del\":true},"
+	                "{\"coll\":\"org\",\"id\":\"o\",\"del\":true},"
+	                "{\"coll\":\"expert\",\"id\":\"gone\",\"del\":true}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	assert_int_equal(status_count(s, "expert"), 1);
+	assert_int_equal(status_count(s, "org"), 0);
+
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}},"
+	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"b\":4}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	assert_int_equal(status_count(s, "expert"), 2);
+
+	/* Inside a transaction the uncommitted entity is counted; after the rollback it is not. */
+	c = make_cs_at(&a, a.seq + 1, a.head,
+	               "[{\"coll\":\"expert\",\"id\":\"z\",\"fields\":{\"n\":1}}]");
+	assert_int_equal(changeset_decode(c.bytes, c.len, &cs, err, sizeof(err)), 0);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(store_apply_local(s, a.pk, &cs.ops[0], cs.seq, cs.hlc, &ch, NULL), 0);
+	assert_int_equal(ch, 1);
+	assert_int_equal(status_count(s, "expert"), 3);
+	store_rollback(s);
+	assert_int_equal(status_count(s, "expert"), 2);
+	changeset_release(&cs);
+	free(c.bytes);
+
+	assert_int_equal(store_rebuild(s), 0);
+	assert_int_equal(status_count(s, "expert"), 2);
+	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"w\",\"fields\":{\"n\":1}}]");
+	append_ok(s, &c);
+	free(c.bytes);
+	assert_int_equal(status_count(s, "expert"), 3);
+	store_close(s);
+}
+
 /* Whether op (given as JSON like make_cs's) would change the store. */
 static int changes(struct store *s, struct node *n, const char *op_json)
 {
@@ -1043,6 +1116,7 @@ int main(void)
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_verify_big),
 	    cmocka_unit_test(test_log_and_status),
+	    cmocka_unit_test(test_status_counts_kept),
 	    cmocka_unit_test(test_each_head),
 	    cmocka_unit_test(test_values_roundtrip),
 	};
