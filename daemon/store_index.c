@@ -26,18 +26,6 @@
 static const char search_sql[] = "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED,"
                                  " tokenize = 'unicode61 remove_diacritics 2');";
 
-/*
- * The index fills a batch at a time while a bulk import or a catching-up
- * peer writes. Merging its segments 8 at a time rather than FTS5's 4
- * leaves less merge work: after a 1,000,000-entity import the index was
- * complete about 5 s after the import instead of 8.5, and searches took as
- * long as before. Leaves of 16000 bytes suit the file's 16 KiB pages.
- * Both are kept in the index; set on every open, so older files take them.
- */
-static const char search_tuning_sql[] =
-    "INSERT INTO main.search(search, rank) VALUES('automerge', 8);"
-    "INSERT INTO main.search(search, rank) VALUES('pgsz', 16000);";
-
 /* One entity of a batch; coll and text are offsets into ix->all. */
 struct index_doc {
 	sqlite3_int64 rowid;
@@ -217,7 +205,7 @@ static int open_writer(struct store_index *ix, const uint8_t store_id[16], int64
 		return 1;
 	}
 	*why = "cannot be set up";
-	if (exec(ix->db, search_tuning_sql) < 0 || attach_store(ix->db, ix->store_path) < 0 ||
+	if (attach_store(ix->db, ix->store_path) < 0 ||
 	    sqlite3_prepare_v3(ix->db,
 	                       "SELECT rowid, coll, fields, deleted, ver FROM store.entity"
 	                       " WHERE ver > ?1 ORDER BY ver LIMIT ?2",
@@ -358,7 +346,6 @@ static int index_clear(struct store_index *ix)
 	if (exec(ix->db, "BEGIN") < 0)
 		return LOKET_E_STORE;
 	if (exec(ix->db, "DROP TABLE main.search") < 0 || exec(ix->db, search_sql) < 0 ||
-	    exec(ix->db, search_tuning_sql) < 0 ||
 	    exec(ix->db, "UPDATE main.index_meta SET v = 0 WHERE k = 'watermark'") < 0 ||
 	    exec(ix->db, "COMMIT") < 0) {
 		exec(ix->db, "ROLLBACK");

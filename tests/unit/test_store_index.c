@@ -257,61 +257,6 @@ static void write_two(struct store *s, struct node *a)
 	          "{\"coll\":\"org\",\"id\":\"y\",\"fields\":{\"name\":\"Museum Leiden\"}}]");
 }
 
-/* A setting of the index's FTS5 table, read on a connection of the test's own (-1: unset). */
-static long long index_setting(const char *path, const char *name)
-{
-	char ipath[300];
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	long long v = -1;
-
-	index_path(path, ipath, sizeof(ipath));
-	assert_int_equal(sqlite3_open(ipath, &db), SQLITE_OK);
-	assert_int_equal(
-	    sqlite3_prepare_v2(db, "SELECT v FROM search_config WHERE k = ?1", -1, &st, NULL),
-	    SQLITE_OK);
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
-}
-
-/* The merge and page settings hold for a new index, and an older file takes them at open. */
-static void test_index_tuning(void **state)
-{
-	char path[256], ipath[300];
-	struct store *s;
-	struct node a;
-	sqlite3 *db = NULL;
-
-	(void)state;
-	store_path(path, sizeof(path));
-	s = open_rw(path);
-	node_init(&a);
-	write_two(s, &a);
-	check_two(s);
-	store_close(s);
-	assert_int_equal(index_setting(path, "automerge"), 8);
-	assert_int_equal(index_setting(path, "pgsz"), 16000);
-
-	/* As an index made before the settings: FTS5's defaults. */
-	index_path(path, ipath, sizeof(ipath));
-	assert_int_equal(sqlite3_open(ipath, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db,
-	                              "DELETE FROM search_config WHERE k IN ('automerge', 'pgsz')",
-	                              NULL, NULL, NULL),
-	                 SQLITE_OK);
-	sqlite3_close(db);
-	assert_int_equal(index_setting(path, "automerge"), -1);
-	s = open_rw(path);
-	check_two(s);
-	store_close(s);
-	assert_int_equal(index_setting(path, "automerge"), 8);
-	assert_int_equal(index_setting(path, "pgsz"), 16000);
-}
-
 static void test_index_file_rebuilt(void **state)
 {
 	char path[256], ipath[300], other[256], oipath[300], cmd[700];
@@ -578,7 +523,6 @@ int main(void)
 	    cmocka_unit_test(test_search_sees_each_write),
 	    cmocka_unit_test(test_update_and_delete),
 	    cmocka_unit_test(test_many_batches),
-	    cmocka_unit_test(test_index_tuning),
 	    cmocka_unit_test(test_index_file_rebuilt),
 	    cmocka_unit_test(test_rebuild_resets_index),
 	    cmocka_unit_test(test_upgrade_from_schema_1),
