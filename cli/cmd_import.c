@@ -43,6 +43,7 @@
 #include "proto/error.h"
 #include "proto/jsonmp.h"
 #include "proto/limits.h"
+#include "proto/mpread.h"
 #include "proto/value.h"
 
 #define IMPORT_LINE_MAX    (1024u * 1024u) /* bytes of one line, newline excluded */
@@ -370,146 +371,64 @@ static int bad_line(struct import *im, const char *reason)
 	return -1;
 }
 
-/*
- * Reads a str of trusted msgpack at *pos (bytes that jsonmp wrote). Returns
- * 0, or -1 if there is no str there.
- */
-static int mp_str(const uint8_t *p, size_t n, size_t *pos, const uint8_t **s, size_t *len)
+/* Takes the str key at the cursor if it is want. */
+static int take_key(struct mpread *r, const char *want)
 {
-	size_t at = *pos, hl, l;
-
-	if (at >= n)
-		return -1;
-	uint8_t t = p[at];
-	if (t >= 0xa0 && t <= 0xbf) {
-		hl = 0;
-		l = t & 0x1fu;
-	} else if (t >= 0xd9 && t <= 0xdb) {
-		hl = (size_t)1 << (t - 0xd9);
-		if (n - at - 1 < hl)
-			return -1;
-		l = 0;
-		for (size_t i = 0; i < hl; i++)
-			l = l << 8 | p[at + 1 + i];
-	} else {
-		return -1;
-	}
-	at += 1 + hl;
-	if (n - at < l)
-		return -1;
-	*s = p + at;
-	*len = l;
-	*pos = at + l;
-	return 0;
-}
-
-/* Takes the str key at *pos if it is want. */
-static int mp_key(const uint8_t *p, size_t n, size_t *pos, const char *want)
-{
-	size_t at = *pos, len;
+	struct mpread at = *r;
 	const uint8_t *s;
+	size_t len;
 
-	if (mp_str(p, n, &at, &s, &len) < 0 || len != strlen(want) || memcmp(s, want, len) != 0)
+	if (mpread_str(&at, &s, &len) != 0 || len != strlen(want) || memcmp(s, want, len) != 0)
 		return 0;
-	*pos = at;
+	*r = at;
 	return 1;
 }
 
-/* Skips one value of trusted msgpack at *pos; -1 if it is not one jsonmp writes. */
-static int mp_skip(const uint8_t *p, size_t n, size_t *pos, unsigned depth)
+/* Takes a str at the cursor that check accepts. */
+static int take_str(struct mpread *r, int (*check)(const char *s, size_t len))
 {
-	size_t at = *pos, count = 0, len;
 	const uint8_t *s;
+	size_t len;
 
-	if (at >= n || depth > IMPORT_OP_DEPTH)
-		return -1;
-	uint8_t t = p[at];
-	if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
-		*pos = at + 1;
-		return 0;
-	}
-	if ((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb))
-		return mp_str(p, n, pos, &s, &len);
-	if ((t >= 0xcc && t <= 0xcf) || (t >= 0xd0 && t <= 0xd3) || t == 0xcb) {
-		size_t w = t == 0xcb ? 8 : (size_t)1 << (t & 0x03u);
-		if (n - at - 1 < w)
-			return -1;
-		*pos = at + 1 + w;
-		return 0;
-	}
-	if (t >= 0x80 && t <= 0x9f) {
-		count = t & 0x0fu;
-		at++;
-	} else if (t == 0xdc || t == 0xde) {
-		if (n - at - 1 < 2)
-			return -1;
-		count = (size_t)p[at + 1] << 8 | p[at + 2];
-		at += 3;
-	} else if (t == 0xdd || t == 0xdf) {
-		if (n - at - 1 < 4)
-			return -1;
-		count = (size_t)p[at + 1] << 24 | (size_t)p[at + 2] << 16 | (size_t)p[at + 3] << 8 |
-		        p[at + 4];
-		at += 5;
-	} else {
-		return -1;
-	}
-	if (t <= 0x8f || t == 0xde || t == 0xdf)
-		count *= 2; /* a map's keys and values */
-	for (size_t i = 0; i < count; i++)
-		if (mp_skip(p, n, &at, depth + 1) < 0)
-			return -1;
-	*pos = at;
-	return 0;
+	return mpread_str(r, &s, &len) == 0 && check((const char *)s, len);
 }
 
 /*
  * 1 if the encoded op p is one that cli_check_op passes: the map
  * {"coll":C,"del":true,"id":I} or {"coll":C,"fields":F,"id":I} (keys in
  * canonical order) with a valid collection and id, and F a map of 1 to
- * LOKET_MAX_FIELDS entries named by 1 to LOKET_MAX_KEY_LEN bytes. jsonmp
- * refuses U+0000, so lengths here are what strlen gives there.
+ * LOKET_MAX_FIELDS entries named by 1 to LOKET_MAX_KEY_LEN bytes, each
+ * value well formed within the op's nesting. jsonmp refuses U+0000, so
+ * lengths here are what strlen gives there.
  */
 static int common_op(const uint8_t *p, size_t n)
 {
-	size_t pos = 1, len, count;
+	struct mpread r = mpread_init(p, n);
+	size_t count, used, len;
 	const uint8_t *s;
 
-	if (n < 1 || p[0] != 0x83)
+	if (mpread_map(&r, &count) != 0 || count != 3)
 		return 0;
-	if (!mp_key(p, n, &pos, "coll") || mp_str(p, n, &pos, &s, &len) < 0 ||
-	    !changeset_valid_coll((const char *)s, len))
+	if (!take_key(&r, "coll") || !take_str(&r, changeset_valid_coll))
 		return 0;
-	if (mp_key(p, n, &pos, "del")) {
-		if (pos >= n || p[pos] != 0xc3)
+	if (take_key(&r, "del")) {
+		if (r.p == r.end || *r.p != 0xc3)
 			return 0;
-		pos++;
-	} else if (mp_key(p, n, &pos, "fields")) {
-		if (pos >= n)
-			return 0;
-		if (p[pos] >= 0x81 && p[pos] <= 0x8f) {
-			count = p[pos] & 0x0fu;
-			pos++;
-		} else if (p[pos] == 0xde && n - pos > 2) {
-			count = (size_t)p[pos + 1] << 8 | p[pos + 2];
-			pos += 3;
-		} else {
-			return 0;
-		}
-		if (count > LOKET_MAX_FIELDS)
+		r.p++;
+	} else if (take_key(&r, "fields")) {
+		if (mpread_map(&r, &count) != 0 || count == 0 || count > LOKET_MAX_FIELDS)
 			return 0;
 		for (size_t i = 0; i < count; i++) {
-			if (mp_str(p, n, &pos, &s, &len) < 0 || len == 0 ||
-			    len > LOKET_MAX_KEY_LEN || mp_skip(p, n, &pos, 2) < 0)
+			if (mpread_str(&r, &s, &len) != 0 || len == 0 || len > LOKET_MAX_KEY_LEN ||
+			    value_check(r.p, (size_t)(r.end - r.p), IMPORT_OP_DEPTH - 2, 0, &used,
+			                NULL, 0) != 0)
 				return 0;
+			r.p += used;
 		}
 	} else {
 		return 0;
 	}
-	if (!mp_key(p, n, &pos, "id") || mp_str(p, n, &pos, &s, &len) < 0 ||
-	    !changeset_valid_id((const char *)s, len))
-		return 0;
-	return pos == n;
+	return take_key(&r, "id") && take_str(&r, changeset_valid_id) && r.p == r.end;
 }
 
 /*
