@@ -16,25 +16,38 @@ static size_t left(const struct mpread *r)
 	return (size_t)(r->end - r->p);
 }
 
+/*
+ * The length a header gives: n when it is held in the type byte (width
+ * 0), else the width bytes after it. Each unit of it (a byte of a str,
+ * an element of a container) takes at least one byte of what follows the
+ * header, so a length beyond that is LOKET_E_TRUNCATED.
+ */
+static int header_length(const struct mpread *r, size_t width, size_t *n)
+{
+	if (left(r) < 1 + width)
+		return LOKET_E_TRUNCATED;
+	if (width)
+		*n = (size_t)mpread_be(r->p + 1, width);
+	if (left(r) - 1 - width < *n)
+		return LOKET_E_TRUNCATED;
+	return 0;
+}
+
 int mpread_str(struct mpread *r, const uint8_t **s, size_t *len)
 {
 	if (left(r) < 1)
 		return LOKET_E_TRUNCATED;
 	uint8_t t = r->p[0];
-	size_t width, n;
-	if ((t & 0xe0u) == 0xa0u) {
+	size_t width, n = t & 0x1fu;
+	if ((t & 0xe0u) == 0xa0u)
 		width = 0;
-		n = t & 0x1fu;
-	} else if (t == 0xd9 || t == 0xda || t == 0xdb) {
+	else if (t == 0xd9 || t == 0xda || t == 0xdb)
 		width = t == 0xd9 ? 1 : t == 0xda ? 2 : 4;
-		if (left(r) < 1 + width)
-			return LOKET_E_TRUNCATED;
-		n = (size_t)mpread_be(r->p + 1, width);
-	} else {
+	else
 		return LOKET_E_MALFORMED;
-	}
-	if (left(r) - 1 - width < n)
-		return LOKET_E_TRUNCATED;
+	int rc = header_length(r, width, &n);
+	if (rc)
+		return rc;
 	*s = r->p + 1 + width;
 	*len = n;
 	r->p += 1 + width + n;
@@ -47,21 +60,16 @@ static int read_count(struct mpread *r, uint8_t fix_lo, uint8_t t16, size_t *cou
 	if (left(r) < 1)
 		return LOKET_E_TRUNCATED;
 	uint8_t t = r->p[0];
-	size_t width, n;
-	if (t >= fix_lo && t <= fix_lo + 15) {
+	size_t width, n = t & 0x0fu;
+	if (t >= fix_lo && t <= fix_lo + 15)
 		width = 0;
-		n = t & 0x0fu;
-	} else if (t == t16 || t == t16 + 1) {
+	else if (t == t16 || t == t16 + 1)
 		width = t == t16 ? 2 : 4;
-		if (left(r) < 1 + width)
-			return LOKET_E_TRUNCATED;
-		n = (size_t)mpread_be(r->p + 1, width);
-	} else {
+	else
 		return LOKET_E_MALFORMED;
-	}
-	/* Every element takes at least one byte. */
-	if (left(r) - 1 - width < n)
-		return LOKET_E_TRUNCATED;
+	int rc = header_length(r, width, &n);
+	if (rc)
+		return rc;
 	*count = n;
 	r->p += 1 + width;
 	return 0;
