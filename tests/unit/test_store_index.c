@@ -257,6 +257,24 @@ static void write_two(struct store *s, struct node *a)
 	          "{\"coll\":\"org\",\"id\":\"y\",\"fields\":{\"name\":\"Museum Leiden\"}}]");
 }
 
+/*
+ * A new store, its path in path, holding write_two's entities; the path
+ * of its index file in ipath (300 bytes, as the tests declare it) unless
+ * NULL.
+ */
+static struct store *new_store_with_two(char path[static 256], char *ipath, struct node *a)
+{
+	struct store *s;
+
+	store_path(path, 256);
+	if (ipath)
+		index_path(path, ipath, 300);
+	s = open_rw(path);
+	node_init(a);
+	write_two(s, a);
+	return s;
+}
+
 static void test_index_file_rebuilt(void **state)
 {
 	char path[256], ipath[300], other[256], oipath[300], cmd[700];
@@ -265,11 +283,7 @@ static void test_index_file_rebuilt(void **state)
 	FILE *f;
 
 	(void)state;
-	store_path(path, sizeof(path));
-	index_path(path, ipath, sizeof(ipath));
-	s = open_rw(path);
-	node_init(&a);
-	write_two(s, &a);
+	s = new_store_with_two(path, ipath, &a);
 	check_two(s);
 	store_close(s);
 	assert_true(exists(ipath));
@@ -322,10 +336,7 @@ static void test_rebuild_resets_index(void **state)
 	sqlite3 *db;
 
 	(void)state;
-	store_path(path, sizeof(path));
-	s = open_rw(path);
-	node_init(&a);
-	write_two(s, &a);
+	s = new_store_with_two(path, NULL, &a);
 	write_ops(s, &a, "[{\"coll\":\"org\",\"id\":\"y\",\"del\":true}]");
 	write_ops(s, &a, "[{\"coll\":\"org\",\"id\":\"w\",\"fields\":{\"name\":\"Waag\"}}]");
 	/* An entity row no changeset makes: the rebuild drops it, and the index must too. */
@@ -365,11 +376,7 @@ static void test_upgrade_from_schema_1(void **state)
 	sqlite3 *db;
 
 	(void)state;
-	store_path(path, sizeof(path));
-	index_path(path, ipath, sizeof(ipath));
-	s = open_rw(path);
-	node_init(&a);
-	write_two(s, &a);
+	s = new_store_with_two(path, ipath, &a);
 	store_close(s);
 	/* Back to what schema 1 had: no ver, no store id, the FTS tables in the store. */
 	assert_int_equal(unlink(ipath), 0);
@@ -423,11 +430,7 @@ static void test_readonly_leaves_index(void **state)
 	json_t *arr = NULL, *st = NULL;
 
 	(void)state;
-	store_path(path, sizeof(path));
-	index_path(path, ipath, sizeof(ipath));
-	s = open_rw(path);
-	node_init(&a);
-	write_two(s, &a);
+	s = new_store_with_two(path, ipath, &a);
 	store_close(s);
 	assert_int_equal(unlink(ipath), 0);
 	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
