@@ -88,6 +88,15 @@ static void append_ok(struct store *s, const struct signed_cs *c)
 	assert_int_equal(store_commit(s), 0);
 }
 
+/* Appends the next changeset of n, holding ops_json (as make_cs). */
+static void append_ops(struct store *s, struct node *n, const char *ops_json)
+{
+	struct signed_cs c = make_cs(n, ops_json);
+
+	append_ok(s, &c);
+	free(c.bytes);
+}
+
 static struct store *open_new(void)
 {
 	char path[256], err[256];
@@ -172,21 +181,19 @@ static void test_append_and_read(void **state)
 {
 	struct store *s = open_new();
 	struct node a;
-	struct signed_cs c;
 	json_t *arr = NULL, *e;
 	char b64[64];
 
 	(void)state;
 	node_init(&a);
 	assert_int_equal(store_set_member(s, a.pk, "universiteit"), 0);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"e2\",\"fields\":{\"name\":\"Jan de Vries\","
-	                "\"topics\":[\"coöperatie\",\"wijken\"],\"age\":51}},"
-	                "{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"name\":\"Anna Bakker\","
-	                "\"topics\":[\"cooperatie\"],\"org\":\"Universiteit Leiden\"}},"
-	                "{\"coll\":\"org\",\"id\":\"ul\",\"fields\":{\"name\":\"Universiteit "
-	                "Leiden\",\"kind\":\"university\"}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"e2\",\"fields\":{\"name\":\"Jan de Vries\","
+	           "\"topics\":[\"coöperatie\",\"wijken\"],\"age\":51}},"
+	           "{\"coll\":\"expert\",\"id\":\"e1\",\"fields\":{\"name\":\"Anna Bakker\","
+	           "\"topics\":[\"cooperatie\"],\"org\":\"Universiteit Leiden\"}},"
+	           "{\"coll\":\"org\",\"id\":\"ul\",\"fields\":{\"name\":\"Universiteit "
+	           "Leiden\",\"kind\":\"university\"}}]");
 
 	arr = get1(s, "expert", "e2");
 	assert_int_equal(json_array_size(arr), 1);
@@ -272,19 +279,16 @@ static void test_put_merge_del(void **state)
 {
 	struct store *s = open_new();
 	struct node a;
-	struct signed_cs c;
 	json_t *arr, *f, *hits;
 
 	(void)state;
 	node_init(&a);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1,\"b\":\"beta\","
-	                "\"n\":null}}]");
-	append_ok(s, &c);
-	free(c.bytes);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":null,\"c\":true,"
-	                "\"d\":{\"k\":\"gamma\"}}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1,\"b\":\"beta\","
+	           "\"n\":null}}]");
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":null,\"c\":true,"
+	           "\"d\":{\"k\":\"gamma\"}}}]");
 	arr = get1(s, "expert", "x");
 	f = json_object_get(json_array_get(arr, 0), "fields");
 	assert_int_equal(json_object_size(f), 3);
@@ -303,9 +307,7 @@ static void test_put_merge_del(void **state)
 	json_decref(hits);
 
 	/* del: a tombstone, invisible to reads. */
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"del\":true}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"del\":true}]");
 	arr = get1(s, "expert", "x");
 	assert_int_equal(json_array_size(arr), 0);
 	json_decref(arr);
@@ -317,9 +319,7 @@ static void test_put_merge_del(void **state)
 	json_decref(hits);
 
 	/* A put revives it from empty fields. */
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"z\":\"zeta\"}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"z\":\"zeta\"}}]");
 	arr = get1(s, "expert", "x");
 	f = json_object_get(json_array_get(arr, 0), "fields");
 	assert_int_equal(json_object_size(f), 1);
@@ -338,25 +338,22 @@ static void test_put_existing_after_new(void **state)
 {
 	struct store *s = open_new();
 	struct node a;
-	struct signed_cs c;
 	json_t *arr, *f, *st;
 	char before[65], after[65];
 
 	(void)state;
 	node_init(&a);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"t\",\"fields\":{\"old\":1}},"
-	                "{\"coll\":\"expert\",\"id\":\"t\",\"del\":true}]");
-	append_ok(s, &c);
-	free(c.bytes);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
-	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
-	                "{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}},"
-	                "{\"coll\":\"expert\",\"id\":\"z\",\"fields\":{\"a\":4}},"
-	                "{\"coll\":\"expert\",\"id\":\"w\",\"fields\":{\"a\":5}},"
-	                "{\"coll\":\"expert\",\"id\":\"t\",\"fields\":{\"new\":6}},"
-	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"t\",\"fields\":{\"old\":1}},"
+	           "{\"coll\":\"expert\",\"id\":\"t\",\"del\":true}]");
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
+	           "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
+	           "{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}},"
+	           "{\"coll\":\"expert\",\"id\":\"z\",\"fields\":{\"a\":4}},"
+	           "{\"coll\":\"expert\",\"id\":\"w\",\"fields\":{\"a\":5}},"
+	           "{\"coll\":\"expert\",\"id\":\"t\",\"fields\":{\"new\":6}},"
+	           "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}}]");
 
 	arr = get1(s, "expert", "x");
 	f = json_object_get(json_array_get(arr, 0), "fields");
@@ -409,26 +406,23 @@ static void test_status_counts_kept(void **state)
 	(void)state;
 	node_init(&a);
 	assert_int_equal(status_count(s, "expert"), 0);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
-	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
-	                "{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"O\"}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
+	           "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
+	           "{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"O\"}}]");
 	assert_int_equal(status_count(s, "expert"), 2);
 	assert_int_equal(status_count(s, "org"), 1);
 
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"del\":true},"
-	                "{\"coll\":\"org\",\"id\":\"o\",\"del\":true},"
-	                "{\"coll\":\"expert\",\"id\":\"gone\",\"del\":true}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"del\":true},"
+	           "{\"coll\":\"org\",\"id\":\"o\",\"del\":true},"
+	           "{\"coll\":\"expert\",\"id\":\"gone\",\"del\":true}]");
 	assert_int_equal(status_count(s, "expert"), 1);
 	assert_int_equal(status_count(s, "org"), 0);
 
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}},"
-	                "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"b\":4}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}},"
+	           "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"b\":4}}]");
 	assert_int_equal(status_count(s, "expert"), 2);
 
 	/* Inside a transaction the uncommitted entity is counted; after the rollback it is not. */
@@ -446,9 +440,7 @@ static void test_status_counts_kept(void **state)
 
 	assert_int_equal(store_rebuild(s), 0);
 	assert_int_equal(status_count(s, "expert"), 2);
-	c = make_cs(&a, "[{\"coll\":\"expert\",\"id\":\"w\",\"fields\":{\"n\":1}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"w\",\"fields\":{\"n\":1}}]");
 	assert_int_equal(status_count(s, "expert"), 3);
 	store_close(s);
 }
@@ -474,17 +466,15 @@ static void test_op_changes(void **state)
 {
 	struct store *s = open_new();
 	struct node a, b;
-	struct signed_cs c;
 	char before[65], after[65];
 
 	(void)state;
 	node_init(&a);
 	node_init(&b);
-	c = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\",\"n\":2}},"
-	                "{\"coll\":\"org\",\"id\":\"gone\",\"fields\":{\"name\":\"G\"}},"
-	                "{\"coll\":\"org\",\"id\":\"gone\",\"del\":true}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\",\"n\":2}},"
+	           "{\"coll\":\"org\",\"id\":\"gone\",\"fields\":{\"name\":\"G\"}},"
+	           "{\"coll\":\"org\",\"id\":\"gone\",\"del\":true}]");
 	digest_hex(s, before);
 	assert_int_equal(
 	    changes(s, &a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]"), 0);
@@ -509,9 +499,7 @@ static void test_op_changes(void **state)
 	assert_string_equal(before, after);
 
 	/* An unchanged put inside a changeset leaves state and seq alone. */
-	c = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a, "[{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"N\"}}]");
 	digest_hex(s, after);
 	assert_string_equal(before, after);
 	json_t *arr = get1(s, "org", "o");
@@ -1033,7 +1021,6 @@ static void test_values_roundtrip(void **state)
 {
 	struct store *s = open_new();
 	struct node a;
-	struct signed_cs c;
 	json_t *arr, *f, *want;
 	json_error_t jerr;
 	const char *fields =
@@ -1052,9 +1039,7 @@ static void test_values_roundtrip(void **state)
 	node_init(&a);
 	n = snprintf(ops, sizeof(ops), "[{\"coll\":\"org\",\"id\":\"v\",\"fields\":%s}]", fields);
 	assert_true(n > 0 && (size_t)n < sizeof(ops));
-	c = make_cs(&a, ops);
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a, ops);
 	arr = get1(s, "org", "v");
 	f = json_object_get(json_array_get(arr, 0), "fields");
 	want = json_loads(fields, 0, &jerr);
@@ -1065,10 +1050,9 @@ static void test_values_roundtrip(void **state)
 	json_decref(arr);
 
 	/* Merging keeps the untouched keys exactly, escaped ones included. */
-	c = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"v\",\"fields\":{\"k\\\"q\":null,"
-	                "\"m\":\"new\",\"s\":null}}]");
-	append_ok(s, &c);
-	free(c.bytes);
+	append_ops(s, &a,
+	           "[{\"coll\":\"org\",\"id\":\"v\",\"fields\":{\"k\\\"q\":null,"
+	           "\"m\":\"new\",\"s\":null}}]");
 	arr = get1(s, "org", "v");
 	f = json_object_get(json_array_get(arr, 0), "fields");
 	assert_null(json_object_get(f, "k\"q"));
