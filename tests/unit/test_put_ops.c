@@ -27,17 +27,24 @@ static void pack_json(msgpack_sbuffer *sb, const char *text)
  * Parses the ops of {"cmd":"put","ops":OPS} held in sb, which the ops point
  * into: the caller destroys sb after looking at them.
  */
+static int parse_request(const msgpack_sbuffer *sb, struct put_ops *po, long *index, char *err,
+                         size_t errlen)
+{
+	const uint8_t *ops;
+	size_t ops_len;
+
+	assert_int_equal(put_ops_find((const uint8_t *)sb->data, sb->size, &ops, &ops_len), 1);
+	return put_ops_parse(po, ops, ops_len, index, err, errlen);
+}
+
 static int parse(msgpack_sbuffer *sb, struct put_ops *po, const char *ops_json, long *index,
                  char *err, size_t errlen)
 {
 	char text[4096];
-	const uint8_t *ops;
-	size_t ops_len;
 
 	snprintf(text, sizeof(text), "{\"cmd\":\"put\",\"ops\":%s}", ops_json);
 	pack_json(sb, text);
-	assert_int_equal(put_ops_find((const uint8_t *)sb->data, sb->size, &ops, &ops_len), 1);
-	return put_ops_parse(po, ops, ops_len, index, err, errlen);
+	return parse_request(sb, po, index, err, errlen);
 }
 
 static void test_find(void **state)
@@ -154,13 +161,10 @@ static void test_other_fields_repacked(void **state)
 	msgpack_pack_str_with_body(&pk, "a", 1);
 	msgpack_pack_int(&pk, 2);
 
-	const uint8_t *ops;
-	size_t len;
-	assert_int_equal(put_ops_find((const uint8_t *)sb.data, sb.size, &ops, &len), 1);
 	struct put_ops po;
 	long index;
 	char err[256];
-	assert_int_equal(put_ops_parse(&po, ops, len, &index, err, sizeof(err)), 0);
+	assert_int_equal(parse_request(&sb, &po, &index, err, sizeof(err)), 0);
 	static const uint8_t canonical[] = {0x82, 0xa1, 'a', 0x02, 0xa1, 'b', 0x01};
 	assert_int_equal(po.ops[0].fields_len, sizeof(canonical));
 	assert_memory_equal(po.ops[0].fields, canonical, sizeof(canonical));
@@ -250,13 +254,10 @@ static void test_field_limits(void **state)
 	         "\"}}]}");
 	msgpack_sbuffer sb;
 	pack_json(&sb, text);
-	const uint8_t *ops;
-	size_t len;
-	assert_int_equal(put_ops_find((const uint8_t *)sb.data, sb.size, &ops, &len), 1);
 	struct put_ops po;
 	long index;
 	char err[256];
-	assert_int_equal(put_ops_parse(&po, ops, len, &index, err, sizeof(err)), LOKET_E_TOO_BIG);
+	assert_int_equal(parse_request(&sb, &po, &index, err, sizeof(err)), LOKET_E_TOO_BIG);
 	assert_int_equal(index, 0);
 	assert_non_null(strstr(err, "big"));
 	put_ops_release(&po);
