@@ -77,16 +77,12 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void blocks_ni(uint32_t state
 
 static int have_ni(void)
 {
-	static int known = -1;
 	unsigned a, b, c, d;
 
-	if (known < 0) {
-		known = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) != 0;
-		if (known &&
-		    !(__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) && (c & (1u << 9))))
-			known = 0; /* SSE4.1 and SSSE3 are needed too */
-	}
-	return known;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(b & (1u << 29)))
+		return 0;
+	/* SSE4.1 and SSSE3 are needed too. */
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) && (c & (1u << 9));
 }
 #else
 static int have_ni(void)
@@ -97,11 +93,20 @@ static int have_ni(void)
 
 int sha256_hw = -1;
 
+/*
+ * Asked once, on whichever thread hashes first: threads that ask at the
+ * same moment get the same answer, and the atomics make that race a
+ * defined one.
+ */
 static int use_hw(void)
 {
-	if (sha256_hw < 0)
-		sha256_hw = have_ni();
-	return sha256_hw;
+	int hw = __atomic_load_n(&sha256_hw, __ATOMIC_RELAXED);
+
+	if (hw < 0) {
+		hw = have_ni();
+		__atomic_store_n(&sha256_hw, hw, __ATOMIC_RELAXED);
+	}
+	return hw;
 }
 
 void sha256_init(struct sha256 *c)
