@@ -21,8 +21,8 @@
 #include "cli/subcommands.h"
 #include "common/key.h"
 #include "common/paths.h"
-#include "daemon/store.h"
 #include "proto/error.h"
+#include "store/store.h"
 
 #define VERIFY_NO_ROSTER "roster: not checked (--db without -c or $LOKET_CONF)"
 

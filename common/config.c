@@ -7,7 +7,7 @@
  * form "FILE:LINE: reason" that quotes the offending input, escaped, so that
  * an administrator can find and fix the line without reading this file.
  */
-#include "config.h"
+#include "common/config.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -20,8 +20,8 @@
 
 #include <sodium.h>
 
-#include "../proto/error.h"
-#include "log.h"
+#include "common/log.h"
+#include "proto/error.h"
 
 #define CONFIG_LINE_MAX     4096u /* bytes of one line, newline excluded */
 #define CONFIG_MEMBERS_MAX  1024u

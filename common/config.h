@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../proto/limits.h"
+#include "proto/limits.h"
 
 #define CONFIG_ENDPOINT_MAX 256
 

@@ -8,7 +8,7 @@
  * temporary copy (file contents, the derived CURVE secret) is wiped before
  * its memory is released.
  */
-#include "key.h"
+#include "common/key.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +23,7 @@
 #include <sodium.h>
 #include <zmq.h>
 
-#include "../proto/error.h"
+#include "proto/error.h"
 
 #define KEY_B64_LEN  44u
 #define KEY_FILE_MAX 128u /* more than this cannot be a key file */

@@ -6,7 +6,7 @@
  * it only when stderr really is that stream. The level is the one piece of
  * process-wide state here, set once at start-up from the configuration.
  */
-#include "log.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "common/worker.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
  * else is dropped and counted; the socket's ZMQ_MAXMSGSIZE bounds what a
  * client can make the daemon hold.
  */
-#include "control.h"
+#include "daemon/control.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,8 +18,10 @@
 
 #include "common/log.h"
 #include "common/paths.h"
-#include "daemon/board.h"
+#include "daemon/control_board.h"
 #include "daemon/put_ops.h"
+#include "desk/broker.h"
+#include "desk/directory.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -46,7 +48,7 @@ static const struct {
 } builtin_commands[] = {
     {"status", handle_status}, {"get", handle_get},     {"list", handle_list},
     {"search", handle_search}, {"log", handle_log},     {"rebuild", handle_rebuild},
-    {"board", board_control},  {"show", handle_show},   {"experts", handle_experts},
+    {"board", control_board},  {"show", handle_show},   {"experts", handle_experts},
     {"match", handle_match},   {"query", handle_query}, {"put", handle_put_unread},
 };
 
@@ -241,7 +243,7 @@ static int handle_show(void *data, const json_t *req, json_t **result, char *err
 		rc = get_string(req, "id", 1, &id, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = store_show(n->store, coll, owner, id, result);
+	rc = directory_show(n->store, coll, owner, id, result);
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
@@ -257,7 +259,7 @@ static int handle_experts(void *data, const json_t *req, json_t **result, char *
 		rc = get_limit(req, CONTROL_DEFAULT_LIMIT, &limit, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = store_experts(n->store, topic, org, limit, result);
+	rc = directory_experts(n->store, topic, org, limit, result);
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
@@ -273,7 +275,7 @@ static int handle_match(void *data, const json_t *req, json_t **result, char *er
 		rc = get_limit(req, 10, &limit, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = store_match(n->store, owner, id, limit, result);
+	rc = broker_match(n->store, owner, id, limit, result);
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 

@@ -3,17 +3,18 @@
  * here, before the store sees them, so that a typo in a status gives a
  * sentence naming what is allowed instead of an empty board.
  */
-#include "daemon/board.h"
+#include "daemon/control_board.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "daemon/node.h"
+#include "desk/board.h"
 #include "proto/error.h"
 
 #define BOARD_DEFAULT_LIMIT 100
 
-/* The values of the question schema (daemon/schema.c), for the filters. */
+/* The values of the question schema (desk/schema.c), for the filters. */
 static const char *const board_states[] = {"open",   "matched",   "in_progress", "answered",
                                            "closed", "withdrawn", NULL};
 static const char *const board_kinds[] = {"research", "thesis",       "internship", "contest",
@@ -60,7 +61,7 @@ static int board_enum(const char *what, const char *value, const char *const *va
 	return LOKET_E_BAD_REQUEST;
 }
 
-int board_control(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+int control_board(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
 {
 	struct node *n = data;
 	const char *status, *topic, *kind;
@@ -86,7 +87,7 @@ int board_control(void *data, const json_t *req, json_t **result, char *err, siz
 		}
 		limit = (long)json_integer_value(lim);
 	}
-	rc = store_board(n->store, status, topic, kind, limit, result);
+	rc = board_list(n->store, status, topic, kind, limit, result);
 	if (rc != 0)
 		snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
 	return rc;

@@ -13,8 +13,8 @@
 
 /*
  * A control handler (daemon/control.h) with data a struct node: request
- * {"status"?,"topic"?,"kind"?,"limit"?}, result the array store_board gives.
+ * {"status"?,"topic"?,"kind"?,"limit"?}, result the array board_list gives (desk/board.h).
  */
-int board_control(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
+int control_board(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 
 #endif

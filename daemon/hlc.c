@@ -2,7 +2,7 @@
  * Hybrid logical clock (Kulkarni et al.), as used for the hlc field of a
  * changeset: ordering for people, never for correctness, which rests on seq.
  */
-#include "hlc.h"
+#include "daemon/hlc.h"
 
 #include <time.h>
 

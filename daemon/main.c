@@ -20,7 +20,7 @@
 #include "daemon/control.h"
 #include "daemon/node.h"
 #include "daemon/notify.h"
-#include "daemon/sync.h"
+#include "daemon/sync/sync.h"
 #include "proto/error.h"
 
 struct daemon {

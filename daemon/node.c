@@ -5,7 +5,7 @@
  * one store transaction, committed (synchronous=FULL) before the reply: an
  * acknowledged write survives a crash, and a failed one leaves nothing.
  */
-#include "node.h"
+#include "daemon/node.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,7 +15,7 @@
 
 #include "common/paths.h"
 #include "common/worker.h"
-#include "daemon/schema.h"
+#include "desk/schema.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 
@@ -165,7 +165,7 @@ static void coll_name(const struct op *op, char out[LOKET_MAX_COLL_LEN + 1])
 
 /*
  * A put that changed something must follow its collection's field rules
- * (daemon/schema.h) and refer only to entities this node holds. live says
+ * (desk/schema.h) and refer only to entities this node holds. live says
  * whether the entity existed before the op.
  */
 static int node_check_fields(struct node *n, const struct op *op, int live, char *err,

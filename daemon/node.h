@@ -16,7 +16,7 @@
 #include "common/config.h"
 #include "common/key.h"
 #include "daemon/hlc.h"
-#include "daemon/store.h"
+#include "store/store.h"
 
 /* Told of every changeset the store accepted, with its hash, after it is durable. */
 typedef void (*node_accepted_cb)(const uint8_t *bytes, size_t len, const uint8_t hash[32],

@@ -3,7 +3,7 @@
  * "KEY=VALUE" lines to the unix socket named by $NOTIFY_SOCKET ('@' starts
  * an abstract name).
  */
-#include "notify.h"
+#include "daemon/notify.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -2,7 +2,7 @@
  * zwatch: drains a ZeroMQ socket from the libuv loop. See zwatch.h for why
  * the descriptor alone is not enough.
  */
-#include "zwatch.h"
+#include "daemon/zwatch.h"
 
 #include <stddef.h>
 

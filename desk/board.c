@@ -1,5 +1,5 @@
 /*
- * The question board as a read of the store: every question of every
+ * board: the question board as a read of the store: every question of every
  * owner, newest first, with the number of responses that refer to it and
  * the number its owner accepted. Responses are joined at read time by their
  * "question" field (OWNER/ID, OWNER a member name), never linked at write
@@ -9,8 +9,10 @@
  * newer node may write shapes we do not know), so each shown field is taken
  * only when it has the expected type. Nothing here writes.
  */
-#include "../proto/error.h"
-#include "store_int.h"
+#include "desk/board.h"
+
+#include "proto/error.h"
+#include "store/store_sql.h"
 
 /*
  * Responses are counted once per question in r (withdrawn ones left out),
@@ -112,16 +114,16 @@ static json_t *board_entry(struct store *s, sqlite3_stmt *st)
 	return e;
 }
 
-int store_board(struct store *s, const char *status, const char *topic, const char *kind,
-                long limit, json_t **out)
+int board_list(struct store *s, const char *status, const char *topic, const char *kind, long limit,
+               json_t **out)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *arr = NULL;
 	int rc = 0, step;
 
 	*out = NULL;
-	s->err[0] = '\0';
-	if (sqlite3_prepare_v2(s->db, board_sql, -1, &st, NULL) != SQLITE_OK)
+	store_clear_error(s);
+	if (sqlite3_prepare_v2(store_sql_db(s), board_sql, -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(s, "cannot prepare the board query");
 	if (status)
 		sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);

@@ -1,5 +1,5 @@
 /*
- * The broker (the kennismakelaar): ranks the experts, resources and
+ * broker (the kennismakelaar): ranks the experts, resources and
  * projects of every institution by how well they fit one question, and
  * says why. Two signals are combined:
  *
@@ -17,13 +17,15 @@
  * match beats one shared topic but not three. Each result names its
  * shared topics and matched terms. Nothing here writes.
  */
+#include "desk/broker.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "../proto/error.h"
-#include "../proto/limits.h"
-#include "store_int.h"
-#include "store_text.h"
+#include "desk/text.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "store/store_sql.h"
 
 #define MATCH_MAX_TERMS 64 /* words looked up; one bit each in a hit's mask */
 #define MATCH_MIN_WORD  3  /* shorter words say too little */
@@ -86,17 +88,17 @@ static char *dup_n(const char *s, size_t len)
 /* Adds the words of text (UTF-8) that are worth looking up, once each. */
 static void terms_add_text(struct terms *ts, const char *text)
 {
-	char *folded = store_text_fold(text, strlen(text));
+	char *folded = text_fold(text, strlen(text));
 	const char *p = folded, *end = folded + strlen(folded), *w;
 	size_t len;
 
-	while (ts->n < MATCH_MAX_TERMS && store_text_next_word(&p, end, &w, &len)) {
-		size_t stem = store_text_stem(w, len);
+	while (ts->n < MATCH_MAX_TERMS && text_next_word(&p, end, &w, &len)) {
+		size_t stem = text_stem(w, len);
 		char fts[MATCH_MAX_WORD + 8];
 		int n, seen = 0;
 
 		if (len < MATCH_MIN_WORD || len > MATCH_MAX_WORD || all_digits(w, len) ||
-		    store_text_stopword(w, len))
+		    text_stopword(w, len))
 			continue;
 		/* Words are letters and digits only: nothing to escape inside the quotes. */
 		if (len < 6)
@@ -210,10 +212,10 @@ struct qtopics {
 	size_t n;
 };
 
-/* Folds s and trims spaces, as store_text_equal compares; a new malloc'd string. */
+/* Folds s and trims spaces, as text_equal compares; a new malloc'd string. */
 static char *fold_trim(const char *s)
 {
-	char *f = store_text_fold(s, strlen(s));
+	char *f = text_fold(s, strlen(s));
 	size_t start = 0, len = strlen(f);
 
 	while (f[start] == ' ')
@@ -371,7 +373,7 @@ static int gather(struct store *s, const json_t *qtopics, const struct hits *hs,
 	seen = malloc(qt.n ? qt.n : 1);
 	if (!seen)
 		abort();
-	if (sqlite3_prepare_v2(s->db,
+	if (sqlite3_prepare_v2(store_sql_db(s),
 	                       "SELECT e.rowid, e.coll, e.owner, e.id,"
 	                       " json_extract(e.fields, '$.topics')"
 	                       " FROM entity e WHERE e.deleted = 0"
@@ -451,7 +453,7 @@ static int cand_json(struct store *s, sqlite3_stmt *name_st, const struct cand *
 	return 0;
 }
 
-int store_match(struct store *s, const char *owner, const char *id, long limit, json_t **out)
+int broker_match(struct store *s, const char *owner, const char *id, long limit, json_t **out)
 {
 	struct terms ts = {.n = 0};
 	struct hits hs = {0};
@@ -464,11 +466,11 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 	int rc;
 
 	*out = NULL;
-	s->err[0] = '\0';
+	store_clear_error(s);
 	if ((rc = store_get(s, "question", id, owner, &qs)) < 0)
 		goto cleanup;
 	if (json_array_size(qs) == 0) {
-		snprintf(s->err, sizeof(s->err), "question/%.64s/%.128s not found", owner, id);
+		store_set_error(s, "question/%.64s/%.128s not found", owner, id);
 		rc = LOKET_E_NOT_FOUND;
 		goto cleanup;
 	}
@@ -502,7 +504,7 @@ int store_match(struct store *s, const char *owner, const char *id, long limit, 
 		cs.c[i].score = (double)(long long)(score * 1000 + 0.5) / 1000; /* score >= 0 */
 	}
 	qsort_r(cs.c, cs.n, sizeof(*cs.c), cand_cmp, &os);
-	if (sqlite3_prepare_v2(s->db,
+	if (sqlite3_prepare_v2(store_sql_db(s),
 	                       "SELECT json_extract(fields, '$.name') FROM entity"
 	                       " WHERE rowid = ?1",
 	                       -1, &name_st, NULL) != SQLITE_OK) {

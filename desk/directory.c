@@ -1,7 +1,7 @@
 /*
- * The knowledge directory as people read it: one entity with its links
- * followed (store_show) and the experts of every institution filtered by
- * topic and organisation (store_experts). Links are the references
+ * directory: the knowledge directory as people read it: one entity with its links
+ * followed (directory_show) and the experts of every institution filtered by
+ * topic and organisation (directory_experts). Links are the references
  * "OWNER/ID" the collections carry (an expert's, resource's or project's
  * org, a project's partners, a response's question, a question's accepted
  * responses) and the ones pointing back (a question's responses, an org's
@@ -9,20 +9,22 @@
  * (an unknown member, an entity not held, or plain text such as an org
  * written as a name) is shown as the string it is. Nothing here writes.
  */
+#include "desk/directory.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "../proto/error.h"
-#include "../proto/limits.h"
-#include "store_int.h"
-#include "store_text.h"
+#include "desk/text.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "store/store_sql.h"
 
 /* At most this many back links of one kind (a question's responses, an org's experts). */
 #define BACKLINKS_MAX 1000
 
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_sql_db(s), sql, -1, st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(s, "cannot prepare query");
 	return 0;
 }
@@ -201,7 +203,8 @@ static int follow(struct store *s, const char *coll, const json_t *fields, const
 	return 0;
 }
 
-int store_show(struct store *s, const char *coll, const char *owner, const char *id, json_t **out)
+int directory_show(struct store *s, const char *coll, const char *owner, const char *id,
+                   json_t **out)
 {
 	json_t *e = NULL, *links = NULL, *name = NULL;
 	uint8_t key[32];
@@ -209,17 +212,16 @@ int store_show(struct store *s, const char *coll, const char *owner, const char 
 	int rc, n;
 
 	*out = NULL;
-	s->err[0] = '\0';
+	store_clear_error(s);
 	rc = store_resolve_key(s, owner, key);
 	if (rc == LOKET_E_NOT_FOUND)
-		snprintf(s->err, sizeof(s->err), "no member named %.64s and not a base64 key",
-		         owner);
+		store_set_error(s, "no member named %.64s and not a base64 key", owner);
 	if (rc < 0)
 		return rc;
 	if ((rc = fetch(s, coll, key, id, strlen(id), &e)) < 0)
 		return rc;
 	if (!e) {
-		snprintf(s->err, sizeof(s->err), "%.32s/%.64s/%.128s not found", coll, owner, id);
+		store_set_error(s, "%.32s/%.64s/%.128s not found", coll, owner, id);
 		return LOKET_E_NOT_FOUND;
 	}
 	/* The form other entities use to refer to this one: the owner's member name. */
@@ -227,7 +229,7 @@ int store_show(struct store *s, const char *coll, const char *owner, const char 
 	n = snprintf(ref, sizeof(ref), "%s/%s", json_string_value(name), id);
 	json_decref(name);
 	if (n < 0 || (size_t)n >= sizeof(ref)) {
-		snprintf(s->err, sizeof(s->err), "reference of %.64s is too long", id);
+		store_set_error(s, "reference of %.64s is too long", id);
 		rc = LOKET_E_TOO_BIG;
 		goto cleanup;
 	}
@@ -258,17 +260,17 @@ static int org_matches(const json_t *org, const json_t *resolved, const char *wa
 
 	if (!v)
 		return 0;
-	if (store_text_equal(v, want))
+	if (text_equal(v, want))
 		return 1;
 	slash = strchr(v, '/');
 	if (slash && (k = (size_t)(slash - v)) < sizeof(part)) {
 		memcpy(part, v, k);
 		part[k] = '\0';
-		if (store_text_equal(part, want) || store_text_equal(slash + 1, want))
+		if (text_equal(part, want) || text_equal(slash + 1, want))
 			return 1;
 	}
 	name = json_string_value(json_object_get(json_object_get(resolved, "fields"), "name"));
-	return name && store_text_equal(name, want);
+	return name && text_equal(name, want);
 }
 
 static int has_topic(const json_t *fields, const char *want)
@@ -278,20 +280,20 @@ static int has_topic(const json_t *fields, const char *want)
 
 	json_array_foreach(topics, i, t)
 	{
-		if (json_is_string(t) && store_text_equal(json_string_value(t), want))
+		if (json_is_string(t) && text_equal(json_string_value(t), want))
 			return 1;
 	}
 	return 0;
 }
 
-int store_experts(struct store *s, const char *topic, const char *org, long limit, json_t **out)
+int directory_experts(struct store *s, const char *topic, const char *org, long limit, json_t **out)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *arr = json_array(), *e = NULL, *resolved = NULL;
 	int rc, step;
 
 	*out = NULL;
-	s->err[0] = '\0';
+	store_clear_error(s);
 	if ((rc = prepare(s,
 	                  "SELECT " ENTITY_COLS " FROM entity e"
 	                  " LEFT JOIN member m ON m.key = e.owner"

@@ -16,7 +16,7 @@
  * an import checks a hundred thousand puts a second. The JSON form is packed
  * and handed to the same checker.
  */
-#include "daemon/schema.h"
+#include "desk/schema.h"
 
 #include <assert.h>
 #include <stdarg.h>

@@ -6,7 +6,7 @@
  * the one store_fts_query uses (bytes >= 0x80 are letters) with Unicode
  * punctuation and spaces taken out, so a word here is a token there.
  */
-#include "store_text.h"
+#include "desk/text.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,7 +79,7 @@ static size_t utf8_decode(const unsigned char *p, const unsigned char *end, uint
 	return n;
 }
 
-char *store_text_fold(const char *s, size_t len)
+char *text_fold(const char *s, size_t len)
 {
 	/* Folding never lengthens: "ß" (2 bytes) -> "ss", others shrink or stay. */
 	char *out = malloc(len + 1);
@@ -124,9 +124,9 @@ char *store_text_fold(const char *s, size_t len)
 	return out;
 }
 
-int store_text_equal(const char *a, const char *b)
+int text_equal(const char *a, const char *b)
 {
-	char *fa = store_text_fold(a, strlen(a)), *fb = store_text_fold(b, strlen(b));
+	char *fa = text_fold(a, strlen(a)), *fb = text_fold(b, strlen(b));
 	const char *pa = fa, *pb = fb;
 	size_t la, lb;
 	int eq;
@@ -161,7 +161,7 @@ static int word_char(uint32_t cp)
 	return 1;
 }
 
-int store_text_next_word(const char **p, const char *end, const char **word, size_t *len)
+int text_next_word(const char **p, const char *end, const char **word, size_t *len)
 {
 	const unsigned char *q = (const unsigned char *)*p, *e = (const unsigned char *)end;
 	const unsigned char *start = NULL;
@@ -235,7 +235,7 @@ static int word_cmp(const void *key, const void *elem)
 	return strcmp(*w, s);
 }
 
-int store_text_stopword(const char *word, size_t len)
+int text_stopword(const char *word, size_t len)
 {
 	char buf[16];
 	const char *key = buf;
@@ -254,7 +254,7 @@ static const char *const suffixes[] = {
     "ers",   "en",   "es",    "ed",  "ly",   "e",     "s",
 };
 
-size_t store_text_stem(const char *word, size_t len)
+size_t text_stem(const char *word, size_t len)
 {
 	if (len < 6)
 		return len;

@@ -10,6 +10,7 @@
  * offline audit in store_verify.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,10 +19,10 @@
 
 #include <sodium.h>
 
-#include "../common/log.h"
-#include "../proto/error.h"
-#include "../proto/limits.h"
-#include "store_int.h"
+#include "common/log.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "store/store_int.h"
 
 static const char schema_sql[] =
     "CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;"
@@ -59,6 +60,25 @@ int store_sqlite_fail_db(struct store *s, sqlite3 *db, const char *what)
 {
 	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(db));
 	return LOKET_E_STORE;
+}
+
+sqlite3 *store_sql_db(struct store *s)
+{
+	return s->db;
+}
+
+void store_set_error(struct store *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+}
+
+void store_clear_error(struct store *s)
+{
+	s->err[0] = '\0';
 }
 
 const char *store_errmsg(const struct store *s)

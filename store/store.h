@@ -32,7 +32,7 @@
 
 #include <jansson.h>
 
-#include "../proto/changeset.h"
+#include "proto/changeset.h"
 
 #define STORE_SCHEMA_VERSION 2
 
@@ -134,19 +134,6 @@ int store_list(struct store *s, const char *coll, const char *owner, long limit,
  * valid query: words are matched as terms, all must occur, "word*" is a
  * prefix. coll may be NULL; limit <= 0 means no limit (also for list/log). */
 int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out);
-/*
- * The question board: questions of every owner, newest first (by hlc), as
- * {"ref","owner","id","title","status","kind","topics","asker","deadline",
- *  "responses","accepted","hlc"}: ref is "OWNER/ID", a missing status reads
- * "open", asker is the asker's name, fields of another type read null.
- * "responses" counts the responses (not withdrawn) whose "question" is ref,
- * joined at read time, so a response that arrived before its question counts
- * once the question is there; "accepted" is the length of the question's
- * accepted[]. status, topic (case-insensitive for ASCII) and kind filter
- * when not NULL; limit <= 0 means no limit. Implemented in store_board.c.
- */
-int store_board(struct store *s, const char *status, const char *topic, const char *kind,
-                long limit, json_t **out);
 /* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */
 int store_log(struct store *s, const char *origin, long limit, json_t **out);
 /* {"heads":{NAME:{"seq","hash"}},"counts":{COLL:N},"entities":N,"changesets":N,
@@ -154,31 +141,6 @@ int store_log(struct store *s, const char *origin, long limit, json_t **out);
  *  "index":{"behind":N}}: behind counts the entity writes the search index
  *  does not hold yet ("index" only when the store was opened read-write). */
 int store_status(struct store *s, json_t **out);
-
-/*
- * The directory (store_directory.c). store_show: the live entity
- * COLL/OWNER/ID (owner a member name or base64 key) with its links
- * followed, {entity..., "links":{...}}: "org" of an expert, resource or
- * project, "partners" of a project, "responses" (every response whose
- * question is this one) and "accepted" of a question, "question" of a
- * response, "experts", "resources" and "projects" of an org. A reference
- * resolves to the entity it names when held, else stays the string it is.
- * LOKET_E_NOT_FOUND if the entity is not held.
- * store_experts: the experts of every owner, by owner and name, each with
- * "org_name"; topic matches an element of topics[], org the org field, its
- * OWNER or ID part or the referred org's name, both ignoring case and
- * diacritics; either may be NULL.
- */
-int store_show(struct store *s, const char *coll, const char *owner, const char *id, json_t **out);
-int store_experts(struct store *s, const char *topic, const char *org, long limit, json_t **out);
-
-/*
- * The broker (store_match.c): the experts, resources and projects of every
- * owner ranked for the question OWNER/ID, best first:
- * [{"coll","owner","id","name","score","shared_topics":[...],
- *   "matched_terms":[...]}]. LOKET_E_NOT_FOUND if the question is not held.
- */
-int store_match(struct store *s, const char *owner, const char *id, long limit, json_t **out);
 
 /*
  * Read-only SQL (store_query.c) on a second, read-only connection with one

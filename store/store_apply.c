@@ -12,9 +12,9 @@
 
 #include <sodium.h>
 
-#include "../proto/error.h"
-#include "../proto/limits.h"
-#include "store_int.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "store/store_int.h"
 
 const char store_entity_sql[] =
     "CREATE TABLE entity(rowid INTEGER PRIMARY KEY, coll TEXT NOT NULL, owner BLOB NOT NULL,"

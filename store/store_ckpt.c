@@ -4,15 +4,15 @@
  * STORE_CKPT_SOON it wakes the thread, which copies the log back with a
  * passive checkpoint from its own connection while the writer goes on.
  */
-#include "store_ckpt.h"
+#include "store/store_ckpt.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/log.h"
-#include "../proto/error.h"
+#include "common/log.h"
+#include "proto/error.h"
 
 struct store_ckpt {
 	sqlite3 *writer; /* the writer's connection, whose hook this is */

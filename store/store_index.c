@@ -6,7 +6,7 @@
  * transaction that also holds the FTS changes it stands for, so a crash
  * neither loses nor repeats an entity.
  */
-#include "store_index.h"
+#include "store/store_index.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../common/log.h"
-#include "../proto/error.h"
-#include "store_int.h"
+#include "common/log.h"
+#include "proto/error.h"
+#include "store/store_int.h"
 
 #define INDEX_FORMAT 1 /* user_version of the index file */
 

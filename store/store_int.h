@@ -2,7 +2,8 @@
  * Inside the store: the struct behind struct store, and the apply code that
  * folds ops into entity rows. It is shared by store_append, store_rebuild
  * and the scratch replay of store_verify, so all three compute state the
- * same way. Only daemon/store*.c include this file.
+ * same way. Only the store's own files include this one; the parts built
+ * on the store (desk/) read it through store/store_sql.h.
  */
 #ifndef LOKET_STORE_INT_H
 #define LOKET_STORE_INT_H
@@ -13,12 +14,13 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "../proto/changeset.h"
-#include "../proto/limits.h"
-#include "../proto/sha256.h"
-#include "store.h"
-#include "store_ckpt.h"
-#include "store_index.h"
+#include "proto/changeset.h"
+#include "proto/limits.h"
+#include "proto/sha256.h"
+#include "store/store.h"
+#include "store/store_ckpt.h"
+#include "store/store_index.h"
+#include "store/store_sql.h"
 
 #define STORE_ERR_MAX 256
 
@@ -156,36 +158,7 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
                          size_t id_len, int deleted, const char *fields, size_t fields_len,
                          uint8_t out[32]);
 
-/* Owner or origin for display: member name, else base64. New JSON string. */
-json_t *store_owner_json(struct store *s, const uint8_t key[32]);
-
-/* The columns every entity read selects, in the order store_entity_json takes them. */
-#define ENTITY_COLS "e.coll, e.owner, e.id, e.fields, e.seq, e.hlc"
-/* One entity {"coll","owner","id","fields","seq","hlc"} from ENTITY_COLS at column 0. */
-json_t *store_entity_json(struct store *s, sqlite3_stmt *st);
-/* A text column as a JSON string ("" for NULL). */
-json_t *store_text_json(sqlite3_stmt *st, int col);
-
-/* Resolves a member name or a base64 key; LOKET_E_NOT_FOUND if neither. */
-int store_resolve_key(struct store *s, const char *name_or_b64, uint8_t key[32]);
-
 /* Lowercase hex of 32 bytes, as a new JSON string. */
 json_t *store_hex_json(const uint8_t b[32]);
-
-/* The FTS5 query for what a user typed (see store_search); caller frees. */
-char *store_fts_query(const char *text);
-
-/* Records a SQLite failure in s->err and returns LOKET_E_STORE. */
-int store_sqlite_fail(struct store *s, const char *what);
-/* The same for a failure on another connection (the index reader). */
-int store_sqlite_fail_db(struct store *s, sqlite3 *db, const char *what);
-
-/*
- * The connection for reads of the search index, once the index holds every
- * entity committed so far (or a few seconds have passed): main.search
- * (rowid = entity rowid) with the store attached as store.entity.
- * LOKET_E_STORE if the store has no index (opened read-only).
- */
-int store_search_db(struct store *s, sqlite3 **db);
 
 #endif

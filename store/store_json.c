@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../proto/error.h"
-#include "../proto/limits.h"
-#include "../proto/mpread.h"
-#include "store_int.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/mpread.h"
+#include "store/store_int.h"
 
 #define JSON_MAX_DEPTH (LOKET_MAX_DEPTH + 2)
 

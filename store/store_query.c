@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../proto/error.h"
-#include "store_int.h"
+#include "proto/error.h"
+#include "store/store_int.h"
 
 #define STORE_QUERY_MAX_BYTES (1024 * 1024)
 #define QUERY_MAX_VALUE       (16 * 1024 * 1024) /* SQLITE_LIMIT_LENGTH */

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../proto/error.h"
-#include "store_int.h"
+#include "proto/error.h"
+#include "store/store_int.h"
 
 static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
 {

@@ -17,10 +17,10 @@
 
 #include <sodium.h>
 
-#include "../common/worker.h"
-#include "../proto/error.h"
-#include "../proto/limits.h"
-#include "store_int.h"
+#include "common/worker.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+#include "store/store_int.h"
 
 #define VERIFY_MAX_PROBLEMS 1000
 

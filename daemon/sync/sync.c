@@ -28,7 +28,7 @@
  * key ZAP attached to its connection (User-Id), or by the server key a
  * DEALER pinned; nothing a message says about its sender is believed.
  */
-#include "sync.h"
+#include "daemon/sync/sync.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -41,8 +41,8 @@
 #include "common/config.h"
 #include "common/key.h"
 #include "common/log.h"
-#include "daemon/sync_int.h"
-#include "daemon/zap.h"
+#include "daemon/sync/sync_state.h"
+#include "daemon/sync/zap.h"
 #include "daemon/zwatch.h"
 #include "proto/error.h"
 

@@ -17,7 +17,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "daemon/sync_int.h"
+#include "daemon/sync/sync_state.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"

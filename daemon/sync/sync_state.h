@@ -18,8 +18,8 @@
 
 #include "common/config.h"
 #include "daemon/node.h"
-#include "daemon/sync.h"
-#include "daemon/zap.h"
+#include "daemon/sync/sync.h"
+#include "daemon/sync/zap.h"
 #include "daemon/zwatch.h"
 #include "proto/changeset.h"
 #include "proto/limits.h"

@@ -6,7 +6,7 @@
  * public key. The reply is [version, request id, status, text, user id,
  * metadata]. The REP socket handles the envelope.
  */
-#include "zap.h"
+#include "daemon/sync/zap.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * Tests of store_board through the public store API: changesets of two
+ * Tests of board_list (desk/board.h) through the public store API: changesets of two
  * members (the asker "a" and the responder "b") are signed and appended as
  * loketd would, then the board is read. It shows a response that arrived
  * before its question linked once the question is there, counts that leave
@@ -19,11 +19,12 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "daemon/store.h"
+#include "desk/board.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "store/store.h"
 #include "tests/unit/signed_ops.h"
 
 struct member {
@@ -80,7 +81,7 @@ static json_t *board(struct store *s, const char *status, const char *topic, con
 {
 	json_t *out = NULL;
 
-	assert_int_equal(store_board(s, status, topic, kind, limit, &out), 0);
+	assert_int_equal(board_list(s, status, topic, kind, limit, &out), 0);
 	assert_true(json_is_array(out));
 	return out;
 }

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "daemon/schema.h"
+#include "desk/schema.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"

@@ -21,12 +21,12 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "daemon/store.h"
-#include "daemon/store_int.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "store/store.h"
+#include "store/store_int.h"
 #include "tests/unit/signed_ops.h"
 
 struct signed_cs {

@@ -19,9 +19,9 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "daemon/store.h"
-#include "daemon/store_ckpt.h"
 #include "proto/changeset.h"
+#include "store/store.h"
+#include "store/store_ckpt.h"
 #include "tests/unit/signed_ops.h"
 
 static char dir[] = "/tmp/test_store_ckpt_XXXXXX";

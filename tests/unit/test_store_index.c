@@ -21,10 +21,10 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "daemon/store.h"
-#include "daemon/store_int.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
+#include "store/store.h"
+#include "store/store_int.h"
 #include "tests/unit/signed_ops.h"
 
 static char dir[] = "/tmp/test_store_index_XXXXXX";

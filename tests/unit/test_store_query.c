@@ -21,11 +21,11 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "daemon/store.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "store/store.h"
 #include "tests/unit/signed_ops.h"
 
 static char dir[] = "/tmp/test_store_query_XXXXXX";

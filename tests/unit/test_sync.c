@@ -30,7 +30,7 @@
 #include "common/key.h"
 #include "daemon/control.h"
 #include "daemon/node.h"
-#include "daemon/sync.h"
+#include "daemon/sync/sync.h"
 #include "proto/limits.h"
 #include "proto/value.h"
 

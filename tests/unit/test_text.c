@@ -1,5 +1,5 @@
 /*
- * Tests of store_text: folding as the search index folds (case, Latin
+ * Tests of text: folding as the search index folds (case, Latin
  * diacritics precomposed and combining, ß æ œ ĳ spelled out, other scripts
  * kept, invalid bytes made spaces), folded equality, the word walk,
  * Dutch and English stopwords, and the stems prefix queries use.
@@ -13,11 +13,11 @@
 
 #include <cmocka.h>
 
-#include "daemon/store_text.h"
+#include "desk/text.h"
 
 static void fold_is(const char *in, const char *want)
 {
-	char *got = store_text_fold(in, strlen(in));
+	char *got = text_fold(in, strlen(in));
 
 	assert_string_equal(got, want);
 	free(got);
@@ -42,11 +42,11 @@ static void test_fold(void **state)
 static void test_equal(void **state)
 {
 	(void)state;
-	assert_true(store_text_equal("coöperatie", "Cooperatie"));
-	assert_true(store_text_equal(" Eenzaamheid ", "eenzaamheid"));
-	assert_true(store_text_equal("Patiëntenparticipatie", "patientenparticipatie"));
-	assert_false(store_text_equal("ouderen", "ouder"));
-	assert_false(store_text_equal("sociale cohesie", "socialecohesie"));
+	assert_true(text_equal("coöperatie", "Cooperatie"));
+	assert_true(text_equal(" Eenzaamheid ", "eenzaamheid"));
+	assert_true(text_equal("Patiëntenparticipatie", "patientenparticipatie"));
+	assert_false(text_equal("ouderen", "ouder"));
+	assert_false(text_equal("sociale cohesie", "socialecohesie"));
 }
 
 static void test_words(void **state)
@@ -59,7 +59,7 @@ static void test_words(void **state)
 	size_t len, n = 0;
 
 	(void)state;
-	while (store_text_next_word(&p, end, &w, &len)) {
+	while (text_next_word(&p, end, &w, &len)) {
 		assert_true(n < sizeof(want) / sizeof(want[0]));
 		assert_int_equal(len, strlen(want[n]));
 		assert_memory_equal(w, want[n], len);
@@ -79,19 +79,19 @@ static void test_stopwords(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(stop) / sizeof(stop[0]); i++)
-		if (!store_text_stopword(stop[i], strlen(stop[i])))
+		if (!text_stopword(stop[i], strlen(stop[i])))
 			fail_msg("%s should be a stopword", stop[i]);
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-		if (store_text_stopword(keep[i], strlen(keep[i])))
+		if (text_stopword(keep[i], strlen(keep[i])))
 			fail_msg("%s should not be a stopword", keep[i]);
 	/* The length matters, not a NUL: "heten" is no stopword, its prefix "het" is. */
-	assert_true(store_text_stopword("heten", 3));
-	assert_false(store_text_stopword("heten", 5));
+	assert_true(text_stopword("heten", 3));
+	assert_false(text_stopword("heten", 5));
 }
 
 static void stem_is(const char *word, const char *want)
 {
-	size_t n = store_text_stem(word, strlen(word));
+	size_t n = text_stem(word, strlen(word));
 
 	if (n != strlen(want) || memcmp(word, want, n) != 0)
 		fail_msg("stem of %s: got %.*s, want %s", word, (int)n, word, want);
