@@ -1,12 +1,12 @@
 /*
- * sync: the module's state and its sockets. It sets the state up and tears
- * it down, binds the listening ROUTER, dials and hangs up roster members
- * (one DEALER and its monitor each), reads whole messages off every socket
- * and hands them to the session code, runs the one periodic timer, and
- * serves the control commands "peers" and "reload". What a message means
- * and what is sent lives in daemon/sync_session.c, the path of received
- * changesets (verify, apply in order, announce) in daemon/sync_receive.c;
- * daemon/sync_int.h holds what the three share.
+ * sync: the federation's owner module. It sets the state up and tears it
+ * down, binds the listening ROUTER, dials and hangs up roster members (one
+ * DEALER and its monitor each), reads whole messages off every socket,
+ * decodes each header and hands the message on by its type (to
+ * sync_session.c, or the receive path in sync_receive.c), runs the one
+ * periodic timer, and serves the control commands "peers" and "reload".
+ * The other sync files never call back into this one
+ * (daemon/sync/sync_state.h says the order).
  *
  * Wire format. Every sync message is one ZeroMQ frame (so ZMQ_MAXMSGSIZE
  * bounds it and ZMQ_RCVHWM bounds how many wait): a msgpack map, the
@@ -41,10 +41,14 @@
 #include "common/config.h"
 #include "common/key.h"
 #include "common/log.h"
+#include "daemon/sync/sync_receive.h"
+#include "daemon/sync/sync_session.h"
 #include "daemon/sync/sync_state.h"
 #include "daemon/sync/zap.h"
 #include "daemon/zwatch.h"
 #include "proto/error.h"
+#include "proto/limits.h"
+#include "proto/value.h"
 
 static const char sync_blocked_msg[] =
     "this node is taking back its own chain from its peers before it signs again (it may "
@@ -52,24 +56,6 @@ static const char sync_blocked_msg[] =
     "shows a session up";
 
 /* ---- helpers ---- */
-
-uint64_t sync_now_ms(struct sync_state *st)
-{
-	return uv_now(st->loop);
-}
-
-void sync_hex32(const uint8_t h[32], char out[65])
-{
-	sodium_bin2hex(out, 65, h, 32);
-}
-
-struct sync_origin *sync_origin_by_key(struct sync_state *st, const uint8_t key[32])
-{
-	for (size_t i = 0; i < st->n_origins; i++)
-		if (memcmp(st->origins[i].key, key, 32) == 0)
-			return &st->origins[i];
-	return NULL;
-}
 
 /* The slot of key, added if new; SIZE_MAX if the table is full. */
 static size_t origin_slot(struct sync_state *st, const uint8_t key[32])
@@ -99,21 +85,49 @@ static struct sync_member *member_by_key(struct sync_state *st, const uint8_t ke
 	return NULL;
 }
 
-/* Whether changesets of this origin are accepted now: self and current members. */
-int sync_origin_admitted(struct sync_state *st, size_t slot)
-{
-	if (slot == 0)
-		return 1;
-	for (size_t i = 0; i < st->n_members; i++)
-		if (st->members[i]->slot == slot)
-			return !st->members[i]->removed;
-	return 0;
-}
+/* ---- messages received ---- */
 
-void sync_set_error(struct sync_member *m, const char *reason)
+/*
+ * One message from member m on one of its sessions: the header is decoded
+ * here and the message goes to the session code (hello, have, want, error)
+ * or the receive path (cs) by its type.
+ */
+static void handle_message(struct sync_state *st, struct sync_member *m, int kind, zmq_msg_t *msg)
 {
-	m->errors++;
-	snprintf(m->last_error, sizeof(m->last_error), "%s", reason);
+	struct sync_session *sess = &m->s[kind];
+	const uint8_t *p = zmq_msg_data(msg);
+	size_t len = zmq_msg_size(msg), used = 0;
+	char err[256];
+	json_t *hdr = NULL;
+	sess->last_seen = sync_now_ms(st);
+	sess->last_seen_wall = hlc_wall_ms();
+	if (value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, err, sizeof(err)) != 0 ||
+	    value_decode_message(p, used, &hdr, err, sizeof(err)) != 0) {
+		char why[320];
+		snprintf(why, sizeof(why), "undecodable message: %s", err);
+		sync_misbehave(st, m, kind, why);
+		return;
+	}
+	const char *t = json_string_value(json_object_get(hdr, "t"));
+	if (!t) {
+		sync_misbehave(st, m, kind, "message without a type");
+	} else if (strcmp(t, "hello") == 0) {
+		sync_session_hello(st, m, kind, hdr);
+	} else if (m->incompatible) {
+		/* Nothing but a hello is heard from an incompatible peer. */
+	} else if (strcmp(t, "have") == 0) {
+		sync_session_have(st, m, kind, hdr);
+	} else if (strcmp(t, "want") == 0) {
+		sync_session_want(st, m, kind, hdr);
+	} else if (strcmp(t, "cs") == 0) {
+		sync_take_changesets(st, m, kind, hdr, msg, used);
+		sync_pump(st);
+	} else if (strcmp(t, "error") == 0) {
+		sync_session_error(m, hdr);
+	} else {
+		sync_misbehave(st, m, kind, "message of unknown type");
+	}
+	json_decref(hdr);
 }
 
 /* ---- reading the sockets ---- */
@@ -171,7 +185,7 @@ static void router_on_readable(struct zwatch *w, void *zsock, void *data)
 		sess->gen++;
 		log_info("sync: %s connected to us", m->name);
 	}
-	sync_handle_message(st, m, SESSION_ACCEPTED, &frames[1]);
+	handle_message(st, m, SESSION_ACCEPTED, &frames[1]);
 out:
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&frames[i]);
@@ -189,7 +203,7 @@ static void dealer_on_readable(struct zwatch *w, void *zsock, void *data)
 		return;
 	}
 	if (n == 1 && m->s[SESSION_DIALLED].up && !m->removed)
-		sync_handle_message(m->st, m, SESSION_DIALLED, &frames[0]);
+		handle_message(m->st, m, SESSION_DIALLED, &frames[0]);
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&frames[i]);
 }
@@ -301,7 +315,7 @@ static void on_member_watch_closed(struct zwatch *w)
 	/* Back in the roster while its old sockets closed: dial it again. */
 	if (!m->dealer && !m->monitor && !m->removed && !st->closing && m->endpoint[0])
 		member_dial(st, m);
-	sync_maybe_closed(st);
+	sync_state_maybe_free(st);
 }
 
 /* Stops dialling m; the sockets close once their watches have. */
@@ -732,39 +746,21 @@ static void on_router_watch_closed(struct zwatch *w)
 	zmq_close(st->router);
 	st->router = NULL;
 	st->pending_closes--;
-	sync_maybe_closed(st);
+	sync_state_maybe_free(st);
 }
 
 static void on_zap_closed(struct zap *z)
 {
 	struct sync_state *st = (struct sync_state *)((char *)z - offsetof(struct sync_state, zap));
 	st->pending_closes--;
-	sync_maybe_closed(st);
+	sync_state_maybe_free(st);
 }
 
 static void on_timer_closed(uv_handle_t *h)
 {
 	struct sync_state *st = h->data;
 	st->pending_closes--;
-	sync_maybe_closed(st);
-}
-
-void sync_maybe_closed(struct sync_state *st)
-{
-	if (!st->closing || st->pending_closes > 0 || st->verifying > 0)
-		return;
-	while (st->queue_head) {
-		struct sync_batch *b = st->queue_head;
-		st->queue_head = b->next;
-		sync_batch_free(b);
-	}
-	for (size_t i = 0; i < st->n_members; i++)
-		free(st->members[i]);
-	struct sync *s = st->owner;
-	free(st);
-	s->st = NULL;
-	if (s->on_closed)
-		s->on_closed(s);
+	sync_state_maybe_free(st);
 }
 
 void sync_close(struct sync *s, void (*cb)(struct sync *s))
@@ -795,5 +791,5 @@ void sync_close(struct sync *s, void (*cb)(struct sync *s))
 		zap_close(&st->zap, on_zap_closed);
 	}
 	st->pending_closes--;
-	sync_maybe_closed(st);
+	sync_state_maybe_free(st);
 }

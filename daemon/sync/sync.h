@@ -9,7 +9,7 @@
  * does not receive every changeset from every neighbour. Every changeset
  * from a peer is bounded, decoded, checked against the roster, verified on
  * the libuv thread pool and appended in order, one transaction per batch.
- * Wire format: daemon/sync.c, top.
+ * Wire format: daemon/sync/sync.c, top.
  *
  * It also keeps a node that may have lost the tail of its own chain (a
  * restored backup, a wiped data directory) from signing until a peer has
@@ -26,8 +26,6 @@
 
 #include "daemon/control.h"
 #include "daemon/node.h"
-
-#define SYNC_PROTO 1 /* protocol version in the hello */
 
 struct sync_state;
 

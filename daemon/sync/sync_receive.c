@@ -1,13 +1,12 @@
 /*
- * sync, the receive path: changesets from peers, and this node's own, on
- * their way to the store and to the other peers. A cs message is parsed
- * and pre-filtered cheaply on the loop thread (duplicates, gaps, origins
- * outside the roster), the rest is queued as a batch and verified on the
- * libuv thread pool (decode, federation, signature, hash), batches are
- * applied in arrival order, one transaction each, and what was accepted is
- * announced to every peer: our own changesets whole to peers up to date
- * with us, everything else as a "have" for them to pull.
+ * sync_receive: the receive path (daemon/sync/sync_receive.h): the cheap
+ * pre-filter on the loop thread, verification on the thread pool, apply in
+ * arrival order, and the announcement of what was accepted, our own
+ * changesets whole to peers up to date with us, everything else as a
+ * "have" for them to pull.
  */
+#include "daemon/sync/sync_receive.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,7 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "daemon/sync/sync_state.h"
+#include "daemon/sync/sync_session.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -93,15 +92,6 @@ int sync_peek_changeset(const uint8_t *p, size_t len, uint8_t origin[32], uint64
 }
 
 /* ---- the receive path ---- */
-
-void sync_batch_free(struct sync_batch *b)
-{
-	for (size_t i = 0; i < b->n; i++)
-		if (b->items[i].decoded)
-			changeset_release(&b->items[i].cs);
-	zmq_msg_close(&b->msg);
-	free(b);
-}
 
 /* On the thread pool: decode, federation, signature, hash. No socket, no store. */
 static void batch_work(uv_work_t *work)
@@ -328,7 +318,7 @@ static void batch_after(uv_work_t *work, int status)
 		sync_batch_free(h);
 	}
 	if (st->closing) {
-		sync_maybe_closed(st);
+		sync_state_maybe_free(st);
 		return;
 	}
 	sync_run_queue(st);

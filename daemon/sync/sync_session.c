@@ -1,13 +1,11 @@
 /*
- * sync, one session's protocol: what this node sends a peer and what a
- * message from a peer means. It packs and sends the messages (hello, have,
- * want, cs, error; wire format: daemon/sync.c, top), tracks which session
- * of a member is up and drops one that misbehaves, keeps this node from
- * signing until a peer has shown it its own head (never fork yourself),
- * takes in the heads peers report, asks the best peer for what we lack
- * under credit, answers a peer's wants from the store, and dispatches each
- * message received. Changesets received go to daemon/sync_receive.c.
+ * sync_session: the protocol of one session (daemon/sync/sync_session.h):
+ * sending, sessions, never fork yourself, heads from peers, fetching under
+ * credit and answering wants. Messages arrive here from sync.c, already
+ * decoded and sorted by type.
  */
+#include "daemon/sync/sync_session.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,7 +17,6 @@
 
 #include "common/config.h"
 #include "common/log.h"
-#include "daemon/sync/sync_state.h"
 #include "daemon/zwatch.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -336,17 +333,16 @@ void sync_pump(struct sync_state *st)
 
 /* ---- answering wants ---- */
 
-static void answer_want(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
-                        const json_t *hdr)
+void sync_session_want(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr)
 {
+	struct sync_session *sess = &m->s[kind];
 	const char *ob64 = json_string_value(json_object_get(hdr, "origin"));
 	json_t *jfrom = json_object_get(hdr, "from"), *jcount = json_object_get(hdr, "count");
 	uint8_t key[32];
 	if (!ob64 || config_key_decode(ob64, key) != 0 || !json_is_integer(jfrom) ||
 	    !json_is_integer(jcount) || json_integer_value(jfrom) < 1 ||
 	    json_integer_value(jcount) < 1 || json_integer_value(jcount) > SYNC_WANT_MAX) {
-		sync_misbehave(st, m, sess == &m->s[0] ? SESSION_DIALLED : SESSION_ACCEPTED,
-		               "malformed want");
+		sync_misbehave(st, m, kind, "malformed want");
 		return;
 	}
 	uint64_t from = (uint64_t)json_integer_value(jfrom);
@@ -399,86 +395,59 @@ static void answer_want(struct sync_state *st, struct sync_member *m, struct syn
 
 /* ---- messages received ---- */
 
-/* One message from member m on one of its sessions. */
-void sync_handle_message(struct sync_state *st, struct sync_member *m, int kind, zmq_msg_t *msg)
+void sync_session_hello(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr)
 {
 	struct sync_session *sess = &m->s[kind];
-	const uint8_t *p = zmq_msg_data(msg);
-	size_t len = zmq_msg_size(msg), used = 0;
-	char err[256];
-	json_t *hdr = NULL;
-	sess->last_seen = sync_now_ms(st);
-	sess->last_seen_wall = hlc_wall_ms();
-	if (value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, err, sizeof(err)) != 0 ||
-	    value_decode_message(p, used, &hdr, err, sizeof(err)) != 0) {
-		char why[320];
-		snprintf(why, sizeof(why), "undecodable message: %s", err);
-		sync_misbehave(st, m, kind, why);
+	json_t *proto = json_object_get(hdr, "proto");
+	const char *fed = json_string_value(json_object_get(hdr, "federation"));
+	char why[SYNC_REASON_MAX];
+	why[0] = '\0';
+	if (!json_is_integer(proto) || json_integer_value(proto) != SYNC_PROTO)
+		snprintf(why, sizeof(why),
+		         "incompatible sync protocol: the peer speaks version %lld, this "
+		         "node version %d",
+		         json_is_integer(proto) ? (long long)json_integer_value(proto) : -1LL,
+		         SYNC_PROTO);
+	else if (!fed || strcmp(fed, st->node->cfg->federation) != 0)
+		snprintf(why, sizeof(why),
+		         "the peer is of federation \"%.64s\", this node of \"%s\"",
+		         fed ? fed : "?", st->node->cfg->federation);
+	if (why[0]) {
+		if (!m->incompatible)
+			log_error("sync: %s: %s; ignoring it", m->name, why);
+		m->incompatible = 1;
+		sync_set_error(m, why);
+		sync_send_error(st, m, sess, why);
 		return;
 	}
-	const char *t = json_string_value(json_object_get(hdr, "t"));
-	if (!t) {
-		sync_misbehave(st, m, kind, "message without a type");
-		goto out;
+	if (m->incompatible)
+		log_info("sync: %s is compatible again", m->name);
+	m->incompatible = 0;
+	if (take_heads(st, m, json_object_get(hdr, "heads"), 1) != 0) {
+		sync_misbehave(st, m, kind, "malformed heads in hello");
+		return;
 	}
-	if (strcmp(t, "hello") == 0) {
-		json_t *proto = json_object_get(hdr, "proto");
-		const char *fed = json_string_value(json_object_get(hdr, "federation"));
-		char why[SYNC_REASON_MAX];
-		why[0] = '\0';
-		if (!json_is_integer(proto) || json_integer_value(proto) != SYNC_PROTO)
-			snprintf(why, sizeof(why),
-			         "incompatible sync protocol: the peer speaks version %lld, this "
-			         "node version %d",
-			         json_is_integer(proto) ? (long long)json_integer_value(proto)
-			                                : -1LL,
-			         SYNC_PROTO);
-		else if (!fed || strcmp(fed, st->node->cfg->federation) != 0)
-			snprintf(why, sizeof(why),
-			         "the peer is of federation \"%.64s\", this node of \"%s\"",
-			         fed ? fed : "?", st->node->cfg->federation);
-		if (why[0]) {
-			if (!m->incompatible)
-				log_error("sync: %s: %s; ignoring it", m->name, why);
-			m->incompatible = 1;
-			sync_set_error(m, why);
-			sync_send_error(st, m, sess, why);
-			goto out;
-		}
-		if (m->incompatible)
-			log_info("sync: %s is compatible again", m->name);
-		m->incompatible = 0;
-		if (take_heads(st, m, json_object_get(hdr, "heads"), 1) != 0) {
-			sync_misbehave(st, m, kind, "malformed heads in hello");
-			goto out;
-		}
-		if (!json_is_true(json_object_get(hdr, "reply")))
-			sync_send_hello(st, m, sess, 1);
-		check_fork_hint(st, m, sess);
-		sync_check_self(st);
-		sync_pump(st);
-	} else if (m->incompatible) {
-		/* Nothing but a hello is heard from an incompatible peer. */
-	} else if (strcmp(t, "have") == 0) {
-		if (take_heads(st, m, json_object_get(hdr, "heads"), 0) != 0) {
-			sync_misbehave(st, m, kind, "malformed heads in have");
-			goto out;
-		}
-		sync_pump(st);
-	} else if (strcmp(t, "want") == 0) {
-		answer_want(st, m, sess, hdr);
-	} else if (strcmp(t, "cs") == 0) {
-		sync_take_changesets(st, m, kind, hdr, msg, used);
-		sync_pump(st);
-	} else if (strcmp(t, "error") == 0) {
-		const char *reason = json_string_value(json_object_get(hdr, "reason"));
-		char why[SYNC_REASON_MAX];
-		snprintf(why, sizeof(why), "the peer says: %.160s", reason ? reason : "?");
-		log_warn("sync: %s: %s", m->name, why);
-		sync_set_error(m, why);
-	} else {
-		sync_misbehave(st, m, kind, "message of unknown type");
+	if (!json_is_true(json_object_get(hdr, "reply")))
+		sync_send_hello(st, m, sess, 1);
+	check_fork_hint(st, m, sess);
+	sync_check_self(st);
+	sync_pump(st);
+}
+
+void sync_session_have(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr)
+{
+	if (take_heads(st, m, json_object_get(hdr, "heads"), 0) != 0) {
+		sync_misbehave(st, m, kind, "malformed heads in have");
+		return;
 	}
-out:
-	json_decref(hdr);
+	sync_pump(st);
+}
+
+void sync_session_error(struct sync_member *m, const json_t *hdr)
+{
+	const char *reason = json_string_value(json_object_get(hdr, "reason"));
+	char why[SYNC_REASON_MAX];
+	snprintf(why, sizeof(why), "the peer says: %.160s", reason ? reason : "?");
+	log_warn("sync: %s: %s", m->name, why);
+	sync_set_error(m, why);
 }

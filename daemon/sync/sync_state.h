@@ -1,13 +1,21 @@
 /*
- * Inside sync: the state behind struct sync (members, origins, sessions,
- * the queue of received batches) and the functions the sync files call
- * across: daemon/sync.c (state, sockets, members, timer, control commands),
- * daemon/sync_session.c (sending, sessions, heads, fetching, wants, the
- * dispatch of messages) and daemon/sync_receive.c (verify, apply, announce).
- * Only daemon/sync*.c include this file.
+ * sync_state: the state behind struct sync (members, origins, sessions,
+ * the queue of received batches), shared by the sync files, and the few
+ * functions on it that all of them use (sync_state.c). The files call one
+ * another in one direction only:
+ *
+ *   sync.c          owns the state, the sockets, the timer and the control
+ *                   commands; reads each message and hands it on by type
+ *   sync_receive.c  the receive path: verify, apply in order, announce
+ *   sync_session.c  the protocol: sending, sessions, heads, fetching, wants
+ *   sync_state.c    helpers on the state; calls none of the others
+ *
+ * sync.c calls the other three, sync_receive.c calls sync_session.c and
+ * sync_state.c, sync_session.c only sync_state.c. Only daemon/sync/
+ * includes this file.
  */
-#ifndef LOKET_SYNC_INT_H
-#define LOKET_SYNC_INT_H
+#ifndef LOKET_SYNC_STATE_H
+#define LOKET_SYNC_STATE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -18,12 +26,13 @@
 
 #include "common/config.h"
 #include "daemon/node.h"
-#include "daemon/sync/sync.h"
 #include "daemon/sync/zap.h"
 #include "daemon/zwatch.h"
 #include "proto/changeset.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+
+struct sync;
 
 #define SYNC_MAX_ORIGINS   256u                      /* self and members, ever seen */
 #define SYNC_MSG_BYTES     (1024u * 1024u)           /* changesets per cs message */
@@ -149,8 +158,7 @@ struct sync_state {
 	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy;
 };
 
-/* ---- sync.c: the state ---- */
-
+/* uv_now of the loop, in ms. */
 uint64_t sync_now_ms(struct sync_state *st);
 void sync_hex32(const uint8_t h[32], char out[65]);
 struct sync_origin *sync_origin_by_key(struct sync_state *st, const uint8_t key[32]);
@@ -158,49 +166,11 @@ struct sync_origin *sync_origin_by_key(struct sync_state *st, const uint8_t key[
 int sync_origin_admitted(struct sync_state *st, size_t slot);
 /* Counts an error of m and keeps reason for `loket peers`. */
 void sync_set_error(struct sync_member *m, const char *reason);
-/* Frees the state once closing and nothing is pending; runs the close callback. */
-void sync_maybe_closed(struct sync_state *st);
-
-/* ---- sync_session.c: sending, sessions, heads, fetching ---- */
-
-/* Sends header + the bins in sb (already packed after the header); takes sb's data. */
-int sync_send_buffer(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
-                     msgpack_sbuffer *sb);
-/* Sends a header-only message; takes hdr. */
-int sync_send_json(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
-                   json_t *hdr);
-void sync_send_error(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
-                     const char *reason);
-void sync_send_hello(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
-                     int reply);
-/* The session to send m messages on (the dialled one first), or NULL. */
-struct sync_session *sync_send_session(struct sync_member *m);
-/* Forgets the wants in flight to m. */
-void sync_clear_fetches(struct sync_state *st, struct sync_member *m);
-void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind);
-/* Logs and records reason, tells the peer, and drops the session. */
-void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason);
-/* Opens local writes once a peer has shown this node its own head. */
-void sync_check_self(struct sync_state *st);
-/* Asks peers for what we lack of every origin. */
-void sync_pump(struct sync_state *st);
-void sync_handle_message(struct sync_state *st, struct sync_member *m, int kind, zmq_msg_t *msg);
-
-/* ---- sync_receive.c: the receive path ---- */
-
 void sync_batch_free(struct sync_batch *b);
-void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
-                          zmq_msg_t *msg, size_t hdr_len);
-/* node->on_accepted: announces a changeset this node just signed. */
-void sync_on_own_accepted(const uint8_t *bytes, size_t len, const uint8_t hash[32], void *data);
-
 /*
- * The parts of a "cs" message after its header: one msgpack bin per
- * changeset, at most SYNC_MAX_PER_MSG, each 1..LOKET_MAX_CHANGESET_BYTES;
- * 0 and the spans in bins/lens, or -1. (Fuzzed: tests/fuzz/fuzz_sync_frame.c.)
+ * Frees st once it is closing and no close or verification is pending,
+ * then runs the owner's close callback; does nothing before that.
  */
-int sync_parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *lens, size_t *n);
-/* Origin and seq of a signed changeset, read without decoding it whole; 0 or -1. */
-int sync_peek_changeset(const uint8_t *p, size_t len, uint8_t origin[32], uint64_t *seq);
+void sync_state_maybe_free(struct sync_state *st);
 
 #endif

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/sync/sync_state.h"
+#include "daemon/sync/sync_receive.h"
 #include "proto/changeset.h"
 #include "proto/limits.h"
 #include "proto/value.h"

@@ -1,0 +1,81 @@
+/*
+ * sync_state: the few functions on the state every sync file shares
+ * (daemon/sync/sync_state.h): the clock, origin lookups, a member's error
+ * record, and freeing the state once it has closed. It calls nothing of
+ * the other sync files.
+ */
+#include "daemon/sync/sync_state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "daemon/sync/sync.h"
+
+uint64_t sync_now_ms(struct sync_state *st)
+{
+	return uv_now(st->loop);
+}
+
+void sync_hex32(const uint8_t h[32], char out[65])
+{
+	sodium_bin2hex(out, 65, h, 32);
+}
+
+struct sync_origin *sync_origin_by_key(struct sync_state *st, const uint8_t key[32])
+{
+	for (size_t i = 0; i < st->n_origins; i++)
+		if (memcmp(st->origins[i].key, key, 32) == 0)
+			return &st->origins[i];
+	return NULL;
+}
+
+/* Whether changesets of this origin are accepted now: self and current members. */
+int sync_origin_admitted(struct sync_state *st, size_t slot)
+{
+	if (slot == 0)
+		return 1;
+	for (size_t i = 0; i < st->n_members; i++)
+		if (st->members[i]->slot == slot)
+			return !st->members[i]->removed;
+	return 0;
+}
+
+void sync_set_error(struct sync_member *m, const char *reason)
+{
+	m->errors++;
+	snprintf(m->last_error, sizeof(m->last_error), "%s", reason);
+}
+
+void sync_batch_free(struct sync_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].decoded)
+			changeset_release(&b->items[i].cs);
+	zmq_msg_close(&b->msg);
+	free(b);
+}
+
+/*
+ * The end of closing: once no close and no verification is pending, the
+ * queue and the members go, then the state, and the owner's callback runs.
+ */
+void sync_state_maybe_free(struct sync_state *st)
+{
+	if (!st->closing || st->pending_closes > 0 || st->verifying > 0)
+		return;
+	while (st->queue_head) {
+		struct sync_batch *b = st->queue_head;
+		st->queue_head = b->next;
+		sync_batch_free(b);
+	}
+	for (size_t i = 0; i < st->n_members; i++)
+		free(st->members[i]);
+	struct sync *s = st->owner;
+	free(st);
+	s->st = NULL;
+	if (s->on_closed)
+		s->on_closed(s);
+}
