@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= 2
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps build build-asan test test-fast check-format format demo bench install clean
+.PHONY: all deps build build-asan test test-fast check-format check-layout format demo bench install clean
 
 all: build
 
@@ -22,7 +22,7 @@ build-asan: deps
 	@cmake --build $(ASAN_BUILD) -j$(JOBS)
 
 # The whole suite, then again under AddressSanitizer and UBSan.
-test: check-format build build-asan
+test: check-format check-layout build build-asan
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS)
@@ -33,6 +33,10 @@ test-fast: build
 check-format: deps
 	@bad=$$(for f in $(SOURCES); do clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
 	if [ -n "$$bad" ]; then echo "not formatted (run make format):"; echo "$$bad"; exit 1; fi
+
+# The includes between parts run one way (README.md, Layout).
+check-layout:
+	@scripts/check-layout.sh
 
 format:
 	clang-format -i $(SOURCES)

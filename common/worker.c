@@ -1,3 +1,10 @@
+/*
+ * worker: the thread behind worker.h, started once and given one job at a
+ * time. It owns the thread and its two semaphores: "go", posted by
+ * worker_run (or by worker_stop, to quit), and "done", posted when a job
+ * has returned. The job's fn and arg stay the caller's; worker_wait is what
+ * makes their results safe to read.
+ */
 #include "common/worker.h"
 
 #include <errno.h>

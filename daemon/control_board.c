@@ -1,7 +1,7 @@
 /*
- * board: serves "board" on the control socket. The filters are checked
- * here, before the store sees them, so that a typo in a status gives a
- * sentence naming what is allowed instead of an empty board.
+ * control_board: serves "board" on the control socket. The filters are
+ * checked here, before the store sees them, so that a typo in a status
+ * gives a sentence naming what is allowed instead of an empty board.
  */
 #include "daemon/control_board.h"
 

@@ -1,8 +1,9 @@
 /*
- * board: the control command "board" (proto/CONTROL.md), the question board
- * of the whole federation as this node holds it. It checks the filters a
- * client sends (a status or kind the schema does not know is refused with
- * the list of those it does) and reads the board from the store.
+ * control_board: the control command "board" (proto/CONTROL.md), the
+ * question board of the whole federation as this node holds it. It checks
+ * the filters a client sends (a status or kind the schema does not know is
+ * refused with the list of those it does) and reads the board from the
+ * store through desk/board.h.
  */
 #ifndef LOKET_BOARD_H
 #define LOKET_BOARD_H

@@ -74,7 +74,7 @@ static json_t *topics_json(const json_t *fields)
 	return arr;
 }
 
-/* One row of board_sql as the board entry store.h describes. */
+/* One row of board_sql as the board entry board.h describes. */
 static json_t *board_entry(struct store *s, sqlite3_stmt *st)
 {
 	const char *f = (const char *)sqlite3_column_text(st, 2);

@@ -10,8 +10,8 @@
 #include "store/store.h"
 
 /*
- * broker_match: the experts, resources and projects of every
- * owner ranked for the question OWNER/ID, best first:
+ * broker_match: the experts, resources and projects of every owner ranked
+ * for the question OWNER/ID, best first:
  * [{"coll","owner","id","name","score","shared_topics":[...],
  *   "matched_terms":[...]}]. LOKET_E_NOT_FOUND if the question is not held.
  */

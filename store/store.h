@@ -21,8 +21,9 @@
  *
  * The store is used by loketd (read-write) and by the offline commands of
  * loket (verify opens it read-only). A read-write open starts the indexer
- * thread; a read-only one starts no thread and leaves the index alone (its
- * search and match fail). Otherwise one thread calls the store.
+ * thread; a read-only one starts no thread and leaves the index alone
+ * (store_search fails, and so does the broker's match in desk/, which reads
+ * the index). Otherwise one thread calls the store.
  */
 #ifndef LOKET_STORE_H
 #define LOKET_STORE_H

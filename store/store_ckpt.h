@@ -7,8 +7,8 @@
  * with its own connection runs passive checkpoints (they never block the
  * writer) when the writer reports that the log has grown; the writer
  * checkpoints itself only if the log grows far beyond that, as a bound on
- * the log's size should the thread fall behind. Only daemon/store*.c
- * include this file.
+ * the log's size should the thread fall behind. Only the store's own files
+ * (store/) include this one.
  */
 #ifndef LOKET_STORE_CKPT_H
 #define LOKET_STORE_CKPT_H

@@ -14,8 +14,8 @@
  * read-only connection of their own with the store attached.
  *
  * The index is derived data: one that is missing, unreadable, from another
- * store or ahead of the store's vers is deleted and built again. Only
- * daemon/store*.c include this file.
+ * store or ahead of the store's vers is deleted and built again. Only the
+ * store's own files (store/) include this one.
  */
 #ifndef LOKET_STORE_INDEX_H
 #define LOKET_STORE_INDEX_H

@@ -1,7 +1,7 @@
 /*
- * Tests of board_list (desk/board.h) through the public store API: changesets of two
- * members (the asker "a" and the responder "b") are signed and appended as
- * loketd would, then the board is read. It shows a response that arrived
+ * Tests of board_list (desk/board.h): changesets of two members (the asker
+ * "a" and the responder "b") are signed and appended through the store's
+ * public API as loketd would, then the board is read. It shows a response that arrived
  * before its question linked once the question is there, counts that leave
  * out withdrawn, deleted and other questions' responses, the filters and
  * the order, and fields of unexpected types read as null rather than

@@ -508,7 +508,7 @@ static void test_quoting(void **state)
 	assert_string_equal(err, "question: field");
 }
 
-/* Collects what schema_each_ref reports as "field coll owner id;" lines. */
+/* Collects what schema_each_ref_in reports as "field coll owner id;" lines. */
 struct refs_seen {
 	char text[512];
 	size_t len;
