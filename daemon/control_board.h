@@ -5,8 +5,8 @@
  * refused with the list of those it does) and reads the board from the
  * store through desk/board.h.
  */
-#ifndef LOKET_BOARD_H
-#define LOKET_BOARD_H
+#ifndef LOKET_CONTROL_BOARD_H
+#define LOKET_CONTROL_BOARD_H
 
 #include <stddef.h>
 

@@ -35,7 +35,7 @@ struct member {
 	uint64_t hlc;
 };
 
-static char dir[] = "/tmp/test_store_board_XXXXXX";
+static char dir[] = "/tmp/test_board_XXXXXX";
 static int file_no;
 
 static void member_init(struct member *m, uint64_t hlc)
