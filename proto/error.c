@@ -59,6 +59,8 @@ const char *loket_strerror(int code)
 		return "Daemon is not reachable";
 	case LOKET_E_VERIFY:
 		return "Verification found problems";
+	case LOKET_E_FROZEN:
+		return "Origin is frozen by a fork proof";
 	default:
 		break;
 	}

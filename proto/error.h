@@ -32,6 +32,7 @@ enum loket_error {
 	LOKET_E_BAD_REQUEST,               /* control request malformed */
 	LOKET_E_UNAVAILABLE,               /* daemon not reachable */
 	LOKET_E_VERIFY,                    /* verification found problems */
+	LOKET_E_FROZEN,                    /* origin frozen by a fork proof */
 	LOKET_E_LAST,
 };
 

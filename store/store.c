@@ -234,10 +234,6 @@ static int prepare_all(struct store *s)
 	                  "INSERT OR IGNORE INTO changeset(origin, seq, hash, hlc, n_ops, bytes)"
 	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	                  &s->cs_ins)) < 0 ||
-	    (rc = prepare(s,
-	                  "INSERT OR IGNORE INTO fork(origin, seq, hash, bytes, seen)"
-	                  " VALUES(?1, ?2, ?3, ?4, ?5)",
-	                  &s->fork_ins)) < 0 ||
 	    (rc = prepare(s, "SELECT 1 FROM fork WHERE origin = ?1 LIMIT 1", &s->fork_any)) < 0 ||
 	    (rc = prepare(s, "SELECT v FROM meta WHERE k = 'digest'", &s->digest_get)) < 0 ||
 	    (rc = prepare(s, "UPDATE meta SET v = ?1 WHERE k = 'digest'", &s->digest_put)) < 0 ||
@@ -366,6 +362,10 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		                            &s->index, err, errlen)) < 0 ||
 		    (rc = store_ckpt_start(s->db, &s->ckpt, err, errlen)) < 0)
 			goto fail;
+		if ((rc = store_fork_normalize(s)) < 0) {
+			snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
+			goto fail;
+		}
 	}
 	s->err[0] = '\0';
 	*out = s;
@@ -387,7 +387,6 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->head_put);
 	sqlite3_finalize(s->cs_hash);
 	sqlite3_finalize(s->cs_ins);
-	sqlite3_finalize(s->fork_ins);
 	sqlite3_finalize(s->fork_any);
 	sqlite3_finalize(s->digest_get);
 	sqlite3_finalize(s->digest_put);
@@ -579,11 +578,13 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
 	return head_read(s, origin, seq, hash);
 }
 
-/* An (origin, seq) we already hold: the same changeset again, or a fork. */
-static int append_held(struct store *s, const uint8_t *bytes, size_t len,
-                       const struct changeset *cs, const uint8_t hash[32])
+/*
+ * An (origin, seq) we already hold: the same changeset again, or a fork,
+ * which the caller proves with store_fork_record (the held one and this).
+ */
+static int append_held(struct store *s, const struct changeset *cs, const uint8_t hash[32])
 {
-	int step, same = 0, rc;
+	int step, same = 0;
 
 	sqlite3_bind_blob(s->cs_hash, 1, cs->origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s->cs_hash, 2, (sqlite3_int64)cs->seq);
@@ -596,13 +597,6 @@ static int append_held(struct store *s, const uint8_t *bytes, size_t len,
 		return store_sqlite_fail(s, "cannot read changeset");
 	if (same)
 		return 1;
-	sqlite3_bind_blob(s->fork_ins, 1, cs->origin, 32, SQLITE_STATIC);
-	sqlite3_bind_int64(s->fork_ins, 2, (sqlite3_int64)cs->seq);
-	sqlite3_bind_blob(s->fork_ins, 3, hash, 32, SQLITE_STATIC);
-	sqlite3_bind_blob(s->fork_ins, 4, bytes, (int)len, SQLITE_STATIC);
-	sqlite3_bind_int64(s->fork_ins, 5, (sqlite3_int64)time(NULL));
-	if ((rc = run(s, s->fork_ins, "cannot record fork evidence")) < 0)
-		return rc;
 	snprintf(s->err, sizeof(s->err), "fork: a different changeset is held for seq %llu",
 	         (unsigned long long)cs->seq);
 	return LOKET_E_FORK;
@@ -672,7 +666,7 @@ static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
 	if ((rc = head_read(s, cs->origin, &head_seq, head_hash)) < 0)
 		return rc;
 	if (cs->seq <= head_seq)
-		return append_held(s, bytes, len, cs, hash);
+		return append_held(s, cs, hash);
 	if (cs->seq != head_seq + 1) {
 		snprintf(s->err, sizeof(s->err), "seq %llu does not follow head %llu",
 		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
@@ -683,12 +677,14 @@ static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
 		         (unsigned long long)cs->seq, (unsigned long long)head_seq);
 		return LOKET_E_BAD_PREV;
 	}
-	/* A forked origin is not built on further: its history is in dispute. */
+	/* A forked origin is frozen below its proof: its history is in dispute. */
 	if ((rc = forked(s, cs->origin, &yes)) < 0)
 		return rc;
 	if (yes) {
-		snprintf(s->err, sizeof(s->err), "origin has forked; not extending its history");
-		return LOKET_E_FORK;
+		snprintf(s->err, sizeof(s->err),
+		         "origin is frozen by a fork proof; seq %llu is not taken",
+		         (unsigned long long)cs->seq);
+		return LOKET_E_FROZEN;
 	}
 	/*
 	 * Everything that can refuse the changeset was checked above; from

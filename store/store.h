@@ -73,15 +73,18 @@ int store_head(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t
  * the thread pool), NULL to have it made here. Returns:
  *   0                   appended and applied
  *   1                   already held, byte-identical (nothing done)
- *   LOKET_E_FORK        a different changeset is held for (origin, seq);
- *                       the new one is recorded as fork evidence (commit
- *                       to keep it); also for any new seq of an origin
- *                       with fork evidence: a forked history is not extended
- *   LOKET_E_BAD_SEQ     seq is not head+1 (a gap); nothing done
- *   LOKET_E_BAD_PREV    prev is not the hash of seq-1; nothing done
+ *   LOKET_E_FORK        a different changeset is held for (origin, seq):
+ *                       the two are a fork proof, which the caller records
+ *                       with store_fork_record once this transaction ends
+ *   LOKET_E_FROZEN      the origin holds a fork proof: nothing at or after
+ *                       its seq is taken
+ *   LOKET_E_BAD_SEQ     seq is not head+1 (a gap)
+ *   LOKET_E_BAD_PREV    prev is not the hash of seq-1: the origin signed
+ *                       another seq-1 than the one held (a fork the caller
+ *                       proves by fetching that one)
  *   LOKET_E_STORE       SQLite failed; roll the transaction back
- * FORK, BAD_SEQ and BAD_PREV are found before anything is written, so the
- * transaction may go on (and be committed, keeping fork evidence). After
+ * Nothing is written unless it returns 0, and all but LOKET_E_STORE are
+ * found before anything is written, so the transaction may go on. After
  * LOKET_E_STORE the transaction must be rolled back; store_commit refuses
  * it. Outside store_begin an append is its own transaction. store_errmsg
  * says more.
@@ -121,6 +124,33 @@ int store_changeset(struct store *s, const uint8_t origin[32], uint64_t seq, uin
 typedef int store_head_fn(void *arg, const uint8_t origin[32], uint64_t seq,
                           const uint8_t hash[32]);
 int store_each_head(struct store *s, store_head_fn *fn, void *arg);
+
+/*
+ * Fork proofs (store_fork.c). A fork proof is two different changesets one
+ * origin signed for one seq. The store keeps one per origin, of the lowest
+ * seq seen, and freezes the origin there: only its changesets below that
+ * seq are held and applied, its head is the one before, so every node
+ * holding the proof holds the same state whichever branch it had taken.
+ *
+ * store_fork_seq: the seq of origin's proof, 0 if it has none.
+ * store_fork_proof: its two changesets, in new buffers the caller frees
+ * (ordered by hash); LOKET_E_NOT_FOUND if none.
+ * store_fork_record: records a proof whose two changesets the caller has
+ * decoded and checked (one origin, one seq, the federation, valid
+ * signatures, different bytes). In a transaction of its own (call it
+ * outside store_begin): it replaces a proof of a higher seq, drops the
+ * origin's changesets from seq on, moves its head back and rebuilds the
+ * state (the search index starts over). 0 when recorded, 1 when a proof of
+ * that seq or a lower one is held already (nothing done).
+ * store_each_fork: fn for each origin's proof, in key order.
+ */
+int store_fork_seq(struct store *s, const uint8_t origin[32], uint64_t *seq);
+int store_fork_proof(struct store *s, const uint8_t origin[32], uint64_t *seq, uint8_t *bytes[2],
+                     size_t len[2]);
+int store_fork_record(struct store *s, const uint8_t origin[32], uint64_t seq, const uint8_t *a,
+                      size_t la, const uint8_t *b, size_t lb);
+typedef int store_fork_fn(void *arg, const uint8_t origin[32], uint64_t seq);
+int store_each_fork(struct store *s, store_fork_fn *fn, void *arg);
 
 /*
  * Reads. Each returns a new JSON value in *out, in exactly the shape the

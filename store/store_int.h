@@ -87,7 +87,6 @@ struct store {
 	sqlite3_stmt *head_put;
 	sqlite3_stmt *cs_hash;
 	sqlite3_stmt *cs_ins;
-	sqlite3_stmt *fork_ins;
 	sqlite3_stmt *fork_any;
 	sqlite3_stmt *digest_get;
 	sqlite3_stmt *digest_put;
@@ -140,6 +139,13 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
  * only computes *changed. An op that would leave the entity as it is
  * writes nothing (*changed 0).
  */
+/*
+ * Freezes every origin that a store from before fork proofs left with a
+ * single rival changeset, or with changesets at or after its fork
+ * (store_fork.c); at a read-write open.
+ */
+int store_fork_normalize(struct store *s);
+
 /* Reads the stored state digest into s->apply.digest, as of the current read. */
 int store_load_digest(struct store *s);
 

@@ -376,7 +376,7 @@ static int status_counts(struct store *s, json_t *counts, long long *total)
 	return rc;
 }
 
-/* Fork evidence: per (origin, seq), the held hash first, then the others. */
+/* Fork proofs: per origin, its seq and the hashes of its changesets, in hash order. */
 static int status_forks(struct store *s, json_t *forks)
 {
 	sqlite3_stmt *st = NULL;
@@ -386,16 +386,16 @@ static int status_forks(struct store *s, json_t *forks)
 	int rc, step;
 
 	if ((rc = prepare(s,
-	                  "SELECT f.origin, f.seq, c.hash, f.hash FROM fork f"
-	                  " LEFT JOIN changeset c ON c.origin = f.origin AND c.seq = f.seq"
-	                  " ORDER BY f.origin, f.seq, f.hash",
+	                  "SELECT origin, seq, hash FROM fork UNION"
+	                  " SELECT c.origin, c.seq, c.hash FROM changeset c, fork f"
+	                  " WHERE c.origin = f.origin AND c.seq = f.seq ORDER BY 1, 2, 3",
 	                  &st)) < 0)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *origin = sqlite3_column_blob(st, 0);
 		long long seq = sqlite3_column_int64(st, 1);
 
-		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 3) != 32)
+		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 2) != 32)
 			continue;
 		if (!cur || seq != cur_seq || memcmp(origin, cur_origin, 32) != 0) {
 			cur = json_object();
@@ -404,13 +404,10 @@ static int status_forks(struct store *s, json_t *forks)
 			json_object_set_new(cur, "origin", store_owner_json(s, origin));
 			json_object_set_new(cur, "seq", json_integer(seq));
 			json_object_set_new(cur, "hashes", json_array());
-			if (sqlite3_column_bytes(st, 2) == 32)
-				json_array_append_new(json_object_get(cur, "hashes"),
-				                      store_hex_json(sqlite3_column_blob(st, 2)));
 			json_array_append_new(forks, cur);
 		}
 		json_array_append_new(json_object_get(cur, "hashes"),
-		                      store_hex_json(sqlite3_column_blob(st, 3)));
+		                      store_hex_json(sqlite3_column_blob(st, 2)));
 	}
 	if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(s, "cannot read forks");

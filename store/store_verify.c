@@ -457,33 +457,138 @@ cleanup:
 	return rc;
 }
 
+/* Why one changeset of a fork proof does not hold, or NULL when it does. */
+static const char *proof_flaw(const struct verify *v, const uint8_t origin[32], uint64_t seq,
+                              const uint8_t *p, size_t len, const uint8_t *row_hash,
+                              int row_hash_len)
+{
+	struct changeset cs;
+	uint8_t hash[32];
+	char err[200];
+	const char *flaw = NULL;
+
+	if (changeset_decode(p, len, &cs, err, sizeof(err)) < 0)
+		return "a changeset of the proof does not decode";
+	if (memcmp(cs.origin, origin, 32) != 0 || cs.seq != seq)
+		flaw = "a changeset of the proof names another origin or seq than its row";
+	else if (v->have_federation &&
+	         (cs.federation_len != v->federation_len ||
+	          memcmp(cs.federation, v->federation, v->federation_len) != 0))
+		flaw = "a changeset of the proof is of another federation";
+	else if (changeset_verify(p, len, origin) != 0)
+		flaw = "the signature of a changeset of the proof does not verify";
+	changeset_release(&cs);
+	sha256(p, len, hash); /* = changeset_hash */
+	if (!flaw && (row_hash_len != 32 || memcmp(row_hash, hash, 32) != 0))
+		flaw = "the stored hash of a changeset of the proof does not match its bytes";
+	return flaw;
+}
+
+/* The origin of a fork proof holds no changeset at or after the proof's seq. */
+static int check_frozen(struct verify *v, const uint8_t origin[32], uint64_t seq)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	if (sqlite3_prepare_v2(v->s->db,
+	                       "SELECT min(seq) FROM changeset WHERE origin = ?1 AND seq >= ?2", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(v->s, "cannot read changesets");
+	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		problem(v, origin, (uint64_t)sqlite3_column_int64(st, 0),
+		        "the log holds this changeset although a fork proof freezes the origin"
+		        " before seq %llu",
+		        (unsigned long long)seq);
+	sqlite3_finalize(st);
+	return step == SQLITE_ROW || step == SQLITE_DONE
+	           ? 0
+	           : store_sqlite_fail(v->s, "cannot read changesets");
+}
+
+/*
+ * Fork proofs: per origin, the fork table holds two different changesets
+ * of one seq, each decoding to that origin and seq, validly signed, with
+ * its stored hash; and the origin's log stops before that seq. A proof
+ * that holds is still reported: the origin forked.
+ */
+static int check_fork_proofs(struct verify *v)
+{
+	sqlite3_stmt *st = NULL;
+	uint8_t origin[32];
+	uint64_t proof_seq = 0;
+	size_t n_variants = 0;
+	char hashes[2][65];
+	int rc = 0, step, have = 0, flawed = 0;
+
+	if (sqlite3_prepare_v2(
+	        v->s->db, "SELECT origin, seq, hash, bytes FROM fork ORDER BY origin, seq, hash",
+	        -1, &st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(v->s, "cannot read forks");
+	for (;;) {
+		step = sqlite3_step(st);
+		int row = step == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32;
+		if (step == SQLITE_ROW && !row)
+			continue;
+		/* The end of an origin's rows: judge its proof. */
+		if (have && (!row || memcmp(sqlite3_column_blob(st, 0), origin, 32) != 0)) {
+			if (n_variants < 2)
+				problem(v, origin, proof_seq,
+				        "fork: the proof holds only one changeset of this seq");
+			else if (!flawed)
+				problem(
+				    v, origin, proof_seq,
+				    "fork: the origin signed two changesets for this seq, hashes"
+				    " %s and %s; the proof holds and the origin is frozen before "
+				    "it",
+				    hashes[0], hashes[1]);
+			if ((rc = check_frozen(v, origin, proof_seq)) < 0)
+				break;
+			have = 0;
+		}
+		if (!row)
+			break;
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 1);
+		if (!have) {
+			memcpy(origin, sqlite3_column_blob(st, 0), 32);
+			proof_seq = seq;
+			n_variants = 0;
+			flawed = 0;
+			have = 1;
+		}
+		if (seq != proof_seq) {
+			problem(v, origin, seq, "fork: more than one proof for this origin");
+			continue;
+		}
+		const char *flaw = proof_flaw(
+		    v, origin, seq, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3),
+		    sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2));
+		if (flaw) {
+			problem(v, origin, seq, "fork: %s", flaw);
+			flawed = 1;
+		}
+		if (n_variants < 2 && sqlite3_column_bytes(st, 2) == 32)
+			hex(sqlite3_column_blob(st, 2), hashes[n_variants]);
+		n_variants++;
+		if (n_variants > 2) {
+			problem(v, origin, seq, "fork: the proof holds more than two changesets");
+			flawed = 1;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = store_sqlite_fail(v->s, "cannot read forks");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int check_forks_and_heads(struct verify *v)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = 0, step;
-	char h1[65], h2[65];
+	int rc, step;
 
-	if (sqlite3_prepare_v2(v->s->db,
-	                       "SELECT f.origin, f.seq, c.hash, f.hash FROM fork f"
-	                       " LEFT JOIN changeset c ON c.origin = f.origin AND c.seq = f.seq"
-	                       " ORDER BY f.origin, f.seq, f.hash",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return store_sqlite_fail(v->s, "cannot read forks");
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 0) != 32 || sqlite3_column_bytes(st, 3) != 32)
-			continue;
-		if (sqlite3_column_bytes(st, 2) == 32)
-			hex(sqlite3_column_blob(st, 2), h1);
-		else
-			snprintf(h1, sizeof(h1), "(none held)");
-		hex(sqlite3_column_blob(st, 3), h2);
-		problem(v, sqlite3_column_blob(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
-		        "fork: two changesets for this seq, hashes %s and %s", h1, h2);
-	}
-	if (step != SQLITE_DONE)
-		rc = store_sqlite_fail(v->s, "cannot read forks");
-	sqlite3_finalize(st);
-	if (rc < 0)
+	if ((rc = check_fork_proofs(v)) < 0)
 		return rc;
 	/* A head with no changesets behind it. */
 	if (sqlite3_prepare_v2(v->s->db,

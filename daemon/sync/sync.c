@@ -74,6 +74,8 @@ static size_t origin_slot(struct sync_state *st, const uint8_t key[32])
 		memset(o->head_hash, 0, 32);
 	}
 	o->expect = o->head + 1;
+	if (store_fork_seq(st->node->store, key, &o->frozen_at) != 0)
+		o->frozen_at = 0;
 	return st->n_origins++;
 }
 
@@ -122,6 +124,8 @@ static void handle_message(struct sync_state *st, struct sync_member *m, int kin
 	} else if (strcmp(t, "cs") == 0) {
 		sync_take_changesets(st, m, kind, hdr, msg, used);
 		sync_pump(st);
+	} else if (strcmp(t, "fork") == 0) {
+		sync_take_proof(st, m, kind, hdr, msg, used);
 	} else if (strcmp(t, "error") == 0) {
 		sync_session_error(m, hdr);
 	} else {
@@ -508,6 +512,7 @@ static void on_tick(uv_timer_t *t)
 			sync_clear_fetches(st, m);
 		}
 	}
+	sync_log_flush(st);
 	sync_pump(st);
 }
 
@@ -523,6 +528,9 @@ static json_t *member_json(struct sync_state *st, struct sync_member *m)
 		if (!sync_origin_admitted(st, i))
 			continue;
 		uint64_t ours = st->origins[i].head, theirs = m->their_seq[i];
+		uint64_t frozen = st->origins[i].frozen_at;
+		if (frozen && theirs >= frozen)
+			theirs = frozen - 1; /* nothing from a fork proof's seq on is taken */
 		if (ours > theirs)
 			they_lack += ours - theirs;
 		else

@@ -192,15 +192,93 @@ static void refresh_origin(struct sync_state *st, size_t slot, int reset_expect)
 		o->expect = o->head + 1;
 }
 
+/*
+ * Records the fork proof (a, b) of origin slot at seq: the store freezes the
+ * origin before seq. Logged once, where the decision is made, and passed
+ * on to every peer that lacks it.
+ */
+static void record_proof(struct sync_state *st, struct sync_member *from, size_t slot, uint64_t seq,
+                         const uint8_t *a, size_t la, const uint8_t *b, size_t lb)
+{
+	struct sync_origin *o = &st->origins[slot];
+	struct store *store = st->node->store;
+	int rc = store_fork_record(store, o->key, seq, a, la, b, lb);
+	if (rc == 1)
+		return; /* a proof of that seq or a lower one is held already */
+	if (rc != 0) {
+		log_error("sync: store: cannot record the fork proof of %s seq %llu: %s", o->b64,
+		          (unsigned long long)seq, store_errmsg(store));
+		return;
+	}
+	st->forks++;
+	o->frozen_at = seq;
+	refresh_origin(st, slot, 1);
+	log_error("sync: FORK: %s%s signed two different changesets for seq %llu (shown by %s);"
+	          " the proof is kept and passed on, and the origin is frozen before it: its"
+	          " changesets from seq %llu on are dropped here and everywhere",
+	          slot == 0 ? "this node's own key " : "origin ", o->b64, (unsigned long long)seq,
+	          from ? from->name : "this node", (unsigned long long)seq);
+	sync_share_proof(st, slot);
+	sync_check_self(st);
+}
+
+/* A changeset that differs from the one held for its (origin, seq): the two are a proof. */
+static void prove_fork(struct sync_state *st, struct sync_member *from, const struct sync_item *it)
+{
+	uint8_t *held;
+	size_t held_len;
+	if (store_changeset(st->node->store, st->origins[it->slot].key, it->seq, &held,
+	                    &held_len) != 0)
+		return;
+	record_proof(st, from, it->slot, it->seq, held, held_len, it->p, it->len);
+	free(held);
+}
+
+/* A verified fork proof from a peer: two different changesets of one origin and seq. */
+static void apply_proof(struct sync_state *st, struct sync_batch *b)
+{
+	struct sync_item *x = &b->items[0], *y = &b->items[1];
+	char why[SYNC_REASON_MAX];
+	if (x->rc != 0 || y->rc != 0) {
+		snprintf(why, sizeof(why), "a fork proof of %s seq %llu does not hold: %s",
+		         st->origins[x->slot].b64, (unsigned long long)x->seq,
+		         x->rc != 0 ? x->err : y->err);
+		st->refused++;
+		sync_misbehave(st, b->from, b->kind, why);
+		return;
+	}
+	record_proof(st, b->from, x->slot, x->seq, x->p, x->len, y->p, y->len);
+}
+
+/*
+ * A validly signed changeset whose prev is not the hash of the seq before
+ * it held here: its origin signed another changeset for that seq. The peer
+ * that sent it holds that one; ask it, and the two become a proof.
+ */
+static void hint_fork(struct sync_state *st, struct sync_batch *b, const struct sync_item *it)
+{
+	char why[SYNC_REASON_MAX];
+	snprintf(why, sizeof(why),
+	         "changeset %s seq %llu links to another seq %llu than the one held here: asked"
+	         " for it, as fork evidence",
+	         st->origins[it->slot].b64, (unsigned long long)it->seq,
+	         (unsigned long long)(it->seq - 1));
+	sync_set_error(b->from, why);
+	sync_log_peer(st, b->from, LOG_LEVEL_WARN, why);
+	if (b->from->s[b->kind].up)
+		sync_want_one(st, b->from, &b->from->s[b->kind], it->slot, it->seq - 1);
+}
+
 /* Applies a verified batch on the loop thread, in one transaction. */
 static void batch_apply(struct sync_state *st, struct sync_batch *b)
 {
 	struct sync_member *m = b->from;
 	int live = !m->removed && m->s[b->kind].gen == b->gen;
 	struct accepted *acc = calloc(b->n ? b->n : 1, sizeof(*acc));
-	size_t n_acc = 0;
+	size_t n_acc = 0, n_forks = 0;
+	size_t *forks = calloc(b->n ? b->n : 1, sizeof(*forks));
 	uint8_t touched[SYNC_MAX_ORIGINS] = {0}, reset[SYNC_MAX_ORIGINS] = {0};
-	if (!acc)
+	if (!acc || !forks)
 		abort();
 	for (size_t i = 0; i < b->n; i++) {
 		touched[b->items[i].slot] = 1;
@@ -209,6 +287,10 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 	}
 	if (!live)
 		goto done;
+	if (b->proof) {
+		apply_proof(st, b);
+		goto done;
+	}
 	struct store *store = st->node->store;
 	if (store_begin(store) != 0) {
 		log_error("sync: store: cannot begin: %s", store_errmsg(store));
@@ -229,6 +311,12 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 			sync_misbehave(st, m, b->kind, why);
 			break;
 		}
+		/* Signed by its origin: now it tells what the peer holds. */
+		if (it->seq > m->their_seq[it->slot])
+			m->their_seq[it->slot] = it->seq;
+		if (reset[it->slot])
+			continue; /* an earlier changeset of this origin in the batch was not taken
+			           */
 		if (!sync_origin_admitted(st, it->slot)) {
 			st->refused++;
 			reset[it->slot] = 1;
@@ -242,52 +330,48 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 		case 0:
 			acc[n_acc++] =
 			    (struct accepted){it->slot, it->seq, it->p, it->len, it->hash};
+			m->strikes[it->slot] = 0;
 			hlc_observe(&st->node->hlc, it->cs.hlc);
 			break;
 		case 1:
 			st->duplicates++;
 			break;
 		case LOKET_E_FORK:
-			st->forks++;
+			forks[n_forks++] = i; /* proved once this transaction ends */
 			reset[it->slot] = 1;
-			log_error("sync: FORK: %s%s holds two different changesets for seq %" PRIu64
-			          " (received from %s); both are kept as evidence and nothing is "
-			          "built on this origin any more: %s",
-			          it->slot == 0 ? "this node's own chain " : "origin ",
-			          st->origins[it->slot].b64, it->seq, m->name, store_errmsg(store));
+			break;
+		case LOKET_E_FROZEN:
+			st->frozen++;
+			reset[it->slot] = 1;
 			break;
 		case LOKET_E_BAD_SEQ:
 			st->gaps++;
 			reset[it->slot] = 1;
 			break;
 		case LOKET_E_BAD_PREV:
-			st->refused++;
 			reset[it->slot] = 1;
-			snprintf(why, sizeof(why),
-			         "changeset %s seq %" PRIu64 " refused: broken chain link (%s)",
-			         st->origins[it->slot].b64, it->seq, store_errmsg(store));
-			for (size_t k = i; k < b->n; k++)
-				reset[b->items[k].slot] = 1;
-			sync_misbehave(st, m, b->kind, why);
-			failed = 1;
+			hint_fork(st, b, it);
 			break;
 		default:
 			log_error("sync: store: cannot append: %s (%s)", loket_strerror(rc),
 			          store_errmsg(store));
-			failed = 2;
+			failed = 1;
 			break;
 		}
 	}
-	if (failed != 2 && store_commit(store) != 0) {
+	if (!failed && store_commit(store) != 0) {
 		log_error("sync: store: cannot commit: %s", store_errmsg(store));
-		failed = 2;
+		failed = 1;
 	}
-	if (failed == 2) {
+	if (failed) {
 		store_rollback(store);
 		n_acc = 0;
+		n_forks = 0;
 		for (size_t i = 0; i < b->n; i++)
 			reset[b->items[i].slot] = 1;
 	}
+	for (size_t k = 0; k < n_forks; k++)
+		prove_fork(st, m, &b->items[forks[k]]);
 done:
 	for (size_t i = 0; i < st->n_origins; i++)
 		if (touched[i])
@@ -296,6 +380,7 @@ done:
 	if (n_acc > 0 && !st->closing)
 		announce(st, acc, n_acc, m);
 	free(acc);
+	free(forks);
 	sync_check_self(st);
 }
 
@@ -373,6 +458,20 @@ int sync_parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *
 	return 0;
 }
 
+/* Queues b for verification; it takes the message that holds its bytes. */
+static void enqueue(struct sync_state *st, struct sync_batch *b, zmq_msg_t *msg)
+{
+	zmq_msg_init(&b->msg);
+	zmq_msg_move(&b->msg, msg);
+	if (st->queue_tail)
+		st->queue_tail->next = b;
+	else
+		st->queue_head = b;
+	st->queue_tail = b;
+	st->queued++;
+	sync_run_queue(st);
+}
+
 /* A cs message: pre-filter each changeset cheaply, queue the rest for verification. */
 void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
                           zmq_msg_t *msg, size_t hdr_len)
@@ -401,8 +500,11 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 				o->fetch_from = NULL;
 			/* Nothing sent: they do not hold what they claimed. */
 			if (n == 0 && json_is_integer(next) && json_integer_value(next) >= 1 &&
-			    (uint64_t)json_integer_value(next) <= m->their_seq[slot])
+			    (uint64_t)json_integer_value(next) <= m->their_seq[slot]) {
 				m->their_seq[slot] = (uint64_t)json_integer_value(next) - 1;
+				if (m->strikes[slot] < SYNC_MAX_STRIKES)
+					m->strikes[slot]++;
+			}
 		}
 	}
 	if (n == 0)
@@ -440,9 +542,10 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 			log_warn("sync: %s: %s", m->name, why);
 			continue;
 		}
-		/* They hold it, whatever becomes of it here. */
-		if (seq > m->their_seq[slot])
-			m->their_seq[slot] = seq;
+		if (o->frozen_at && seq >= o->frozen_at) {
+			st->frozen++; /* a fork proof froze the origin before it */
+			continue;
+		}
 		if (seq < o->expect) {
 			if (seq > o->head) {
 				st->duplicates++; /* already on its way through the pipeline */
@@ -455,6 +558,9 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 				    held_len == lens[i] && memcmp(held, bins[i], lens[i]) == 0;
 				free(held);
 				if (same) {
+					/* The bytes we verified before: they hold it. */
+					if (seq > m->their_seq[slot])
+						m->their_seq[slot] = seq;
 					st->duplicates++;
 					continue;
 				}
@@ -476,15 +582,55 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 		free(b);
 		return;
 	}
-	zmq_msg_init(&b->msg);
-	zmq_msg_move(&b->msg, msg);
-	if (st->queue_tail)
-		st->queue_tail->next = b;
-	else
-		st->queue_head = b;
-	st->queue_tail = b;
-	st->queued++;
-	sync_run_queue(st);
+	enqueue(st, b, msg);
+}
+
+void sync_take_proof(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
+                     zmq_msg_t *msg, size_t hdr_len)
+{
+	const uint8_t *p = (const uint8_t *)zmq_msg_data(msg) + hdr_len;
+	size_t len = zmq_msg_size(msg) - hdr_len;
+	const uint8_t *bins[SYNC_MAX_PER_MSG];
+	size_t lens[SYNC_MAX_PER_MSG], n;
+	uint8_t origin[2][32], key[32];
+	uint64_t seq[2];
+	const char *ob64 = json_string_value(json_object_get(hdr, "origin"));
+	json_t *jseq = json_object_get(hdr, "seq");
+	struct sync_origin *o =
+	    ob64 && config_key_decode(ob64, key) == 0 ? sync_origin_by_key(st, key) : NULL;
+	if (sync_parse_bins(p, len, bins, lens, &n) != 0 || n != 2 || !json_is_integer(jseq) ||
+	    sync_peek_changeset(bins[0], lens[0], origin[0], &seq[0]) != 0 ||
+	    sync_peek_changeset(bins[1], lens[1], origin[1], &seq[1]) != 0 ||
+	    memcmp(origin[0], key, 32) != 0 || memcmp(origin[1], key, 32) != 0 ||
+	    seq[0] != seq[1] || (json_int_t)seq[0] != json_integer_value(jseq) ||
+	    (lens[0] == lens[1] && memcmp(bins[0], bins[1], lens[0]) == 0)) {
+		st->refused++;
+		sync_misbehave(st, m, kind, "malformed fork proof");
+		return;
+	}
+	if (!o)
+		return; /* not an origin of our roster */
+	size_t slot = (size_t)(o - st->origins);
+	m->their_fork[slot] = seq[0];
+	if (!sync_origin_admitted(st, slot) || (o->frozen_at && o->frozen_at <= seq[0]))
+		return; /* a proof as low is held already */
+	if (st->queued >= SYNC_MAX_QUEUE) {
+		st->dropped_busy++;
+		return; /* they send it again after the next hello */
+	}
+	struct sync_batch *b = calloc(1, sizeof(*b) + 2 * sizeof(struct sync_item));
+	if (!b)
+		abort();
+	b->st = st;
+	b->from = m;
+	b->kind = kind;
+	b->gen = m->s[kind].gen;
+	b->proof = 1;
+	snprintf(b->federation, sizeof(b->federation), "%s", st->node->cfg->federation);
+	for (size_t i = 0; i < 2; i++)
+		b->items[b->n++] =
+		    (struct sync_item){.p = bins[i], .len = lens[i], .slot = slot, .seq = seq[0]};
+	enqueue(st, b, msg);
 }
 
 /* ---- node hook: our own changesets ---- */

@@ -22,6 +22,13 @@
 /* A cs message from m: the changesets after its header (hdr_len bytes) enter the pipeline. */
 void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
                           zmq_msg_t *msg, size_t hdr_len);
+/*
+ * A fork message from m: the two changesets after its header, of the origin
+ * and seq it names, are verified like any other and then kept as the
+ * origin's fork proof (daemon/sync/sync_receive.c, record_proof).
+ */
+void sync_take_proof(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr,
+                     zmq_msg_t *msg, size_t hdr_len);
 /* node->on_accepted: announces a changeset this node just signed. */
 void sync_on_own_accepted(const uint8_t *bytes, size_t len, const uint8_t hash[32], void *data);
 

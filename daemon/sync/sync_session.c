@@ -112,12 +112,23 @@ static json_t *heads_json(struct sync_state *st)
 	return heads;
 }
 
+/* The seq of every fork proof we hold, by origin. */
+static json_t *forks_json(struct sync_state *st)
+{
+	json_t *forks = json_object();
+	for (size_t i = 0; i < st->n_origins; i++)
+		if (st->origins[i].frozen_at)
+			json_object_set_new(forks, st->origins[i].b64,
+			                    json_integer((json_int_t)st->origins[i].frozen_at));
+	return forks;
+}
+
 void sync_send_hello(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
                      int reply)
 {
-	json_t *hdr =
-	    json_pack("{s:s, s:i, s:s, s:o, s:b}", "t", "hello", "proto", SYNC_PROTO, "federation",
-	              st->node->cfg->federation, "heads", heads_json(st), "reply", reply);
+	json_t *hdr = json_pack("{s:s, s:i, s:s, s:o, s:o, s:b}", "t", "hello", "proto", SYNC_PROTO,
+	                        "federation", st->node->cfg->federation, "heads", heads_json(st),
+	                        "forks", forks_json(st), "reply", reply);
 	if (!hdr)
 		abort();
 	int rc = sync_send_json(st, m, sess, hdr);
@@ -170,12 +181,63 @@ void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind)
 
 void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason)
 {
-	log_warn("sync: %s (%s session) misbehaved: %s; dropping the session", m->name,
+	char line[SYNC_REASON_MAX + 64];
+	snprintf(line, sizeof(line), "misbehaved (%s session): %s; dropping the session",
 	         kind == SESSION_DIALLED ? "dialled" : "accepted", reason);
+	sync_log_peer(st, m, LOG_LEVEL_WARN, line);
 	sync_set_error(m, reason);
 	if (m->s[kind].up)
 		sync_send_error(st, m, &m->s[kind], reason);
 	sync_session_drop(st, m, kind);
+}
+
+/* ---- fork proofs ---- */
+
+void sync_send_proof(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                     size_t slot)
+{
+	struct sync_origin *o = &st->origins[slot];
+	uint8_t *bytes[2];
+	size_t len[2];
+	uint64_t seq;
+	if (store_fork_proof(st->node->store, o->key, &seq, bytes, len) != 0)
+		return;
+	json_t *hdr =
+	    json_pack("{s:s, s:s, s:I}", "t", "fork", "origin", o->b64, "seq", (json_int_t)seq);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	if (!hdr || value_encode_message(hdr, &sb) != 0)
+		abort();
+	json_decref(hdr);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t i = 0; i < 2; i++) {
+		msgpack_pack_bin(&pk, len[i]);
+		msgpack_pack_bin_body(&pk, bytes[i], len[i]);
+		free(bytes[i]);
+	}
+	if (sync_send_buffer(st, m, sess, &sb) == 0)
+		m->their_fork[slot] = seq;
+}
+
+void sync_share_proof(struct sync_state *st, size_t slot)
+{
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		struct sync_session *sess = sync_send_session(m);
+		uint64_t theirs = m->their_fork[slot];
+		if (sess && m->knows_forks && (theirs == 0 || theirs > st->origins[slot].frozen_at))
+			sync_send_proof(st, m, sess, slot);
+	}
+}
+
+void sync_want_one(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                   size_t slot, uint64_t seq)
+{
+	json_t *want = json_pack("{s:s, s:s, s:I, s:i}", "t", "want", "origin",
+	                         st->origins[slot].b64, "from", (json_int_t)seq, "count", 1);
+	if (want)
+		sync_send_json(st, m, sess, want);
 }
 
 /* ---- never fork yourself ---- */
@@ -270,6 +332,33 @@ static int take_heads(struct sync_state *st, struct sync_member *m, const json_t
 }
 
 /*
+ * The forks map of a hello, {ORIGIN: SEQ}: which proofs the peer holds. A
+ * peer whose hello has none (an older node) is sent no "fork" messages.
+ */
+static int take_forks(struct sync_state *st, struct sync_member *m, const json_t *forks)
+{
+	m->knows_forks = forks != NULL;
+	memset(m->their_fork, 0, sizeof(m->their_fork));
+	if (!forks)
+		return 0;
+	if (!json_is_object(forks) || json_object_size(forks) > 2 * SYNC_MAX_ORIGINS)
+		return -1;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)forks, k, v)
+	{
+		uint8_t key[32];
+		if (config_key_decode(k, key) != 0 || !json_is_integer(v) ||
+		    json_integer_value(v) < 1)
+			return -1;
+		struct sync_origin *o = sync_origin_by_key(st, key);
+		if (o)
+			m->their_fork[o - st->origins] = (uint64_t)json_integer_value(v);
+	}
+	return 0;
+}
+
+/*
  * A peer that shows the same seq as ours with another hash holds a fork:
  * ask it for that changeset so that the evidence is kept here too.
  */
@@ -280,16 +369,35 @@ static void check_fork_hint(struct sync_state *st, struct sync_member *m, struct
 		if (!m->their_known[i] || m->their_seq[i] != o->head || o->head == 0 ||
 		    memcmp(m->their_hash[i], o->head_hash, 32) == 0)
 			continue;
-		json_t *want = json_pack("{s:s, s:s, s:I, s:i}", "t", "want", "origin", o->b64,
-		                         "from", (json_int_t)o->head, "count", 1);
-		if (want)
-			sync_send_json(st, m, sess, want);
+		sync_want_one(st, m, sess, i, o->head);
 	}
 }
 
 /* ---- fetching ---- */
 
-/* Asks the best peer for what we lack of origin slot, if nothing is asked yet. */
+/*
+ * A want left unanswered: the member that was asked gets a strike for the
+ * origin, so the next want goes to a peer with fewer (claims are hints).
+ */
+static void want_expired(struct sync_state *st, struct sync_origin *o, size_t slot)
+{
+	struct sync_member *m = o->fetch_from;
+	char why[SYNC_REASON_MAX];
+	if (m->strikes[slot] < SYNC_MAX_STRIKES)
+		m->strikes[slot]++;
+	snprintf(why, sizeof(why),
+	         "did not answer a want for %s from seq %llu within %u ms; asking another peer",
+	         o->b64, (unsigned long long)o->fetch_seq, SYNC_WANT_TIMEOUT);
+	sync_set_error(m, why);
+	sync_log_peer(st, m, LOG_LEVEL_WARN, why);
+}
+
+/*
+ * Asks a peer for what we lack of origin slot, if nothing is asked yet:
+ * of the members that claim it, the one with the fewest unanswered wants,
+ * then the one that claims the most. Nothing is asked of an origin from
+ * its fork proof's seq on.
+ */
 static void pump_origin(struct sync_state *st, size_t slot)
 {
 	struct sync_origin *o = &st->origins[slot];
@@ -298,7 +406,11 @@ static void pump_origin(struct sync_state *st, size_t slot)
 		return;
 	if (o->fetch_from && now < o->fetch_deadline)
 		return;
+	if (o->fetch_from)
+		want_expired(st, o, slot);
 	o->fetch_from = NULL;
+	if (o->frozen_at && o->expect >= o->frozen_at)
+		return;
 	if (st->queued + 1 >= SYNC_MAX_QUEUE)
 		return;
 	struct sync_member *best = NULL;
@@ -306,12 +418,16 @@ static void pump_origin(struct sync_state *st, size_t slot)
 		struct sync_member *m = st->members[i];
 		if (!sync_send_session(m) || m->their_seq[slot] < o->expect)
 			continue;
-		if (!best || m->their_seq[slot] > best->their_seq[slot])
+		if (!best || m->strikes[slot] < best->strikes[slot] ||
+		    (m->strikes[slot] == best->strikes[slot] &&
+		     m->their_seq[slot] > best->their_seq[slot]))
 			best = m;
 	}
 	if (!best)
 		return;
 	uint64_t lack = best->their_seq[slot] - o->expect + 1;
+	if (o->frozen_at && o->expect + lack > o->frozen_at)
+		lack = o->frozen_at - o->expect;
 	json_t *want = json_pack("{s:s, s:s, s:I, s:I}", "t", "want", "origin", o->b64, "from",
 	                         (json_int_t)o->expect, "count",
 	                         (json_int_t)(lack < SYNC_WANT_MAX ? lack : SYNC_WANT_MAX));
@@ -319,6 +435,7 @@ static void pump_origin(struct sync_state *st, size_t slot)
 		abort();
 	if (sync_send_json(st, best, sync_send_session(best), want) == 0) {
 		o->fetch_from = best;
+		o->fetch_seq = o->expect;
 		o->fetch_deadline = now + SYNC_WANT_TIMEOUT;
 	}
 }
@@ -427,8 +544,17 @@ void sync_session_hello(struct sync_state *st, struct sync_member *m, int kind, 
 		sync_misbehave(st, m, kind, "malformed heads in hello");
 		return;
 	}
+	if (take_forks(st, m, json_object_get(hdr, "forks")) != 0) {
+		sync_misbehave(st, m, kind, "malformed forks in hello");
+		return;
+	}
 	if (!json_is_true(json_object_get(hdr, "reply")))
 		sync_send_hello(st, m, sess, 1);
+	/* The proofs it lacks, or holds only at a higher seq. */
+	for (size_t i = 0; m->knows_forks && i < st->n_origins; i++)
+		if (st->origins[i].frozen_at &&
+		    (m->their_fork[i] == 0 || m->their_fork[i] > st->origins[i].frozen_at))
+			sync_send_proof(st, m, sess, i);
 	check_fork_hint(st, m, sess);
 	sync_check_self(st);
 	sync_pump(st);

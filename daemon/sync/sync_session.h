@@ -36,6 +36,14 @@ void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind);
 void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason);
 /* Opens local writes once a peer has shown this node its own head. */
 void sync_check_self(struct sync_state *st);
+/* Sends m the fork proof of origin slot, which the store holds. */
+void sync_send_proof(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                     size_t slot);
+/* Sends the fork proof of origin slot to every peer that takes proofs and lacks it. */
+void sync_share_proof(struct sync_state *st, size_t slot);
+/* Asks m for the one changeset (origin slot, seq): the other half of a fork. */
+void sync_want_one(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                   size_t slot, uint64_t seq);
 /* Asks peers for what we lack of every origin. */
 void sync_pump(struct sync_state *st);
 

@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "common/log.h"
 #include "daemon/sync/sync.h"
 
 uint64_t sync_now_ms(struct sync_state *st)
@@ -47,6 +48,43 @@ void sync_set_error(struct sync_member *m, const char *reason)
 {
 	m->errors++;
 	snprintf(m->last_error, sizeof(m->last_error), "%s", reason);
+}
+
+static void log_repeats(struct sync_member *m, uint64_t window_ms)
+{
+	log_msg(m->log_level, "sync: %s: %s (%lu more times in %llu s)", m->name, m->log_last,
+	        m->log_repeats, (unsigned long long)(window_ms / 1000u));
+	m->log_repeats = 0;
+}
+
+void sync_log_peer(struct sync_state *st, struct sync_member *m, int level, const char *text)
+{
+	uint64_t now = sync_now_ms(st);
+
+	if (m->log_last[0] && strcmp(m->log_last, text) == 0 &&
+	    now - m->log_since < SYNC_LOG_WINDOW_MS) {
+		m->log_repeats++;
+		return;
+	}
+	if (m->log_repeats > 0)
+		log_repeats(m, now - m->log_since);
+	snprintf(m->log_last, sizeof(m->log_last), "%s", text);
+	m->log_since = now;
+	m->log_level = level;
+	log_msg(level, "sync: %s: %s", m->name, text);
+}
+
+void sync_log_flush(struct sync_state *st)
+{
+	uint64_t now = sync_now_ms(st);
+
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		if (m->log_repeats > 0 && now - m->log_since >= SYNC_LOG_WINDOW_MS) {
+			log_repeats(m, now - m->log_since);
+			m->log_since = now;
+		}
+	}
 }
 
 void sync_batch_free(struct sync_batch *b)

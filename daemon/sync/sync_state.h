@@ -48,6 +48,8 @@ struct sync;
 #define SYNC_RID_MAX       256u
 #define SYNC_HEARTBEAT_MS  2000
 #define SYNC_REASON_MAX    480u
+#define SYNC_LOG_WINDOW_MS 10000u /* a peer's repeated failure is logged once per window */
+#define SYNC_MAX_STRIKES   8u     /* wants a member left unanswered, per origin, counted */
 
 enum session_kind {
 	SESSION_DIALLED = 0,
@@ -74,6 +76,9 @@ struct sync_origin {
 	uint64_t expect; /* next seq to take into the pipeline */
 	struct sync_member *fetch_from;
 	uint64_t fetch_deadline;
+	uint64_t fetch_seq; /* the first seq the want in flight asked for */
+	/* The seq of this origin's fork proof: nothing from it on is taken. 0: none. */
+	uint64_t frozen_at;
 };
 
 struct sync_member {
@@ -101,6 +106,20 @@ struct sync_member {
 	uint8_t their_hash[SYNC_MAX_ORIGINS][32];
 	uint8_t their_known[SYNC_MAX_ORIGINS]; /* 1 once a hello told us */
 	uint64_t confirmed_self;               /* our own head as they reported it */
+	/*
+	 * Claims are hints: wants m left unanswered per origin, so that a
+	 * member that claims what it never sends is asked last (reset when it
+	 * sends something of that origin).
+	 */
+	uint8_t strikes[SYNC_MAX_ORIGINS];
+	/* Their fork proofs as their hello listed them (seq, 0 for none). */
+	uint64_t their_fork[SYNC_MAX_ORIGINS];
+	int knows_forks; /* its hello lists forks: it takes "fork" messages */
+	/* The failure logged last, and how often it recurred since (sync_log_peer). */
+	char log_last[SYNC_REASON_MAX];
+	uint64_t log_since;
+	unsigned long log_repeats;
+	int log_level;
 };
 
 struct sync_item {
@@ -126,6 +145,7 @@ struct sync_batch {
 	zmq_msg_t msg;
 	int started;
 	int done;
+	int proof; /* a fork proof: its two items are the two changesets of one seq */
 	size_t n;
 	struct sync_item items[];
 };
@@ -155,7 +175,7 @@ struct sync_state {
 	int pending_closes;
 	int rebind_pending;
 	/* Counters, for the log and `loket peers`. */
-	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy;
+	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy, frozen;
 };
 
 /* uv_now of the loop, in ms. */
@@ -166,6 +186,14 @@ struct sync_origin *sync_origin_by_key(struct sync_state *st, const uint8_t key[
 int sync_origin_admitted(struct sync_state *st, size_t slot);
 /* Counts an error of m and keeps reason for `loket peers`. */
 void sync_set_error(struct sync_member *m, const char *reason);
+/*
+ * Logs a failure of member m at level (common/log.h), once per
+ * SYNC_LOG_WINDOW_MS: the same text again within the window is only
+ * counted, and sync_log_flush sums the repeats up in one line.
+ */
+void sync_log_peer(struct sync_state *st, struct sync_member *m, int level, const char *text);
+/* Logs the repeats of every member whose window has ended (from the timer). */
+void sync_log_flush(struct sync_state *st);
 void sync_batch_free(struct sync_batch *b);
 /*
  * Frees st once it is closing and no close or verification is pending,

@@ -3,8 +3,9 @@
 # signature, one with a broken chain link, one of a non-member origin,
 # garbage, and a hello of another protocol version: each is refused and
 # counted, nothing of it is stored, and sync between the honest nodes n1
-# and n2 goes on. Then a fork: a second, validly signed seq 1 of n3 is kept
-# as evidence, reported by status, the log and verify, and not built on.
+# and n2 goes on. Then a fork: a second, validly signed seq 1 of n3 makes a
+# fork proof, reported by status, the log and verify, and n3 is frozen
+# before seq 1.
 # The peer is tests/unit/test_sync in --peer mode.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
@@ -31,15 +32,19 @@ assert_contains "$out" "bad signature" "reply to a bad signature"
 [ "$(errors)" -gt "$before" ] || fail "bad signature not counted"
 assert_eq null "$(l 1 status --json | jq -r '.heads.n3')" "n3 head after a bad signature"
 
-out=$(evil badprev)
-assert_contains "$out" "broken chain link" "reply to a broken chain link"
+# A seq 2 validly signed but linked to another seq 1 is fork evidence: n1
+# asks for that seq 1 (the peer never sends it) and keeps its own.
+evil badprev >/dev/null
 assert_eq 1 "$(l 1 status --json | jq -r '.heads.n3.seq')" "n3 head after a broken link"
+assert_contains "$(l 1 peers --json | jq -r '.[] | select(.name == "n3") | .last_error')" \
+	"links to another seq 1" "n3's broken link in peers"
 
 before=$(errors)
 evil nonmember >/dev/null
 more_errors() { [ "$(errors)" -gt "$before" ]; }
 wait_for "non-member origin counted" 10 more_errors
-assert_contains "$(l 1 peers --json | jq -r '.[] | select(.name == "n3") | .last_error')" "not a roster member"
+grep -q "n3: refused a changeset of .*, which is not a roster member" "$T/n1/loketd.log" ||
+	fail "the non-member changeset is not in n1's log"
 
 out=$(evil garbage)
 assert_contains "$out" "undecodable" "reply to garbage"
@@ -59,7 +64,9 @@ loket_in "$T/n1" verify >"$T/verify.out" || { cat "$T/verify.out" >&2; fail "n1 
 start_node "$T/n1"
 evil fork >/dev/null
 wait_for "the fork of n3 seq 1 in n1's status" 20 fork_recorded
-assert_eq 1 "$(l 1 status --json | jq -r '.heads.n3.seq')" "n3 head after the fork"
+# Frozen before seq 1: nothing of n3 is held any more.
+assert_eq null "$(l 1 status --json | jq -r '.heads.n3')" "n3 head after the fork"
+has 1 expert evil1 n3 && fail "n1 still holds n3's forked seq 1"
 assert_contains "$(l 1 status)" "forks:" "human status"
 grep -qi "fork" "$T/n1/loketd.log" || fail "the fork is not in n1's log"
 stop_node "$T/n1"

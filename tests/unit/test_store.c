@@ -609,7 +609,7 @@ static void test_chain_rules(void **state)
 	assert_memory_equal(hash, a.head, 32);
 	digest_hex(s, d1);
 
-	/* A rival seq 2 is a fork: recorded, state untouched. */
+	/* A rival seq 2 is a fork: reported, nothing written until it is proved. */
 	changeset_hash(c1.bytes, c1.len, h1);
 	rival = make_cs_at(&a, 2, h1, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":22}}]");
 	assert_int_equal(store_begin(s), 0);
@@ -617,6 +617,21 @@ static void test_chain_rules(void **state)
 	assert_int_equal(store_commit(s), 0);
 	digest_hex(s, d2);
 	assert_string_equal(d1, d2);
+	assert_int_equal(store_status(s, &st), 0);
+	assert_int_equal(json_array_size(json_object_get(st, "forks")), 0);
+	json_decref(st);
+
+	/* Proved, it freezes the origin before seq 2: seq 2 goes, the state is seq 1's. */
+	assert_int_equal(store_fork_record(s, a.pk, 2, c2.bytes, c2.len, rival.bytes, rival.len),
+	                 0);
+	assert_int_equal(store_head(s, a.pk, &seq, hash), 0);
+	assert_int_equal(seq, 1);
+	assert_memory_equal(hash, h1, 32);
+	json_t *got = get1(s, "org", "a");
+	assert_int_equal(json_integer_value(json_object_get(
+	                     json_object_get(json_array_get(got, 0), "fields"), "v")),
+	                 1);
+	json_decref(got);
 	assert_int_equal(store_status(s, &st), 0);
 	forks = json_object_get(st, "forks");
 	assert_int_equal(json_array_size(forks), 1);
@@ -628,11 +643,13 @@ static void test_chain_rules(void **state)
 	                        json_string_value(json_array_get(json_object_get(f, "hashes"), 1)));
 	json_decref(st);
 
-	/* The forked origin is not built on. */
+	/* The forked origin is not built on, neither branch. */
+	assert_int_equal(append(s, &c2), LOKET_E_FROZEN);
+	assert_int_equal(append(s, &rival), LOKET_E_FROZEN);
 	c3 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":3}}]");
-	assert_int_equal(append(s, &c3), LOKET_E_FORK);
+	assert_int_equal(append(s, &c3), LOKET_E_BAD_SEQ);
 	assert_int_equal(store_head(s, a.pk, &seq, hash), 0);
-	assert_int_equal(seq, 2);
+	assert_int_equal(seq, 1);
 
 	free(c1.bytes);
 	free(c2.bytes);
@@ -641,6 +658,150 @@ static void test_chain_rules(void **state)
 	free(badprev.bytes);
 	free(rival.bytes);
 	store_close(s);
+}
+
+/*
+ * One proof per origin, the lowest: a second proof of the same or a higher
+ * seq changes nothing, a lower one replaces it and freezes further back.
+ * Two stores that took different branches end alike once both hold it.
+ */
+static void test_fork_proof_lowest_wins(void **state)
+{
+	struct store *s = open_new(), *t = open_new();
+	struct node a;
+	struct signed_cs c[4], r1, r3, r3b;
+	uint8_t zero[32] = {0}, prev[32], got[2][32];
+	uint64_t seq;
+	char d1[65], d2[65];
+
+	(void)state;
+	node_init(&a);
+	for (int i = 0; i < 4; i++) {
+		char ops[96];
+		snprintf(ops, sizeof(ops),
+		         "[{\"coll\":\"org\",\"id\":\"o%d\",\"fields\":{\"v\":%d}}]", i, i);
+		c[i] = make_cs(&a, ops);
+	}
+	changeset_hash(c[1].bytes, c[1].len, prev);
+	r3 = make_cs_at(&a, 3, prev, "[{\"coll\":\"org\",\"id\":\"x\",\"fields\":{\"v\":1}}]");
+	r3b = make_cs_at(&a, 3, prev, "[{\"coll\":\"org\",\"id\":\"y\",\"fields\":{\"v\":1}}]");
+	r1 = make_cs_at(&a, 1, zero, "[{\"coll\":\"org\",\"id\":\"z\",\"fields\":{\"v\":1}}]");
+	/* s holds all four; t only the first two, then the rival seq 3. */
+	for (int i = 0; i < 4; i++)
+		append_ok(s, &c[i]);
+	append_ok(t, &c[0]);
+	append_ok(t, &c[1]);
+	append_ok(t, &r3);
+
+	assert_int_equal(store_fork_record(s, a.pk, 3, c[2].bytes, c[2].len, r3.bytes, r3.len), 0);
+	assert_int_equal(store_fork_record(t, a.pk, 3, r3.bytes, r3.len, c[2].bytes, c[2].len), 0);
+	digest_hex(s, d1);
+	digest_hex(t, d2);
+	assert_string_equal(d1, d2);
+	assert_int_equal(store_head(s, a.pk, &seq, got[0]), 0);
+	assert_int_equal(seq, 2);
+	/* Another variant of seq 3, or a fork at seq 4, is no better proof. */
+	assert_int_equal(store_fork_record(s, a.pk, 3, r3.bytes, r3.len, r3b.bytes, r3b.len), 1);
+	assert_int_equal(store_fork_record(s, a.pk, 4, c[3].bytes, c[3].len, r3b.bytes, r3b.len),
+	                 1);
+	assert_int_equal(store_fork_seq(s, a.pk, &seq), 0);
+	assert_int_equal(seq, 3);
+
+	/* A fork at seq 1 replaces it: nothing of the origin is left. */
+	assert_int_equal(store_fork_record(s, a.pk, 1, c[0].bytes, c[0].len, r1.bytes, r1.len), 0);
+	assert_int_equal(store_fork_seq(s, a.pk, &seq), 0);
+	assert_int_equal(seq, 1);
+	assert_int_equal(store_head(s, a.pk, &seq, got[0]), 0);
+	assert_int_equal(seq, 0);
+	uint8_t *bytes[2];
+	size_t len[2];
+	assert_int_equal(store_fork_proof(s, a.pk, &seq, bytes, len), 0);
+	assert_int_equal(seq, 1);
+	changeset_hash(bytes[0], len[0], got[0]);
+	changeset_hash(bytes[1], len[1], got[1]);
+	assert_memory_not_equal(got[0], got[1], 32);
+	free(bytes[0]);
+	free(bytes[1]);
+	json_t *all = NULL;
+	assert_int_equal(store_list(s, "org", NULL, 0, &all), 0);
+	assert_int_equal(json_array_size(all), 0);
+	json_decref(all);
+	/* Two equal changesets are no proof. */
+	assert_int_equal(store_fork_record(t, a.pk, 1, c[0].bytes, c[0].len, c[0].bytes, c[0].len),
+	                 LOKET_E_MALFORMED);
+
+	for (int i = 0; i < 4; i++)
+		free(c[i].bytes);
+	free(r1.bytes);
+	free(r3.bytes);
+	free(r3b.bytes);
+	store_close(s);
+	store_close(t);
+}
+
+/*
+ * A store written before fork proofs kept only the rival in the fork table
+ * and went on holding the origin's later changesets; opened read-write, it
+ * is frozen as a proof freezes it now, and verify finds the proof holds.
+ */
+static void test_fork_legacy_normalized(void **state)
+{
+	char path[256], err[256];
+	struct store *s = NULL;
+	struct node a;
+	struct signed_cs c1, c2, c3, rival;
+	uint8_t h1[32], rh[32];
+	uint64_t seq;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	json_t *report;
+
+	(void)state;
+	node_init(&a);
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	c1 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":1}}]");
+	c2 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":2}}]");
+	c3 = make_cs(&a, "[{\"coll\":\"org\",\"id\":\"b\",\"fields\":{\"v\":3}}]");
+	append_ok(s, &c1);
+	append_ok(s, &c2);
+	append_ok(s, &c3);
+	store_close(s);
+	changeset_hash(c1.bytes, c1.len, h1);
+	rival = make_cs_at(&a, 2, h1, "[{\"coll\":\"org\",\"id\":\"a\",\"fields\":{\"v\":22}}]");
+	changeset_hash(rival.bytes, rival.len, rh);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "INSERT INTO fork(origin, seq, hash, bytes, seen)"
+	                                    " VALUES(?1, 2, ?2, ?3, 0)",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	sqlite3_bind_blob(st, 1, a.pk, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, rh, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, rival.bytes, (int)rival.len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(path, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_head(s, a.pk, &seq, h1), 0);
+	assert_int_equal(seq, 1);
+	json_t *b = get1(s, "org", "b");
+	assert_int_equal(json_array_size(b), 0);
+	json_decref(b);
+	store_close(s);
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_int_equal(json_array_size(json_object_get(report, "problems")), 1);
+	assert_true(strstr(json_string_value(json_object_get(
+	                       json_array_get(json_object_get(report, "problems"), 0), "problem")),
+	                   "the proof holds") != NULL);
+	json_decref(report);
+	store_close(s);
+	free(c1.bytes);
+	free(c2.bytes);
+	free(c3.bytes);
+	free(rival.bytes);
 }
 
 static void test_rollback_restores_digest(void **state)
@@ -1095,6 +1256,8 @@ int main(void)
 	    cmocka_unit_test(test_op_changes),
 	    cmocka_unit_test(test_apply_local_then_append),
 	    cmocka_unit_test(test_chain_rules),
+	    cmocka_unit_test(test_fork_proof_lowest_wins),
+	    cmocka_unit_test(test_fork_legacy_normalized),
 	    cmocka_unit_test(test_rollback_restores_digest),
 	    cmocka_unit_test(test_digest_interleavings_and_rebuild),
 	    cmocka_unit_test(test_verify),

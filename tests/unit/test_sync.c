@@ -10,8 +10,10 @@
  * then sends what MODE names: "badsig" (a changeset whose signature does
  * not verify), "badprev" (seq 1, then a seq 2 whose prev is wrong),
  * "nonmember" (a changeset signed by a key in no roster), "garbage"
- * (bytes that are no message) or "oldproto" (a hello of protocol 2). It
- * prints every error the node sends back, one per line.
+ * (bytes that are no message) or "oldproto" (a hello of protocol 2); or
+ * a scripted mode with arguments (peer_script: a branch of a forked
+ * chain, a claim it never backs). It prints every error the node sends
+ * back, one per line.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,9 +127,63 @@ static void peer_listen(void *sock, int ms)
 	}
 }
 
+/*
+ * The changeset at seq of the chain named by the letter variant: every
+ * variant is its own chain from seq 1 (hlc and id tell them apart), made
+ * again identically by every run, so two runs can fork the member's chain
+ * or extend one branch of it.
+ */
+static void peer_chain(const struct key *k, char variant, uint64_t seq, msgpack_sbuffer *out)
+{
+	uint8_t prev[32] = {0};
+	for (uint64_t s = 1; s <= seq; s++) {
+		peer_changeset(k, s, prev, s * 1000u + (uint64_t)variant, out);
+		if (s < seq) {
+			changeset_hash((uint8_t *)out->data, out->size, prev);
+			msgpack_sbuffer_destroy(out);
+		}
+	}
+}
+
+/*
+ * Scripted modes, after the hello:
+ *   chain V FROM TO     pushes seq FROM..TO of chain V (peer_chain), one per message
+ *   claim ORIGIN SEQ S  says hello again claiming ORIGIN's head at SEQ (a hash of
+ *                       zeros) and stays S seconds, answering nothing
+ */
+static int peer_script(void *sock, const struct key *k, int argc, char **argv)
+{
+	const char *mode = argv[5];
+	if (strcmp(mode, "chain") == 0 && argc == 9) {
+		uint64_t from = strtoull(argv[7], NULL, 10), to = strtoull(argv[8], NULL, 10);
+		for (uint64_t seq = from; seq <= to && seq > 0; seq++) {
+			msgpack_sbuffer cs;
+			peer_chain(k, argv[6][0], seq, &cs);
+			peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
+			msgpack_sbuffer_destroy(&cs);
+		}
+		peer_listen(sock, 1000);
+		return 0;
+	}
+	if (strcmp(mode, "claim") == 0 && argc == 9) {
+		char zeros[65];
+		memset(zeros, '0', 64);
+		zeros[64] = '\0';
+		json_t *heads =
+		    json_pack("{s:[I, s]}", argv[6], (json_int_t)strtoll(argv[7], NULL, 10), zeros);
+		peer_send(sock,
+		          json_pack("{s:s, s:i, s:s, s:o, s:b}", "t", "hello", "proto", 1,
+		                    "federation", "default", "heads", heads, "reply", 1),
+		          NULL, 0);
+		peer_listen(sock, atoi(argv[8]) * 1000);
+		return 0;
+	}
+	return 2;
+}
+
 static int peer_main(int argc, char **argv)
 {
-	if (argc != 6)
+	if (argc != 6 && argc != 9)
 		return 2;
 	char err[512];
 	struct key *k;
@@ -150,6 +206,13 @@ static int peer_main(int argc, char **argv)
 	                    "default", "heads"),
 	          NULL, 0);
 	peer_listen(sock, 500);
+	if (argc == 9) {
+		int rc = peer_script(sock, k, argc, argv);
+		zmq_close(sock);
+		zmq_ctx_term(ctx);
+		key_free(k);
+		return rc;
+	}
 	uint8_t zero[32] = {0};
 	msgpack_sbuffer cs;
 	if (strcmp(mode, "badsig") == 0) {
