@@ -67,9 +67,9 @@ int store_fork_proof(struct store *s, const uint8_t origin[32], uint64_t *seq, u
 		return rc;
 	if (*seq == 0)
 		return LOKET_E_NOT_FOUND;
-	if ((rc = prep(s,
-	               "SELECT bytes FROM fork WHERE origin = ?1 AND seq = ?2 ORDER BY hash LIMIT 2",
-	               &st)) < 0)
+	if ((rc = prep(
+	         s, "SELECT bytes FROM fork WHERE origin = ?1 AND seq = ?2 ORDER BY hash LIMIT 2",
+	         &st)) < 0)
 		return rc;
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)*seq);

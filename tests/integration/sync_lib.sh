@@ -7,11 +7,17 @@ command -v jq >/dev/null || fail "jq is needed"
 
 declare -A USED_PORT=()
 
-# free_port: prints a TCP port on 127.0.0.1 that nothing listens on.
+# free_port: prints a TCP port on 127.0.0.1 that nothing listens on, below
+# the kernel's ephemeral range: a node dialling a peer that is not up yet
+# would otherwise, now and then, be given that peer's port as its own source
+# port (a TCP self-connect), and the peer could not bind it.
 free_port() {
-	local p i
+	local p i low=32768
+	[ -r /proc/sys/net/ipv4/ip_local_port_range ] &&
+		read -r low _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$low" -gt 12000 ] || fail "the ephemeral port range starts at $low: no room for test ports"
 	for i in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
 		[ -z "${USED_PORT[$p]:-}" ] || continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			USED_PORT[$p]=1

@@ -148,8 +148,8 @@ static void peer_chain(const struct key *k, char variant, uint64_t seq, msgpack_
 /*
  * Scripted modes, after the hello:
  *   chain V FROM TO     pushes seq FROM..TO of chain V (peer_chain), one per message
- *   claim ORIGIN SEQ S  says hello again claiming ORIGIN's head at SEQ (a hash of
- *                       zeros) and stays S seconds, answering nothing
+ *   claim ORIGIN SEQ S  says hello claiming ORIGIN's head at SEQ (a hash of zeros)
+ *                       every second for S seconds, and answers nothing
  */
 static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 {
@@ -169,13 +169,16 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 		char zeros[65];
 		memset(zeros, '0', 64);
 		zeros[64] = '\0';
-		json_t *heads =
-		    json_pack("{s:[I, s]}", argv[6], (json_int_t)strtoll(argv[7], NULL, 10), zeros);
-		peer_send(sock,
-		          json_pack("{s:s, s:i, s:s, s:o, s:b}", "t", "hello", "proto", 1,
-		                    "federation", "default", "heads", heads, "reply", 1),
-		          NULL, 0);
-		peer_listen(sock, atoi(argv[8]) * 1000);
+		/* Said again every second, as a live peer's hellos are. */
+		for (int i = 0; i < atoi(argv[8]); i++) {
+			json_t *heads = json_pack("{s:[I, s]}", argv[6],
+			                          (json_int_t)strtoll(argv[7], NULL, 10), zeros);
+			peer_send(sock,
+			          json_pack("{s:s, s:i, s:s, s:o, s:b}", "t", "hello", "proto", 1,
+			                    "federation", "default", "heads", heads, "reply", 1),
+			          NULL, 0);
+			peer_listen(sock, 1000);
+		}
 		return 0;
 	}
 	return 2;
