@@ -8,25 +8,8 @@
  * The other sync files never call back into this one
  * (daemon/sync/sync_state.h says the order).
  *
- * Wire format. Every sync message is one ZeroMQ frame (so ZMQ_MAXMSGSIZE
- * bounds it and ZMQ_RCVHWM bounds how many wait): a msgpack map, the
- * header, followed by zero or more msgpack bin values, each one signed
- * changeset exactly as stored. Headers:
- *
- *   {"t":"hello","proto":1,"federation":F,"heads":{ORIGIN:[SEQ,"HASH"]},"reply":B?}
- *       on connect (the dialler first, the listener answers with reply:true)
- *       and every sync_interval; heads holds roster origins only
- *   {"t":"have","heads":{...}}     news of changesets just accepted
- *   {"t":"want","origin":O,"from":S,"count":N}
- *       credit: the peer may answer with changesets S.. of O, at most N
- *       (<= SYNC_WANT_MAX) and about SYNC_MSG_BYTES, in one "cs" message
- *   {"t":"cs","origin":O?,"end":true?,"next":S?} + changesets
- *       the answer to a want (end, next: the first seq not sent), or a push
- *   {"t":"error","reason":"..."}
- *
- * ORIGIN is a base64 key, HASH 64 hex digits. A peer is known only by the
- * key ZAP attached to its connection (User-Id), or by the server key a
- * DEALER pinned; nothing a message says about its sender is believed.
+ * The protocol (messages, credit, claims, fork proofs and the freezing
+ * rule) is written down in proto/SYNC.md.
  */
 #include "daemon/sync/sync.h"
 

@@ -9,7 +9,7 @@
  * does not receive every changeset from every neighbour. Every changeset
  * from a peer is bounded, decoded, checked against the roster, verified on
  * the libuv thread pool and appended in order, one transaction per batch.
- * Wire format: daemon/sync/sync.c, top.
+ * The protocol: proto/SYNC.md.
  *
  * It also keeps a node that may have lost the tail of its own chain (a
  * restored backup, a wiped data directory) from signing until a peer has

@@ -1,6 +1,6 @@
 /*
  * sync_session: the sync protocol as one node speaks it to its peers
- * (wire format: daemon/sync/sync.c, top). It packs and sends the messages,
+ * (proto/SYNC.md). It packs and sends the messages,
  * tracks which session of a member is up and drops one that misbehaves,
  * keeps this node from signing until a peer has shown it its own head,
  * takes in the heads peers report, asks the best peer for what this node
