@@ -81,6 +81,10 @@ static void print_peers(const json_t *result)
 		       cli_json_int(p, "we_lack", 0), cli_json_int(p, "errors", 0));
 		if (json_is_true(json_object_get(p, "incompatible")))
 			printf("  incompatible: sync with it is off\n");
+		if (cli_json_int(p, "banned_ms", 0) > 0)
+			printf("  refused for %lld s more after a protocol error (offence %lld)\n",
+			       (cli_json_int(p, "banned_ms", 0) + 999) / 1000,
+			       cli_json_int(p, "offences", 0));
 		if (cli_json_str(p, "last_error"))
 			printf("  last error: %s\n", cli_json_str(p, "last_error"));
 	}

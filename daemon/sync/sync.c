@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -165,6 +166,7 @@ static void router_on_readable(struct zwatch *w, void *zsock, void *data)
 	const uint8_t *rid = zmq_msg_data(&frames[0]);
 	if (sess->banned_rid_len == rid_len && memcmp(sess->banned_rid, rid, rid_len) == 0)
 		goto out; /* dropped for misbehaving: silent until it connects anew */
+	sess->fd = zmq_msg_get(&frames[1], ZMQ_SRCFD);
 	if (!sess->up || sess->rid_len != rid_len || memcmp(sess->rid, rid, rid_len) != 0) {
 		memcpy(sess->rid, rid, rid_len);
 		sess->rid_len = rid_len;
@@ -387,6 +389,7 @@ static struct sync_member *member_add(struct sync_state *st, const struct config
 		if (!m)
 			abort();
 		m->st = st;
+		m->s[SESSION_DIALLED].fd = m->s[SESSION_ACCEPTED].fd = -1;
 		memcpy(m->key, cm->key, 32);
 		config_key_encode(cm->key, m->b64);
 		m->slot = slot;
@@ -461,6 +464,23 @@ static void try_rebind(struct sync_state *st)
 
 /* ---- the periodic timer ---- */
 
+/*
+ * Shuts a dropped accepted connection, if its descriptor still belongs to
+ * the same peer address: libzmq offers no way to close one connection of a
+ * ROUTER, and a socket shut down is one it closes.
+ */
+static void shut_connection(struct sync_member *m)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+	m->shut_pending = 0;
+	if (getpeername(m->shut_fd, (struct sockaddr *)&addr, &len) != 0 ||
+	    len != m->shut_addr_len || memcmp(&addr, &m->shut_addr, len) != 0)
+		return;
+	if (shutdown(m->shut_fd, SHUT_RDWR) != 0)
+		log_debug("sync: %s: cannot shut its connection: %s", m->name, strerror(errno));
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct sync_state *st = t->data;
@@ -487,6 +507,8 @@ static void on_tick(uv_timer_t *t)
 				log_error("sync: %s: cannot dial %s again: %s", m->name,
 				          m->endpoint, zmq_strerror(zmq_errno()));
 		}
+		if (m->shut_pending && now >= m->shut_at)
+			shut_connection(m);
 		if (a->up && now - a->last_seen > expiry) {
 			log_info("sync: %s went silent; its session to us is taken as closed",
 			         m->name);
@@ -496,6 +518,7 @@ static void on_tick(uv_timer_t *t)
 		}
 	}
 	sync_log_flush(st);
+	zap_log_flush(&st->zap);
 	sync_pump(st);
 }
 
@@ -519,16 +542,19 @@ static json_t *member_json(struct sync_state *st, struct sync_member *m)
 		else
 			we_lack += theirs - ours;
 	}
+	unsigned offences;
+	uint64_t banned = zap_ban_left(&st->zap, m->key, &offences);
 	json_t *o = json_pack(
-	    "{s:s, s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:s?, s:b}", "name", m->name, "key", m->b64,
-	    "endpoint", m->endpoint[0] ? m->endpoint : NULL, "session",
+	    "{s:s, s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:s?, s:b, s:I, s:I}", "name", m->name,
+	    "key", m->b64, "endpoint", m->endpoint[0] ? m->endpoint : NULL, "session",
 	    d && a ? "both"
 	    : d    ? "dialled"
 	    : a    ? "accepted"
 	           : NULL,
 	    "last_seen", seen ? json_integer((json_int_t)seen) : json_null(), "they_lack",
 	    (json_int_t)they_lack, "we_lack", (json_int_t)we_lack, "errors", (json_int_t)m->errors,
-	    "last_error", m->last_error[0] ? m->last_error : NULL, "incompatible", m->incompatible);
+	    "last_error", m->last_error[0] ? m->last_error : NULL, "incompatible", m->incompatible,
+	    "banned_ms", (json_int_t)banned, "offences", (json_int_t)offences);
 	if (!o)
 		abort();
 	return o;

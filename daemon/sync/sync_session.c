@@ -166,24 +166,36 @@ void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind)
 	sess->up = 0;
 	sess->gen++;
 	sess->hello_owed = 0;
+	uint64_t ban = zap_ban_left(&st->zap, m->key, NULL);
 	if (kind == SESSION_ACCEPTED) {
 		memcpy(sess->banned_rid, sess->rid, sess->rid_len);
 		sess->banned_rid_len = sess->rid_len;
 		sess->rid_len = 0;
+		/* Not read any more: the connection is shut once the error is out. */
+		m->shut_addr_len = sizeof(m->shut_addr);
+		if (sess->fd >= 0 && getpeername(sess->fd, (struct sockaddr *)&m->shut_addr,
+		                                 &m->shut_addr_len) == 0) {
+			m->shut_pending = 1;
+			m->shut_fd = sess->fd;
+			m->shut_at = sync_now_ms(st) + SYNC_SHUT_DELAY_MS;
+		}
+		sess->fd = -1;
 	} else if (m->dealer && m->endpoint[0] && !m->removed) {
+		/* Dialled again by the timer, once a ban is over. */
 		zmq_disconnect(m->dealer, m->endpoint);
-		if (zmq_connect(m->dealer, m->endpoint) != 0)
-			log_error("sync: %s: cannot dial %s again: %s", m->name, m->endpoint,
-			          zmq_strerror(zmq_errno()));
+		m->redial_at = sync_now_ms(st) + (ban > SYNC_TICK_MS ? ban : SYNC_TICK_MS);
 	}
 	sync_clear_fetches(st, m);
 }
 
 void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason)
 {
-	char line[SYNC_REASON_MAX + 64];
-	snprintf(line, sizeof(line), "misbehaved (%s session): %s; dropping the session",
-	         kind == SESSION_DIALLED ? "dialled" : "accepted", reason);
+	char line[SYNC_REASON_MAX + 96];
+	uint64_t ban = zap_ban(&st->zap, m->key);
+	snprintf(line, sizeof(line),
+	         "misbehaved (%s session): %s; dropping the session, refused for %llu s",
+	         kind == SESSION_DIALLED ? "dialled" : "accepted", reason,
+	         (unsigned long long)(ban / 1000));
 	sync_log_peer(st, m, LOG_LEVEL_WARN, line);
 	sync_set_error(m, reason);
 	if (m->s[kind].up)

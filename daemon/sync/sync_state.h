@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <uv.h>
@@ -50,6 +51,7 @@ struct sync;
 #define SYNC_REASON_MAX    480u
 #define SYNC_LOG_WINDOW_MS 10000u /* a peer's repeated failure is logged once per window */
 #define SYNC_MAX_STRIKES   8u     /* wants a member left unanswered, per origin, counted */
+#define SYNC_SHUT_DELAY_MS 200u   /* a dropped connection is shut this long after its error */
 
 enum session_kind {
 	SESSION_DIALLED = 0,
@@ -66,6 +68,7 @@ struct sync_session {
 	uint64_t last_seen;      /* uv_now ms */
 	uint64_t last_seen_wall; /* ms since the epoch, for people */
 	int hello_owed;
+	int fd; /* of the connection the last message came on (accepted sessions), or -1 */
 };
 
 struct sync_origin {
@@ -115,6 +118,16 @@ struct sync_member {
 	/* Their fork proofs as their hello listed them (seq, 0 for none). */
 	uint64_t their_fork[SYNC_MAX_ORIGINS];
 	int knows_forks; /* its hello lists forks: it takes "fork" messages */
+	/*
+	 * An accepted connection to shut once the error sent on it is out: its
+	 * descriptor and peer address, checked again before the shutdown so
+	 * that a descriptor reused meanwhile is left alone.
+	 */
+	int shut_pending;
+	int shut_fd;
+	struct sockaddr_storage shut_addr;
+	socklen_t shut_addr_len;
+	uint64_t shut_at;
 	/* The failure logged last, and how often it recurred since (sync_log_peer). */
 	char log_last[SYNC_REASON_MAX];
 	uint64_t log_since;

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <zmq.h>
@@ -30,6 +31,75 @@ static const struct config_member *zap_member(const struct config *cfg, const ui
 			return &cfg->members[i];
 	}
 	return NULL;
+}
+
+/* One line per ZAP_LOG_WINDOW: the first refusal at once, the rest as a count. */
+static void refused_log(struct zap *z)
+{
+	uint64_t now = uv_now(z->loop);
+	if (z->refused_logged_at && now - z->refused_logged_at < ZAP_LOG_WINDOW) {
+		z->refused_unlogged++;
+		return;
+	}
+	log_warn("zap: refused a connection %s (%lu refused so far)", z->refused_last, z->refused);
+	z->refused_logged_at = now;
+	z->refused_unlogged = 0;
+}
+
+void zap_log_flush(struct zap *z)
+{
+	uint64_t now = uv_now(z->loop);
+	if (z->refused_unlogged == 0 || now - z->refused_logged_at < ZAP_LOG_WINDOW)
+		return;
+	log_warn("zap: refused %lu more connections in %llu s; the last %s", z->refused_unlogged,
+	         (unsigned long long)((now - z->refused_logged_at) / 1000), z->refused_last);
+	z->refused_logged_at = now;
+	z->refused_unlogged = 0;
+}
+
+static struct zap_ban *ban_of(const struct zap *z, const uint8_t key[32])
+{
+	for (size_t i = 0; i < z->n_bans; i++)
+		if (memcmp(z->bans[i].key, key, 32) == 0)
+			return &z->bans[i];
+	return NULL;
+}
+
+uint64_t zap_ban(struct zap *z, const uint8_t key[32])
+{
+	uint64_t now = uv_now(z->loop);
+	struct zap_ban *b = ban_of(z, key);
+	if (!b) {
+		if (z->n_bans == z->cap_bans) {
+			z->cap_bans = z->cap_bans ? 2 * z->cap_bans : 8;
+			z->bans = realloc(z->bans, z->cap_bans * sizeof(*z->bans));
+			if (!z->bans)
+				abort();
+		}
+		b = &z->bans[z->n_bans++];
+		memset(b, 0, sizeof(*b));
+		memcpy(b->key, key, 32);
+	}
+	if (b->offences && now - b->last_offence > ZAP_BAN_FORGIVE)
+		b->offences = 0;
+	uint64_t len = ZAP_BAN_FIRST_MS;
+	for (unsigned i = 0; i < b->offences && len < ZAP_BAN_MAX_MS; i++)
+		len *= 2;
+	if (len > ZAP_BAN_MAX_MS)
+		len = ZAP_BAN_MAX_MS;
+	b->offences++;
+	b->last_offence = now;
+	b->until = now + len;
+	return len;
+}
+
+uint64_t zap_ban_left(const struct zap *z, const uint8_t key[32], unsigned *offences)
+{
+	const struct zap_ban *b = ban_of(z, key);
+	uint64_t now = uv_now(z->loop);
+	if (offences)
+		*offences = b ? b->offences : 0;
+	return b && b->until > now ? b->until - now : 0;
 }
 
 static void zap_on_readable(struct zwatch *w, void *zsock, void *data)
@@ -60,18 +130,24 @@ static void zap_on_readable(struct zwatch *w, void *zsock, void *data)
 		goto done; /* cannot even answer: libzmq never sends this */
 
 	const char *status = "400", *text = "not a roster member";
-	char user[45] = "";
+	char user[45] = "", curve[45] = "?";
 	const struct config_member *m = NULL;
+	uint64_t ban_left = 0;
 	if (n == 7 && zmq_msg_size(&frames[5]) == 5 &&
-	    memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 && zmq_msg_size(&frames[6]) == 32)
+	    memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 && zmq_msg_size(&frames[6]) == 32) {
 		m = zap_member(z->node->cfg, zmq_msg_data(&frames[6]));
-	if (m) {
+		config_key_encode(zmq_msg_data(&frames[6]), curve);
+	}
+	if (m && (ban_left = zap_ban_left(z, m->key, NULL)) > 0) {
+		text = "banned for a protocol error";
+	} else if (m) {
 		status = "200";
 		text = "OK";
 		config_key_encode(m->key, user);
 		z->admitted++;
 		log_debug("zap: admitted %s", m->name);
-	} else {
+	}
+	if (!m || ban_left > 0) {
 		char addr[64] = "?";
 		if (n > 3) {
 			size_t len = zmq_msg_size(&frames[3]);
@@ -84,9 +160,15 @@ static void zap_on_readable(struct zwatch *w, void *zsock, void *data)
 					addr[i] = '?';
 		}
 		z->refused++;
-		log_warn("zap: refused a connection from %s: its key is not in the roster "
-		         "(%lu refused so far)",
-		         addr, z->refused);
+		if (m)
+			snprintf(
+			    z->refused_last, sizeof(z->refused_last),
+			    "from %s: member %s is banned for %llu s more after a protocol error",
+			    addr, m->name, (unsigned long long)((ban_left + 999) / 1000));
+		else
+			snprintf(z->refused_last, sizeof(z->refused_last),
+			         "from %s: its CURVE key %s is not a roster member's", addr, curve);
+		refused_log(z);
 	}
 	/* [version, request id, status, text, user id, metadata] */
 	if (zmq_send(zsock, "1.0", 3, ZMQ_SNDMORE) < 0 ||
@@ -106,6 +188,7 @@ int zap_init(struct zap *z, uv_loop_t *loop, void *zctx, struct node *node, char
 {
 	memset(z, 0, sizeof(*z));
 	z->node = node;
+	z->loop = loop;
 	z->zsock = zmq_socket(zctx, ZMQ_REP);
 	if (!z->zsock)
 		goto zmq_failed;
@@ -135,6 +218,9 @@ static void zap_on_watch_closed(struct zwatch *w)
 	struct zap *z = (struct zap *)((char *)w - offsetof(struct zap, watch));
 	zmq_close(z->zsock);
 	z->zsock = NULL;
+	free(z->bans);
+	z->bans = NULL;
+	z->n_bans = z->cap_bans = 0;
 	if (z->on_closed)
 		z->on_closed(z);
 }

@@ -5,7 +5,7 @@
 # counted, nothing of it is stored, and sync between the honest nodes n1
 # and n2 goes on. Then a fork: a second, validly signed seq 1 of n3 makes a
 # fork proof, reported by status, the log and verify, and n3 is frozen
-# before seq 1.
+# before seq 1. A protocol error shuts n3 out at ZAP until its ban ends.
 # The peer is tests/unit/test_sync in --peer mode.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
@@ -26,11 +26,22 @@ fork_recorded() {
 }
 errors() { l 1 peers --json | jq -r '.[] | select(.name == "n3") | .errors'; }
 
+banned_ms() { l 1 peers --json | jq -r '.[] | select(.name == "n3") | .banned_ms'; }
+unbanned() { [ "$(banned_ms)" = 0 ]; }
+
 before=$(errors)
 out=$(evil badsig)
 assert_contains "$out" "bad signature" "reply to a bad signature"
 [ "$(errors)" -gt "$before" ] || fail "bad signature not counted"
 assert_eq null "$(l 1 status --json | jq -r '.heads.n3')" "n3 head after a bad signature"
+
+# A protocol error shuts the member out at the handshake for a while.
+[ "$(banned_ms)" -gt 0 ] || fail "n3 is not banned after a bad signature"
+assert_contains "$(l 1 peers)" "refused for" "the ban in peers"
+out=$(evil garbage)
+assert_contains "$out" "no connection" "n3 connecting while banned"
+grep -q "member n3 is banned" "$T/n1/loketd.log" || fail "the refused banned member is not logged"
+wait_for "n3's ban to end" 20 unbanned
 
 # A seq 2 validly signed but linked to another seq 1 is fork evidence: n1
 # asks for that seq 1 (the peer never sends it) and keeps its own.
@@ -48,6 +59,7 @@ grep -q "n3: refused a changeset of .*, which is not a roster member" "$T/n1/lok
 
 out=$(evil garbage)
 assert_contains "$out" "undecodable" "reply to garbage"
+wait_for "n3's second ban to end" 30 unbanned
 out=$(evil oldproto)
 assert_contains "$out" "incompatible sync protocol" "reply to protocol 2"
 grep -q "incompatible sync protocol" "$T/n1/loketd.log" || fail "incompatible peer not logged"

@@ -51,7 +51,8 @@ static void peer_send(void *sock, json_t *hdr, const uint8_t *cs, size_t cs_len)
 		msgpack_pack_bin(&pk, cs_len);
 		msgpack_pack_bin_body(&pk, cs, cs_len);
 	}
-	zmq_send(sock, sb.data, sb.size, 0);
+	if (zmq_send(sock, sb.data, sb.size, 0) < 0)
+		printf("no connection: %s\n", zmq_strerror(zmq_errno()));
 	msgpack_sbuffer_destroy(&sb);
 }
 
@@ -199,8 +200,11 @@ static int peer_main(int argc, char **argv)
 	const char *mode = argv[5];
 	void *ctx = zmq_ctx_new();
 	void *sock = zmq_socket(ctx, ZMQ_DEALER);
-	int linger = 500;
+	/* A node that refuses this key at the handshake leaves no connection to send on. */
+	int linger = 500, sndtimeo = 3000, immediate = 1;
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
+	zmq_setsockopt(sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo));
+	zmq_setsockopt(sock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate));
 	if (key_arm_curve_client(k, sock, server) != 0 || zmq_connect(sock, argv[4]) != 0)
 		return 1;
 	int proto = strcmp(mode, "oldproto") == 0 ? 2 : 1;
