@@ -19,8 +19,6 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 
-#define CLI_QUOTE_MAX 64 /* bytes of user input quoted in a message */
-
 static struct {
 	const char *config_path;
 	int config_explicit;
@@ -45,12 +43,13 @@ int cli_config_explicit(void)
 int cli_load_config(struct config **out, char *err, size_t errlen)
 {
 	int rc = config_load(cli.config_path, out, err, errlen);
+	char q[ERROR_QUOTE_SIZE];
 	/* Nobody named a file and the default is not there: say how to name one. */
 	if (rc == -ENOENT && !cli.config_explicit)
 		snprintf(err, errlen,
 		         "no configuration at %s: give -c FILE, set LOKET_CONF, or create a node "
 		         "with `loket init DIR --name NAME`",
-		         cli.config_path);
+		         error_quote_str(q, sizeof(q), cli.config_path));
 	return rc;
 }
 
@@ -115,15 +114,15 @@ cleanup:
 
 int cli_parse_limit(const char *s, long *out, char *err, size_t errlen)
 {
-	char *end;
+	char *end, q[ERROR_QUOTE_SIZE];
 	long v;
 
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno == ERANGE || v < 1 ||
 	    v > CLI_LIMIT_MAX) {
-		snprintf(err, errlen, "limit '%.*s' is not a number from 1 to %ld", CLI_QUOTE_MAX,
-		         s, CLI_LIMIT_MAX);
+		snprintf(err, errlen, "limit %s is not a number from 1 to %ld",
+		         error_quote_str(q, sizeof(q), s), CLI_LIMIT_MAX);
 		return -EINVAL;
 	}
 	*out = v;
@@ -132,11 +131,13 @@ int cli_parse_limit(const char *s, long *out, char *err, size_t errlen)
 
 int cli_check_coll(const char *coll, char *err, size_t errlen)
 {
+	char q[ERROR_QUOTE_SIZE];
+
 	if (!changeset_valid_coll(coll, strlen(coll))) {
 		snprintf(err, errlen,
-		         "invalid collection '%.*s' (use a-z first, then a-z, 0-9 and '_', "
+		         "invalid collection %s (use a-z first, then a-z, 0-9 and '_', "
 		         "at most %u bytes)",
-		         CLI_QUOTE_MAX, coll, LOKET_MAX_COLL_LEN);
+		         error_quote_str(q, sizeof(q), coll), LOKET_MAX_COLL_LEN);
 		return -EINVAL;
 	}
 	return 0;
@@ -144,11 +145,13 @@ int cli_check_coll(const char *coll, char *err, size_t errlen)
 
 int cli_check_id(const char *id, char *err, size_t errlen)
 {
+	char q[ERROR_QUOTE_SIZE];
+
 	if (!changeset_valid_id(id, strlen(id))) {
 		snprintf(err, errlen,
-		         "invalid id '%.*s' (use A-Z, a-z, 0-9 and '.', '_', ':', '@', '-', "
+		         "invalid id %s (use A-Z, a-z, 0-9 and '.', '_', ':', '@', '-', "
 		         "at most %u bytes)",
-		         CLI_QUOTE_MAX, id, LOKET_MAX_ID_LEN);
+		         error_quote_str(q, sizeof(q), id), LOKET_MAX_ID_LEN);
 		return -EINVAL;
 	}
 	return 0;
@@ -158,6 +161,7 @@ int cli_check_fields(const json_t *fields, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v;
+	char q[ERROR_QUOTE_SIZE];
 
 	if (!json_is_object(fields)) {
 		snprintf(err, errlen, "fields must be a JSON object, like {\"name\":\"...\"}");
@@ -176,8 +180,8 @@ int cli_check_fields(const json_t *fields, char *err, size_t errlen)
 	{
 		size_t len = strlen(key);
 		if (len == 0 || len > LOKET_MAX_KEY_LEN) {
-			snprintf(err, errlen, "field name '%.*s' must be 1 to %u bytes",
-			         CLI_QUOTE_MAX, key, LOKET_MAX_KEY_LEN);
+			snprintf(err, errlen, "field name %s must be 1 to %u bytes",
+			         error_quote(q, sizeof(q), key, len), LOKET_MAX_KEY_LEN);
 			return -EINVAL;
 		}
 	}
@@ -188,6 +192,7 @@ int cli_check_op(const json_t *op, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v, *coll, *id, *fields, *del;
+	char q[ERROR_QUOTE_SIZE];
 	int rc;
 
 	if (!json_is_object(op)) {
@@ -201,9 +206,9 @@ int cli_check_op(const json_t *op, char *err, size_t errlen)
 		if (strcmp(key, "coll") != 0 && strcmp(key, "id") != 0 &&
 		    strcmp(key, "fields") != 0 && strcmp(key, "del") != 0) {
 			snprintf(err, errlen,
-			         "unknown key '%.*s' (an op has \"coll\", \"id\" and "
+			         "unknown key %s (an op has \"coll\", \"id\" and "
 			         "\"fields\" or \"del\")",
-			         CLI_QUOTE_MAX, key);
+			         error_quote_str(q, sizeof(q), key));
 			return -EINVAL;
 		}
 	}

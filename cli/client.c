@@ -45,7 +45,9 @@ struct client {
 
 static int unavailable(const struct client *c, const char *why, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "cannot reach loketd at %s: %s", c->endpoint, why);
+	char q[ERROR_QUOTE_SIZE];
+	snprintf(err, errlen, "cannot reach loketd at %s: %s",
+	         error_quote_str(q, sizeof(q), c->endpoint), why);
 	return LOKET_E_UNAVAILABLE;
 }
 
@@ -82,6 +84,7 @@ static int probe(const struct client *c, char *err, size_t errlen)
 int client_open(const char *data_dir, struct client **out, char *err, size_t errlen)
 {
 	struct client *c;
+	char q[ERROR_QUOTE_SIZE];
 	int n, rc, linger = 0;
 
 	*out = NULL;
@@ -91,9 +94,10 @@ int client_open(const char *data_dir, struct client **out, char *err, size_t err
 	n = snprintf(c->path, sizeof(c->path), "%s/%s", data_dir, LOKET_CONTROL_FILE);
 	if (n < 0 || (size_t)n >= sizeof(c->path)) {
 		snprintf(err, errlen,
-		         "control socket path %s/%s is longer than the %zu bytes a socket "
+		         "control socket path %s is longer than the %zu bytes a socket "
 		         "address holds; use a shorter data directory",
-		         data_dir, LOKET_CONTROL_FILE, sizeof(c->path) - 1);
+		         error_quotef(q, sizeof(q), "%s/%s", data_dir, LOKET_CONTROL_FILE),
+		         sizeof(c->path) - 1);
 		rc = -ENAMETOOLONG;
 		goto fail;
 	}
@@ -112,7 +116,8 @@ int client_open(const char *data_dir, struct client **out, char *err, size_t err
 	if (!c->zsock || zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
 	    zmq_connect(c->zsock, c->endpoint) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot connect to %s: %s", c->endpoint, zmq_strerror(errno));
+		snprintf(err, errlen, "cannot connect to %s: %s",
+		         error_quote_str(q, sizeof(q), c->endpoint), zmq_strerror(errno));
 		goto fail;
 	}
 	/* A unique inproc name per client: one process may open several. */
@@ -123,7 +128,8 @@ int client_open(const char *data_dir, struct client **out, char *err, size_t err
 	    zmq_setsockopt(c->monitor, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
 	    zmq_connect(c->monitor, monitor) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot monitor %s: %s", c->endpoint, zmq_strerror(errno));
+		snprintf(err, errlen, "cannot monitor %s: %s",
+		         error_quote_str(q, sizeof(q), c->endpoint), zmq_strerror(errno));
 		goto fail;
 	}
 	*out = c;

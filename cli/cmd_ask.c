@@ -180,6 +180,7 @@ static int parse_ref(const char *s, const char *self, const char *what, struct r
 	const char *slash = strchr(s, '/');
 	const char *id = slash ? slash + 1 : s;
 	size_t owner_len = slash ? (size_t)(slash - s) : 0;
+	char q[ERROR_QUOTE_SIZE];
 
 	if (!slash && self) {
 		snprintf(r->owner, sizeof(r->owner), "%s", self);
@@ -190,9 +191,9 @@ static int parse_ref(const char *s, const char *self, const char *what, struct r
 			     s[i] == '_' || s[i] == '-';
 		if (!ok) {
 			snprintf(err, errlen,
-			         "%s '%.*s' is not a reference OWNER/ID (OWNER a member name "
+			         "%s %s is not a reference OWNER/ID (OWNER a member name "
 			         "of a-z, 0-9, '_' and '-')",
-			         what, 140, s);
+			         what, error_quote_str(q, sizeof(q), s));
 			return -1;
 		}
 		memcpy(r->owner, s, owner_len);
@@ -200,9 +201,9 @@ static int parse_ref(const char *s, const char *self, const char *what, struct r
 	}
 	if (!changeset_valid_id(id, strlen(id))) {
 		snprintf(err, errlen,
-		         "%s '%.*s': invalid id (use A-Z, a-z, 0-9 and '.', '_', ':', '@', '-', at "
+		         "%s %s: invalid id (use A-Z, a-z, 0-9 and '.', '_', ':', '@', '-', at "
 		         "most %u bytes)",
-		         what, 140, s, LOKET_MAX_ID_LEN);
+		         what, error_quote_str(q, sizeof(q), s), LOKET_MAX_ID_LEN);
 		return -1;
 	}
 	snprintf(r->id, sizeof(r->id), "%s", id);
@@ -216,9 +217,11 @@ static int parse_own_ref(const char *s, const char *self, const char *what, stru
 	if (parse_ref(s, self, what, r, err, errlen) < 0)
 		return -1;
 	if (strcmp(r->owner, self) != 0) {
+		char q[ERROR_QUOTE_SIZE];
 		snprintf(err, errlen,
-		         "%s %s/%s belongs to %s: only %s's node can change it (this node is %s)",
-		         what, r->owner, r->id, r->owner, r->owner, self);
+		         "%s %s belongs to %s: only %s's node can change it (this node is %s)",
+		         what, error_quotef(q, sizeof(q), "%s/%s", r->owner, r->id), r->owner,
+		         r->owner, self);
 		return -1;
 	}
 	return 0;
@@ -272,7 +275,7 @@ static int put_fields(struct conn *c, const char *coll, const char *id, json_t *
 static int pick_id(struct conn *c, const char *coll, const char *given, const char *text,
                    const char *base, struct ref *r, char *err, size_t errlen)
 {
-	char slug[SLUG_MAX + 1];
+	char slug[SLUG_MAX + 1], q[ERROR_QUOTE_SIZE], q2[ERROR_QUOTE_SIZE];
 	json_t *found = NULL;
 
 	snprintf(r->owner, sizeof(r->owner), "%s", c->cfg->name);
@@ -284,11 +287,10 @@ static int pick_id(struct conn *c, const char *coll, const char *given, const ch
 			return -1;
 		if (found) {
 			json_decref(found);
-			snprintf(
-			    err, errlen,
-			    "this node already has %s %s/%s; choose another ID, or leave it out "
-			    "to have one made",
-			    coll, r->owner, r->id);
+			snprintf(err, errlen,
+			         "this node already has %s %s; choose another ID, or leave it out "
+			         "to have one made",
+			         coll, error_quotef(q, sizeof(q), "%s/%s", r->owner, r->id));
 			return -1;
 		}
 		return 0;
@@ -307,8 +309,9 @@ static int pick_id(struct conn *c, const char *coll, const char *given, const ch
 			return 0;
 		json_decref(found);
 	}
-	snprintf(err, errlen, "%s ids '%s' to '%s-%d' are all taken; give an ID", coll, slug, slug,
-	         SLUG_TRIES);
+	snprintf(err, errlen, "%s ids %s to %s are all taken; give an ID", coll,
+	         error_quote_str(q, sizeof(q), slug),
+	         error_quotef(q2, sizeof(q2), "%s-%d", slug, SLUG_TRIES));
 	return -1;
 }
 
@@ -330,7 +333,9 @@ static int set_text(json_t *fields, const char *key, const char *value, const ch
 
 static int unknown_option(char *argv[])
 {
-	warnx("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+	char q[ERROR_QUOTE_SIZE];
+	warnx("%s: unknown option or missing value: %s", argv[0],
+	      error_quote_str(q, sizeof(q), argv[optind - 1]));
 	return CLI_EXIT_USAGE;
 }
 
@@ -489,6 +494,7 @@ int respond_main(int argc, char *argv[])
 	struct ref q, r;
 	json_t *fields = NULL, *question = NULL;
 	char err[1024], qref[sizeof(q.owner) + sizeof(q.id) + 1], base[sizeof(qref)];
+	char qq[ERROR_QUOTE_SIZE];
 	long long seq = 0;
 	int ch, status = CLI_EXIT_FAIL;
 
@@ -547,12 +553,13 @@ int respond_main(int argc, char *argv[])
 	if (!question) {
 		warnx("respond: this node does not hold question %s (not asked, or not yet here by "
 		      "sync)",
-		      qref);
+		      error_quote_str(qq, sizeof(qq), qref));
 		goto cleanup;
 	}
 	qstatus = status_of(question, "open");
 	if (!strcmp(qstatus, "closed") || !strcmp(qstatus, "withdrawn")) {
-		warnx("respond: question %s is %s and takes no more responses", qref, qstatus);
+		warnx("respond: question %s is %s and takes no more responses",
+		      error_quote_str(qq, sizeof(qq), qref), qstatus);
 		goto cleanup;
 	}
 	snprintf(base, sizeof(base), "%s-%s", q.owner, q.id);
@@ -592,6 +599,7 @@ int accept_main(int argc, char *argv[])
 	const char *qstatus, *answers, *rstatus;
 	char err[1024], qref[sizeof(q.owner) + sizeof(q.id) + 1];
 	char rref[sizeof(r.owner) + sizeof(r.id) + 1];
+	char q1[ERROR_QUOTE_SIZE], q2[ERROR_QUOTE_SIZE], q3[ERROR_QUOTE_SIZE];
 	long long seq = 0;
 	int status = CLI_EXIT_FAIL;
 
@@ -612,29 +620,32 @@ int accept_main(int argc, char *argv[])
 	snprintf(qref, sizeof(qref), "%s/%s", q.owner, q.id);
 	snprintf(rref, sizeof(rref), "%s/%s", r.owner, r.id);
 	if (!question) {
-		warnx("accept: this node has no question %s", q.id);
+		warnx("accept: this node has no question %s",
+		      error_quote_str(q1, sizeof(q1), q.id));
 		goto cleanup;
 	}
 	if (!response) {
 		warnx("accept: this node does not hold response %s (not written, or not yet here "
 		      "by sync)",
-		      rref);
+		      error_quote_str(q1, sizeof(q1), rref));
 		goto cleanup;
 	}
 	answers = cli_json_str(json_object_get(response, "fields"), "question");
 	if (!answers || strcmp(answers, qref) != 0) {
-		warnx("accept: response %s answers question %s, not %s", rref,
-		      answers ? answers : "(none)", qref);
+		warnx("accept: response %s answers question %s, not %s",
+		      error_quote_str(q1, sizeof(q1), rref),
+		      answers ? error_quote_str(q2, sizeof(q2), answers) : "(none)",
+		      error_quote_str(q3, sizeof(q3), qref));
 		goto cleanup;
 	}
 	rstatus = status_of(response, "offered");
 	if (!strcmp(rstatus, "withdrawn")) {
-		warnx("accept: response %s was withdrawn", rref);
+		warnx("accept: response %s was withdrawn", error_quote_str(q1, sizeof(q1), rref));
 		goto cleanup;
 	}
 	qstatus = status_of(question, "open");
 	if (!strcmp(qstatus, "closed") || !strcmp(qstatus, "withdrawn")) {
-		warnx("accept: question %s is %s", qref, qstatus);
+		warnx("accept: question %s is %s", error_quote_str(q1, sizeof(q1), qref), qstatus);
 		goto cleanup;
 	}
 	accepted = json_object_get(json_object_get(question, "fields"), "accepted");
@@ -676,7 +687,7 @@ static int set_status(const char *verb, const char *coll, const char *arg, const
 	struct ref r;
 	json_t *entity = NULL, *fields = NULL;
 	const char *was;
-	char err[1024];
+	char err[1024], q[ERROR_QUOTE_SIZE];
 	long long seq = 0;
 	int status = CLI_EXIT_FAIL;
 
@@ -687,7 +698,8 @@ static int set_status(const char *verb, const char *coll, const char *arg, const
 		goto cleanup;
 	}
 	if (!entity) {
-		warnx("%s: this node has no %s %s", verb, coll, r.id);
+		warnx("%s: this node has no %s %s", verb, coll,
+		      error_quote_str(q, sizeof(q), r.id));
 		goto cleanup;
 	}
 	was = status_of(entity, strcmp(coll, "question") ? "offered" : "open");
@@ -698,7 +710,8 @@ static int set_status(const char *verb, const char *coll, const char *arg, const
 	}
 	for (size_t i = 0; never && never[i]; i++) {
 		if (!strcmp(was, never[i])) {
-			warnx("%s: %s %s/%s is %s", verb, coll, r.owner, r.id, was);
+			warnx("%s: %s %s is %s", verb, coll,
+			      error_quotef(q, sizeof(q), "%s/%s", r.owner, r.id), was);
 			goto cleanup;
 		}
 	}

@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "proto/error.h"
 
 /* Prints "  label: a, b, c" for the strings of arr, nothing if it has none. */
 static void print_list(const char *label, const json_t *arr)
@@ -73,7 +74,7 @@ int board_main(int argc, char *argv[])
 	const char *filter[3] = {NULL, NULL, NULL}; /* status, topic, kind */
 	static const char *const names[3] = {"status", "topic", "kind"};
 	json_t *req = NULL, *result = NULL;
-	char err[512];
+	char err[512], q[ERROR_QUOTE_SIZE];
 	long limit = 0;
 	int ch, json = 0, status = CLI_EXIT_FAIL;
 
@@ -98,7 +99,8 @@ int board_main(int argc, char *argv[])
 			json = 1;
 			break;
 		default:
-			warnx("board: unknown option or missing value: %s", argv[optind - 1]);
+			warnx("board: unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 	}

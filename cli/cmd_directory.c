@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "proto/error.h"
 #include "proto/limits.h"
 
 /* The options these commands take: --json, --limit, and experts' --topic and --org. */
@@ -46,7 +47,7 @@ static int parse_opts(int argc, char *argv[], int with_filters, int with_limit, 
 {
 	struct option options[5];
 	size_t n = 0;
-	char err[128];
+	char err[256], q[ERROR_QUOTE_SIZE];
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -79,7 +80,8 @@ static int parse_opts(int argc, char *argv[], int with_filters, int with_limit, 
 			*(c == 't' ? &o->topic : &o->org) = optarg;
 			break;
 		default:
-			warnx("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+			warnx("%s: unknown option or missing value: %s", argv[0],
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -121,7 +123,8 @@ static int parse_ref(const char *s, int parts, struct ref *r, char *err, size_t 
 		ok = a && !b && take_part(r->owner, sizeof(r->owner), s, (size_t)(a - s)) &&
 		     take_part(r->id, sizeof(r->id), a + 1, strlen(a + 1));
 	if (!ok) {
-		snprintf(err, errlen, "'%.80s' is not a reference %s", s,
+		char q[ERROR_QUOTE_SIZE];
+		snprintf(err, errlen, "%s is not a reference %s", error_quote_str(q, sizeof(q), s),
 		         parts == 3 ? "COLL/OWNER/ID, like expert/universiteit/ineke-brandsma"
 		                    : "OWNER/ID, like gemeente/eenzaamheid-merenwijk");
 		return -1;

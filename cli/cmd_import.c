@@ -528,7 +528,7 @@ int import_main(int argc, char *argv[])
 	static const uint8_t head[IMPORT_PUT_HEAD];
 	struct import *im = NULL;
 	struct config *cfg = NULL;
-	char err[PATH_MAX + 256];
+	char err[PATH_MAX + 256], q[ERROR_QUOTE_SIZE];
 	int status = CLI_EXIT_FAIL;
 
 	if (argc != 2) {
@@ -553,7 +553,8 @@ int import_main(int argc, char *argv[])
 		im->name = argv[1];
 		im->fd = open(argv[1], O_RDONLY | O_CLOEXEC);
 		if (im->fd < 0) {
-			warnx("cannot open %s: %s", argv[1], strerror(errno));
+			warnx("cannot open %s: %s", error_quote_str(q, sizeof(q), argv[1]),
+			      strerror(errno));
 			goto cleanup;
 		}
 		im->own_fd = 1;

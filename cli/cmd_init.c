@@ -166,7 +166,7 @@ int init_main(int argc, char *argv[])
 	struct init_made made;
 	struct key *key = NULL;
 	struct config *cfg = NULL;
-	char text[1024], pub[45], err[PATH_MAX + 256];
+	char text[1024], pub[45], err[PATH_MAX + 256], q[ERROR_QUOTE_SIZE];
 	uint8_t pk[32];
 	int c, n, rc, status = CLI_EXIT_FAIL;
 
@@ -185,7 +185,8 @@ int init_main(int argc, char *argv[])
 			data = optarg;
 			break;
 		default:
-			warnx("init: unknown option or missing value: %s", argv[optind - 1]);
+			warnx("init: unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -195,23 +196,24 @@ int init_main(int argc, char *argv[])
 		return CLI_EXIT_USAGE;
 	}
 	if (!valid_name(name, LOKET_MAX_NAME_LEN)) {
-		warnx("invalid name '%.64s' (use 1 to %u of a-z, 0-9, '_' and '-')", name,
-		      LOKET_MAX_NAME_LEN);
+		warnx("invalid name %s (use 1 to %u of a-z, 0-9, '_' and '-')",
+		      error_quote_str(q, sizeof(q), name), LOKET_MAX_NAME_LEN);
 		return CLI_EXIT_FAIL;
 	}
 	if (!valid_name(federation, LOKET_MAX_FEDERATION_LEN)) {
-		warnx("invalid federation '%.64s' (use 1 to %u of a-z, 0-9, '_' and '-')",
-		      federation, LOKET_MAX_FEDERATION_LEN);
+		warnx("invalid federation %s (use 1 to %u of a-z, 0-9, '_' and '-')",
+		      error_quote_str(q, sizeof(q), federation), LOKET_MAX_FEDERATION_LEN);
 		return CLI_EXIT_FAIL;
 	}
 	if (listen && !valid_listen(listen)) {
-		warnx("invalid listen endpoint '%.64s' (expected tcp://HOST:PORT)", listen);
+		warnx("invalid listen endpoint %s (expected tcp://HOST:PORT)",
+		      error_quote_str(q, sizeof(q), listen));
 		return CLI_EXIT_FAIL;
 	}
 	/* The value goes into an INI line: no line breaks, nothing read as a comment. */
 	if (!data[0] || strpbrk(data, "\n\r;#")) {
-		warnx("invalid data directory '%.64s' (a path without ';', '#' or line breaks)",
-		      data);
+		warnx("invalid data directory %s (a path without ';', '#' or line breaks)",
+		      error_quote_str(q, sizeof(q), data));
 		return CLI_EXIT_FAIL;
 	}
 
@@ -224,7 +226,8 @@ int init_main(int argc, char *argv[])
 	               (int)sizeof(made.data_path)
 	         : join(made.data_path, sizeof(made.data_path), made.dir_path, data) < 0) ||
 	    join(made.conf_path, sizeof(made.conf_path), made.dir_path, INIT_CONF_FILE) < 0) {
-		warnx("directory name is too long: %.64s...", argv[optind]);
+		warnx("directory name is too long: %s",
+		      error_quote_str(q, sizeof(q), argv[optind]));
 		return CLI_EXIT_FAIL;
 	}
 	n = snprintf(text, sizeof(text),
@@ -247,12 +250,13 @@ int init_main(int argc, char *argv[])
 
 	rc = make_dir(made.dir_path, &made.dir);
 	if (rc < 0) {
-		warnx("cannot create directory %s: %s", made.dir_path, loket_strerror(rc));
+		warnx("cannot create directory %s: %s",
+		      error_quote_str(q, sizeof(q), made.dir_path), loket_strerror(rc));
 		goto cleanup;
 	}
 	if (exists(made.conf_path) || exists(made.key_path)) {
 		warnx("%s already holds a node (%s or %s exists); not overwriting it",
-		      made.dir_path, INIT_CONF_FILE, INIT_KEY_FILE);
+		      error_quote_str(q, sizeof(q), made.dir_path), INIT_CONF_FILE, INIT_KEY_FILE);
 		goto cleanup;
 	}
 	rc = key_generate(&key);
@@ -262,7 +266,7 @@ int init_main(int argc, char *argv[])
 	}
 	rc = key_save(key, made.key_path);
 	if (rc < 0) {
-		warnx("cannot write %s: %s", made.key_path,
+		warnx("cannot write %s: %s", error_quote_str(q, sizeof(q), made.key_path),
 		      rc == LOKET_E_EXISTS ? "it already exists; not overwriting it"
 		                           : loket_strerror(rc));
 		goto cleanup;
@@ -270,12 +274,13 @@ int init_main(int argc, char *argv[])
 	made.key = 1;
 	rc = make_dir(made.data_path, &made.data);
 	if (rc < 0) {
-		warnx("cannot create directory %s: %s", made.data_path, loket_strerror(rc));
+		warnx("cannot create directory %s: %s",
+		      error_quote_str(q, sizeof(q), made.data_path), loket_strerror(rc));
 		goto cleanup;
 	}
 	rc = write_conf(made.dir_path, made.conf_path, text);
 	if (rc < 0) {
-		warnx("cannot write %s: %s", made.conf_path,
+		warnx("cannot write %s: %s", error_quote_str(q, sizeof(q), made.conf_path),
 		      rc == -EEXIST ? "it already exists; not overwriting it" : loket_strerror(rc));
 		goto cleanup;
 	}

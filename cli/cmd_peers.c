@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "proto/error.h"
 
 /* Parses the one option both take; returns 0 or the usage exit status. */
 static int parse_json_opt(int argc, char *argv[], int *json)
@@ -24,11 +25,13 @@ static int parse_json_opt(int argc, char *argv[], int *json)
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
+	char q[ERROR_QUOTE_SIZE];
 
 	*json = 0;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (c != 'j') {
-			warnx("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+			warnx("%s: unknown option or missing value: %s", argv[0],
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 		*json = 1;

@@ -31,13 +31,15 @@ static int parse_write_opts(int argc, char *argv[], int with_fields, struct writ
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
+	char q[ERROR_QUOTE_SIZE];
 
 	memset(o, 0, sizeof(*o));
 	while ((c = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-				warnx("%s: --output is json or text, not '%.32s'", argv[0], optarg);
+				warnx("%s: --output is json or text, not %s", argv[0],
+				      error_quote_str(q, sizeof(q), optarg));
 				return CLI_EXIT_USAGE;
 			}
 			o->json_out = !strcmp(optarg, "json");
@@ -48,10 +50,12 @@ static int parse_write_opts(int argc, char *argv[], int with_fields, struct writ
 				break;
 			}
 			/* del takes no fields: an unknown option for it. */
-			warnx("%s: unknown option: %s", argv[0], argv[optind - 1]);
+			warnx("%s: unknown option: %s", argv[0],
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		default:
-			warnx("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+			warnx("%s: unknown option or missing value: %s", argv[0],
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "proto/error.h"
 
 #define CELL_MAX 60 /* characters of a cell shown in the table */
 
@@ -143,12 +144,13 @@ int query_main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0},
 	};
 	json_t *req = NULL, *result = NULL, *cols, *rows;
-	char err[512];
+	char err[512], q[ERROR_QUOTE_SIZE];
 	int c, json = 0, status = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (c != 'j') {
-			warnx("query: unknown option or missing value: %s", argv[optind - 1]);
+			warnx("query: unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 		json = 1;

@@ -44,7 +44,7 @@ static int parse_read_opts(int argc, char *argv[], const char *who_name, int wit
 {
 	struct option options[4];
 	size_t n = 0;
-	char err[128];
+	char err[256], q[ERROR_QUOTE_SIZE];
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -63,8 +63,8 @@ static int parse_read_opts(int argc, char *argv[], const char *who_name, int wit
 			break;
 		case 'w':
 			if (!utf8_ok(optarg)) {
-				warnx("%s: --%s '%s' is not valid UTF-8", argv[0], who_name,
-				      optarg);
+				warnx("%s: --%s %s is not valid UTF-8", argv[0], who_name,
+				      error_quote_str(q, sizeof(q), optarg));
 				return CLI_EXIT_USAGE;
 			}
 			o->who = optarg;
@@ -76,7 +76,8 @@ static int parse_read_opts(int argc, char *argv[], const char *who_name, int wit
 			}
 			break;
 		default:
-			warnx("%s: unknown option or missing value: %s", argv[0], argv[optind - 1]);
+			warnx("%s: unknown option or missing value: %s", argv[0],
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -86,8 +87,10 @@ static int parse_read_opts(int argc, char *argv[], const char *who_name, int wit
 /* Says why a request failed, naming the member the user gave if it is the cause. */
 static void report(const struct read_opts *o, int rc, const char *err)
 {
+	char q[ERROR_QUOTE_SIZE];
+
 	if (o->who && (rc == LOKET_E_NOT_FOUND || rc == LOKET_E_NOT_MEMBER))
-		warnx("--%s %s: %s", o->who_name, o->who, err);
+		warnx("--%s %s: %s", o->who_name, error_quote_str(q, sizeof(q), o->who), err);
 	else
 		warnx("%s", err);
 }
@@ -238,10 +241,13 @@ int get_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	if (json_array_size(result) == 0) {
+		char q[ERROR_QUOTE_SIZE], qo[ERROR_QUOTE_SIZE];
+		error_quotef(q, sizeof(q), "%s/%s", coll, id);
 		if (o.who)
-			warnx("%s/%s not found for owner %s", coll, id, o.who);
+			warnx("%s not found for owner %s", q,
+			      error_quote_str(qo, sizeof(qo), o.who));
 		else
-			warnx("%s/%s not found", coll, id);
+			warnx("%s not found", q);
 		goto cleanup;
 	}
 	/* With --owner there is at most one: print the object itself. */

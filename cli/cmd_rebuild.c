@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "proto/error.h"
 
 static void print_rebuild(const json_t *result)
 {
@@ -27,10 +28,12 @@ int rebuild_main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0},
 	};
 	int c, json = 0;
+	char q[ERROR_QUOTE_SIZE];
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (c != 'j') {
-			warnx("rebuild: unknown option or missing value: %s", argv[optind - 1]);
+			warnx("rebuild: unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 		json = 1;

@@ -45,7 +45,7 @@ static int build_roster(const struct config *cfg, struct store *s, json_t **out,
 	json_t *roster = json_array();
 	struct key *key = NULL;
 	uint8_t pk[32];
-	char kerr[PATH_MAX + 256];
+	char kerr[PATH_MAX + 256], q[ERROR_QUOTE_SIZE];
 
 	if (!roster)
 		abort();
@@ -57,9 +57,8 @@ static int build_roster(const struct config *cfg, struct store *s, json_t **out,
 		key_free(key);
 	} else if (store_member_key(s, cfg->name, pk) < 0) {
 		snprintf(err, errlen,
-		         "cannot tell this node's own key: %s; and the store names no member "
-		         "'%s'",
-		         kerr, cfg->name);
+		         "cannot tell this node's own key: %s; and the store names no member %s",
+		         kerr, error_quote_str(q, sizeof(q), cfg->name));
 		json_decref(roster);
 		return LOKET_E_NOT_FOUND;
 	}
@@ -111,7 +110,7 @@ int verify_main(int argc, char *argv[])
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
-	char path[PATH_MAX], err[2 * PATH_MAX];
+	char path[PATH_MAX], err[2 * PATH_MAX], q[ERROR_QUOTE_SIZE];
 	int c, n, json = 0, status = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -123,7 +122,8 @@ int verify_main(int argc, char *argv[])
 			json = 1;
 			break;
 		default:
-			warnx("verify: unknown option or missing value: %s", argv[optind - 1]);
+			warnx("verify: unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -148,7 +148,8 @@ int verify_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	if (access(path, R_OK) < 0) {
-		warnx("cannot read the store %s: %s", path, strerror(errno));
+		warnx("cannot read the store %s: %s", error_quote_str(q, sizeof(q), path),
+		      strerror(errno));
 		goto cleanup;
 	}
 	if (store_open(path, STORE_READONLY, &s, err, sizeof(err)) < 0) {
@@ -160,7 +161,7 @@ int verify_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	if (store_verify(s, roster, &report) < 0) {
-		warnx("cannot verify %s: %s", path, store_errmsg(s));
+		warnx("cannot verify %s: %s", error_quote_str(q, sizeof(q), path), store_errmsg(s));
 		goto cleanup;
 	}
 	if (json) {

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/subcommands.h"
 #include "common/paths.h"
+#include "proto/error.h"
 
 static const struct {
 	const char *name;
@@ -181,6 +182,7 @@ int main(int argc, char *argv[])
 	};
 	const char *conf = NULL;
 	int c;
+	char q[ERROR_QUOTE_SIZE];
 
 	opterr = 0; /* each command words its own option errors */
 	while ((c = getopt_long(argc, argv, "+c:hV", options, NULL)) != -1) {
@@ -195,7 +197,8 @@ int main(int argc, char *argv[])
 			printf("loket %s\n", LOKET_VERSION);
 			return finish(CLI_EXIT_OK);
 		default:
-			warnx("unknown option or missing value: %s", argv[optind - 1]);
+			warnx("unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
 			show_usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
@@ -226,7 +229,7 @@ int main(int argc, char *argv[])
 		}
 		return finish(status);
 	}
-	warnx("unknown command '%s'", argv[0]);
+	warnx("unknown command %s", error_quote_str(q, sizeof(q), argv[0]));
 	show_usage(stderr);
 	return CLI_EXIT_USAGE;
 }

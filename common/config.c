@@ -4,8 +4,8 @@
  * the tests drive exactly the code the daemon runs. config_load is the thin
  * reader around it that bounds line length and supplies the directory that
  * relative paths are resolved against. Every rejection is a sentence of the
- * form "FILE:LINE: reason" that quotes the offending input, escaped, so that
- * an administrator can find and fix the line without reading this file.
+ * form "FILE:LINE: reason" that quotes the offending input (error_quote), so
+ * that an administrator can find and fix the line without reading this file.
  */
 #include "common/config.h"
 
@@ -25,7 +25,6 @@
 
 #define CONFIG_LINE_MAX     4096u /* bytes of one line, newline excluded */
 #define CONFIG_MEMBERS_MAX  1024u
-#define CONFIG_QUOTE_MAX    80u /* input bytes quoted in a message */
 #define CONFIG_SYNC_MIN     1ul
 #define CONFIG_SYNC_MAX     3600ul
 #define CONFIG_SYNC_DEFAULT 10u
@@ -115,59 +114,6 @@ static int copy_bytes(char *dst, size_t dstsize, const char *s, size_t len)
 	memcpy(dst, s, len);
 	dst[len] = '\0';
 	return 0;
-}
-
-/*
- * Writes s as a double-quoted string with control bytes, quotes and
- * backslashes escaped and at most CONFIG_QUOTE_MAX input bytes shown, so a
- * message never carries a raw newline or a whole hostile line.
- */
-static void quote(char *out, size_t outsize, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	bool cut = len > CONFIG_QUOTE_MAX;
-	if (cut)
-		len = CONFIG_QUOTE_MAX;
-
-	/* Reserve room for the closing quote, "..." and the NUL. */
-	if (outsize < 8) {
-		if (outsize > 0)
-			out[0] = '\0';
-		return;
-	}
-	out[o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[4];
-		size_t n;
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			n = 2;
-		} else if (c < 0x20 || c >= 0x7f) {
-			esc[0] = '\\';
-			esc[1] = 'x';
-			esc[2] = hex[c >> 4];
-			esc[3] = hex[c & 15];
-			n = 4;
-		} else {
-			esc[0] = (char)c;
-			n = 1;
-		}
-		if (o + n + 5 > outsize) {
-			cut = true;
-			break;
-		}
-		memcpy(out + o, esc, n);
-		o += n;
-	}
-	out[o++] = '"';
-	if (cut) {
-		memcpy(out + o, "...", 3);
-		o += 3;
-	}
-	out[o] = '\0';
 }
 
 /* Formats "FILE:LINE: reason" into err, remembers it, and returns LOKET_E_CONFIG. */
@@ -282,8 +228,8 @@ static int end_section(struct config_parser *cp, char *err, size_t errlen)
 static int parse_section(struct config_parser *cp, const char *s, size_t len, char *err,
                          size_t errlen)
 {
-	char q[CONFIG_QUOTE_MAX * 4 + 8];
-	quote(q, sizeof(q), s, len);
+	char q[ERROR_QUOTE_SIZE];
+	error_quote(q, sizeof(q), s, len);
 
 	if (len < 2 || s[len - 1] != ']')
 		return fail(cp, err, errlen,
@@ -324,8 +270,8 @@ static int parse_section(struct config_parser *cp, const char *s, size_t len, ch
 	if (arglen == 0)
 		return fail(cp, err, errlen, "malformed section header %s (expected [member NAME])",
 		            q);
-	char qname[CONFIG_QUOTE_MAX * 4 + 8];
-	quote(qname, sizeof(qname), arg, arglen);
+	char qname[ERROR_QUOTE_SIZE];
+	error_quote(qname, sizeof(qname), arg, arglen);
 	if (!valid_name(arg, arglen, LOKET_MAX_NAME_LEN))
 		return fail(cp, err, errlen,
 		            "invalid member name %s (use 1 to %u of a-z, 0-9, '_' and '-')", qname,
@@ -526,8 +472,8 @@ int config_parse_line(struct config_parser *cp, const char *line, size_t len, ch
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
-			char q[CONFIG_QUOTE_MAX * 4 + 8];
-			quote(q, sizeof(q), line, len);
+			char q[ERROR_QUOTE_SIZE];
+			error_quote(q, sizeof(q), line, len);
 			return fail(cp, err, errlen, "control character in line %s", q);
 		}
 	}
@@ -545,8 +491,8 @@ int config_parse_line(struct config_parser *cp, const char *line, size_t len, ch
 	if (s[0] == '[')
 		return parse_section(cp, s, len, err, errlen);
 
-	char q[CONFIG_QUOTE_MAX * 4 + 8];
-	quote(q, sizeof(q), s, len);
+	char q[ERROR_QUOTE_SIZE];
+	error_quote(q, sizeof(q), s, len);
 	const char *eq = memchr(s, '=', len);
 	if (!eq)
 		return fail(cp, err, errlen, "malformed line %s (expected KEY = VALUE)", q);
@@ -559,10 +505,10 @@ int config_parse_line(struct config_parser *cp, const char *line, size_t len, ch
 	if (klen == 0)
 		return fail(cp, err, errlen, "malformed line %s (expected KEY = VALUE)", q);
 
-	char qk[CONFIG_QUOTE_MAX * 4 + 8];
-	char qv[CONFIG_QUOTE_MAX * 4 + 8];
-	quote(qk, sizeof(qk), k, klen);
-	quote(qv, sizeof(qv), v, vlen);
+	char qk[ERROR_QUOTE_SIZE];
+	char qv[ERROR_QUOTE_SIZE];
+	error_quote(qk, sizeof(qk), k, klen);
+	error_quote(qv, sizeof(qv), v, vlen);
 
 	if (cp->section == SECTION_NONE)
 		return fail(cp, err, errlen, "key %s outside a section (start with [node])", qk);

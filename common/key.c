@@ -138,6 +138,7 @@ cleanup:
 int key_load(const char *path, struct key **out, char *err, size_t errlen)
 {
 	char buf[KEY_FILE_MAX];
+	char q[ERROR_QUOTE_SIZE];
 	uint8_t seed[crypto_sign_SEEDBYTES];
 	size_t len = 0;
 	int rc = 0;
@@ -167,7 +168,7 @@ int key_load(const char *path, struct key **out, char *err, size_t errlen)
 		         "%s: key file is %s by group or others (mode %04o); run: "
 		         "chmod 600 %s",
 		         path, (st.st_mode & 044) ? "readable" : "writable or executable",
-		         (unsigned)(st.st_mode & 07777), path);
+		         (unsigned)(st.st_mode & 07777), error_quote_str(q, sizeof(q), path));
 		goto cleanup;
 	}
 

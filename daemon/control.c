@@ -57,16 +57,18 @@ static int get_string(const json_t *req, const char *key, int required, const ch
                       size_t errlen)
 {
 	const json_t *v = json_object_get(req, key);
+	char q[ERROR_QUOTE_SIZE];
 	*out = NULL;
 	if (!v || json_is_null(v)) {
 		if (!required)
 			return 0;
-		snprintf(err, errlen, "request lacks \"%s\"", key);
+		snprintf(err, errlen, "request lacks %s", error_quote_str(q, sizeof(q), key));
 		return LOKET_E_BAD_REQUEST;
 	}
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "\"%s\" must be a non-empty string", key);
+		snprintf(err, errlen, "%s must be a non-empty string",
+		         error_quote_str(q, sizeof(q), key));
 		return LOKET_E_BAD_REQUEST;
 	}
 	*out = json_string_value(v);
@@ -306,7 +308,7 @@ static const struct control_command *control_find(const struct control *c, const
 /* Runs one decoded request and builds its reply. */
 static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 {
-	char err[512] = "";
+	char err[512] = "", q[ERROR_QUOTE_SIZE];
 	json_t *req = NULL, *result = NULL, *reply;
 	const char *cmd = "";
 	const struct control_command *command = NULL;
@@ -322,7 +324,8 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 			rc = get_string(req, "cmd", 1, &cmd, err, sizeof(err));
 		command = rc == 0 ? control_find(c, cmd) : NULL;
 		if (rc == 0 && !command) {
-			snprintf(err, sizeof(err), "unknown command \"%.64s\"", cmd);
+			snprintf(err, sizeof(err), "unknown command %s",
+			         error_quote_str(q, sizeof(q), cmd));
 			rc = LOKET_E_BAD_REQUEST;
 		}
 		if (rc == 0)

@@ -31,7 +31,9 @@ static int board_string(const json_t *req, const char *key, const char **out, ch
 		return 0;
 	if (!json_is_string(v) || json_string_length(v) == 0 ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "\"%s\" must be a non-empty string", key);
+		char q[ERROR_QUOTE_SIZE];
+		snprintf(err, errlen, "%s must be a non-empty string",
+		         error_quote_str(q, sizeof(q), key));
 		return LOKET_E_BAD_REQUEST;
 	}
 	*out = json_string_value(v);
@@ -43,13 +45,15 @@ static int board_enum(const char *what, const char *value, const char *const *va
                       size_t errlen)
 {
 	size_t n = 0;
+	char q[ERROR_QUOTE_SIZE];
 
 	if (!value)
 		return 0;
 	for (size_t i = 0; values[i]; i++)
 		if (strcmp(values[i], value) == 0)
 			return 0;
-	int len = snprintf(err, errlen, "unknown %s \"%.64s\": use one of ", what, value);
+	int len = snprintf(err, errlen, "unknown %s %s: use one of ", what,
+	                   error_quote_str(q, sizeof(q), value));
 	if (len > 0)
 		n = (size_t)len;
 	for (size_t i = 0; values[i] && n < errlen; i++) {

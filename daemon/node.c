@@ -149,10 +149,12 @@ static int ref_held(void *arg, const char *field, const char *coll, const char *
 	if (rc == 0 && json_array_size(found) == 0)
 		rc = LOKET_E_NOT_FOUND;
 	json_decref(found);
-	if (rc == LOKET_E_NOT_FOUND)
-		snprintf(r->err, r->errlen,
-		         "field \"%s\" refers to %s/%s/%s, which this node does not hold", field,
-		         coll, owner, id);
+	if (rc == LOKET_E_NOT_FOUND) {
+		char qf[ERROR_QUOTE_SIZE], qref[ERROR_QUOTE_SIZE];
+		snprintf(r->err, r->errlen, "field %s refers to %s, which this node does not hold",
+		         error_quote_str(qf, sizeof(qf), field),
+		         error_quotef(qref, sizeof(qref), "%s/%s/%s", coll, owner, id));
+	}
 	return rc;
 }
 

@@ -177,14 +177,9 @@ static int parse_op(struct put_ops *po, struct mpread *r, struct op *op, size_t 
 			del = at;
 			del_len = at_len;
 		} else {
-			char shown[33];
-			size_t k = 0;
-			while (k < key_len && k < 32 && key[k] != '\0') {
-				shown[k] = key[k];
-				k++;
-			}
-			shown[k] = '\0';
-			snprintf(err, errlen, "unknown key \"%s\"", shown);
+			char q[ERROR_QUOTE_SIZE];
+			snprintf(err, errlen, "unknown key %s",
+			         error_quote(q, sizeof(q), key, key_len));
 			return LOKET_E_BAD_REQUEST;
 		}
 	}

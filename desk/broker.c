@@ -470,7 +470,9 @@ int broker_match(struct store *s, const char *owner, const char *id, long limit,
 	if ((rc = store_get(s, "question", id, owner, &qs)) < 0)
 		goto cleanup;
 	if (json_array_size(qs) == 0) {
-		store_set_error(s, "question/%.64s/%.128s not found", owner, id);
+		char qref[ERROR_QUOTE_SIZE];
+		store_set_error(s, "%s not found",
+		                error_quotef(qref, sizeof(qref), "question/%s/%s", owner, id));
 		rc = LOKET_E_NOT_FOUND;
 		goto cleanup;
 	}

@@ -208,20 +208,22 @@ int directory_show(struct store *s, const char *coll, const char *owner, const c
 {
 	json_t *e = NULL, *links = NULL, *name = NULL;
 	uint8_t key[32];
-	char ref[LOKET_MAX_NAME_LEN + LOKET_MAX_ID_LEN + 64];
+	char ref[LOKET_MAX_NAME_LEN + LOKET_MAX_ID_LEN + 64], q[ERROR_QUOTE_SIZE];
 	int rc, n;
 
 	*out = NULL;
 	store_clear_error(s);
 	rc = store_resolve_key(s, owner, key);
 	if (rc == LOKET_E_NOT_FOUND)
-		store_set_error(s, "no member named %.64s and not a base64 key", owner);
+		store_set_error(s, "no member named %s and not a base64 key",
+		                error_quote_str(q, sizeof(q), owner));
 	if (rc < 0)
 		return rc;
 	if ((rc = fetch(s, coll, key, id, strlen(id), &e)) < 0)
 		return rc;
 	if (!e) {
-		store_set_error(s, "%.32s/%.64s/%.128s not found", coll, owner, id);
+		store_set_error(s, "%s not found",
+		                error_quotef(q, sizeof(q), "%s/%s/%s", coll, owner, id));
 		return LOKET_E_NOT_FOUND;
 	}
 	/* The form other entities use to refer to this one: the owner's member name. */
@@ -229,7 +231,8 @@ int directory_show(struct store *s, const char *coll, const char *owner, const c
 	n = snprintf(ref, sizeof(ref), "%s/%s", json_string_value(name), id);
 	json_decref(name);
 	if (n < 0 || (size_t)n >= sizeof(ref)) {
-		store_set_error(s, "reference of %.64s is too long", id);
+		store_set_error(s, "reference of %s is too long",
+		                error_quote_str(q, sizeof(q), id));
 		rc = LOKET_E_TOO_BIG;
 		goto cleanup;
 	}

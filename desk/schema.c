@@ -171,9 +171,6 @@ struct check {
 /* Room for a field label: a map field, a key and an array index. */
 #define LABEL_MAX (2 * LOKET_MAX_KEY_LEN + 32)
 
-/* Longest part of a string value quoted in a message. */
-#define QUOTE_MAX 48
-
 /* What a msgpack value is, as far as the rules care. */
 enum vtype {
 	V_NIL,
@@ -218,40 +215,6 @@ struct label {
 };
 
 /*
- * Quotes s for a message: at most QUOTE_MAX bytes cut at a character
- * boundary, quotes and backslashes escaped, control bytes shown as '?'.
- */
-static void quote(const char *s, size_t len, char *buf, size_t buflen)
-{
-	size_t n = len;
-	int cut = 0;
-	if (n > QUOTE_MAX) {
-		n = QUOTE_MAX;
-		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-			n--;
-		cut = 1;
-	}
-	size_t o = 0;
-	if (buflen < 2 * QUOTE_MAX + 8) {
-		snprintf(buf, buflen, "\"...\"");
-		return;
-	}
-	buf[o++] = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			buf[o++] = '\\';
-		buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	if (cut) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-}
-
-/*
  * What a value is, for the "(got ...)" part of a message: the words the JSON
  * form of the value has always been described with. v NULL is "nothing".
  */
@@ -266,7 +229,7 @@ static void describe(const struct val *v, char *buf, size_t buflen)
 		return;
 	}
 	if (v->type == V_STR) {
-		quote(v->s, v->n, buf, buflen);
+		error_quote(buf, buflen, v->s, v->n);
 		return;
 	}
 	snprintf(buf, buflen, "%s", names[v->type]);
@@ -313,20 +276,21 @@ static size_t label_format(const struct label *l, char *buf, size_t buflen)
 __attribute__((format(printf, 4, 5))) static int fail(const struct check *c, int code,
                                                       const struct label *l, const char *fmt, ...)
 {
-	char label[LABEL_MAX + 24], what[512];
+	char label[LABEL_MAX + 24], q[ERROR_QUOTE_SIZE], what[512];
 	label_format(l, label, sizeof(label));
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	snprintf(c->err, c->errlen, "%s: field \"%s\" %s", c->coll, label, what);
+	snprintf(c->err, c->errlen, "%s: field %s %s", c->coll,
+	         error_quote_str(q, sizeof(q), label), what);
 	return code;
 }
 
 static int fail_got(const struct check *c, const struct label *l, const char *expected,
                     const struct val *v)
 {
-	char got[2 * QUOTE_MAX + 8];
+	char got[ERROR_QUOTE_SIZE];
 	describe(v, got, sizeof(got));
 	return fail(c, LOKET_E_MALFORMED, l, "must be %s (got %s)", expected, got);
 }
@@ -841,10 +805,10 @@ int schema_check_coll(const char *coll, char *err, size_t errlen)
 	for (size_t i = 0; i < N_COLLECTIONS; i++)
 		names[i] = collections[i].name;
 	names[N_COLLECTIONS] = NULL;
-	char known[256], quoted[2 * QUOTE_MAX + 8];
+	char known[256], q[ERROR_QUOTE_SIZE];
 	join("", names, known, sizeof(known));
-	quote(coll, strlen(coll), quoted, sizeof(quoted));
-	snprintf(err, errlen, "unknown collection %s (known: %s)", quoted, known);
+	snprintf(err, errlen, "unknown collection %s (known: %s)",
+	         error_quote_str(q, sizeof(q), coll), known);
 	return LOKET_E_MALFORMED;
 }
 
@@ -855,7 +819,7 @@ int schema_check_fields(const char *coll, const uint8_t *fields, size_t len, int
 	if (!rules)
 		return schema_check_coll(coll, err, errlen);
 	struct check c = {.coll = coll, .err = err, .errlen = errlen};
-	char got[2 * QUOTE_MAX + 8];
+	char got[ERROR_QUOTE_SIZE];
 	if (!fields || len == 0) {
 		describe(NULL, got, sizeof(got));
 		snprintf(err, errlen, "%s: fields must be a map (got %s)", coll, got);

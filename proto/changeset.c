@@ -29,8 +29,6 @@
 /* The fewest bytes an op can take: [2, "c", "i"]. */
 #define MIN_OP_BYTES 6u
 
-/* Longest collection, id or field name quoted in an error sentence. */
-
 /* For fail(): the sentence already says where. */
 #define NO_POS SIZE_MAX
 
@@ -229,7 +227,7 @@ static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
  */
 static int read_fields(struct reader *r)
 {
-	char q[4 * VALUE_QUOTE_MAX + 8];
+	char q[ERROR_QUOTE_SIZE];
 	char verr[160];
 	size_t at = r->pos;
 	int rc = need(r, at, 1, "fields");
@@ -275,21 +273,20 @@ static int read_fields(struct reader *r)
 			return fail(r, kat, LOKET_E_MALFORMED, "field name is empty");
 		if (klen > LOKET_MAX_KEY_LEN)
 			return fail(r, kat, LOKET_E_TOO_BIG,
-			            "field name \"%s\" is %zu bytes; at most %u allowed",
-			            value_quote(q, sizeof(q), (const uint8_t *)k, klen), klen,
-			            LOKET_MAX_KEY_LEN);
+			            "field name %s is %zu bytes; at most %u allowed",
+			            error_quote(q, sizeof(q), k, klen), klen, LOKET_MAX_KEY_LEN);
 		if (!value_valid_utf8((const uint8_t *)k, klen))
 			return fail(r, kat, LOKET_E_MALFORMED, "field name is not valid UTF-8");
 		if (prev) {
 			int c = key_cmp(prev, prev_len, k, klen);
 			if (c == 0)
 				return fail(r, kat, LOKET_E_DUPLICATE_KEY,
-				            "map key \"%s\" appears twice",
-				            value_quote(q, sizeof(q), (const uint8_t *)k, klen));
+				            "map key %s appears twice",
+				            error_quote(q, sizeof(q), k, klen));
 			if (c > 0)
 				return fail(r, kat, LOKET_E_NOT_CANONICAL,
-				            "map key \"%s\" is out of order",
-				            value_quote(q, sizeof(q), (const uint8_t *)k, klen));
+				            "map key %s is out of order",
+				            error_quote(q, sizeof(q), k, klen));
 		}
 		prev = k;
 		prev_len = klen;
@@ -298,13 +295,12 @@ static int read_fields(struct reader *r)
 		rc = value_check(r->p + vat, r->len - vat, LOKET_MAX_DEPTH - 1, VALUE_CANONICAL,
 		                 &used, verr, sizeof(verr));
 		if (rc)
-			return fail(r, NO_POS, rc, "field \"%s\" (value at byte %zu): %s",
-			            value_quote(q, sizeof(q), (const uint8_t *)k, klen), vat, verr);
+			return fail(r, NO_POS, rc, "field %s (value at byte %zu): %s",
+			            error_quote(q, sizeof(q), k, klen), vat, verr);
 		if (used > LOKET_MAX_FIELD_BYTES)
-			return fail(r, vat, LOKET_E_TOO_BIG,
-			            "field \"%s\" takes %zu bytes; at most %u allowed",
-			            value_quote(q, sizeof(q), (const uint8_t *)k, klen), used,
-			            LOKET_MAX_FIELD_BYTES);
+			return fail(
+			    r, vat, LOKET_E_TOO_BIG, "field %s takes %zu bytes; at most %u allowed",
+			    error_quote(q, sizeof(q), k, klen), used, LOKET_MAX_FIELD_BYTES);
 		r->pos += used;
 	}
 	return 0;
@@ -312,7 +308,7 @@ static int read_fields(struct reader *r)
 
 static int read_op(struct reader *r, struct op *op)
 {
-	char q[4 * VALUE_QUOTE_MAX + 8];
+	char q[ERROR_QUOTE_SIZE];
 	size_t at = r->pos;
 	size_t n;
 	uint64_t kind;
@@ -335,14 +331,14 @@ static int read_op(struct reader *r, struct op *op)
 	if ((rc = read_str(r, "collection", &op->coll, &op->coll_len)))
 		return rc;
 	if (!changeset_valid_coll(op->coll, op->coll_len))
-		return fail(r, cat, LOKET_E_MALFORMED, "collection name \"%s\" is not valid",
-		            value_quote(q, sizeof(q), (const uint8_t *)op->coll, op->coll_len));
+		return fail(r, cat, LOKET_E_MALFORMED, "collection name %s is not valid",
+		            error_quote(q, sizeof(q), op->coll, op->coll_len));
 	size_t iat = r->pos;
 	if ((rc = read_str(r, "id", &op->id, &op->id_len)))
 		return rc;
 	if (!changeset_valid_id(op->id, op->id_len))
-		return fail(r, iat, LOKET_E_MALFORMED, "id \"%s\" is not valid",
-		            value_quote(q, sizeof(q), (const uint8_t *)op->id, op->id_len));
+		return fail(r, iat, LOKET_E_MALFORMED, "id %s is not valid",
+		            error_quote(q, sizeof(q), op->id, op->id_len));
 	if (op->kind == OP_PUT) {
 		size_t fat = r->pos;
 		if ((rc = read_fields(r)))

@@ -28,8 +28,6 @@
  */
 #define VALUE_DEPTH_CAP 32u
 
-/* Longest key or path quoted in an error sentence. */
-
 struct walk {
 	const uint8_t *p;
 	size_t len;
@@ -96,25 +94,6 @@ int value_valid_utf8(const uint8_t *s, size_t len)
 		i += n + 1;
 	}
 	return 1;
-}
-
-const char *value_quote(char *buf, size_t buflen, const uint8_t *s, size_t len)
-{
-	size_t o = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < len && i < VALUE_QUOTE_MAX; i++) {
-		int n;
-		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
-			n = snprintf(buf + o, buflen - o, "%c", s[i]);
-		else
-			n = snprintf(buf + o, buflen - o, "\\x%02x", s[i]);
-		if (n < 0 || (size_t)n >= buflen - o)
-			return buf;
-		o += (size_t)n;
-	}
-	if (len > VALUE_QUOTE_MAX && buflen - o > 3)
-		snprintf(buf + o, buflen - o, "...");
-	return buf;
 }
 
 __attribute__((format(printf, 4, 5))) static int fail(struct walk *w, size_t at, int code,
@@ -215,7 +194,7 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 {
 	struct seen_key seen[LOKET_MAX_UNSORTED_KEYS];
 	int sorted = 1;
-	char q[4 * VALUE_QUOTE_MAX + 8];
+	char q[ERROR_QUOTE_SIZE];
 	int rc = check_container_header(w, at, depth, count, min, 2, "map entries");
 	if (rc)
 		return rc;
@@ -238,13 +217,14 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 			int c = key_cmp(w->p + pk->off, pk->len, k, klen);
 			if (c == 0)
 				return fail(w, kat, LOKET_E_DUPLICATE_KEY,
-				            "map key \"%s\" appears twice",
-				            value_quote(q, sizeof(q), k, klen));
+				            "map key %s appears twice",
+				            error_quote(q, sizeof(q), (const char *)k, klen));
 			if (c > 0) {
 				if (w->canonical)
-					return fail(w, kat, LOKET_E_NOT_CANONICAL,
-					            "map key \"%s\" is out of order",
-					            value_quote(q, sizeof(q), k, klen));
+					return fail(
+					    w, kat, LOKET_E_NOT_CANONICAL,
+					    "map key %s is out of order",
+					    error_quote(q, sizeof(q), (const char *)k, klen));
 				sorted = 0;
 			}
 		}
@@ -256,9 +236,10 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 				            count, LOKET_MAX_UNSORTED_KEYS);
 			for (size_t j = 0; j < i; j++) {
 				if (key_cmp(w->p + seen[j].off, seen[j].len, k, klen) == 0)
-					return fail(w, kat, LOKET_E_DUPLICATE_KEY,
-					            "map key \"%s\" appears twice",
-					            value_quote(q, sizeof(q), k, klen));
+					return fail(
+					    w, kat, LOKET_E_DUPLICATE_KEY,
+					    "map key %s appears twice",
+					    error_quote(q, sizeof(q), (const char *)k, klen));
 			}
 		}
 		/*
@@ -477,25 +458,33 @@ struct json_key {
 
 static int pack_value(struct pack *c, const json_t *v, unsigned depth);
 
-/* Writes the path of the value being packed, e.g. fields.topics[2]. */
-static void path_format(const struct pack *c, char *buf, size_t buflen)
+/*
+ * Writes the path of the value being packed (fields.topics[2]) into buf as
+ * it is, for pack_fail to quote, and returns its length. A path longer than
+ * buf is cut at buflen bytes, so a buf longer than ERROR_QUOTE_MAX shows the
+ * cut as "...".
+ */
+static size_t path_format(const struct pack *c, char *buf, size_t buflen)
 {
 	size_t o = 0;
-	buf[0] = '\0';
 	for (size_t i = 0; i < c->depth && i < sizeof(c->path) / sizeof(c->path[0]); i++) {
 		const struct path_step *st = &c->path[i];
-		char q[4 * VALUE_QUOTE_MAX + 8];
-		int n = st->key
-		            ? snprintf(buf + o, buflen - o, "%s%s", o ? "." : "",
-		                       value_quote(q, sizeof(q), (const uint8_t *)st->key, st->len))
-		            : snprintf(buf + o, buflen - o, "[%zu]", st->index);
-		if (n < 0 || (size_t)n >= buflen - o) {
-			snprintf(buf + (buflen > 4 ? buflen - 4 : 0), buflen > 4 ? 4 : buflen,
-			         "...");
-			return;
+		char index[32];
+		const char *p = st->key;
+		size_t n = st->len;
+		if (!st->key) {
+			int w = snprintf(index, sizeof(index), "[%zu]", st->index);
+			p = index;
+			n = w > 0 ? (size_t)w : 0;
+		} else if (o > 0 && o < buflen) {
+			buf[o++] = '.';
 		}
-		o += (size_t)n;
+		if (n > buflen - o)
+			n = buflen - o;
+		memcpy(buf + o, p, n);
+		o += n;
 	}
+	return o;
 }
 
 __attribute__((format(printf, 3, 4))) static int pack_fail(struct pack *c, int code,
@@ -503,9 +492,10 @@ __attribute__((format(printf, 3, 4))) static int pack_fail(struct pack *c, int c
 {
 	if (!c->err || c->errlen == 0)
 		return code;
-	char path[256];
-	path_format(c, path, sizeof(path));
-	int n = snprintf(c->err, c->errlen, "%s: ", path[0] ? path : "top level");
+	char path[ERROR_QUOTE_MAX + 1], q[ERROR_QUOTE_SIZE];
+	size_t len = path_format(c, path, sizeof(path));
+	int n = snprintf(c->err, c->errlen,
+	                 "%s: ", c->depth ? error_quote(q, sizeof(q), path, len) : "top level");
 	if (n < 0 || (size_t)n >= c->errlen)
 		return code;
 	va_list ap;

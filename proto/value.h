@@ -60,15 +60,4 @@ int value_decode_message(const uint8_t *p, size_t len, json_t **out, char *err, 
 /* 1 if s holds valid UTF-8 (no overlong forms, surrogates or code points beyond U+10FFFF). */
 int value_valid_utf8(const uint8_t *s, size_t len);
 
-/* Bytes of input an error sentence quotes at most. */
-#define VALUE_QUOTE_MAX 40u
-
-/*
- * Writes a printable form of s (at most VALUE_QUOTE_MAX bytes of it, then
- * "...") into buf, so that error sentences can quote keys and strings from
- * hostile input: printable ASCII as is, anything else as \xNN. A buf of
- * 4 * VALUE_QUOTE_MAX + 8 bytes always holds it. Returns buf.
- */
-const char *value_quote(char *buf, size_t buflen, const uint8_t *s, size_t len);
-
 #endif

@@ -126,6 +126,7 @@ static int pragma_int(sqlite3 *db, const char *sql, long long *out)
 static int create_schema(struct store *s, const char *path, char *err, size_t errlen)
 {
 	long long version = 0, tables = 0;
+	char qp[ERROR_QUOTE_SIZE];
 
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
@@ -136,7 +137,8 @@ static int create_schema(struct store *s, const char *path, char *err, size_t er
 	if (version == 0 && tables > 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		snprintf(err, errlen,
-		         "%s is not a loket store: it holds tables but no schema version", path);
+		         "%s is not a loket store: it holds tables but no schema version",
+		         error_quote_str(qp, sizeof(qp), path));
 		return LOKET_E_SCHEMA;
 	}
 	if (version == 0) {
@@ -155,7 +157,8 @@ static int create_schema(struct store *s, const char *path, char *err, size_t er
 		goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen, "cannot create the schema of %s: %s", path, sqlite3_errmsg(s->db));
+	snprintf(err, errlen, "cannot create the schema of %s: %s",
+	         error_quote_str(qp, sizeof(qp), path), sqlite3_errmsg(s->db));
 	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return LOKET_E_STORE;
 }
@@ -164,11 +167,12 @@ fail:
 static int migrate_1(struct store *s, const char *path, char *err, size_t errlen)
 {
 	_Static_assert(STORE_SCHEMA_VERSION == 2, "migrate_1 upgrades to schema 2");
+	char qp[ERROR_QUOTE_SIZE];
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, migrate_1_sql, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot upgrade store %s to schema version 2: %s", path,
-		         sqlite3_errmsg(s->db));
+		snprintf(err, errlen, "cannot upgrade store %s to schema version 2: %s",
+		         error_quote_str(qp, sizeof(qp), path), sqlite3_errmsg(s->db));
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		return LOKET_E_STORE;
 	}
@@ -264,9 +268,11 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 	struct store *s;
 	int oflags, rc;
 	long long version = 0;
+	char qp[ERROR_QUOTE_SIZE];
 
 	pthread_once(&setup, sqlite_setup);
 	*out = NULL;
+	error_quote_str(qp, sizeof(qp), path);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		abort();
@@ -277,7 +283,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		oflags = SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
 	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open store %s: %s", path,
+		snprintf(err, errlen, "cannot open store %s: %s", qp,
 		         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		rc = rc == SQLITE_CANTOPEN ? LOKET_E_NOT_FOUND : LOKET_E_STORE;
 		goto fail;
@@ -285,7 +291,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 	sqlite3_busy_timeout(s->db, 5000);
 	if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
 	    pragma_int(s->db, "PRAGMA user_version", &version) < 0) {
-		snprintf(err, errlen, "cannot read store %s: %s", path, sqlite3_errmsg(s->db));
+		snprintf(err, errlen, "cannot read store %s: %s", qp, sqlite3_errmsg(s->db));
 		rc = LOKET_E_STORE;
 		goto fail;
 	}
@@ -293,12 +299,12 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		snprintf(err, errlen,
 		         "store %s has schema version %lld but this loket knows only up to %d;"
 		         " upgrade loket to open it",
-		         path, version, STORE_SCHEMA_VERSION);
+		         qp, version, STORE_SCHEMA_VERSION);
 		rc = LOKET_E_SCHEMA;
 		goto fail;
 	}
 	if (version < 0) {
-		snprintf(err, errlen, "store %s has an unknown schema version %lld", path, version);
+		snprintf(err, errlen, "store %s has an unknown schema version %lld", qp, version);
 		rc = LOKET_E_SCHEMA;
 		goto fail;
 	}
@@ -321,7 +327,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		        SQLITE_OK ||
 		    sqlite3_exec(s->db, "PRAGMA cache_size = -16384", NULL, NULL, NULL) !=
 		        SQLITE_OK) {
-			snprintf(err, errlen, "cannot set up store %s: %s", path,
+			snprintf(err, errlen, "cannot set up store %s: %s", qp,
 			         sqlite3_errmsg(s->db));
 			rc = LOKET_E_STORE;
 			goto fail;
@@ -329,7 +335,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 	}
 	if (version == 0) {
 		if ((flags & STORE_READONLY) || !(flags & STORE_CREATE)) {
-			snprintf(err, errlen, "%s is not a loket store (no schema version)", path);
+			snprintf(err, errlen, "%s is not a loket store (no schema version)", qp);
 			rc = LOKET_E_SCHEMA;
 			goto fail;
 		}
@@ -339,7 +345,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		snprintf(err, errlen,
 		         "store %s has schema version 1; start loketd on it once to upgrade it"
 		         " to version %d",
-		         path, STORE_SCHEMA_VERSION);
+		         qp, STORE_SCHEMA_VERSION);
 		rc = LOKET_E_SCHEMA;
 		goto fail;
 	} else if (version == 1 && (rc = migrate_1(s, path, err, errlen)) < 0) {
@@ -347,7 +353,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 	}
 	if ((rc = prepare_all(s)) < 0 || (rc = store_load_digest(s)) < 0 ||
 	    (rc = load_ver(s)) < 0) {
-		snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
+		snprintf(err, errlen, "cannot open store %s: %s", qp, s->err);
 		goto fail;
 	}
 	s->committed_ver = s->apply.ver;
@@ -355,7 +361,7 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		const char *file = sqlite3_db_filename(s->db, "main");
 
 		if ((rc = load_id(s)) < 0) {
-			snprintf(err, errlen, "cannot open store %s: %s", path, s->err);
+			snprintf(err, errlen, "cannot open store %s: %s", qp, s->err);
 			goto fail;
 		}
 		if ((rc = store_index_start(file && file[0] ? file : path, s->id, s->committed_ver,

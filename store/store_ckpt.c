@@ -102,7 +102,9 @@ int store_ckpt_start(sqlite3 *writer, struct store_ckpt **out, char *err, size_t
 	pthread_cond_init(&c->wake, NULL);
 	if (sqlite3_open_v2(file, &c->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
 	    sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "cannot open %s for checkpoints: %s", file,
+		char q[ERROR_QUOTE_SIZE];
+		snprintf(err, errlen, "cannot open %s for checkpoints: %s",
+		         error_quote_str(q, sizeof(q), file),
 		         c->db ? sqlite3_errmsg(c->db) : "out of memory");
 		goto fail;
 	}

@@ -238,9 +238,11 @@ static void unlink_index(const char *path)
 
 	for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
 		char *p = dup_cat(path, sides[i]);
+		char q[ERROR_QUOTE_SIZE];
 
 		if (unlink(p) < 0 && errno != ENOENT)
-			log_warn("store: cannot delete %s: %s", p, strerror(errno));
+			log_warn("store: cannot delete %s: %s", error_quote_str(q, sizeof(q), p),
+			         strerror(errno));
 		free(p);
 	}
 }
@@ -358,6 +360,7 @@ static void *index_main(void *arg)
 {
 	struct store_index *ix = arg;
 	struct timespec until;
+	char q[ERROR_QUOTE_SIZE];
 
 	/*
 	 * Behind the write path: a bulk import gets the cores, the index
@@ -378,14 +381,15 @@ static void *index_main(void *arg)
 		pthread_mutex_unlock(&ix->mu);
 		rc = index_batch(ix, from, target, &top);
 		if (rc < 0 && (ix->fail_code & 0xff) == SQLITE_CORRUPT && index_clear(ix) == 0) {
-			log_warn("store: search index %s was corrupt; building it again", ix->path);
+			log_warn("store: search index %s was corrupt; building it again",
+			         error_quote_str(q, sizeof(q), ix->path));
 			top = 0;
 			rc = 0;
 		}
 		pthread_mutex_lock(&ix->mu);
 		if (rc < 0 && !ix->failing)
-			log_error("store: cannot update the search index %s: %s", ix->path,
-			          ix->fail_msg);
+			log_error("store: cannot update the search index %s: %s",
+			          error_quote_str(q, sizeof(q), ix->path), ix->fail_msg);
 		else if (rc == 0 && ix->failing)
 			log_info("store: the search index %s is updated again", ix->path);
 		ix->failing = rc < 0;
@@ -430,6 +434,7 @@ int store_index_start(const char *store_path, const uint8_t store_id[16], int64_
 	struct store_index *ix = calloc(1, sizeof(*ix));
 	pthread_condattr_t ca;
 	const char *why = NULL;
+	char q[ERROR_QUOTE_SIZE];
 	int rc = LOKET_E_STORE;
 
 	*out = NULL;
@@ -455,12 +460,14 @@ int store_index_start(const char *store_path, const uint8_t store_id[16], int64_
 		unlink_index(ix->path);
 	}
 	if (open_writer(ix, store_id, ver, &why) != 0) {
-		log_warn("store: search index %s %s; building it again", ix->path, why);
+		log_warn("store: search index %s %s; building it again",
+		         error_quote_str(q, sizeof(q), ix->path), why);
 		close_writer(ix);
 		unlink_index(ix->path);
 		ix->watermark = 0;
 		if (open_writer(ix, store_id, ver, &why) != 0) {
-			snprintf(err, errlen, "search index %s %s: %s", ix->path, why,
+			snprintf(err, errlen, "search index %s %s: %s",
+			         error_quote_str(q, sizeof(q), ix->path), why,
 			         ix->db ? sqlite3_errmsg(ix->db) : "cannot open it");
 			goto fail;
 		}
@@ -468,7 +475,8 @@ int store_index_start(const char *store_path, const uint8_t store_id[16], int64_
 	if (sqlite3_open_v2(ix->path, &ix->reader, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
 	        SQLITE_OK ||
 	    attach_store(ix->reader, ix->store_path) < 0) {
-		snprintf(err, errlen, "cannot open the search index %s for reading: %s", ix->path,
+		snprintf(err, errlen, "cannot open the search index %s for reading: %s",
+		         error_quote_str(q, sizeof(q), ix->path),
 		         ix->reader ? sqlite3_errmsg(ix->reader) : "out of memory");
 		goto fail;
 	}
@@ -555,13 +563,14 @@ sqlite3 *store_index_reader(struct store_index *ix)
 
 int store_index_reset(struct store_index *ix, char *err, size_t errlen)
 {
+	char q[ERROR_QUOTE_SIZE];
 	int rc;
 
 	stop_thread(ix);
 	rc = index_clear(ix);
 	if (rc < 0)
-		snprintf(err, errlen, "cannot reset the search index %s: %s", ix->path,
-		         sqlite3_errmsg(ix->db));
+		snprintf(err, errlen, "cannot reset the search index %s: %s",
+		         error_quote_str(q, sizeof(q), ix->path), sqlite3_errmsg(ix->db));
 	else
 		ix->watermark = 0; /* the thread is stopped: no lock needed */
 	if (start_thread(ix) < 0 && rc == 0) {

@@ -340,15 +340,15 @@ static int prepare_read(struct store *s, sqlite3 *db, const struct guard *g, con
 {
 	sqlite3_stmt *st = NULL;
 	const char *tail = NULL;
-	char what[64];
+	char what[64], q[ERROR_QUOTE_SIZE];
 
 	*out = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
 		if (g->denied && g->action == SQLITE_FUNCTION) {
 			snprintf(s->err, sizeof(s->err),
-			         "refused: loket query runs only reads; the function %.40s is not"
+			         "refused: loket query runs only reads; the function %s is not"
 			         " allowed",
-			         g->what);
+			         error_quote_str(q, sizeof(q), g->what));
 		} else if (g->denied) {
 			refused_what(sql, g, what, sizeof(what));
 			snprintf(s->err, sizeof(s->err),

@@ -78,9 +78,11 @@ static int collect(struct store *s, sqlite3_stmt *st, int search, json_t **out)
 static int owner_key(struct store *s, const char *owner, uint8_t key[32])
 {
 	int rc = store_resolve_key(s, owner, key);
+	char q[ERROR_QUOTE_SIZE];
 
 	if (rc == LOKET_E_NOT_FOUND)
-		snprintf(s->err, sizeof(s->err), "no member named %s and not a base64 key", owner);
+		snprintf(s->err, sizeof(s->err), "no member named %s and not a base64 key",
+		         error_quote_str(q, sizeof(q), owner));
 	return rc;
 }
 

@@ -356,11 +356,10 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 		memcpy(v->federation, cs.federation, v->federation_len);
 	} else if (cs.federation_len != v->federation_len ||
 	           memcmp(cs.federation, v->federation, v->federation_len) != 0) {
-		problem(v, origin, seq, "federation \"%.*s\" differs from \"%s\"",
-		        (int)(cs.federation_len < LOKET_MAX_FEDERATION_LEN
-		                  ? cs.federation_len
-		                  : LOKET_MAX_FEDERATION_LEN),
-		        cs.federation, v->federation);
+		char q1[ERROR_QUOTE_SIZE], q2[ERROR_QUOTE_SIZE];
+		problem(v, origin, seq, "federation %s differs from %s",
+		        error_quote(q1, sizeof(q1), cs.federation, cs.federation_len),
+		        error_quote(q2, sizeof(q2), v->federation, v->federation_len));
 	}
 	if (stored_ops != (long long)cs.n_ops)
 		problem(v, origin, seq, "row says %lld ops, changeset holds %zu", stored_ops,
@@ -634,6 +633,7 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 		    sqlite3_column_bytes(st, 1) == 32 ? sqlite3_column_blob(st, 1) : NULL;
 		int deleted = sqlite3_column_int(st, 4) != 0;
 		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 6);
+		char q[ERROR_QUOTE_SIZE];
 		size_t klen;
 		struct ent *e;
 		uint8_t d[32];
@@ -655,18 +655,18 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 		for (size_t i = 0; i < 32; i++)
 			stored_xor[i] ^= d[i];
 		if (sqlite3_column_bytes(st, 5) != 32 || memcmp(sqlite3_column_blob(st, 5), d, 32))
-			problem(v, owner, seq,
-			        "entity %s/%s: stored digest does not match its fields", coll, id);
+			problem(v, owner, seq, "entity %s: stored digest does not match its fields",
+			        error_quotef(q, sizeof(q), "%s/%s", coll, id));
 		if (!e) {
-			problem(v, owner, seq,
-			        "entity %s/%s is stored but the log does not make it", coll, id);
+			problem(v, owner, seq, "entity %s is stored but the log does not make it",
+			        error_quotef(q, sizeof(q), "%s/%s", coll, id));
 			continue;
 		}
 		e->seen = 1;
 		if (!same)
 			problem(v, owner, seq,
-			        "entity %s/%s: stored fields differ from the replayed log", coll,
-			        id);
+			        "entity %s: stored fields differ from the replayed log",
+			        error_quotef(q, sizeof(q), "%s/%s", coll, id));
 	}
 	if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(v->s, "cannot read entities");
@@ -675,10 +675,12 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 		const struct ent *e = v->map.slots[i].e;
 		if (e && !e->seen) {
 			size_t coll_len = strlen((const char *)e->key);
+			char q[ERROR_QUOTE_SIZE];
 			problem(v, e->key + coll_len + 1, e->seq,
-			        "entity %s/%.*s is made by the log but not stored",
-			        (const char *)e->key, (int)(e->key_len - coll_len - 33),
-			        (const char *)e->key + coll_len + 33);
+			        "entity %s is made by the log but not stored",
+			        error_quotef(q, sizeof(q), "%s/%.*s", (const char *)e->key,
+			                     (int)(e->key_len - coll_len - 33),
+			                     (const char *)e->key + coll_len + 33));
 		}
 	}
 	return rc;

@@ -83,7 +83,7 @@ refused 1 'field "deadline" must be a date YYYY-MM-DD (got "2031-02-30")' \
 	g ask --title T "${ASK[@]}" --deadline 2031-02-30
 refused 1 'field "deadline" must be a date' g ask --title T "${ASK[@]}" --deadline morgen
 refused 1 'field "title" must be at most 8192 bytes' g ask --title "$(head -c 9000 /dev/zero | tr '\0' x)" "${ASK[@]}"
-refused 1 "already has question gemeente/pitch-1" g ask pitch-1 --title T "${ASK[@]}"
+refused 1 'already has question "gemeente/pitch-1"' g ask pitch-1 --title T "${ASK[@]}"
 refused 1 "invalid id" g ask 'bad id' --title T "${ASK[@]}"
 refused 2 "unknown option" g ask --title T "${ASK[@]}" --colour red
 assert_eq "$before" "$(g status --json | jq .changesets)" "changesets after refused asks"
@@ -92,11 +92,11 @@ assert_eq "$before" "$(g status --json | jq .changesets)" "changesets after refu
 refused 1 'unknown status "bogus": use one of open, matched, in_progress, answered, closed, withdrawn' \
 	g board --status bogus
 refused 1 'unknown kind "bogus": use one of research' g board --kind bogus
-refused 2 "limit 'nul' is not a number" g board --limit nul
+refused 2 'limit "nul" is not a number' g board --limit nul
 
 # The hogeschool sees the question; before that it cannot respond to it.
 refused 1 "not a reference OWNER/ID" h respond eenzaamheid --kind offer --text T
-refused 1 "does not hold question gemeente/nope" h respond gemeente/nope --kind offer --text T
+refused 1 'does not hold question "gemeente/nope"' h respond gemeente/nope --kind offer --text T
 wait_for "the question on the hogeschool's board" 30 board_has hogeschool ".[] | select(.ref == \"$Q\")"
 refused 1 "needs --kind" h respond "$Q" --text T
 refused 1 "needs --text" h respond "$Q" --kind offer
@@ -109,20 +109,20 @@ h get response "${R#*/}" --owner hogeschool --json >"$T/r.json"
 assert_eq "$Q/offered/offer" "$(jq -r '.fields | "\(.question)/\(.status)/\(.kind)"' "$T/r.json")" "response fields"
 expect_status 0 h respond "$Q" --kind claim --text "Wij nemen dit op" --id claim-1
 assert_eq hogeschool/claim-1 "$OUT" "response with a given id"
-refused 1 "already has response hogeschool/claim-1" h respond "$Q" --kind claim --text T --id claim-1
+refused 1 'already has response "hogeschool/claim-1"' h respond "$Q" --kind claim --text T --id claim-1
 
 # Only the owner's node changes a question or a response.
 refused 1 "only gemeente's node can change it (this node is hogeschool)" h accept "$Q" "$R"
 refused 1 "only gemeente's node can change it" h close "$Q"
 refused 1 "only gemeente's node can change it" h withdraw "$Q"
 refused 1 "only hogeschool's node can change it" g withdraw --response "$R"
-refused 1 "this node has no question nope" g close nope
-refused 1 "this node has no response nope" h withdraw --response nope
+refused 1 'this node has no question "nope"' g close nope
+refused 1 'this node has no response "nope"' h withdraw --response nope
 
 # The gemeente sees the response, then accepts it.
 wait_for "two responses on the gemeente's board" 30 board_has gemeente ".[] | select(.ref == \"$Q\" and .responses == 2)"
-refused 1 "does not hold response hogeschool/nope" g accept eenzaamheid-in-de-merenwijk hogeschool/nope
-refused 1 "answers question $Q, not $Q-2" g accept "$Q-2" "$R"
+refused 1 'does not hold response "hogeschool/nope"' g accept eenzaamheid-in-de-merenwijk hogeschool/nope
+refused 1 "answers question \"$Q\", not \"$Q-2\"" g accept "$Q-2" "$R"
 expect_status 0 g accept eenzaamheid-in-de-merenwijk "$R"
 assert_eq "$Q: accepted $R (status matched)" "$OUT" "accept's report"
 expect_status 0 g accept "$Q" "$R"
@@ -176,18 +176,18 @@ expect_status 0 g close "$Q"
 assert_eq "$Q: closed (was matched)" "$OUT" "close's report"
 expect_status 0 g close eenzaamheid-in-de-merenwijk
 assert_eq "$Q: already closed" "$OUT" "closing twice"
-refused 1 "question $Q is closed" g accept "$Q" hogeschool/claim-1
+refused 1 "question \"$Q\" is closed" g accept "$Q" hogeschool/claim-1
 expect_status 0 g withdraw "$Q-2"
 assert_eq "$Q-2: withdrawn (was open)" "$OUT" "withdraw's report"
-refused 1 "question gemeente/eenzaamheid-in-de-merenwijk-2 is withdrawn" g close "$Q-2"
+refused 1 'question "gemeente/eenzaamheid-in-de-merenwijk-2" is withdrawn' g close "$Q-2"
 expect_status 0 h withdraw --response claim-1
 assert_eq "hogeschool/claim-1: withdrawn (was offered)" "$OUT" "withdrawing a response"
 wait_for "closed and one response at the lakenhal" 30 board_has lakenhal \
 	".[] | select(.ref == \"$Q\" and .status == \"closed\" and .responses == 1 and .accepted == 1)"
 wait_for "withdrawn at the hogeschool" 30 board_has hogeschool ".[] | select(.ref == \"$Q-2\" and .status == \"withdrawn\")"
-refused 1 "question $Q is closed and takes no more responses" h respond "$Q" --kind answer --text T
+refused 1 "question \"$Q\" is closed and takes no more responses" h respond "$Q" --kind answer --text T
 wait_for "the withdrawal at the gemeente" 30 board_has gemeente ".[] | select(.ref == \"$Q\" and .responses == 1)"
-refused 1 "response hogeschool/claim-1 was withdrawn" g accept "$Q" hogeschool/claim-1
+refused 1 'response "hogeschool/claim-1" was withdrawn' g accept "$Q" hogeschool/claim-1
 # same_state: the three nodes show the same state digest and entity count.
 same_state() {
 	local a b c

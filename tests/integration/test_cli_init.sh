@@ -71,7 +71,7 @@ assert_contains "$ERR" "Commands:"
 expect_status 0 "$LOKET" --help
 assert_contains "$OUT" "  verify "
 expect_status 2 "$LOKET" frobnicate
-assert_contains "$ERR" "unknown command 'frobnicate'"
+assert_contains "$ERR" 'unknown command "frobnicate"'
 expect_status 0 "$LOKET" --version
 assert_contains "$OUT" "loket "
 

@@ -43,7 +43,7 @@ expect_status 0 l get expert ada
 assert_eq "expert/uni/ada" "$(head -n 1 <<<"$OUT")" "human get header"
 assert_contains "$OUT" '  tags: ["math","poetry"]'
 expect_status 1 l get expert nobody
-assert_eq "loket: expert/nobody not found" "$ERR" "missing entity"
+assert_eq 'loket: "expert/nobody" not found' "$ERR" "missing entity"
 
 # list, with owner and limit.
 expect_status 0 l list expert --json
@@ -105,7 +105,7 @@ assert_contains "$ERR" "not found"
 
 # What a user can get wrong: failures exit 1, usage errors 2.
 expect_status 1 l put Expert x --json '{"a":1}'
-assert_contains "$ERR" "invalid collection 'Expert'"
+assert_contains "$ERR" 'invalid collection "Expert"'
 expect_status 1 l put expert 'bad id' --json '{"a":1}'
 assert_contains "$ERR" "invalid id"
 expect_status 1 l put expert x --json '{"a":'
@@ -137,7 +137,7 @@ assert_eq 5 "$(jq -r .heads.uni.seq <<<"$OUT")" "head after the failures"
 # A daemon that is gone: one line, at once.
 stop_node "$T/a"
 expect_status 1 l status
-assert_eq "loket: cannot reach loketd at ipc://$T/a/data/control.sock: is it running?" "$ERR" \
+assert_eq "loket: cannot reach loketd at \"ipc://$T/a/data/control.sock\": is it running?" "$ERR" \
 	"message when loketd is down"
 
 # A daemon killed outright leaves its socket file behind; the CLI still

@@ -120,9 +120,9 @@ assert_contains "$(jq -r '[.links.projects[].id] | join(" ")' <<<"$OUT")" "stede
 
 # What a user can get wrong.
 expect_status 1 m show expert/universiteit/nobody
-assert_eq "loket: expert/universiteit/nobody not found" "$ERR" "a missing entity"
+assert_eq 'loket: "expert/universiteit/nobody" not found' "$ERR" "a missing entity"
 expect_status 1 m show expert/nobody/ineke-brandsma
-assert_contains "$ERR" "no member named nobody"
+assert_contains "$ERR" 'no member named "nobody"'
 expect_status 2 m show expert/ineke-brandsma
 assert_contains "$ERR" "is not a reference COLL/OWNER/ID"
 expect_status 2 m show expert/universiteit/a/b
@@ -200,7 +200,7 @@ assert_contains "$(head -n 1 <<<"$OUT")" " 1. "
 assert_contains "$OUT" "    shared topics: eenzaamheid"
 assert_contains "$OUT" "    matched terms: "
 expect_status 1 m match gemeente/nothing-here
-assert_eq "loket: question/gemeente/nothing-here not found" "$ERR" "match of a missing question"
+assert_eq 'loket: "question/gemeente/nothing-here" not found' "$ERR" "match of a missing question"
 expect_status 2 m match eenzaamheid-merenwijk
 assert_contains "$ERR" "is not a reference OWNER/ID"
 

@@ -64,12 +64,12 @@ check_bad() { # CONTENT REASON
 	assert_contains "$ERR" "$T/one.jsonl:1: $2"
 	assert_contains "$ERR" "nothing applied; fix line 1"
 }
-check_bad '{"coll":"expert","id":"x","fields":{"a":1},"extra":1}' "unknown key 'extra'"
+check_bad '{"coll":"expert","id":"x","fields":{"a":1},"extra":1}' 'unknown key "extra"'
 check_bad '{"id":"x","fields":{"a":1}}' 'missing "coll"'
 check_bad '{"coll":"expert","fields":{"a":1}}' 'missing "id"'
 check_bad '{"coll":"expert","id":"x"}' 'missing "fields"'
-check_bad '{"coll":"Expert","id":"x","fields":{"a":1}}' "invalid collection 'Expert'"
-check_bad '{"coll":"expert","id":"a b","fields":{"a":1}}' "invalid id 'a b'"
+check_bad '{"coll":"Expert","id":"x","fields":{"a":1}}' 'invalid collection "Expert"'
+check_bad '{"coll":"expert","id":"a b","fields":{"a":1}}' 'invalid id "a b"'
 check_bad '{"coll":"expert","id":"x","fields":[1]}' "fields must be a JSON object"
 check_bad '{"coll":"expert","id":"x","fields":{"a":1},"del":true}' 'an op has either "fields" or "del", not both'
 check_bad '{"coll":"expert","id":"x","del":false}' '"del" must be true'

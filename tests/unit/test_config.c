@@ -280,6 +280,10 @@ static void test_err_bad_name(void **state)
 	    "[node]\nfederation = den haag\n",
 	    "t.conf:2: invalid federation \"den haag\" (use 1 to 64 of a-z, 0-9, '_' and "
 	    "'-')");
+	/* Printable UTF-8 is quoted as written; a byte that is not UTF-8 is escaped. */
+	assert_rejects("[node]\nname = zoë\xff\n",
+	               "t.conf:2: invalid name \"zoë\\xff\" (use 1 to 64 of a-z, 0-9, '_' and "
+	               "'-')");
 	assert_rejects("[member B\"x]\n",
 	               "t.conf:1: invalid member name \"B\\\"x\" (use 1 to 64 of a-z, 0-9, '_' and "
 	               "'-')");

@@ -178,8 +178,8 @@ static void test_load_refuses_open_mode(void **state)
 	assert_int_equal(key_load(fx->path, &k, err, sizeof(err)), LOKET_E_KEY_PERMS);
 	assert_null(k);
 	fmt(want, sizeof(want),
-	    "%s: key file is readable by group or others (mode 0644); run: chmod 600 %s", fx->path,
-	    fx->path);
+	    "%s: key file is readable by group or others (mode 0644); run: chmod 600 \"%s\"",
+	    fx->path, fx->path);
 	assert_string_equal(err, want);
 
 	/* Group-writable is refused too. */

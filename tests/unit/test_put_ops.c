@@ -200,6 +200,8 @@ static void test_refusals(void **state)
 	char two[256];
 	snprintf(two, sizeof(two), "[%s, {\"coll\":\"expert\",\"id\":\"b\",\"colour\":1}]", good);
 	expect_refusal(two, LOKET_E_BAD_REQUEST, 1, "unknown key \"colour\"");
+	expect_refusal("[{\"coll\":\"expert\",\"id\":\"b\",\"col\\nour\\\"\":1}]",
+	               LOKET_E_BAD_REQUEST, 0, "unknown key \"col\\x0aour\\\"\"");
 
 	char coll[128], id[128], fields[64];
 	snprintf(coll, sizeof(coll),

@@ -116,7 +116,8 @@ static void test_fields_must_be_a_map(void **state)
 	(void)state;
 	REFUSE("org", "[1]", 1, LOKET_E_MALFORMED, "org: fields must be a map (got array)");
 	REFUSE("org", "null", 1, LOKET_E_MALFORMED, "org: fields must be a map (got null)");
-	REFUSE("org", "\"x\\ny\"", 1, LOKET_E_MALFORMED, "org: fields must be a map (got \"x?y\")");
+	REFUSE("org", "\"x\\ny\"", 1, LOKET_E_MALFORMED,
+	       "org: fields must be a map (got \"x\\x0ay\")");
 	char err[128];
 	assert_int_equal(put_raw("org", NULL, 0, 1, err, sizeof(err)), LOKET_E_MALFORMED);
 	assert_string_equal(err, "org: fields must be a map (got nothing)");
@@ -491,15 +492,18 @@ static void test_sizes(void **state)
 static void test_quoting(void **state)
 {
 	(void)state;
-	/* Long values are cut at a character boundary; quotes and control bytes are escaped. */
+	/*
+	 * Values are quoted as proto/error.h says: cut at 80 bytes, never inside a
+	 * character, with "..." after the quote; quotes escaped, control bytes as \xNN.
+	 */
 	REFUSE("question",
 	       "{\"title\":\"T\",\"status\":\"ééééééééééééééééééééééééééééééééééééééééé\"}", 1,
 	       LOKET_E_MALFORMED,
 	       "question: field \"status\" must be one of open, matched, in_progress, answered, "
-	       "closed, withdrawn (got \"éééééééééééééééééééééééé...\")");
+	       "closed, withdrawn (got \"éééééééééééééééééééééééééééééééééééééééé\"...)");
 	REFUSE("question", "{\"title\":\"T\",\"status\":\"a\\\"b\\nc\"}", 1, LOKET_E_MALFORMED,
 	       "question: field \"status\" must be one of open, matched, in_progress, answered, "
-	       "closed, withdrawn (got \"a\\\"b?c\")");
+	       "closed, withdrawn (got \"a\\\"b\\x0ac\")");
 	/* A small error buffer gets a cut message, never an overflow. */
 	char err[16];
 	assert_int_equal(

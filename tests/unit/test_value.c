@@ -317,13 +317,13 @@ static void test_pack_error_names_path(void **state)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 	char err[256];
 	assert_int_equal(value_pack_json(&pk, v, 3, err, sizeof(err)), LOKET_E_TOO_DEEP);
-	assert_string_equal(err, "fields.topics[2]: nesting deeper than 3");
+	assert_string_equal(err, "\"fields.topics[2]\": nesting deeper than 3");
 
 	json_t *bad = json_pack("{s:[s,o]}", "topics", "ok", json_stringn_nocheck("\xff", 1));
 	assert_non_null(bad);
 	sb.size = 0;
 	assert_int_equal(value_pack_json(&pk, bad, 8, err, sizeof(err)), LOKET_E_MALFORMED);
-	assert_string_equal(err, "topics[1]: string is not valid UTF-8");
+	assert_string_equal(err, "\"topics[1]\": string is not valid UTF-8");
 	json_decref(bad);
 	json_decref(v);
 	msgpack_sbuffer_destroy(&sb);
