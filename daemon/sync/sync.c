@@ -208,6 +208,7 @@ static void schedule_redial(struct sync_state *st, struct sync_member *m)
 
 static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 {
+	char q[ERROR_QUOTE_SIZE];
 	(void)w;
 	struct sync_member *m = data;
 	struct sync_state *st = m->st;
@@ -246,7 +247,7 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 		snprintf(why, sizeof(why),
 		         "%s refused this node's key (ZAP status %u): is this node in its roster?",
-		         m->endpoint, value);
+		         error_quote_str(q, sizeof(q), m->endpoint), value);
 		if (strcmp(m->last_error, why) != 0)
 			log_warn("sync: %s: %s", m->name, why);
 		sync_set_error(m, why);
@@ -256,7 +257,7 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
 		snprintf(why, sizeof(why),
 		         "CURVE handshake with %s failed: is the member key in the roster right?",
-		         m->endpoint);
+		         error_quote_str(q, sizeof(q), m->endpoint));
 		if (strcmp(m->last_error, why) != 0)
 			log_warn("sync: %s: %s", m->name, why);
 		sync_set_error(m, why);
@@ -379,6 +380,7 @@ fail:
 static struct sync_member *member_add(struct sync_state *st, const struct config_member *cm,
                                       int *is_new)
 {
+	char q[ERROR_QUOTE_SIZE];
 	struct sync_member *m = member_by_key(st, cm->key);
 	*is_new = !m || m->removed;
 	if (!m) {
@@ -400,7 +402,9 @@ static struct sync_member *member_add(struct sync_state *st, const struct config
 		/* Its sockets may still be closing: a new endpoint waits for a restart. */
 		if (strcmp(m->endpoint, cm->endpoint) != 0)
 			log_warn("sync: %s: the new endpoint %s takes effect at the next restart",
-			         m->name, cm->endpoint[0] ? cm->endpoint : "(none)");
+			         m->name,
+			         cm->endpoint[0] ? error_quote_str(q, sizeof(q), cm->endpoint)
+			                         : "(none)");
 		m->removed = 0;
 		return m;
 	}
@@ -410,8 +414,8 @@ static struct sync_member *member_add(struct sync_state *st, const struct config
 		int rc = member_dial(st, m);
 		if (rc != 0) {
 			char why[SYNC_REASON_MAX];
-			snprintf(why, sizeof(why), "cannot dial %s: %s", m->endpoint,
-			         loket_strerror(rc));
+			snprintf(why, sizeof(why), "cannot dial %s: %s",
+			         error_quote_str(q, sizeof(q), m->endpoint), loket_strerror(rc));
 			log_error("sync: %s: %s", m->name, why);
 			sync_set_error(m, why);
 		}
@@ -437,6 +441,7 @@ static void member_remove(struct sync_state *st, struct sync_member *m)
  */
 static void rebind_listener(struct sync_state *st)
 {
+	char q[ERROR_QUOTE_SIZE];
 	if (!st->router || !st->listen[0])
 		return;
 	char last[CONFIG_ENDPOINT_MAX];
@@ -444,7 +449,8 @@ static void rebind_listener(struct sync_state *st)
 	if (zmq_getsockopt(st->router, ZMQ_LAST_ENDPOINT, last, &size) != 0)
 		return;
 	if (zmq_unbind(st->router, last) != 0) {
-		log_error("sync: cannot unbind %s: %s", last, zmq_strerror(zmq_errno()));
+		log_error("sync: cannot unbind %s: %s", error_quote_str(q, sizeof(q), last),
+		          zmq_strerror(zmq_errno()));
 		return;
 	}
 	/* The listener closes on libzmq's I/O thread: bind again from the timer. */
@@ -453,12 +459,14 @@ static void rebind_listener(struct sync_state *st)
 
 static void try_rebind(struct sync_state *st)
 {
+	char q[ERROR_QUOTE_SIZE];
 	if (zmq_bind(st->router, st->listen) == 0) {
 		st->rebind_pending = 0;
 		log_info("sync: listening on %s again", st->listen);
 	} else if (zmq_errno() != EADDRINUSE) {
 		st->rebind_pending = 0;
-		log_error("sync: cannot bind %s again: %s", st->listen, zmq_strerror(zmq_errno()));
+		log_error("sync: cannot bind %s again: %s",
+		          error_quote_str(q, sizeof(q), st->listen), zmq_strerror(zmq_errno()));
 	}
 }
 
@@ -483,6 +491,7 @@ static void shut_connection(struct sync_member *m)
 
 static void on_tick(uv_timer_t *t)
 {
+	char q[ERROR_QUOTE_SIZE];
 	struct sync_state *st = t->data;
 	uint64_t now = sync_now_ms(st);
 	int hello = now >= st->next_hello;
@@ -505,7 +514,8 @@ static void on_tick(uv_timer_t *t)
 			zmq_disconnect(m->dealer, m->endpoint);
 			if (zmq_connect(m->dealer, m->endpoint) != 0)
 				log_error("sync: %s: cannot dial %s again: %s", m->name,
-				          m->endpoint, zmq_strerror(zmq_errno()));
+				          error_quote_str(q, sizeof(q), m->endpoint),
+				          zmq_strerror(zmq_errno()));
 		}
 		if (m->shut_pending && now >= m->shut_at)
 			shut_connection(m);
@@ -588,6 +598,7 @@ static int handle_reload(void *data, const json_t *req, json_t **result, char *e
 /* Makes the sync tables follow node->cfg's roster; names of added and removed members. */
 static void apply_roster(struct sync_state *st, json_t *added, json_t *removed)
 {
+	char q[ERROR_QUOTE_SIZE];
 	const struct config *cfg = st->node->cfg;
 	for (size_t i = 0; i < st->n_members; i++) {
 		struct sync_member *m = st->members[i];
@@ -605,7 +616,7 @@ static void apply_roster(struct sync_state *st, json_t *added, json_t *removed)
 		struct sync_member *m = member_add(st, &cfg->members[i], &is_new);
 		if (!m) {
 			log_error("sync: more than %u origins; %s is not synced", SYNC_MAX_ORIGINS,
-			          cfg->members[i].name);
+			          error_quote_str(q, sizeof(q), cfg->members[i].name));
 			continue;
 		}
 		if (is_new && added)

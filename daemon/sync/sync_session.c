@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "daemon/zwatch.h"
+#include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
 
@@ -529,7 +530,7 @@ void sync_session_hello(struct sync_state *st, struct sync_member *m, int kind, 
 	struct sync_session *sess = &m->s[kind];
 	json_t *proto = json_object_get(hdr, "proto");
 	const char *fed = json_string_value(json_object_get(hdr, "federation"));
-	char why[SYNC_REASON_MAX];
+	char why[SYNC_REASON_MAX], q1[ERROR_QUOTE_SIZE], q2[ERROR_QUOTE_SIZE];
 	why[0] = '\0';
 	if (!json_is_integer(proto) || json_integer_value(proto) != SYNC_PROTO)
 		snprintf(why, sizeof(why),
@@ -538,9 +539,9 @@ void sync_session_hello(struct sync_state *st, struct sync_member *m, int kind, 
 		         json_is_integer(proto) ? (long long)json_integer_value(proto) : -1LL,
 		         SYNC_PROTO);
 	else if (!fed || strcmp(fed, st->node->cfg->federation) != 0)
-		snprintf(why, sizeof(why),
-		         "the peer is of federation \"%.64s\", this node of \"%s\"",
-		         fed ? fed : "?", st->node->cfg->federation);
+		snprintf(why, sizeof(why), "the peer is of federation %s, this node of %s",
+		         fed ? error_quote_str(q1, sizeof(q1), fed) : "?",
+		         error_quote_str(q2, sizeof(q2), st->node->cfg->federation));
 	if (why[0]) {
 		if (!m->incompatible)
 			log_error("sync: %s: %s; ignoring it", m->name, why);
@@ -584,8 +585,9 @@ void sync_session_have(struct sync_state *st, struct sync_member *m, int kind, c
 void sync_session_error(struct sync_member *m, const json_t *hdr)
 {
 	const char *reason = json_string_value(json_object_get(hdr, "reason"));
-	char why[SYNC_REASON_MAX];
-	snprintf(why, sizeof(why), "the peer says: %.160s", reason ? reason : "?");
+	char why[SYNC_REASON_MAX], q[ERROR_QUOTE_SIZE];
+	snprintf(why, sizeof(why), "the peer says: %s",
+	         reason ? error_quote_str(q, sizeof(q), reason) : "?");
 	log_warn("sync: %s: %s", m->name, why);
 	sync_set_error(m, why);
 }

@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/key.h"
 #include "common/log.h"
+#include "proto/error.h"
 
 #define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES 8
@@ -148,17 +149,10 @@ static void zap_on_readable(struct zwatch *w, void *zsock, void *data)
 		log_debug("zap: admitted %s", m->name);
 	}
 	if (!m || ban_left > 0) {
-		char addr[64] = "?";
-		if (n > 3) {
-			size_t len = zmq_msg_size(&frames[3]);
-			if (len >= sizeof(addr))
-				len = sizeof(addr) - 1;
-			memcpy(addr, zmq_msg_data(&frames[3]), len);
-			addr[len] = '\0';
-			for (size_t i = 0; i < len; i++)
-				if ((unsigned char)addr[i] < 0x20 || (unsigned char)addr[i] > 0x7e)
-					addr[i] = '?';
-		}
+		char addr[ERROR_QUOTE_SIZE] = "?";
+		if (n > 3)
+			error_quote(addr, sizeof(addr), zmq_msg_data(&frames[3]),
+			            zmq_msg_size(&frames[3]));
 		z->refused++;
 		if (m)
 			snprintf(

@@ -45,7 +45,7 @@ struct zap {
 	/* Refusals since the last log line, and what the last one was. */
 	unsigned long refused_unlogged;
 	uint64_t refused_logged_at;
-	char refused_last[200];
+	char refused_last[400];
 	void (*on_closed)(struct zap *z);
 };
 
