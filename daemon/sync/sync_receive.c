@@ -296,7 +296,8 @@ done:
 	if (n_acc > 0 && !st->closing)
 		announce(st, acc, n_acc, m);
 	free(acc);
-	sync_check_self(st);
+	if (n_acc > 0)
+		node_own_chain_changed(st->node);
 }
 
 static void batch_after(uv_work_t *work, int status)

@@ -1,7 +1,9 @@
 /*
  * test_sync: the sync module's lifecycle on a real loop (it starts, serves
- * "peers", holds back local writes while it has peers to ask, and closes
- * with nothing left on the loop), and a hostile test peer for
+ * "peers", and closes with nothing left on the loop), when a node's local
+ * writes open (node.h: at once on a new node or a clean restart, waiting
+ * while the store is behind the record of its own head, by resume), and a
+ * hostile test peer for
  * tests/integration/test_sync_hostile.sh: run as
  *
  *   test_sync --peer KEYFILE SERVER_KEY ENDPOINT MODE
@@ -28,9 +30,11 @@
 
 #include "common/config.h"
 #include "common/key.h"
+#include "common/own_head.h"
 #include "daemon/control.h"
 #include "daemon/node.h"
 #include "daemon/sync/sync.h"
+#include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
 
@@ -271,26 +275,51 @@ static void fixture_close(struct fixture *f)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Alone, a node signs at once; nobody could give its chain back anyway. */
+/* Alone, a node signs at once. */
 static void test_no_members(void **state)
 {
 	(void)state;
 	struct fixture f;
 	fixture_open(&f, 0);
-	assert_null(f.node->writes_blocked);
+	assert_null(node_writes_refused(f.node));
 	json_t *peers = sync_peers(&f.sync);
 	assert_int_equal(json_array_size(peers), 0);
 	json_decref(peers);
 	fixture_close(&f);
 }
 
-/* With members, writes wait for a peer; peers lists each, no session up. */
-static void test_members_block_writes(void **state)
+/* One put of expert/ID at n; returns node_put's code, the seq in *seq. */
+static int put_one(struct node *n, const char *id, uint64_t *seq, char *err, size_t errlen)
+{
+	json_t *result = NULL;
+	long index;
+	/* {"name": "A"} */
+	static const uint8_t fields[] = {0x81, 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'A'};
+	struct op op = {.kind = OP_PUT,
+	                .coll = "expert",
+	                .coll_len = 6,
+	                .id = id,
+	                .id_len = strlen(id),
+	                .fields = fields,
+	                .fields_len = sizeof(fields)};
+	int rc = node_put(n, &op, 1, &result, &index, err, errlen);
+	if (rc == 0)
+		*seq = (uint64_t)json_integer_value(json_object_get(result, "seq"));
+	json_decref(result);
+	return rc;
+}
+
+/*
+ * With members and no peer up, a new node signs at once too: the record
+ * beside its key says it has signed nothing, and the store agrees. Peers
+ * lists each member, no session up.
+ */
+static void test_members_new_node_writes_open(void **state)
 {
 	(void)state;
 	struct fixture f;
 	fixture_open(&f, 2);
-	assert_non_null(f.node->writes_blocked);
+	assert_null(node_writes_refused(f.node));
 	json_t *peers = sync_peers(&f.sync);
 	assert_int_equal(json_array_size(peers), 2);
 	json_t *p = json_array_get(peers, 0);
@@ -298,21 +327,150 @@ static void test_members_block_writes(void **state)
 	assert_true(json_is_null(json_object_get(p, "session")));
 	assert_int_equal(json_integer_value(json_object_get(p, "we_lack")), 0);
 	json_decref(peers);
-	json_t *result = NULL;
-	long index;
-	char err[512];
-	/* {"name": "A"} */
-	static const uint8_t fields[] = {0x81, 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'A'};
-	struct op op = {.kind = OP_PUT,
-	                .coll = "expert",
-	                .coll_len = 6,
-	                .id = "a",
-	                .id_len = 1,
-	                .fields = fields,
-	                .fields_len = sizeof(fields)};
-	assert_int_not_equal(node_put(f.node, &op, 1, &result, &index, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "own chain"));
+	char err[1024];
+	uint64_t seq = 0;
+	assert_int_equal(put_one(f.node, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	/* The record follows the commit. */
+	struct own_head *h;
+	assert_int_equal(own_head_open(f.node->own_head_path, &h, err, sizeof(err)), 0);
+	assert_int_equal(h->state, OWN_HEAD_VALID);
+	assert_int_equal(h->seq, 1);
+	own_head_close(h);
 	fixture_close(&f);
+}
+
+/* A node of its own in dir (no sync), with the key in dir/node.key made on first use. */
+static struct node *node_in(const char *dir)
+{
+	struct config_parser *cp;
+	char err[1024], path[128];
+	assert_int_equal(config_parse_begin(&cp, "test.conf", dir), 0);
+	const char *lines[] = {"[node]", "name = t", "data = data", "key = node.key"};
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(
+		    config_parse_line(cp, lines[i], strlen(lines[i]), err, sizeof(err)), 0);
+	struct config *cfg;
+	assert_int_equal(config_parse_finish(cp, &cfg, err, sizeof(err)), 0);
+	struct key *k;
+	snprintf(path, sizeof(path), "%s/node.key", dir);
+	if (access(path, F_OK) == 0) {
+		assert_int_equal(key_load(path, &k, err, sizeof(err)), 0);
+	} else {
+		assert_int_equal(key_generate(&k), 0);
+		assert_int_equal(key_save(k, path), 0);
+	}
+	struct node *n;
+	assert_int_equal(node_open_take(cfg, k, &n, err, sizeof(err)), 0);
+	return n;
+}
+
+/*
+ * A store behind the record (here: the record says seq 5, the store holds
+ * seq 1) waits, names why, and opens only by `resume --force`, which is
+ * refused while a peer claims more and rewrites the record when it opens.
+ */
+static void test_store_behind_record_waits(void **state)
+{
+	(void)state;
+	char dir[64], err[1024];
+	snprintf(dir, sizeof(dir), "/tmp/loket-test-sync.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct node *n = node_in(dir);
+	uint64_t seq = 0;
+	assert_int_equal(put_one(n, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	uint8_t h5[32];
+	memset(h5, 0xab, sizeof(h5));
+	assert_int_equal(own_head_write(n->own_head, 5, h5, err, sizeof(err)), 0);
+	node_free(n);
+
+	n = node_in(dir);
+	const char *why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "up to seq 5 (hash abababababab"));
+	assert_non_null(strstr(why, "store holds its own chain up to seq 1"));
+	assert_non_null(strstr(why, "changesets 2..5"));
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), LOKET_E_UNAVAILABLE);
+	assert_string_equal(err, why);
+	json_t *status;
+	assert_int_equal(node_status(n, &status), 0);
+	json_t *w = json_object_get(status, "writes");
+	assert_true(json_is_false(json_object_get(w, "open")));
+	assert_int_equal(json_integer_value(json_object_get(w, "own_head")), 1);
+	assert_int_equal(json_integer_value(json_object_get(w, "recorded_head")), 5);
+	json_decref(status);
+	/* Nothing of its own chain arrived: still waiting. */
+	node_own_chain_changed(n);
+	assert_non_null(node_writes_refused(n));
+
+	json_t *result = NULL;
+	assert_int_equal(node_resume(n, 0, 0, "", &result, err, sizeof(err)), LOKET_E_BAD_REQUEST);
+	assert_non_null(strstr(err, "its next write forks its chain"));
+	assert_int_equal(node_resume(n, 1, 3, "m0", &result, err, sizeof(err)),
+	                 LOKET_E_UNAVAILABLE);
+	assert_non_null(
+	    strstr(err, "m0 says it holds this node's chain up to seq 3, the store has 1"));
+	assert_int_equal(node_resume(n, 1, 1, "m0", &result, err, sizeof(err)), 0);
+	assert_int_equal(json_integer_value(json_object_get(result, "own_head")), 1);
+	json_decref(result);
+	assert_null(node_writes_refused(n));
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), LOKET_E_BAD_REQUEST);
+	assert_non_null(strstr(err, "nothing to resume"));
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 2);
+	node_free(n);
+
+	/* A clean restart opens at once. */
+	n = node_in(dir);
+	assert_null(node_writes_refused(n));
+	node_free(n);
+
+	/* The record gone beside a store that had one: refused until resumed. */
+	char path[128], cmd[128];
+	snprintf(path, sizeof(path), "%s/node.key.head", dir);
+	assert_int_equal(unlink(path), 0);
+	n = node_in(dir);
+	why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "is missing beside a store that holds changesets"));
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), 0);
+	json_decref(result);
+	assert_int_equal(put_one(n, "c", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 3);
+	node_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * The record's hash at its seq differs from the store's changeset there:
+ * the key has signed two histories, and resume cannot open writes.
+ */
+static void test_other_chain_is_a_fork(void **state)
+{
+	(void)state;
+	char dir[64], err[1024], cmd[128];
+	snprintf(dir, sizeof(dir), "/tmp/loket-test-sync.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct node *n = node_in(dir);
+	uint64_t seq = 0;
+	assert_int_equal(put_one(n, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), 0);
+	uint8_t other[32];
+	memset(other, 0x11, sizeof(other));
+	assert_int_equal(own_head_write(n->own_head, 1, other, err, sizeof(err)), 0);
+	node_free(n);
+	n = node_in(dir);
+	const char *why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "differs from the one it recorded signing at seq 1"));
+	json_t *result = NULL;
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), LOKET_E_FORK);
+	assert_non_null(node_writes_refused(n));
+	node_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 int main(int argc, char **argv)
@@ -323,7 +481,9 @@ int main(int argc, char **argv)
 		return peer_main(argc, argv);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_members),
-	    cmocka_unit_test(test_members_block_writes),
+	    cmocka_unit_test(test_members_new_node_writes_open),
+	    cmocka_unit_test(test_store_behind_record_waits),
+	    cmocka_unit_test(test_other_chain_is_a_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
