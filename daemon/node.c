@@ -434,16 +434,17 @@ int node_resume(struct node *n, int force, uint64_t peer_claim, const char *peer
 	}
 	int had_record = n->own_head && n->own_head->state == OWN_HEAD_VALID;
 	uint64_t had_seq = had_record ? n->own_head->seq : 0;
-	if (!n->own_head) {
-		rc = own_head_open(n->own_head_path, &n->own_head, why, sizeof(why));
-		if (rc == LOKET_E_NOT_FOUND)
-			rc = own_head_create(n->own_head_path, seq, hash, &n->own_head, why,
-			                     sizeof(why));
-		else if (rc == 0)
-			rc = own_head_write(n->own_head, seq, hash, why, sizeof(why));
-	} else {
+	/*
+	 * The file afresh: the operator may have put it back, fixed its
+	 * permissions or removed it since loketd opened it.
+	 */
+	own_head_close(n->own_head);
+	n->own_head = NULL;
+	rc = own_head_open(n->own_head_path, &n->own_head, why, sizeof(why));
+	if (rc == LOKET_E_NOT_FOUND)
+		rc = own_head_create(n->own_head_path, seq, hash, &n->own_head, why, sizeof(why));
+	else if (rc == 0)
 		rc = own_head_write(n->own_head, seq, hash, why, sizeof(why));
-	}
 	if (rc != 0) {
 		snprintf(err, errlen, "%s", why);
 		return rc;

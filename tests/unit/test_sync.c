@@ -12,9 +12,12 @@
  * then sends what MODE names: "badsig" (a changeset whose signature does
  * not verify), "badprev" (seq 1, then a seq 2 whose prev is wrong),
  * "nonmember" (a changeset signed by a key in no roster), "garbage"
- * (bytes that are no message) or "oldproto" (a hello of protocol 2). It
+ * (bytes that are no message), "oldproto" (a hello of protocol 2) or
+ * "claimself" (a hello claiming the node's own chain, SERVER_KEY, up to
+ * seq 100 with a random hash; it then listens 3.5 s and answers nothing). It
  * prints every error the node sends back, one per line.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -101,12 +105,26 @@ static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev
 	msgpack_sbuffer_destroy(&fields);
 }
 
-/* Prints the errors the node sends within ms milliseconds. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Prints the errors the node sends within ms milliseconds (a deadline: a
+ * node that keeps talking, asking for what was claimed, does not keep it
+ * listening).
+ */
 static void peer_listen(void *sock, int ms)
 {
-	int timeout = ms;
-	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	int64_t deadline = now_ms() + ms;
 	for (;;) {
+		int timeout = (int)(deadline - now_ms());
+		if (timeout <= 0)
+			return;
+		zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
 		zmq_msg_t m;
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, sock, 0) < 0) {
@@ -149,11 +167,22 @@ static int peer_main(int argc, char **argv)
 	if (key_arm_curve_client(k, sock, server) != 0 || zmq_connect(sock, argv[4]) != 0)
 		return 1;
 	int proto = strcmp(mode, "oldproto") == 0 ? 2 : 1;
+	json_t *heads = json_object();
+	int claimself = strcmp(mode, "claimself") == 0;
+	if (claimself) {
+		/* A claim about the node's own chain, with nothing to back it. */
+		uint8_t h[32];
+		char hx[65];
+		randombytes_buf(h, sizeof(h));
+		for (size_t i = 0; i < 32; i++)
+			snprintf(hx + 2 * i, 3, "%02x", h[i]);
+		json_object_set_new(heads, argv[3], json_pack("[i, s]", 100, hx));
+	}
 	peer_send(sock,
-	          json_pack("{s:s, s:i, s:s, s:{}}", "t", "hello", "proto", proto, "federation",
-	                    "default", "heads"),
+	          json_pack("{s:s, s:i, s:s, s:o}", "t", "hello", "proto", proto, "federation",
+	                    "default", "heads", heads),
 	          NULL, 0);
-	peer_listen(sock, 500);
+	peer_listen(sock, claimself ? 2000 : 500);
 	uint8_t zero[32] = {0};
 	msgpack_sbuffer cs;
 	if (strcmp(mode, "badsig") == 0) {
@@ -444,6 +473,44 @@ static void test_store_behind_record_waits(void **state)
 }
 
 /*
+ * A record that cannot be written: the put that committed stays a success,
+ * the next one is refused with the reason, and resume, which opens the
+ * file afresh, opens writes once it can write it.
+ */
+static void test_record_write_fails(void **state)
+{
+	(void)state;
+	char dir[64], err[1024], cmd[128];
+	snprintf(dir, sizeof(dir), "/tmp/loket-test-sync.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct node *n = node_in(dir);
+	uint64_t seq = 0;
+	/* Behind loketd's back, its descriptor becomes one it cannot write. */
+	int fd = open(n->own_head_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(dup2(fd, n->own_head->fd) >= 0);
+	close(fd);
+	assert_int_equal(put_one(n, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	const char *why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "cannot write the record of this node's own head"));
+	assert_non_null(strstr(why, "after seq 1 (that write itself is durable)"));
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), LOKET_E_UNAVAILABLE);
+	json_t *result = NULL;
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), 0);
+	json_decref(result);
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 2);
+	node_free(n);
+	n = node_in(dir);
+	assert_null(node_writes_refused(n));
+	node_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
  * The record's hash at its seq differs from the store's changeset there:
  * the key has signed two histories, and resume cannot open writes.
  */
@@ -483,6 +550,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_no_members),
 	    cmocka_unit_test(test_members_new_node_writes_open),
 	    cmocka_unit_test(test_store_behind_record_waits),
+	    cmocka_unit_test(test_record_write_fails),
 	    cmocka_unit_test(test_other_chain_is_a_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
