@@ -33,9 +33,9 @@ cp "$T/n1-backup.db" "$T/n1/data/store.db"
 rm -f "$T/n1/data/store.db-wal" "$T/n1/data/store.db-shm" "$T/n1/data/store.db-index"*
 
 start_node "$T/n3"
-l 3 put org while-away --json '{"name":"written at n3 while n1 was restored"}' >/dev/null
 start_node "$T/n1"
 assert_eq false "$(open_at 1)" "writes at the restored n1"
+l 3 put org while-away --json '{"name":"written at n3 while n1 was restored"}' >/dev/null
 # n1 has heard n3's hello and taken its news: n3's word changes nothing.
 wait_for "n3's write at n1" 20 has 1 org while-away n3
 assert_eq false "$(open_at 1)" "writes at n1 with only the stale n3 up"
