@@ -191,11 +191,10 @@ static void refuse_forked(struct node *n, uint64_t seq, const uint8_t recorded[3
 	short_hex(recorded, r);
 	short_hex(held, h);
 	writes_refuse(n, NODE_WRITES_FORKED,
-	              "this node's own chain in the store differs from the one it recorded signing "
-	              "at seq %" PRIu64
-	              " (recorded hash %s..., the store holds %s...): its key has "
-	              "signed two histories; it must never sign again: give the node a new key "
-	              "(and a new roster entry)",
+	              "this node's own chain in the store differs from the one it recorded "
+	              "signing at seq %" PRIu64 " (recorded hash %s..., the store holds %s...): "
+	              "its key has signed two histories; it must never sign again: give the node "
+	              "a new key (and a new roster entry)",
 	              seq, r, h);
 	log_error("own head: FORK of this node's own chain: %s", n->writes_reason);
 }
@@ -208,10 +207,9 @@ static void refuse_waiting(struct node *n, uint64_t store_seq)
 	writes_refuse(n, NODE_WRITES_WAIT,
 	              "local writes wait: this node's store holds its own chain up to seq %" PRIu64
 	              ", but %s records that it signed up to seq %" PRIu64 " (hash %s...): %s. "
-	              "It refuses to sign until it has taken its own changesets %" PRIu64
-	              "..%" PRIu64
-	              " back from a peer; `loket peers` shows who is up; `loket resume "
-	              "--force` overrides when no peer holds them",
+	              "It refuses to sign until it has taken its own changesets "
+	              "%" PRIu64 "..%" PRIu64 " back from a peer; `loket peers` shows who is up; "
+	              "`loket resume --force` overrides when no peer holds them",
 	              store_seq, n->own_head_path, n->own_head->seq, r, n->wait_case, store_seq + 1,
 	              n->own_head->seq);
 }
@@ -239,7 +237,11 @@ static void compare_with_record(struct node *n, uint64_t seq, const uint8_t hash
 			log_warn("own head: %s", n->writes_reason);
 		return;
 	}
-	int rc = seq == h->seq ? (memcpy(at, hash, 32), 0) : own_hash_at(n, h->seq, at);
+	int rc = 0;
+	if (seq == h->seq)
+		memcpy(at, hash, 32);
+	else
+		rc = own_hash_at(n, h->seq, at);
 	if (rc != 0) {
 		writes_refuse(n, NODE_WRITES_REFUSED,
 		              "cannot read this node's own changeset %" PRIu64
@@ -259,15 +261,13 @@ static void compare_with_record(struct node *n, uint64_t seq, const uint8_t hash
 	writes_open(n);
 	short_hex(hash, hx);
 	if (at_start && seq == was)
-		log_info("own head: the store's own chain ends at seq %" PRIu64
-		         " (hash %s...) as %s "
-		         "records; local writes are open",
+		log_info("own head: the store's own chain ends at seq %" PRIu64 " (hash %s...) "
+		         "as %s records; local writes are open",
 		         seq, hx, n->own_head_path);
 	else if (at_start)
-		log_info("own head: the store's own chain ends at seq %" PRIu64 ", %s recorded seq "
-		         "%" PRIu64
-		         " (a crash before the record was written): record updated; local "
-		         "writes are open",
+		log_info("own head: the store's own chain ends at seq %" PRIu64 ", %s recorded "
+		         "seq %" PRIu64 " (a crash before the record was written): record "
+		         "updated; local writes are open",
 		         seq, n->own_head_path, was);
 	else if (before == NODE_WRITES_WAIT)
 		log_info("own head: this node has its own chain back up to seq %" PRIu64 " (hash "
@@ -360,7 +360,8 @@ static int own_head_start(struct node *n, char *err, size_t errlen)
 		writes_refuse(
 		    n, NODE_WRITES_REFUSED,
 		    "%s; loketd needs to read and write it to keep track of its own chain "
-		    "(under systemd: ReadWritePaths=-%s); fix that and restart loketd",
+		    "(owned by the user loketd runs as; under systemd also "
+		    "ReadWritePaths=-%s): fix that and restart loketd",
 		    why, n->own_head_path);
 		log_error("own head: %s", n->writes_reason);
 		return 0;
@@ -383,7 +384,8 @@ static int own_head_start(struct node *n, char *err, size_t errlen)
 
 void node_own_chain_changed(struct node *n)
 {
-	if (n->writes != NODE_WRITES_OPEN && n->writes != NODE_WRITES_WAIT)
+	if ((n->writes != NODE_WRITES_OPEN && n->writes != NODE_WRITES_WAIT) || !n->own_head ||
+	    n->own_head->state != OWN_HEAD_VALID)
 		return;
 	uint64_t seq;
 	uint8_t hash[32];
