@@ -1,6 +1,8 @@
 /*
  * loket init: creates a node in a directory: a fresh key (node.key, mode
- * 0600), a configuration (loket.conf) naming it, and the data directory.
+ * 0600), the record of its own head beside it at seq 0 (node.key.head,
+ * common/own_head.h: a new node that may sign at once), a configuration
+ * (loket.conf) naming it, and the data directory.
  * It never replaces an existing node: the key is created with O_EXCL (by
  * key_save) and the configuration is published with link(2), which fails
  * rather than overwrite. The configuration is written to a temporary file,
@@ -24,6 +26,7 @@
 #include "cli/subcommands.h"
 #include "common/config.h"
 #include "common/key.h"
+#include "common/own_head.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 
@@ -33,9 +36,10 @@
 
 /* What this run created, so that a failure can take it back. */
 struct init_made {
-	int dir, key, data, conf;
+	int dir, key, head, data, conf;
 	char dir_path[PATH_MAX];
 	char key_path[PATH_MAX];
+	char head_path[PATH_MAX];
 	char data_path[PATH_MAX];
 	char conf_path[PATH_MAX];
 };
@@ -147,6 +151,8 @@ static void undo(const struct init_made *m)
 		unlink(m->conf_path);
 	if (m->key)
 		unlink(m->key_path);
+	if (m->head)
+		unlink(m->head_path);
 	if (m->data)
 		rmdir(m->data_path);
 	if (m->dir)
@@ -221,6 +227,7 @@ int init_main(int argc, char *argv[])
 	n = snprintf(made.dir_path, sizeof(made.dir_path), "%s", argv[optind]);
 	if (n < 0 || (size_t)n >= sizeof(made.dir_path) ||
 	    join(made.key_path, sizeof(made.key_path), made.dir_path, INIT_KEY_FILE) < 0 ||
+	    own_head_path(made.key_path, made.head_path, sizeof(made.head_path)) < 0 ||
 	    (data[0] == '/'
 	         ? snprintf(made.data_path, sizeof(made.data_path), "%s", data) >=
 	               (int)sizeof(made.data_path)
@@ -254,9 +261,11 @@ int init_main(int argc, char *argv[])
 		      error_quote_str(q, sizeof(q), made.dir_path), loket_strerror(rc));
 		goto cleanup;
 	}
-	if (exists(made.conf_path) || exists(made.key_path)) {
-		warnx("%s already holds a node (%s or %s exists); not overwriting it",
-		      error_quote_str(q, sizeof(q), made.dir_path), INIT_CONF_FILE, INIT_KEY_FILE);
+	if (exists(made.conf_path) || exists(made.key_path) || exists(made.head_path)) {
+		warnx("%s already holds a node (%s, %s or %s" OWN_HEAD_SUFFIX
+		      " exists); not overwriting it",
+		      error_quote_str(q, sizeof(q), made.dir_path), INIT_CONF_FILE, INIT_KEY_FILE,
+		      INIT_KEY_FILE);
 		goto cleanup;
 	}
 	rc = key_generate(&key);
@@ -272,6 +281,13 @@ int init_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	made.key = 1;
+	static const uint8_t none[32];
+	rc = own_head_create(made.head_path, 0, none, NULL, err, sizeof(err));
+	if (rc < 0) {
+		warnx("%s", err);
+		goto cleanup;
+	}
+	made.head = 1;
 	rc = make_dir(made.data_path, &made.data);
 	if (rc < 0) {
 		warnx("cannot create directory %s: %s",

@@ -162,6 +162,15 @@ static void print_status(const json_t *r)
 	printf("digest: %s\n", cli_json_str(r, "digest") ? cli_json_str(r, "digest") : "?");
 	printf("entities: %lld\n", cli_json_int(r, "entities", 0));
 	printf("changesets: %lld\n", cli_json_int(r, "changesets", 0));
+	json_t *writes = json_object_get(r, "writes");
+	if (json_is_object(writes)) {
+		if (json_is_true(json_object_get(writes, "open")))
+			printf("writes: open\n");
+		else
+			printf("writes: refused: %s\n", cli_json_str(writes, "reason")
+			                                    ? cli_json_str(writes, "reason")
+			                                    : "?");
+	}
 	json_t *index = json_object_get(r, "index");
 	if (json_is_object(index))
 		printf("search index: %lld entity writes behind\n",

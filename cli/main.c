@@ -118,6 +118,16 @@ static const struct {
      "Shows the sync session with each member: up, last seen, who lacks what, errors", NULL},
     {"reload", reload_main, "[--json]",
      "Makes loketd re-read the roster from its configuration (as SIGHUP does)", NULL},
+    {"resume", resume_main, "--force [--json]",
+     "Opens local writes that wait for this node's own chain, when no peer holds it",
+     "  --force  required: if this node signed changesets beyond its store's head that are\n"
+     "           lost, its next write forks its chain, and every node freezes its chain\n"
+     "           at that point\n"
+     "loketd refuses writes while a restored or wiped store lacks the tail of the chain\n"
+     "that node.key.head records, or that record is missing or damaged; `loket status`\n"
+     "says why. resume rewrites the record to the store's own head and opens writes. It is\n"
+     "refused while writes are open, after this node's key has signed two histories, and\n"
+     "while a connected peer says it holds more of this node's chain than the store.\n"},
     {"rebuild", rebuild_main, "[--json]",
      "Recreates entities, search index and digest from the changesets", NULL},
     {"verify", verify_main, "[--db FILE] [--json]",

@@ -21,6 +21,7 @@ int rebuild_main(int argc, char *argv[]);
 int verify_main(int argc, char *argv[]);
 int peers_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
+int resume_main(int argc, char *argv[]);
 int board_main(int argc, char *argv[]);
 int ask_main(int argc, char *argv[]);
 int respond_main(int argc, char *argv[]);

@@ -308,7 +308,8 @@ static const struct control_command *control_find(const struct control *c, const
 /* Runs one decoded request and builds its reply. */
 static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 {
-	char err[512] = "", q[ERROR_QUOTE_SIZE];
+	char err[1024] = "",
+	     q[ERROR_QUOTE_SIZE]; /* a refused write names the record and what it waits for */
 	json_t *req = NULL, *result = NULL, *reply;
 	const char *cmd = "";
 	const struct control_command *command = NULL;

@@ -4,20 +4,39 @@
  * A put request becomes one or more changesets of this node's chain, all in
  * one store transaction, committed (synchronous=FULL) before the reply: an
  * acknowledged write survives a crash, and a failed one leaves nothing.
+ *
+ * Never fork yourself. The node's chain must never have two changesets of
+ * one seq, or every other node freezes it. The store alone cannot tell a
+ * clean restart from a store restored from an older backup or wiped (both
+ * look like a shorter chain), so after each own commit, and before the
+ * changesets are sent, the new head is written to the record beside the
+ * key (common/own_head.h). At start the two are compared (own_head_start):
+ * equal opens writes; a store ahead of the record (a crash before the
+ * record was written) updates the record; a store behind it waits until
+ * the node has taken its own changesets back from a peer
+ * (node_own_chain_changed). The store's meta key own_head_record tells a
+ * store that never had a record (made by a loket before records) from one
+ * whose record was lost.
  */
 #include "daemon/node.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/log.h"
 #include "common/paths.h"
 #include "common/worker.h"
 #include "desk/schema.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+
+/* The store's meta key saying a record of the own head was made for this store. */
+#define META_OWN_HEAD_RECORD "own_head_record"
 
 /* Room for a changeset's header and signature beside its ops. */
 #define CHANGESET_OVERHEAD 256u
@@ -75,6 +94,380 @@ struct batch {
 	size_t cap_sealed;
 };
 
+/* ---- never fork yourself: the record of the own head ---- */
+
+/* The first 12 hex digits of a hash, enough for people to compare two. */
+static void short_hex(const uint8_t h[32], char out[13])
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < 6; i++) {
+		out[2 * i] = digits[h[i] >> 4];
+		out[2 * i + 1] = digits[h[i] & 15];
+	}
+	out[12] = '\0';
+}
+
+static void writes_open(struct node *n)
+{
+	n->writes = NODE_WRITES_OPEN;
+	n->writes_blocked = NULL;
+	n->writes_reason[0] = '\0';
+	n->wait_case = NULL;
+}
+
+__attribute__((format(printf, 3, 4))) static void
+writes_refuse(struct node *n, enum node_writes why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(n->writes_reason, sizeof(n->writes_reason), fmt, ap);
+	va_end(ap);
+	n->writes = why;
+	n->writes_blocked = n->writes_reason;
+}
+
+const char *node_writes_refused(const struct node *n)
+{
+	return n->writes_blocked;
+}
+
+/* Whether the store holds any changeset of any origin. */
+static int any_head(void *arg, const uint8_t origin[32], uint64_t seq, const uint8_t hash[32])
+{
+	(void)arg;
+	(void)origin;
+	(void)hash;
+	return seq > 0;
+}
+
+/* The hash of this node's own changeset seq as the store holds it (seq 0: zeros). */
+static int own_hash_at(struct node *n, uint64_t seq, uint8_t out[32])
+{
+	if (seq == 0) {
+		memset(out, 0, 32);
+		return 0;
+	}
+	uint8_t *bytes;
+	size_t len;
+	int rc = store_changeset(n->store, n->self, seq, &bytes, &len);
+	if (rc != 0)
+		return rc;
+	changeset_hash(bytes, len, out);
+	free(bytes);
+	return 0;
+}
+
+/* Remembers in the store that a record was made for it (see the top of this file). */
+static void mark_store_recorded(struct node *n)
+{
+	int64_t v = 0;
+	if (store_meta_get_int(n->store, META_OWN_HEAD_RECORD, &v) == 0 && v == 1)
+		return;
+	if (store_meta_set_int(n->store, META_OWN_HEAD_RECORD, 1) != 0)
+		log_warn("own head: cannot mark the store as having a record: %s",
+		         store_errmsg(n->store));
+}
+
+/* Writes (seq, hash) to the record; on failure refuses writes with the reason. */
+static int record_write(struct node *n, uint64_t seq, const uint8_t hash[32])
+{
+	char why[PATH_MAX + 160];
+	if (own_head_write(n->own_head, seq, hash, why, sizeof(why)) == 0)
+		return 0;
+	log_error("own head: %s; local writes are refused from now on", why);
+	writes_refuse(n, NODE_WRITES_REFUSED,
+	              "%s after seq %" PRIu64 " (that write itself is durable); local writes are "
+	              "refused until the record can be written: fix it, then restart loketd or run "
+	              "`loket resume --force`",
+	              why, seq);
+	return -1;
+}
+
+static void refuse_forked(struct node *n, uint64_t seq, const uint8_t recorded[32],
+                          const uint8_t held[32])
+{
+	char r[13], h[13];
+	short_hex(recorded, r);
+	short_hex(held, h);
+	writes_refuse(n, NODE_WRITES_FORKED,
+	              "this node's own chain in the store differs from the one it recorded "
+	              "signing at seq %" PRIu64 " (recorded hash %s..., the store holds %s...): "
+	              "its key has signed two histories; it must never sign again: give the node "
+	              "a new key (and a new roster entry)",
+	              seq, r, h);
+	log_error("own head: FORK of this node's own chain: %s", n->writes_reason);
+}
+
+/* The sentence for a store whose own chain is behind the record. */
+static void refuse_waiting(struct node *n, uint64_t store_seq)
+{
+	char r[13];
+	short_hex(n->own_head->hash, r);
+	writes_refuse(n, NODE_WRITES_WAIT,
+	              "local writes wait: this node's store holds its own chain up to seq %" PRIu64
+	              ", but %s records that it signed up to seq %" PRIu64 " (hash %s...): %s. "
+	              "It refuses to sign until it has taken its own changesets "
+	              "%" PRIu64 "..%" PRIu64 " back from a peer; `loket peers` shows who is up; "
+	              "`loket resume --force` overrides when no peer holds them",
+	              store_seq, n->own_head_path, n->own_head->seq, r, n->wait_case, store_seq + 1,
+	              n->own_head->seq);
+}
+
+/*
+ * Compares the store's own chain (seq, hash) with a valid record. at_start
+ * only changes what is logged.
+ */
+static void compare_with_record(struct node *n, uint64_t seq, const uint8_t hash[32], int held,
+                                int at_start)
+{
+	struct own_head *h = n->own_head;
+	uint8_t at[32];
+	char hx[13];
+
+	if (seq < h->seq) {
+		if (at_start)
+			n->wait_case =
+			    held ? "its store is older than its own chain (restored from an "
+			           "older backup, or wiped and partly taken back)"
+			         : "its data directory was wiped (the store holds no "
+			           "changesets)";
+		refuse_waiting(n, seq);
+		if (at_start)
+			log_warn("own head: %s", n->writes_reason);
+		return;
+	}
+	int rc = 0;
+	if (seq == h->seq)
+		memcpy(at, hash, 32);
+	else
+		rc = own_hash_at(n, h->seq, at);
+	if (rc != 0) {
+		writes_refuse(n, NODE_WRITES_REFUSED,
+		              "cannot read this node's own changeset %" PRIu64
+		              " from the store: %s",
+		              h->seq, store_errmsg(n->store));
+		log_error("own head: %s", n->writes_reason);
+		return;
+	}
+	if (memcmp(at, h->hash, 32) != 0) {
+		refuse_forked(n, h->seq, h->hash, at);
+		return;
+	}
+	uint64_t was = h->seq;
+	if (seq > was && record_write(n, seq, hash) != 0)
+		return;
+	enum node_writes before = n->writes;
+	writes_open(n);
+	short_hex(hash, hx);
+	if (at_start && seq == was)
+		log_info("own head: the store's own chain ends at seq %" PRIu64 " (hash %s...) "
+		         "as %s records; local writes are open",
+		         seq, hx, n->own_head_path);
+	else if (at_start)
+		log_info("own head: the store's own chain ends at seq %" PRIu64 ", %s recorded "
+		         "seq %" PRIu64 " (a crash before the record was written): record "
+		         "updated; local writes are open",
+		         seq, n->own_head_path, was);
+	else if (before == NODE_WRITES_WAIT)
+		log_info("own head: this node has its own chain back up to seq %" PRIu64 " (hash "
+		         "%s..., as recorded); local writes are open",
+		         seq, hx);
+}
+
+/* No record, or an empty file: a new node, a store from before records, or a lost record. */
+static void start_without_record(struct node *n, uint64_t seq, const uint8_t hash[32], int held)
+{
+	int64_t had = 0;
+	int rc = store_meta_get_int(n->store, META_OWN_HEAD_RECORD, &had);
+	char why[PATH_MAX + 160];
+
+	if (held && rc == 0 && had) {
+		writes_refuse(
+		    n, NODE_WRITES_REFUSED,
+		    "the record %s is %s beside a store that holds changesets: this node "
+		    "cannot tell how far it has signed its own chain (the store has it up "
+		    "to seq %" PRIu64 "); put the record back, or run `loket resume --force` "
+		    "once you are sure no peer holds changesets of this node beyond seq "
+		    "%" PRIu64,
+		    n->own_head_path, n->own_head ? "empty" : "missing", seq, seq);
+		log_warn("own head: %s", n->writes_reason);
+		return;
+	}
+	if (rc != 0 && rc != LOKET_E_NOT_FOUND) {
+		writes_refuse(n, NODE_WRITES_REFUSED, "cannot read the store's meta table: %s",
+		              store_errmsg(n->store));
+		log_error("own head: %s", n->writes_reason);
+		return;
+	}
+	/* A new node (no changesets at all), or a store of a loket without records. */
+	if (n->own_head)
+		rc = own_head_write(n->own_head, seq, hash, why, sizeof(why));
+	else
+		rc = own_head_create(n->own_head_path, seq, hash, &n->own_head, why, sizeof(why));
+	if (rc != 0) {
+		writes_refuse(
+		    n, NODE_WRITES_REFUSED,
+		    "%s; loketd needs it to keep track of its own chain (create it empty, "
+		    "mode 0600 and writable by loketd, e.g. `install -m 600 -o loket -g loket "
+		    "/dev/null %s`, then restart loketd)",
+		    why, n->own_head_path);
+		log_error("own head: %s", n->writes_reason);
+		return;
+	}
+	mark_store_recorded(n);
+	writes_open(n);
+	if (held)
+		log_warn(
+		    "own head: no record of this node's own head beside a store made without one: "
+		    "%s made from the store's own head, seq %" PRIu64 "; local writes are open",
+		    n->own_head_path, seq);
+	else
+		log_info("own head: a new node: %s made at seq %" PRIu64 "; local writes are open",
+		         n->own_head_path, seq);
+}
+
+/* At start: classifies the store against the record (see the top of this file). */
+static int own_head_start(struct node *n, char *err, size_t errlen)
+{
+	uint64_t seq;
+	uint8_t hash[32];
+	char why[PATH_MAX + 160];
+
+	if (own_head_path(n->cfg->key, n->own_head_path, sizeof(n->own_head_path)) != 0) {
+		snprintf(err, errlen, "%s: key path too long for its record", n->cfg->key);
+		return -ENAMETOOLONG;
+	}
+	int rc = store_head(n->store, n->self, &seq, hash);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: cannot read this node's own head: %s",
+		         store_errmsg(n->store));
+		return rc;
+	}
+	rc = store_each_head(n->store, any_head, NULL);
+	if (rc < 0) {
+		snprintf(err, errlen, "store: cannot read the heads: %s", store_errmsg(n->store));
+		return rc;
+	}
+	int held = rc > 0;
+
+	rc = own_head_open(n->own_head_path, &n->own_head, why, sizeof(why));
+	if (rc == LOKET_E_NOT_FOUND || (rc == 0 && n->own_head->state == OWN_HEAD_EMPTY)) {
+		start_without_record(n, seq, hash, held);
+		return 0;
+	}
+	if (rc != 0) {
+		writes_refuse(
+		    n, NODE_WRITES_REFUSED,
+		    "%s; loketd needs to read and write it to keep track of its own chain "
+		    "(owned by the user loketd runs as; under systemd also "
+		    "ReadWritePaths=-%s): fix that and restart loketd",
+		    why, n->own_head_path);
+		log_error("own head: %s", n->writes_reason);
+		return 0;
+	}
+	if (n->own_head->state == OWN_HEAD_DAMAGED) {
+		writes_refuse(
+		    n, NODE_WRITES_REFUSED,
+		    "the record %s is damaged (%s): this node cannot tell how far it has "
+		    "signed its own chain (the store has it up to seq %" PRIu64 "); put a good "
+		    "copy back, or run `loket resume --force` once you are sure no peer holds "
+		    "changesets of this node beyond seq %" PRIu64,
+		    n->own_head_path, n->own_head->why, seq, seq);
+		log_error("own head: %s", n->writes_reason);
+		return 0;
+	}
+	mark_store_recorded(n);
+	compare_with_record(n, seq, hash, held, 1);
+	return 0;
+}
+
+void node_own_chain_changed(struct node *n)
+{
+	if ((n->writes != NODE_WRITES_OPEN && n->writes != NODE_WRITES_WAIT) || !n->own_head ||
+	    n->own_head->state != OWN_HEAD_VALID)
+		return;
+	uint64_t seq;
+	uint8_t hash[32];
+	if (store_head(n->store, n->self, &seq, hash) != 0) {
+		log_error("own head: cannot read this node's own head: %s", store_errmsg(n->store));
+		return;
+	}
+	if (n->writes == NODE_WRITES_OPEN && seq == n->own_head->seq)
+		return; /* the usual case: nothing of ours arrived */
+	compare_with_record(n, seq, hash, 1, 0);
+}
+
+int node_resume(struct node *n, int force, uint64_t peer_claim, const char *peer_name,
+                json_t **result, char *err, size_t errlen)
+{
+	uint64_t seq;
+	uint8_t hash[32];
+	char why[PATH_MAX + 160];
+
+	if (n->writes == NODE_WRITES_OPEN) {
+		snprintf(err, errlen, "nothing to resume: local writes are open");
+		return LOKET_E_BAD_REQUEST;
+	}
+	if (n->writes == NODE_WRITES_FORKED) {
+		snprintf(err, errlen, "resume cannot help: %s", n->writes_reason);
+		return LOKET_E_FORK;
+	}
+	if (!force) {
+		snprintf(
+		    err, errlen,
+		    "resume needs --force: if this node signed changesets beyond its store's head "
+		    "that are lost, its next write forks its chain, and every node freezes its "
+		    "chain at that point");
+		return LOKET_E_BAD_REQUEST;
+	}
+	int rc = store_head(n->store, n->self, &seq, hash);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: cannot read this node's own head: %s",
+		         store_errmsg(n->store));
+		return rc;
+	}
+	if (peer_claim > seq) {
+		snprintf(err, errlen,
+		         "%s says it holds this node's chain up to seq %" PRIu64 ", the store has "
+		         "%" PRIu64 ": let sync bring it, or stop %s",
+		         peer_name, peer_claim, seq, peer_name);
+		return LOKET_E_UNAVAILABLE;
+	}
+	int had_record = n->own_head && n->own_head->state == OWN_HEAD_VALID;
+	uint64_t had_seq = had_record ? n->own_head->seq : 0;
+	/*
+	 * The file afresh: the operator may have put it back, fixed its
+	 * permissions or removed it since loketd opened it.
+	 */
+	own_head_close(n->own_head);
+	n->own_head = NULL;
+	rc = own_head_open(n->own_head_path, &n->own_head, why, sizeof(why));
+	if (rc == LOKET_E_NOT_FOUND)
+		rc = own_head_create(n->own_head_path, seq, hash, &n->own_head, why, sizeof(why));
+	else if (rc == 0)
+		rc = own_head_write(n->own_head, seq, hash, why, sizeof(why));
+	if (rc != 0) {
+		snprintf(err, errlen, "%s", why);
+		return rc;
+	}
+	mark_store_recorded(n);
+	char was[64];
+	if (had_record)
+		snprintf(was, sizeof(was), "the record said seq %" PRIu64, had_seq);
+	else
+		snprintf(was, sizeof(was), "there was no valid record");
+	log_warn("own head: `loket resume --force`: the operator opened local writes at this "
+	         "node's own head seq %" PRIu64 " (%s); if this node signed changesets beyond "
+	         "seq %" PRIu64 " that are lost, its next write forks its chain",
+	         seq, was, seq);
+	writes_open(n);
+	*result = json_pack("{s:b, s:I}", "resumed", 1, "own_head", (json_int_t)seq);
+	if (!*result)
+		abort();
+	return 0;
+}
+
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err, size_t errlen)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -115,6 +508,8 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 		         store_errmsg(n->store));
 		goto fail;
 	}
+	if ((rc = own_head_start(n, err, errlen)) != 0)
+		goto fail;
 	*out = n;
 	return 0;
 fail:
@@ -127,6 +522,7 @@ void node_free(struct node *n)
 	if (!n)
 		return;
 	worker_stop(n->signer);
+	own_head_close(n->own_head);
 	store_close(n->store);
 	key_free(n->key);
 	config_free(n->cfg);
@@ -378,9 +774,26 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 	}
 	if (rc != 0) {
 		store_rollback(n->store);
+		if (rc == LOKET_E_FORK) {
+			/* The store holds fork evidence for this node's own chain. */
+			writes_refuse(
+			    n, NODE_WRITES_FORKED,
+			    "the store holds two different changesets of this node's own "
+			    "chain (see `loket status`): its key has signed two histories; it "
+			    "must never sign again: give the node a new key (and a new roster "
+			    "entry)");
+			log_error("own head: %s", n->writes_reason);
+		}
 		goto out;
 	}
 
+	/*
+	 * The record before anyone hears of the changesets: once one has left
+	 * the node, a store restored to before it must wait to take it back.
+	 * A failed record write refuses the next writes; this one is durable.
+	 */
+	if (b.n_sealed > 0)
+		record_write(n, b.tip_seq, b.tip_hash);
 	for (size_t i = 0; n->on_accepted && i < b.n_sealed; i++)
 		n->on_accepted((const uint8_t *)b.sealed[i].bytes.data, b.sealed[i].bytes.size,
 		               b.sealed[i].hash, n->on_accepted_data);
@@ -403,6 +816,23 @@ int node_status(struct node *n, json_t **out)
 	json_object_set_new(status, "name", json_string(n->cfg->name));
 	json_object_set_new(status, "key", json_string(n->self_b64));
 	json_object_set_new(status, "federation", json_string(n->cfg->federation));
+	json_t *writes;
+	if (!n->writes_blocked) {
+		writes = json_pack("{s:b}", "open", 1);
+	} else {
+		uint64_t seq = 0;
+		uint8_t hash[32];
+		if (store_head(n->store, n->self, &seq, hash) != 0)
+			seq = 0;
+		int recorded = n->own_head && n->own_head->state == OWN_HEAD_VALID;
+		writes =
+		    json_pack("{s:b, s:s, s:I, s:o}", "open", 0, "reason", n->writes_blocked,
+		              "own_head", (json_int_t)seq, "recorded_head",
+		              recorded ? json_integer((json_int_t)n->own_head->seq) : json_null());
+	}
+	if (!writes)
+		abort();
+	json_object_set_new(status, "writes", writes);
 	*out = status;
 	return 0;
 }

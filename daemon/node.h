@@ -4,6 +4,14 @@
  * enter here: node_put validates a batch of ops, drops those that would
  * change nothing, signs the rest into changesets of this node's own chain
  * and makes them durable before it returns.
+ *
+ * It also decides whether local writes are open (never fork yourself):
+ * it keeps the record of the node's own head beside the key
+ * (common/own_head.h), written after each own commit and before the
+ * changesets leave the node, and compares it with the store's own chain at
+ * start and whenever that chain grows. Only changesets signed by this
+ * node's key that the store holds count; what a peer says never opens or
+ * closes writes.
  */
 #ifndef LOKET_NODE_H
 #define LOKET_NODE_H
@@ -15,12 +23,24 @@
 
 #include "common/config.h"
 #include "common/key.h"
+#include "common/own_head.h"
 #include "daemon/hlc.h"
 #include "store/store.h"
 
 /* Told of every changeset the store accepted, with its hash, after it is durable. */
 typedef void (*node_accepted_cb)(const uint8_t *bytes, size_t len, const uint8_t hash[32],
                                  void *data);
+
+/* Whether local writes are open, and if not, what would open them. */
+enum node_writes {
+	NODE_WRITES_OPEN = 0,
+	/* The store's own chain is behind the record: open once it has caught up. */
+	NODE_WRITES_WAIT,
+	/* The record is missing, damaged or cannot be written: the operator decides. */
+	NODE_WRITES_REFUSED,
+	/* The key has signed two histories: never open again. */
+	NODE_WRITES_FORKED,
+};
 
 struct node {
 	struct config *cfg;
@@ -32,18 +52,26 @@ struct node {
 	struct hlc hlc;
 	node_accepted_cb on_accepted;
 	void *on_accepted_data;
+	/* The record of the node's own head; NULL while it cannot be opened. */
+	struct own_head *own_head;
+	char own_head_path[PATH_MAX];
+	enum node_writes writes;
 	/*
-	 * When set, local writes are refused with this sentence: a node that
-	 * may have lost the tail of its own chain (restored from a backup,
-	 * wiped) must take it back from its peers before it signs again, or it
-	 * would fork its own history.
+	 * NULL while writes are open; otherwise the sentence local writes
+	 * are refused with (it points into writes_reason).
 	 */
 	const char *writes_blocked;
+	char writes_reason[1024];
+	const char *wait_case; /* NODE_WRITES_WAIT: restored or wiped, in words */
 };
 
 /*
- * Opens the store in cfg->data and records the roster's names in it. Takes
- * ownership of cfg and key (freed by node_free, also on failure).
+ * Opens the store in cfg->data, records the roster's names in it, and
+ * compares the store's own chain with the record beside the key to decide
+ * whether local writes open at once (a clean restart, a new node) or wait
+ * (restored, wiped, record missing or damaged; node_writes_refused says
+ * why). Takes ownership of cfg and key (freed by node_free, also on
+ * failure).
  */
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err,
                    size_t errlen);
@@ -59,7 +87,34 @@ void node_free(struct node *n);
 int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result, long *bad_index,
              char *err, size_t errlen);
 
-/* Status for the control socket: the store's view plus name, key, federation. */
+/*
+ * Status for the control socket: the store's view plus name, key,
+ * federation and "writes": {"open":true} or {"open":false,"reason",
+ * "own_head","recorded_head"} (recorded_head null without a valid record).
+ */
 int node_status(struct node *n, json_t **out);
+
+/* NULL while local writes are open, else the sentence they are refused with. */
+const char *node_writes_refused(const struct node *n);
+
+/*
+ * The store's chain of this node's own changesets has grown (the receive
+ * path took some from a peer): re-checks it against the record. Writes
+ * that wait open once the store holds the recorded seq with the recorded
+ * hash; a different hash there means the key has signed two histories, and
+ * writes never open again. The record follows a store that is ahead of it.
+ */
+void node_own_chain_changed(struct node *n);
+
+/*
+ * The operator's override (`loket resume --force`): rewrites the record to
+ * the store's own head and opens writes. Refused while writes are open,
+ * after a fork of the node's own chain, without force (the sentence says
+ * what it risks), and when peer_claim (the highest own head a connected
+ * peer claims, 0 for none, by peer_name) is beyond the store's head.
+ * *result is {"resumed":true,"own_head":SEQ}.
+ */
+int node_resume(struct node *n, int force, uint64_t peer_claim, const char *peer_name,
+                json_t **result, char *err, size_t errlen);
 
 #endif

@@ -153,6 +153,15 @@ typedef int store_fork_fn(void *arg, const uint8_t origin[32], uint64_t seq);
 int store_each_fork(struct store *s, store_fork_fn *fn, void *arg);
 
 /*
+ * Named integers kept in the store file's meta table (store_meta.c), for
+ * facts about this store that must travel with it (a backup holds them).
+ * get: LOKET_E_NOT_FOUND if key was never set. set: its own transaction
+ * outside store_begin.
+ */
+int store_meta_get_int(struct store *s, const char *key, int64_t *out);
+int store_meta_set_int(struct store *s, const char *key, int64_t v);
+
+/*
  * Reads. Each returns a new JSON value in *out, in exactly the shape the
  * CLI prints with --json (see proto/CONTROL.md):
  *   entity:  {"coll","owner","id","fields":{...},"seq","hlc"}

@@ -4,7 +4,8 @@
  * DEALER and its monitor each), reads whole messages off every socket,
  * decodes each header and hands the message on by its type (to
  * sync_session.c, or the receive path in sync_receive.c), runs the one
- * periodic timer, and serves the control commands "peers" and "reload".
+ * periodic timer, and serves the control commands "peers", "reload" and
+ * "resume".
  * The other sync files never call back into this one
  * (daemon/sync/sync_state.h says the order).
  *
@@ -33,11 +34,6 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
-
-static const char sync_blocked_msg[] =
-    "this node is taking back its own chain from its peers before it signs again (it may "
-    "have been restored from a backup or had its data wiped); retry once `loket peers` "
-    "shows a session up";
 
 /* ---- helpers ---- */
 
@@ -595,6 +591,30 @@ static int handle_reload(void *data, const json_t *req, json_t **result, char *e
 	return sync_reload(data, result, err, errlen);
 }
 
+/*
+ * `loket resume --force`: the node decides (node_resume); sync adds the
+ * highest head of this node's own chain that a peer with a session up
+ * claims, which is only a hint, but enough to refuse a risky override.
+ */
+static int handle_resume(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct sync *s = data;
+	struct sync_state *st = s->st;
+	uint64_t claim = 0;
+	const char *claimer = "";
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		if (m->removed || !sync_send_session(m) || !m->their_known[0])
+			continue;
+		if (m->their_seq[0] > claim) {
+			claim = m->their_seq[0];
+			claimer = m->name;
+		}
+	}
+	return node_resume(st->node, json_is_true(json_object_get(req, "force")), claim, claimer,
+	                   result, err, errlen);
+}
+
 /* Makes the sync tables follow node->cfg's roster; names of added and removed members. */
 static void apply_roster(struct sync_state *st, json_t *added, json_t *removed)
 {
@@ -745,14 +765,11 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 		log_info("sync: listening on %s", st->listen);
 	}
 	apply_roster(st, NULL, NULL);
-	if (node->cfg->n_members > 0) {
-		node->writes_blocked = sync_blocked_msg;
-		log_info("sync: local writes wait until a peer confirms this node's own chain");
-	}
 	node->on_accepted = sync_on_own_accepted;
 	node->on_accepted_data = st;
 	control_add_command(control, "peers", handle_peers, s);
 	control_add_command(control, "reload", handle_reload, s);
+	control_add_command(control, "resume", handle_resume, s);
 	st->next_hello = 0;
 	uv_timer_start(&st->timer, on_tick, SYNC_TICK_MS, SYNC_TICK_MS);
 	return 0;

@@ -11,10 +11,8 @@
  * the libuv thread pool and appended in order, one transaction per batch.
  * The protocol: proto/SYNC.md.
  *
- * It also keeps a node that may have lost the tail of its own chain (a
- * restored backup, a wiped data directory) from signing until a peer has
- * shown it its own head (node->writes_blocked), and serves the control
- * commands "peers" and "reload".
+ * It serves the control commands "peers", "reload" and "resume" (the
+ * override of daemon/node.h's node_resume, with the peers' claims).
  */
 #ifndef LOKET_SYNC_H
 #define LOKET_SYNC_H
@@ -36,8 +34,8 @@ struct sync {
 
 /*
  * Starts the ZAP handler, binds [node] listen (if set), dials every member
- * with an endpoint, hooks node->on_accepted and adds "peers" and "reload"
- * to the control socket. On failure nothing is left running.
+ * with an endpoint, hooks node->on_accepted and adds "peers", "reload" and
+ * "resume" to the control socket. On failure nothing is left running.
  */
 int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
               struct control *control, char *err, size_t errlen);

@@ -219,7 +219,7 @@ static void record_proof(struct sync_state *st, struct sync_member *from, size_t
 	          slot == 0 ? "this node's own key " : "origin ", o->b64, (unsigned long long)seq,
 	          from ? from->name : "this node", (unsigned long long)seq);
 	sync_share_proof(st, slot);
-	sync_check_self(st);
+	node_own_chain_changed(st->node);
 }
 
 /* A changeset that differs from the one held for its (origin, seq): the two are a proof. */
@@ -381,7 +381,8 @@ done:
 		announce(st, acc, n_acc, m);
 	free(acc);
 	free(forks);
-	sync_check_self(st);
+	if (n_acc > 0)
+		node_own_chain_changed(st->node);
 }
 
 static void batch_after(uv_work_t *work, int status)

@@ -1,8 +1,8 @@
 /*
  * sync_session: the protocol of one session (daemon/sync/sync_session.h):
- * sending, sessions, never fork yourself, heads from peers, fetching under
- * credit and answering wants. Messages arrive here from sync.c, already
- * decoded and sorted by type.
+ * sending, sessions, heads from peers, fetching under credit and answering
+ * wants. Messages arrive here from sync.c, already decoded and sorted by
+ * type.
  */
 #include "daemon/sync/sync_session.h"
 
@@ -21,10 +21,6 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
-
-static const char sync_self_fork_msg[] =
-    "a peer holds a different changeset of this node's own chain: this node's history has "
-    "forked (restored from an old backup?); local writes stay refused, see the log";
 
 /* ---- sending ---- */
 
@@ -251,41 +247,6 @@ void sync_want_one(struct sync_state *st, struct sync_member *m, struct sync_ses
 	                         st->origins[slot].b64, "from", (json_int_t)seq, "count", 1);
 	if (want)
 		sync_send_json(st, m, sess, want);
-}
-
-/* ---- never fork yourself ---- */
-
-void sync_check_self(struct sync_state *st)
-{
-	struct node *n = st->node;
-	struct sync_origin *self = &st->origins[0];
-	if (!n->writes_blocked)
-		return;
-	for (size_t i = 0; i < st->n_members; i++) {
-		struct sync_member *m = st->members[i];
-		if (m->removed || !m->their_known[0])
-			continue;
-		uint64_t theirs = m->their_seq[0];
-		if (theirs > self->head)
-			continue; /* still taking it back */
-		if (theirs == self->head && theirs > 0 &&
-		    memcmp(m->their_hash[0], self->head_hash, 32) != 0) {
-			if (n->writes_blocked != sync_self_fork_msg)
-				log_error("sync: %s holds a different changeset %" PRIu64
-				          " of this node's own chain: this node has forked its "
-				          "history; local writes stay refused",
-				          m->name, theirs);
-			n->writes_blocked = sync_self_fork_msg;
-			return;
-		}
-		if (n->writes_blocked == sync_self_fork_msg)
-			return;
-		log_info("sync: %s confirmed this node's own chain (its head %" PRIu64
-		         ", ours %" PRIu64 "); local writes are open",
-		         m->name, theirs, self->head);
-		n->writes_blocked = NULL;
-		return;
-	}
 }
 
 /* ---- heads from peers ---- */
@@ -569,7 +530,6 @@ void sync_session_hello(struct sync_state *st, struct sync_member *m, int kind, 
 		    (m->their_fork[i] == 0 || m->their_fork[i] > st->origins[i].frozen_at))
 			sync_send_proof(st, m, sess, i);
 	check_fork_hint(st, m, sess);
-	sync_check_self(st);
 	sync_pump(st);
 }
 

@@ -2,7 +2,6 @@
  * sync_session: the sync protocol as one node speaks it to its peers
  * (proto/SYNC.md). It packs and sends the messages,
  * tracks which session of a member is up and drops one that misbehaves,
- * keeps this node from signing until a peer has shown it its own head,
  * takes in the heads peers report, asks the best peer for what this node
  * lacks, and answers a peer's wants from the store. It calls only
  * sync_state.c.
@@ -34,8 +33,6 @@ void sync_clear_fetches(struct sync_state *st, struct sync_member *m);
 void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind);
 /* Logs and records reason, tells the peer, and drops the session. */
 void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason);
-/* Opens local writes once a peer has shown this node its own head. */
-void sync_check_self(struct sync_state *st);
 /* Sends m the fork proof of origin slot, which the store holds. */
 void sync_send_proof(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
                      size_t slot);

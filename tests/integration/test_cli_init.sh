@@ -10,9 +10,14 @@ expect_status 0 "$LOKET" init "$T/a" --name uni-leiden --listen tcp://127.0.0.1:
 line=$OUT
 assert_eq 750 "$(mode "$T/a")" "mode of the node directory"
 assert_eq 600 "$(mode "$T/a/node.key")" "mode of node.key"
+assert_eq 600 "$(mode "$T/a/node.key.head")" "mode of node.key.head"
 assert_eq 750 "$(mode "$T/a/data")" "mode of data"
 [ -f "$T/a/loket.conf" ] || fail "no loket.conf"
-[ -z "$(ls -A "$T/a" | grep -v -x -e loket.conf -e node.key -e data)" ] ||
+# The record of the node's own head: seq 0 in both slots (common/own_head.h).
+assert_eq 256 "$(stat -c %s "$T/a/node.key.head")" "size of node.key.head"
+assert_eq 2 "$(grep -c '^loket-own-head 1 0 0\{64\} [0-9a-f]\{16\} *$' "$T/a/node.key.head")" \
+	"slots of node.key.head"
+[ -z "$(ls -A "$T/a" | grep -v -x -e loket.conf -e node.key -e node.key.head -e data)" ] ||
 	fail "stray files left in the node directory: $(ls -A "$T/a")"
 read -r name key endpoint rest <<<"$line"
 assert_eq uni-leiden "$name" "name in the roster line"
@@ -44,6 +49,11 @@ mkdir "$T/c" && : >"$T/c/node.key"
 expect_status 1 "$LOKET" init "$T/c" --name other
 [ ! -e "$T/c/loket.conf" ] || fail "init wrote loket.conf next to an existing node.key"
 [ ! -s "$T/c/node.key" ] || fail "init overwrote an existing node.key"
+mkdir "$T/h" && echo keep >"$T/h/node.key.head"
+expect_status 1 "$LOKET" init "$T/h" --name other
+assert_contains "$ERR" "not overwriting"
+[ ! -e "$T/h/node.key" ] || fail "init wrote node.key next to an existing node.key.head"
+assert_eq keep "$(cat "$T/h/node.key.head")" "an existing node.key.head after refusal"
 
 # Bad names and endpoints change nothing.
 for bad in Uni "" "a b" "$(printf 'x%.0s' {1..65})" "a;b"; do

@@ -1,7 +1,9 @@
 /*
  * test_sync: the sync module's lifecycle on a real loop (it starts, serves
- * "peers", holds back local writes while it has peers to ask, and closes
- * with nothing left on the loop), and a hostile test peer for
+ * "peers", and closes with nothing left on the loop), when a node's local
+ * writes open (node.h: at once on a new node or a clean restart, waiting
+ * while the store is behind the record of its own head, by resume), and a
+ * hostile test peer for
  * tests/integration/test_sync_hostile.sh: run as
  *
  *   test_sync --peer KEYFILE SERVER_KEY ENDPOINT MODE
@@ -10,11 +12,14 @@
  * then sends what MODE names: "badsig" (a changeset whose signature does
  * not verify), "badprev" (seq 1, then a seq 2 whose prev is wrong),
  * "nonmember" (a changeset signed by a key in no roster), "garbage"
- * (bytes that are no message) or "oldproto" (a hello of protocol 2); or
- * a scripted mode with arguments (peer_script: a branch of a forked
+ * (bytes that are no message), "oldproto" (a hello of protocol 2) or
+ * "claimself" (a hello claiming the node's own chain, SERVER_KEY, up to
+ * seq 100 with a random hash; it then listens 3.5 s and answers nothing);
+ * or a scripted mode with arguments (peer_script: a branch of a forked
  * chain, a claim it never backs). It prints every error the node sends
  * back, one per line.
  */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -30,9 +36,11 @@
 
 #include "common/config.h"
 #include "common/key.h"
+#include "common/own_head.h"
 #include "daemon/control.h"
 #include "daemon/node.h"
 #include "daemon/sync/sync.h"
+#include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
 
@@ -100,12 +108,26 @@ static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev
 	msgpack_sbuffer_destroy(&fields);
 }
 
-/* Prints the errors the node sends within ms milliseconds. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Prints the errors the node sends within ms milliseconds (a deadline: a
+ * node that keeps talking, asking for what was claimed, does not keep it
+ * listening).
+ */
 static void peer_listen(void *sock, int ms)
 {
-	int timeout = ms;
-	zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
+	int64_t deadline = now_ms() + ms;
 	for (;;) {
+		int timeout = (int)(deadline - now_ms());
+		if (timeout <= 0)
+			return;
+		zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
 		zmq_msg_t m;
 		zmq_msg_init(&m);
 		if (zmq_msg_recv(&m, sock, 0) < 0) {
@@ -208,11 +230,22 @@ static int peer_main(int argc, char **argv)
 	if (key_arm_curve_client(k, sock, server) != 0 || zmq_connect(sock, argv[4]) != 0)
 		return 1;
 	int proto = strcmp(mode, "oldproto") == 0 ? 2 : 1;
+	json_t *heads = json_object();
+	int claimself = strcmp(mode, "claimself") == 0;
+	if (claimself) {
+		/* A claim about the node's own chain, with nothing to back it. */
+		uint8_t h[32];
+		char hx[65];
+		randombytes_buf(h, sizeof(h));
+		for (size_t i = 0; i < 32; i++)
+			snprintf(hx + 2 * i, 3, "%02x", h[i]);
+		json_object_set_new(heads, argv[3], json_pack("[i, s]", 100, hx));
+	}
 	peer_send(sock,
-	          json_pack("{s:s, s:i, s:s, s:{}}", "t", "hello", "proto", proto, "federation",
-	                    "default", "heads"),
+	          json_pack("{s:s, s:i, s:s, s:o}", "t", "hello", "proto", proto, "federation",
+	                    "default", "heads", heads),
 	          NULL, 0);
-	peer_listen(sock, 500);
+	peer_listen(sock, claimself ? 2000 : 500);
 	if (argc == 9) {
 		int rc = peer_script(sock, k, argc, argv);
 		zmq_close(sock);
@@ -341,26 +374,51 @@ static void fixture_close(struct fixture *f)
 	assert_int_equal(system(cmd), 0);
 }
 
-/* Alone, a node signs at once; nobody could give its chain back anyway. */
+/* Alone, a node signs at once. */
 static void test_no_members(void **state)
 {
 	(void)state;
 	struct fixture f;
 	fixture_open(&f, 0);
-	assert_null(f.node->writes_blocked);
+	assert_null(node_writes_refused(f.node));
 	json_t *peers = sync_peers(&f.sync);
 	assert_int_equal(json_array_size(peers), 0);
 	json_decref(peers);
 	fixture_close(&f);
 }
 
-/* With members, writes wait for a peer; peers lists each, no session up. */
-static void test_members_block_writes(void **state)
+/* One put of expert/ID at n; returns node_put's code, the seq in *seq. */
+static int put_one(struct node *n, const char *id, uint64_t *seq, char *err, size_t errlen)
+{
+	json_t *result = NULL;
+	long index;
+	/* {"name": "A"} */
+	static const uint8_t fields[] = {0x81, 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'A'};
+	struct op op = {.kind = OP_PUT,
+	                .coll = "expert",
+	                .coll_len = 6,
+	                .id = id,
+	                .id_len = strlen(id),
+	                .fields = fields,
+	                .fields_len = sizeof(fields)};
+	int rc = node_put(n, &op, 1, &result, &index, err, errlen);
+	if (rc == 0)
+		*seq = (uint64_t)json_integer_value(json_object_get(result, "seq"));
+	json_decref(result);
+	return rc;
+}
+
+/*
+ * With members and no peer up, a new node signs at once too: the record
+ * beside its key says it has signed nothing, and the store agrees. Peers
+ * lists each member, no session up.
+ */
+static void test_members_new_node_writes_open(void **state)
 {
 	(void)state;
 	struct fixture f;
 	fixture_open(&f, 2);
-	assert_non_null(f.node->writes_blocked);
+	assert_null(node_writes_refused(f.node));
 	json_t *peers = sync_peers(&f.sync);
 	assert_int_equal(json_array_size(peers), 2);
 	json_t *p = json_array_get(peers, 0);
@@ -368,21 +426,188 @@ static void test_members_block_writes(void **state)
 	assert_true(json_is_null(json_object_get(p, "session")));
 	assert_int_equal(json_integer_value(json_object_get(p, "we_lack")), 0);
 	json_decref(peers);
-	json_t *result = NULL;
-	long index;
-	char err[512];
-	/* {"name": "A"} */
-	static const uint8_t fields[] = {0x81, 0xa4, 'n', 'a', 'm', 'e', 0xa1, 'A'};
-	struct op op = {.kind = OP_PUT,
-	                .coll = "expert",
-	                .coll_len = 6,
-	                .id = "a",
-	                .id_len = 1,
-	                .fields = fields,
-	                .fields_len = sizeof(fields)};
-	assert_int_not_equal(node_put(f.node, &op, 1, &result, &index, err, sizeof(err)), 0);
-	assert_non_null(strstr(err, "own chain"));
+	char err[1024];
+	uint64_t seq = 0;
+	assert_int_equal(put_one(f.node, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	/* The record follows the commit. */
+	struct own_head *h;
+	assert_int_equal(own_head_open(f.node->own_head_path, &h, err, sizeof(err)), 0);
+	assert_int_equal(h->state, OWN_HEAD_VALID);
+	assert_int_equal(h->seq, 1);
+	own_head_close(h);
 	fixture_close(&f);
+}
+
+/* A node of its own in dir (no sync), with the key in dir/node.key made on first use. */
+static struct node *node_in(const char *dir)
+{
+	struct config_parser *cp;
+	char err[1024], path[128];
+	assert_int_equal(config_parse_begin(&cp, "test.conf", dir), 0);
+	const char *lines[] = {"[node]", "name = t", "data = data", "key = node.key"};
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(
+		    config_parse_line(cp, lines[i], strlen(lines[i]), err, sizeof(err)), 0);
+	struct config *cfg;
+	assert_int_equal(config_parse_finish(cp, &cfg, err, sizeof(err)), 0);
+	struct key *k;
+	snprintf(path, sizeof(path), "%s/node.key", dir);
+	if (access(path, F_OK) == 0) {
+		assert_int_equal(key_load(path, &k, err, sizeof(err)), 0);
+	} else {
+		assert_int_equal(key_generate(&k), 0);
+		assert_int_equal(key_save(k, path), 0);
+	}
+	struct node *n;
+	assert_int_equal(node_open_take(cfg, k, &n, err, sizeof(err)), 0);
+	return n;
+}
+
+/*
+ * A store behind the record (here: the record says seq 5, the store holds
+ * seq 1) waits, names why, and opens only by `resume --force`, which is
+ * refused while a peer claims more and rewrites the record when it opens.
+ */
+static void test_store_behind_record_waits(void **state)
+{
+	(void)state;
+	char dir[64], err[1024];
+	snprintf(dir, sizeof(dir), "/tmp/loket-test-sync.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct node *n = node_in(dir);
+	uint64_t seq = 0;
+	assert_int_equal(put_one(n, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	uint8_t h5[32];
+	memset(h5, 0xab, sizeof(h5));
+	assert_int_equal(own_head_write(n->own_head, 5, h5, err, sizeof(err)), 0);
+	node_free(n);
+
+	n = node_in(dir);
+	const char *why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "up to seq 5 (hash abababababab"));
+	assert_non_null(strstr(why, "store holds its own chain up to seq 1"));
+	assert_non_null(strstr(why, "changesets 2..5"));
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), LOKET_E_UNAVAILABLE);
+	assert_string_equal(err, why);
+	json_t *status;
+	assert_int_equal(node_status(n, &status), 0);
+	json_t *w = json_object_get(status, "writes");
+	assert_true(json_is_false(json_object_get(w, "open")));
+	assert_int_equal(json_integer_value(json_object_get(w, "own_head")), 1);
+	assert_int_equal(json_integer_value(json_object_get(w, "recorded_head")), 5);
+	json_decref(status);
+	/* Nothing of its own chain arrived: still waiting. */
+	node_own_chain_changed(n);
+	assert_non_null(node_writes_refused(n));
+
+	json_t *result = NULL;
+	assert_int_equal(node_resume(n, 0, 0, "", &result, err, sizeof(err)), LOKET_E_BAD_REQUEST);
+	assert_non_null(strstr(err, "its next write forks its chain"));
+	assert_int_equal(node_resume(n, 1, 3, "m0", &result, err, sizeof(err)),
+	                 LOKET_E_UNAVAILABLE);
+	assert_non_null(
+	    strstr(err, "m0 says it holds this node's chain up to seq 3, the store has 1"));
+	assert_int_equal(node_resume(n, 1, 1, "m0", &result, err, sizeof(err)), 0);
+	assert_int_equal(json_integer_value(json_object_get(result, "own_head")), 1);
+	json_decref(result);
+	assert_null(node_writes_refused(n));
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), LOKET_E_BAD_REQUEST);
+	assert_non_null(strstr(err, "nothing to resume"));
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 2);
+	node_free(n);
+
+	/* A clean restart opens at once. */
+	n = node_in(dir);
+	assert_null(node_writes_refused(n));
+	node_free(n);
+
+	/* The record gone beside a store that had one: refused until resumed. */
+	char path[128], cmd[128];
+	snprintf(path, sizeof(path), "%s/node.key.head", dir);
+	assert_int_equal(unlink(path), 0);
+	n = node_in(dir);
+	why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "is missing beside a store that holds changesets"));
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), 0);
+	json_decref(result);
+	assert_int_equal(put_one(n, "c", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 3);
+	node_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * A record that cannot be written: the put that committed stays a success,
+ * the next one is refused with the reason, and resume, which opens the
+ * file afresh, opens writes once it can write it.
+ */
+static void test_record_write_fails(void **state)
+{
+	(void)state;
+	char dir[64], err[1024], cmd[128];
+	snprintf(dir, sizeof(dir), "/tmp/loket-test-sync.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct node *n = node_in(dir);
+	uint64_t seq = 0;
+	/* Behind loketd's back, its descriptor becomes one it cannot write. */
+	int fd = open(n->own_head_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(dup2(fd, n->own_head->fd) >= 0);
+	close(fd);
+	assert_int_equal(put_one(n, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 1);
+	const char *why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "cannot write the record of this node's own head"));
+	assert_non_null(strstr(why, "after seq 1 (that write itself is durable)"));
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), LOKET_E_UNAVAILABLE);
+	json_t *result = NULL;
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), 0);
+	json_decref(result);
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), 0);
+	assert_int_equal(seq, 2);
+	node_free(n);
+	n = node_in(dir);
+	assert_null(node_writes_refused(n));
+	node_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/*
+ * The record's hash at its seq differs from the store's changeset there:
+ * the key has signed two histories, and resume cannot open writes.
+ */
+static void test_other_chain_is_a_fork(void **state)
+{
+	(void)state;
+	char dir[64], err[1024], cmd[128];
+	snprintf(dir, sizeof(dir), "/tmp/loket-test-sync.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	struct node *n = node_in(dir);
+	uint64_t seq = 0;
+	assert_int_equal(put_one(n, "a", &seq, err, sizeof(err)), 0);
+	assert_int_equal(put_one(n, "b", &seq, err, sizeof(err)), 0);
+	uint8_t other[32];
+	memset(other, 0x11, sizeof(other));
+	assert_int_equal(own_head_write(n->own_head, 1, other, err, sizeof(err)), 0);
+	node_free(n);
+	n = node_in(dir);
+	const char *why = node_writes_refused(n);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "differs from the one it recorded signing at seq 1"));
+	json_t *result = NULL;
+	assert_int_equal(node_resume(n, 1, 0, "", &result, err, sizeof(err)), LOKET_E_FORK);
+	assert_non_null(node_writes_refused(n));
+	node_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 int main(int argc, char **argv)
@@ -393,7 +618,10 @@ int main(int argc, char **argv)
 		return peer_main(argc, argv);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_no_members),
-	    cmocka_unit_test(test_members_block_writes),
+	    cmocka_unit_test(test_members_new_node_writes_open),
+	    cmocka_unit_test(test_store_behind_record_waits),
+	    cmocka_unit_test(test_record_write_fails),
+	    cmocka_unit_test(test_other_chain_is_a_fork),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
