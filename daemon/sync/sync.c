@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <sodium.h>
@@ -162,14 +163,20 @@ static void router_on_readable(struct zwatch *w, void *zsock, void *data)
 	const uint8_t *rid = zmq_msg_data(&frames[0]);
 	if (sess->banned_rid_len == rid_len && memcmp(sess->banned_rid, rid, rid_len) == 0)
 		goto out; /* dropped for misbehaving: silent until it connects anew */
-	sess->fd = zmq_msg_get(&frames[1], ZMQ_SRCFD);
+	int fd = zmq_msg_get(&frames[1], ZMQ_SRCFD);
 	if (!sess->up || sess->rid_len != rid_len || memcmp(sess->rid, rid, rid_len) != 0) {
+		/* One accepted connection per member: the newest wins, the one before is shut. */
+		if (sess->up && sess->fd >= 0 && sess->fd != fd) {
+			sync_shut_later(st, m, sess->fd);
+			sync_clear_fetches(st, m);
+		}
 		memcpy(sess->rid, rid, rid_len);
 		sess->rid_len = rid_len;
 		sess->up = 1;
 		sess->gen++;
-		log_info("sync: %s connected to us", m->name);
+		sync_log_peer(st, m, LOG_LEVEL_INFO, "connected to us");
 	}
+	sess->fd = fd;
 	handle_message(st, m, SESSION_ACCEPTED, &frames[1]);
 out:
 	for (size_t i = 0; i < n; i++)
@@ -468,23 +475,6 @@ static void try_rebind(struct sync_state *st)
 
 /* ---- the periodic timer ---- */
 
-/*
- * Shuts a dropped accepted connection, if its descriptor still belongs to
- * the same peer address: libzmq offers no way to close one connection of a
- * ROUTER, and a socket shut down is one it closes.
- */
-static void shut_connection(struct sync_member *m)
-{
-	struct sockaddr_storage addr;
-	socklen_t len = sizeof(addr);
-	m->shut_pending = 0;
-	if (getpeername(m->shut_fd, (struct sockaddr *)&addr, &len) != 0 ||
-	    len != m->shut_addr_len || memcmp(&addr, &m->shut_addr, len) != 0)
-		return;
-	if (shutdown(m->shut_fd, SHUT_RDWR) != 0)
-		log_debug("sync: %s: cannot shut its connection: %s", m->name, strerror(errno));
-}
-
 static void on_tick(uv_timer_t *t)
 {
 	char q[ERROR_QUOTE_SIZE];
@@ -514,7 +504,7 @@ static void on_tick(uv_timer_t *t)
 				          zmq_strerror(zmq_errno()));
 		}
 		if (m->shut_pending && now >= m->shut_at)
-			shut_connection(m);
+			sync_shut_now(m);
 		if (a->up && now - a->last_seen > expiry) {
 			log_info("sync: %s went silent; its session to us is taken as closed",
 			         m->name);
@@ -525,6 +515,8 @@ static void on_tick(uv_timer_t *t)
 	}
 	sync_log_flush(st);
 	zap_log_flush(&st->zap);
+	if (st->conns_open)
+		sync_conns_log_flush(&st->conns);
 	sync_pump(st);
 }
 
@@ -708,6 +700,21 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen)
 
 /* ---- init and close ---- */
 
+/*
+ * Connections the listener keeps open: at most half the descriptors the
+ * process may have, so that a flood of connections leaves the rest to the
+ * store, the search index, the control socket and libzmq's own.
+ */
+static size_t conns_budget(void)
+{
+	struct rlimit rl;
+	size_t max = SYNC_MAX_CONNS;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 2 < max)
+		max = rl.rlim_cur / 2 > 8 ? (size_t)(rl.rlim_cur / 2) : 8;
+	return max;
+}
+
 int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
               struct control *control, char *err, size_t errlen)
 {
@@ -754,6 +761,12 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 			snprintf(err, errlen, "sync: cannot arm CURVE: %s", loket_strerror(rc));
 			goto fail;
 		}
+		size_t max_conns = conns_budget();
+		rc = sync_conns_init(&st->conns, loop, zctx, st->router, max_conns,
+		                     "inproc://loket-sync-listener", err, errlen);
+		if (rc != 0)
+			goto fail;
+		st->conns_open = 1;
 		if (zmq_bind(st->router, st->listen) != 0)
 			goto zfail;
 		rc = zwatch_init(loop, &st->router_watch, st->router, router_on_readable, st);
@@ -762,7 +775,7 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 			goto fail;
 		}
 		st->router_open = 1;
-		log_info("sync: listening on %s", st->listen);
+		log_info("sync: listening on %s (at most %zu connections)", st->listen, max_conns);
 	}
 	apply_roster(st, NULL, NULL);
 	node->on_accepted = sync_on_own_accepted;
@@ -790,6 +803,14 @@ static void on_router_watch_closed(struct zwatch *w)
 	struct sync_state *st = w->data;
 	zmq_close(st->router);
 	st->router = NULL;
+	st->pending_closes--;
+	sync_state_maybe_free(st);
+}
+
+static void on_conns_closed(struct sync_conns *c)
+{
+	struct sync_state *st =
+	    (struct sync_state *)((char *)c - offsetof(struct sync_state, conns));
 	st->pending_closes--;
 	sync_state_maybe_free(st);
 }
@@ -824,6 +845,13 @@ void sync_close(struct sync *s, void (*cb)(struct sync *s))
 	uv_close((uv_handle_t *)&st->timer, on_timer_closed);
 	for (size_t i = 0; i < st->n_members; i++)
 		member_hang_up(st, st->members[i]);
+	if (st->conns_open) {
+		st->conns_open = 0;
+		st->pending_closes++;
+		if (st->router)
+			zmq_socket_monitor(st->router, NULL, 0);
+		sync_conns_close(&st->conns, on_conns_closed);
+	}
 	if (st->router_open) {
 		st->pending_closes++;
 		zwatch_close(&st->router_watch, on_router_watch_closed);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <sodium.h>
 #include <zmq.h>
@@ -67,6 +68,9 @@ int sync_send_buffer(struct sync_state *st, struct sync_member *m, struct sync_s
 	if (zmq_msg_send(&msg, zsock, ZMQ_DONTWAIT) < 0) {
 		rc = -zmq_errno();
 		zmq_msg_close(&msg);
+		/* Its queue is full: it does not read. Its wants wait a while. */
+		if (rc == -EAGAIN)
+			sess->stalled_until = sync_now_ms(st) + SYNC_STALL_MS;
 	}
 	zwatch_kick(w);
 	return rc;
@@ -152,6 +156,32 @@ void sync_clear_fetches(struct sync_state *st, struct sync_member *m)
 			st->origins[i].fetch_from = NULL;
 }
 
+void sync_shut_later(struct sync_state *st, struct sync_member *m, int fd)
+{
+	if (fd < 0)
+		return;
+	if (m->shut_pending)
+		sync_shut_now(m);
+	m->shut_addr_len = sizeof(m->shut_addr);
+	if (getpeername(fd, (struct sockaddr *)&m->shut_addr, &m->shut_addr_len) != 0)
+		return;
+	m->shut_pending = 1;
+	m->shut_fd = fd;
+	m->shut_at = sync_now_ms(st) + SYNC_SHUT_DELAY_MS;
+}
+
+void sync_shut_now(struct sync_member *m)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+	m->shut_pending = 0;
+	if (getpeername(m->shut_fd, (struct sockaddr *)&addr, &len) != 0 ||
+	    len != m->shut_addr_len || memcmp(&addr, &m->shut_addr, len) != 0)
+		return; /* closed meanwhile, and perhaps reused: not ours to shut */
+	if (shutdown(m->shut_fd, SHUT_RDWR) != 0)
+		log_debug("sync: %s: cannot shut its connection: %s", m->name, strerror(errno));
+}
+
 /*
  * Stops talking to a session: an accepted one is forgotten (its routing id
  * is ignored until the peer connects anew and passes ZAP again), a dialled
@@ -169,13 +199,7 @@ void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind)
 		sess->banned_rid_len = sess->rid_len;
 		sess->rid_len = 0;
 		/* Not read any more: the connection is shut once the error is out. */
-		m->shut_addr_len = sizeof(m->shut_addr);
-		if (sess->fd >= 0 && getpeername(sess->fd, (struct sockaddr *)&m->shut_addr,
-		                                 &m->shut_addr_len) == 0) {
-			m->shut_pending = 1;
-			m->shut_fd = sess->fd;
-			m->shut_at = sync_now_ms(st) + SYNC_SHUT_DELAY_MS;
-		}
+		sync_shut_later(st, m, sess->fd);
 		sess->fd = -1;
 	} else if (m->dealer && m->endpoint[0] && !m->removed) {
 		/* Dialled again by the timer, once a ban is over. */
@@ -427,6 +451,8 @@ void sync_pump(struct sync_state *st)
 void sync_session_want(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr)
 {
 	struct sync_session *sess = &m->s[kind];
+	if (sync_now_ms(st) < sess->stalled_until)
+		return; /* it does not read what it asked for; it asks again after its timeout */
 	const char *ob64 = json_string_value(json_object_get(hdr, "origin"));
 	json_t *jfrom = json_object_get(hdr, "from"), *jcount = json_object_get(hdr, "count");
 	uint8_t key[32];

@@ -31,6 +31,13 @@ struct sync_session *sync_send_session(struct sync_member *m);
 /* Forgets the wants in flight to m. */
 void sync_clear_fetches(struct sync_state *st, struct sync_member *m);
 void sync_session_drop(struct sync_state *st, struct sync_member *m, int kind);
+/*
+ * Shuts the accepted connection of m on fd once SYNC_SHUT_DELAY_MS have
+ * passed (so that an error sent on it gets out first), if fd still belongs
+ * to the same peer address then; sync_shut_now does it at once.
+ */
+void sync_shut_later(struct sync_state *st, struct sync_member *m, int fd);
+void sync_shut_now(struct sync_member *m);
 /* Logs and records reason, tells the peer, and drops the session. */
 void sync_misbehave(struct sync_state *st, struct sync_member *m, int kind, const char *reason);
 /* Sends m the fork proof of origin slot, which the store holds. */

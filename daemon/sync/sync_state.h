@@ -27,6 +27,7 @@
 
 #include "common/config.h"
 #include "daemon/node.h"
+#include "daemon/sync/sync_conns.h"
 #include "daemon/sync/zap.h"
 #include "daemon/zwatch.h"
 #include "proto/changeset.h"
@@ -45,7 +46,9 @@ struct sync;
 #define SYNC_MAX_VERIFYING 3u                        /* batches on the thread pool */
 #define SYNC_PUSH_WINDOW   8u                        /* own changesets pushed, unconfirmed */
 #define SYNC_TICK_MS       100u
-#define SYNC_HWM           64
+#define SYNC_HWM           16    /* messages queued per connection each way */
+#define SYNC_STALL_MS      1000u /* wants of a peer whose queue is full wait this long */
+#define SYNC_MAX_CONNS     1024u /* connections to the listener, at most half the descriptors */
 #define SYNC_RID_MAX       256u
 #define SYNC_HEARTBEAT_MS  2000
 #define SYNC_REASON_MAX    480u
@@ -69,6 +72,7 @@ struct sync_session {
 	uint64_t last_seen_wall; /* ms since the epoch, for people */
 	int hello_owed;
 	int fd; /* of the connection the last message came on (accepted sessions), or -1 */
+	uint64_t stalled_until; /* its send queue was full: its wants are not answered */
 };
 
 struct sync_origin {
@@ -173,6 +177,8 @@ struct sync_state {
 	void *router;
 	struct zwatch router_watch;
 	int router_open;
+	struct sync_conns conns; /* the listener's connection budget */
+	int conns_open;
 	char listen[CONFIG_ENDPOINT_MAX];
 	uv_timer_t timer;
 	struct sync_member *members[SYNC_MAX_ORIGINS];

@@ -169,10 +169,59 @@ static void peer_chain(const struct key *k, char variant, uint64_t seq, msgpack_
 }
 
 /*
+ * A member that asks and never reads: conns connections, each saying hello
+ * and then asking for the node's own chain from seq 1 every 10 ms for secs
+ * seconds, with receive buffers kept as small as the system allows.
+ */
+static int peer_hog(const struct key *k, const char *server_b64, const char *endpoint, int conns,
+                    int secs)
+{
+	uint8_t server[32];
+	if (conns < 1 || conns > 64 || config_key_decode(server_b64, server) != 0)
+		return 2;
+	void *ctx = zmq_ctx_new();
+	void *socks[64];
+	for (int i = 0; i < conns; i++) {
+		int one = 1, small = 4096, linger = 0;
+		socks[i] = zmq_socket(ctx, ZMQ_DEALER);
+		zmq_setsockopt(socks[i], ZMQ_RCVHWM, &one, sizeof(one));
+		zmq_setsockopt(socks[i], ZMQ_RCVBUF, &small, sizeof(small));
+		zmq_setsockopt(socks[i], ZMQ_LINGER, &linger, sizeof(linger));
+		if (key_arm_curve_client(k, socks[i], server) != 0 ||
+		    zmq_connect(socks[i], endpoint) != 0)
+			return 1;
+		peer_send(socks[i],
+		          json_pack("{s:s, s:i, s:s, s:{}}", "t", "hello", "proto", 1, "federation",
+		                    "default", "heads"),
+		          NULL, 0);
+	}
+	for (int round = 0; round < secs * 100; round++) {
+		for (int i = 0; i < conns; i++) {
+			json_t *want = json_pack("{s:s, s:s, s:i, s:i}", "t", "want", "origin",
+			                         server_b64, "from", 1, "count", 256);
+			msgpack_sbuffer sb;
+			msgpack_sbuffer_init(&sb);
+			if (value_encode_message(want, &sb) != 0)
+				abort();
+			json_decref(want);
+			if (zmq_send(socks[i], sb.data, sb.size, ZMQ_DONTWAIT) < 0 && round == 0)
+				printf("hog: %s\n", zmq_strerror(zmq_errno()));
+			msgpack_sbuffer_destroy(&sb);
+		}
+		usleep(10000);
+	}
+	for (int i = 0; i < conns; i++)
+		zmq_close(socks[i]);
+	zmq_ctx_term(ctx);
+	return 0;
+}
+
+/*
  * Scripted modes, after the hello:
  *   chain V FROM TO     pushes seq FROM..TO of chain V (peer_chain), one per message
  *   claim ORIGIN SEQ S  says hello claiming ORIGIN's head at SEQ (a hash of zeros)
  *                       every second for S seconds, and answers nothing
+ *   hog CONNS S         (peer_hog) asks for the node's chain and never reads
  */
 static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 {
@@ -204,12 +253,14 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 		}
 		return 0;
 	}
+	if (strcmp(mode, "hog") == 0 && argc == 8)
+		return peer_hog(k, argv[3], argv[4], atoi(argv[6]), atoi(argv[7]));
 	return 2;
 }
 
 static int peer_main(int argc, char **argv)
 {
-	if (argc != 6 && argc != 9)
+	if (argc < 6 || argc > 9)
 		return 2;
 	char err[512];
 	struct key *k;
@@ -246,7 +297,7 @@ static int peer_main(int argc, char **argv)
 	                    "default", "heads", heads),
 	          NULL, 0);
 	peer_listen(sock, claimself ? 2000 : 500);
-	if (argc == 9) {
+	if (argc > 6) {
 		int rc = peer_script(sock, k, argc, argv);
 		zmq_close(sock);
 		zmq_ctx_term(ctx);
