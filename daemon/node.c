@@ -199,6 +199,28 @@ static void refuse_forked(struct node *n, uint64_t seq, const uint8_t recorded[3
 	log_error("own head: FORK of this node's own chain: %s", n->writes_reason);
 }
 
+/*
+ * A fork proof of this node's own key in the store: the key signed two
+ * changesets for one seq, and every node froze this chain before it
+ * (proto/SYNC.md). Nothing may be signed with that key again. 1 if so.
+ */
+static int own_fork(struct node *n)
+{
+	uint64_t seq = 0;
+	if (n->writes == NODE_WRITES_FORKED)
+		return 1;
+	if (store_fork_seq(n->store, n->self, &seq) != 0 || seq == 0)
+		return 0;
+	writes_refuse(n, NODE_WRITES_FORKED,
+	              "the store holds a fork proof of this node's own key at seq %" PRIu64
+	              ": the key signed two different changesets for that seq, and every node "
+	              "froze this node's chain before it; it must never sign again: give the node "
+	              "a new key (and a new roster entry)",
+	              seq);
+	log_error("own head: FORK of this node's own chain: %s", n->writes_reason);
+	return 1;
+}
+
 /* The sentence for a store whose own chain is behind the record. */
 static void refuse_waiting(struct node *n, uint64_t store_seq)
 {
@@ -353,7 +375,8 @@ static int own_head_start(struct node *n, char *err, size_t errlen)
 
 	rc = own_head_open(n->own_head_path, &n->own_head, why, sizeof(why));
 	if (rc == LOKET_E_NOT_FOUND || (rc == 0 && n->own_head->state == OWN_HEAD_EMPTY)) {
-		start_without_record(n, seq, hash, held);
+		if (!own_fork(n))
+			start_without_record(n, seq, hash, held);
 		return 0;
 	}
 	if (rc != 0) {
@@ -378,12 +401,15 @@ static int own_head_start(struct node *n, char *err, size_t errlen)
 		return 0;
 	}
 	mark_store_recorded(n);
-	compare_with_record(n, seq, hash, held, 1);
+	if (!own_fork(n))
+		compare_with_record(n, seq, hash, held, 1);
 	return 0;
 }
 
 void node_own_chain_changed(struct node *n)
 {
+	if (own_fork(n))
+		return;
 	if ((n->writes != NODE_WRITES_OPEN && n->writes != NODE_WRITES_WAIT) || !n->own_head ||
 	    n->own_head->state != OWN_HEAD_VALID)
 		return;

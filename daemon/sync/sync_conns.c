@@ -140,7 +140,8 @@ zfail:
 
 static void on_watch_closed(struct zwatch *w)
 {
-	struct sync_conns *c = (struct sync_conns *)((char *)w - offsetof(struct sync_conns, watch));
+	struct sync_conns *c =
+	    (struct sync_conns *)((char *)w - offsetof(struct sync_conns, watch));
 	zmq_close(c->monitor);
 	c->monitor = NULL;
 	free(c->open_fds);

@@ -7,9 +7,11 @@
 #     seq 1 than its own, fetches it, and holds a fork proof;
 #   - n4: seq 1 of A reaches both, then B's seq 1 only n1 (which proves the
 #     fork) and A's seq 2 only n2 (which extends the chain, not knowing).
-# Both honest nodes end holding both proofs, n3 and n4 frozen before seq 1,
-# with the same state digest; verify on each reports the two forks and
-# nothing else, and the log stays quiet meanwhile.
+#   - n1: its own key (in the test peer's hands too) signs a rival of the
+#     seq 1 n1 wrote; n1 learns the proof from n2 and never signs again.
+# Both honest nodes end holding all three proofs, the origins frozen before
+# seq 1, with the same state digest; verify on each reports the three forks
+# and nothing else, and the log stays quiet meanwhile.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
 
@@ -66,6 +68,17 @@ wait_for "n4's fork proved at n2" 30 proved 2 n4 1
 wait_for "n1 and n2 converged again" 30 converged 1 2
 assert_eq 0 "$(head_of 2 n4)" "n4's head at n2, which had taken seq 2"
 
+# n1's own key signs a rival of n1's seq 1 (the key is in other hands): n2
+# proves it, n1 learns it and refuses to sign again, for good.
+l 1 put org mine --json '{"name":"n1 writes seq 1"}' >/dev/null
+wait_for "n1's seq 1 at n2" 20 head_is 2 n1 1
+as 1 2 chain A 1 1
+wait_for "n1's own fork proved at n1" 30 proved 1 n1 1
+expect_status 1 "$LOKET" -c "$T/n1/loket.conf" put org more --json '{"name":"after the fork"}'
+assert_contains "$ERR" "fork proof of this node's own key at seq 1" "n1's refusal after its own fork"
+assert_contains "$(l 1 status)" "writes: refused" "n1's status after its own fork"
+wait_for "n1 and n2 converged after n1's own fork" 30 converged 1 2
+
 # Quiet once converged: over three sync rounds the logs grow by a few lines.
 lines() { cat "$T/n1/loketd.log" "$T/n2/loketd.log" | wc -l; }
 seen() { l 1 peers --json | jq -r '.[] | select(.name == "n2") | .last_seen'; }
@@ -81,9 +94,9 @@ assert_eq "$(state 1)" "$(state 2)" "state after three more rounds"
 for i in 1 2; do
 	stop_node "$T/n$i"
 	expect_status 1 "$LOKET" -c "$T/n$i/loket.conf" verify --json
-	assert_eq 2 "$(jq '.problems | length' <<<"$OUT")" "problems at n$i"
-	assert_eq 2 "$(jq '[.problems[] | select(.seq == 1 and (.problem | contains("the proof holds")))] | length' <<<"$OUT")" \
+	assert_eq 3 "$(jq '.problems | length' <<<"$OUT")" "problems at n$i"
+	assert_eq 3 "$(jq '[.problems[] | select(.seq == 1 and (.problem | contains("the proof holds")))] | length' <<<"$OUT")" \
 		"proved forks at n$i"
-	assert_eq '["n3","n4"]' "$(jq -c '[.problems[].origin] | sort' <<<"$OUT")" "forked origins at n$i"
+	assert_eq '["n1","n3","n4"]' "$(jq -c '[.problems[].origin] | sort' <<<"$OUT")" "forked origins at n$i"
 done
 pass
