@@ -17,11 +17,12 @@
 #include "cli/client.h"
 #include "common/config.h"
 
-/* Exit statuses: success, failure, usage error. */
+/* Exit statuses: success, failure, usage error; status of an unhealthy node. */
 enum {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_FAIL = 1,
 	CLI_EXIT_USAGE = 2,
+	CLI_EXIT_UNHEALTHY = 3,
 };
 
 #define CLI_LIMIT_MAX 100000L

@@ -173,8 +173,21 @@ static void print_status(const json_t *r)
 	}
 	json_t *index = json_object_get(r, "index");
 	if (json_is_object(index))
-		printf("search index: %lld entity writes behind\n",
-		       cli_json_int(index, "behind", 0));
+		printf(
+		    "search index: %lld entity writes behind%s\n", cli_json_int(index, "behind", 0),
+		    json_is_true(json_object_get(index, "failing")) ? ", cannot be updated" : "");
+	json_t *peers = json_object_get(r, "peers");
+	if (json_is_object(peers))
+		printf("peers: %lld of %lld up\n", cli_json_int(peers, "up", 0),
+		       cli_json_int(peers, "total", 0));
+	json_t *disk = json_object_get(r, "disk");
+	if (json_is_object(disk))
+		printf("disk: store %lld bytes, wal %lld, index %lld; %lld free\n",
+		       cli_json_int(disk, "store_bytes", 0), cli_json_int(disk, "wal_bytes", 0),
+		       cli_json_int(disk, "index_bytes", 0), cli_json_int(disk, "free_bytes", 0));
+	if (cli_json_str(r, "version"))
+		printf("version: %s, up %lld s\n", cli_json_str(r, "version"),
+		       cli_json_int(r, "uptime_s", 0));
 	printf("heads:\n");
 	if (json_object_size(heads) == 0)
 		printf("  (none)\n");
@@ -205,18 +218,83 @@ static void print_status(const json_t *r)
 	}
 }
 
+/* Why a node is unhealthy, into why (empty when it is healthy). */
+static void unhealthy(const json_t *r, char *why, size_t len)
+{
+	const json_t *writes = json_object_get(r, "writes");
+	const json_t *forks = json_object_get(r, "forks");
+	const json_t *index = json_object_get(r, "index");
+
+	why[0] = '\0';
+	if (json_is_object(writes) && !json_is_true(json_object_get(writes, "open")))
+		snprintf(why, len, "local writes are refused: %s",
+		         cli_json_str(writes, "reason") ? cli_json_str(writes, "reason") : "?");
+	else if (json_array_size(forks) > 0)
+		snprintf(why, len, "a fork proof is held: %s forked at seq %lld",
+		         cli_json_str(json_array_get(forks, 0), "origin")
+		             ? cli_json_str(json_array_get(forks, 0), "origin")
+		             : "?",
+		         cli_json_int(json_array_get(forks, 0), "seq", 0));
+	else if (json_is_true(json_object_get(index, "failing")))
+		snprintf(why, len, "the search index cannot be written (%lld entity writes behind)",
+		         cli_json_int(index, "behind", 0));
+}
+
 int status_main(int argc, char *argv[])
 {
-	struct read_opts o;
-	int rc = parse_read_opts(argc, argv, NULL, 0, &o);
+	static const struct option options[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {NULL, 0, NULL, 0},
+	};
+	json_t *req, *result = NULL;
+	char err[1024], why[1024], q[ERROR_QUOTE_SIZE], *end;
+	int json = 0, c, status = CLI_EXIT_FAIL;
+	long timeout_s = 5;
 
-	if (rc)
-		return rc;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 't':
+			timeout_s = strtol(optarg, &end, 10);
+			if (*end || end == optarg || timeout_s < 1 || timeout_s > 3600) {
+				warnx("status: --timeout %s is not a number of seconds from 1 to "
+				      "3600",
+				      error_quote_str(q, sizeof(q), optarg));
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		default:
+			warnx("status: unknown option or missing value: %s",
+			      error_quote_str(q, sizeof(q), argv[optind - 1]));
+			return CLI_EXIT_USAGE;
+		}
+	}
 	if (optind != argc) {
 		warnx("status: takes no arguments");
 		return CLI_EXIT_USAGE;
 	}
-	return run_read(json_pack("{s:s}", "cmd", "status"), &o, print_status);
+	req = json_pack("{s:s}", "cmd", "status");
+	if (!req)
+		abort();
+	if (cli_request(req, (int)timeout_s * 1000, &result, err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		goto cleanup;
+	}
+	if (json ? cli_print_json(result) < 0 : (print_status(result), 0))
+		goto cleanup;
+	unhealthy(result, why, sizeof(why));
+	status = CLI_EXIT_OK;
+	if (why[0]) {
+		warnx("status: unhealthy: %s", why);
+		status = CLI_EXIT_UNHEALTHY;
+	}
+cleanup:
+	json_decref(result);
+	json_decref(req);
+	return status;
 }
 
 int get_main(int argc, char *argv[])

@@ -34,7 +34,12 @@ static const struct {
      "  --data DIR         the store's directory (default DIR/data; relative to DIR)\n"
      "Prints \"NAME PUBKEY [ENDPOINT]\", the line other nodes need for their roster.\n"},
     {"pubkey", pubkey_main, "", "Prints this node's public key (base64)", NULL},
-    {"status", status_main, "[--json]", "Shows this node: heads, counts, digest and forks", NULL},
+    {"status", status_main, "[--timeout S] [--json]",
+     "Shows this node: heads, counts, digest, forks, writes, peers, disk",
+     "  --timeout S  wait at most S seconds for loketd (default 5)\n"
+     "Exits 0 when the node is healthy, 3 when it answered but is not (local writes\n"
+     "refused, a fork proof held, the search index failing), saying why on stderr,\n"
+     "and 1 when it cannot be reached in time.\n"},
     {"get", get_main, "COLL ID [--owner NAME] [--json]",
      "Shows an entity as every owner holds it, or as one owner does", NULL},
     {"list", list_main, "COLL [--owner NAME] [--limit N] [--json]",

@@ -9,6 +9,7 @@
  */
 #include "common/config.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <libgen.h>
@@ -44,6 +45,7 @@ enum node_key {
 	NODE_KEY,
 	NODE_SYNC_INTERVAL,
 	NODE_LOG_LEVEL,
+	NODE_METRICS,
 };
 
 /* Keys of [member NAME]; a bit each in member_seen. */
@@ -60,6 +62,7 @@ static const char *const node_keys[] = {
     [NODE_KEY] = "key",
     [NODE_SYNC_INTERVAL] = "sync_interval",
     [NODE_LOG_LEVEL] = "log_level",
+    [NODE_METRICS] = "metrics",
 };
 
 static const char *const member_keys[] = {
@@ -177,6 +180,33 @@ static bool valid_name(const char *s, size_t len, size_t max)
 }
 
 /* An endpoint we dial or bind: "tcp://" and something after it, no spaces. */
+/* "HOST:PORT" for [node] metrics: an IPv4 or bracketed IPv6 literal, a port 1..65535. */
+static bool valid_metrics(const char *v, size_t len)
+{
+	char buf[CONFIG_ENDPOINT_MAX], host[64];
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, v, len);
+	buf[len] = '\0';
+	char *colon = strrchr(buf, ':'), *end;
+	if (!colon || colon == buf || (size_t)(colon - buf) >= sizeof(host) || colon[1] < '0' ||
+	    colon[1] > '9')
+		return false;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || errno || port == 0 || port > 65535)
+		return false;
+	size_t hl = (size_t)(colon - buf);
+	memcpy(host, buf, hl);
+	host[hl] = '\0';
+	unsigned char addr[16];
+	if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host[hl - 1] = '\0';
+		return inet_pton(AF_INET6, host + 1, addr) == 1;
+	}
+	return inet_pton(AF_INET, host, addr) == 1;
+}
+
 static bool valid_endpoint(const char *s, size_t len)
 {
 	static const char prefix[] = "tcp://";
@@ -347,6 +377,15 @@ static int parse_node_key(struct config_parser *cp, enum node_key key, const cha
 			            "bytes)",
 			            qv, CONFIG_ENDPOINT_MAX - 1);
 		copy_bytes(cfg->listen, sizeof(cfg->listen), v, vlen);
+		return 0;
+	case NODE_METRICS:
+		if (!valid_metrics(v, vlen))
+			return fail(
+			    cp, err, errlen,
+			    "invalid metrics %s (expected HOST:PORT with an IPv4 address, or "
+			    "[IPv6]:PORT, and a port of 1 to 65535)",
+			    qv);
+		copy_bytes(cfg->metrics, sizeof(cfg->metrics), v, vlen);
 		return 0;
 	case NODE_DATA:
 	case NODE_KEY: {

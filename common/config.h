@@ -13,6 +13,7 @@
  *   key = node.key                  ; default "node.key"
  *   sync_interval = 10              ; seconds between anti-entropy rounds
  *   log_level = info                ; error, warn, info, debug
+ *   metrics = 127.0.0.1:9740        ; optional; Prometheus /metrics (off by default)
  *
  *   [member lumc]
  *   key = BASE64 (44 chars)         ; required: Ed25519 public key
@@ -48,6 +49,7 @@ struct config {
 	char key[PATH_MAX];               /* resolved against the config's directory */
 	unsigned sync_interval_s;
 	int log_level;
+	char metrics[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics; "" if off */
 	size_t n_members;
 	struct config_member *members;
 };

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "daemon/control.h"
+#include "daemon/metrics.h"
 #include "daemon/node.h"
 #include "daemon/notify.h"
 #include "daemon/sync/sync.h"
@@ -29,6 +30,7 @@ struct daemon {
 	struct node *node;
 	struct control control;
 	struct sync sync;
+	struct metrics metrics;
 	uv_signal_t sigterm;
 	uv_signal_t sighup;
 	uv_signal_t sigint;
@@ -71,6 +73,7 @@ static void daemon_stop(struct daemon *d, const char *why)
 	d->stopping = 1;
 	log_info("stopping: %s", why);
 	notify_systemd("STOPPING=1");
+	metrics_close(&d->metrics, NULL);
 	sync_close(&d->sync, daemon_on_sync_closed);
 	control_close(&d->control, daemon_on_control_closed);
 	uv_close((uv_handle_t *)&d->sigterm, daemon_on_signal_closed);
@@ -93,6 +96,16 @@ static void daemon_on_sighup(uv_signal_t *h, int signum)
 	if (sync_reload(&d->sync, &result, err, sizeof(err)) != 0)
 		log_error("reload on SIGHUP failed, the roster is unchanged: %s", err);
 	json_decref(result);
+}
+
+/* The inputs of a metrics snapshot: what `loket status` and `loket peers` show. */
+static void daemon_metrics(void *data, json_t **status, json_t **peers, json_t **counters)
+{
+	struct daemon *d = data;
+	if (node_status(d->node, status) != 0)
+		*status = NULL;
+	*peers = sync_peers(&d->sync);
+	*counters = sync_counters(&d->sync);
 }
 
 static int daemon_load(const char *conf_path, struct node **out)
@@ -142,6 +155,13 @@ static int daemon_run(struct daemon *d)
 		return rc;
 	}
 	uv_signal_start(&d->sighup, daemon_on_sighup, SIGHUP);
+	if (d->node->cfg->metrics[0] &&
+	    (rc = metrics_init(&d->metrics, &d->loop, d->node->cfg->metrics, daemon_metrics, d, err,
+	                       sizeof(err))) != 0) {
+		log_error("%s", err);
+		daemon_stop(d, "metrics could not start");
+		return rc;
+	}
 
 	log_info("node %s (%s) of federation %s ready", d->node->cfg->name, d->node->self_b64,
 	         d->node->cfg->federation);

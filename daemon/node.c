@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "common/log.h"
 #include "common/paths.h"
@@ -504,6 +505,7 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	}
 	n->cfg = cfg;
 	n->key = key;
+	n->started_ms = hlc_wall_ms();
 	n->signer = worker_start(); /* NULL: the loop thread signs */
 	key_public(key, n->self);
 	config_key_encode(n->self, n->self_b64);
@@ -833,6 +835,33 @@ out:
 	return rc;
 }
 
+/* Bytes of a file in the data directory, 0 if it is not there. */
+static json_int_t data_file_bytes(struct node *n, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int len = snprintf(path, sizeof(path), "%s/%s", n->cfg->data, name);
+	if (len < 0 || (size_t)len >= sizeof(path) || stat(path, &st) != 0)
+		return 0;
+	return (json_int_t)st.st_size;
+}
+
+/* {"store_bytes","wal_bytes","index_bytes","free_bytes"}: the data directory's use. */
+static json_t *disk_json(struct node *n)
+{
+	struct statvfs vfs;
+	json_int_t free_bytes = 0;
+	if (statvfs(n->cfg->data, &vfs) == 0)
+		free_bytes = (json_int_t)((uint64_t)vfs.f_bavail * vfs.f_frsize);
+	json_t *d =
+	    json_pack("{s:I, s:I, s:I, s:I}", "store_bytes", data_file_bytes(n, LOKET_STORE_FILE),
+	              "wal_bytes", data_file_bytes(n, LOKET_STORE_FILE "-wal"), "index_bytes",
+	              data_file_bytes(n, LOKET_STORE_FILE "-index"), "free_bytes", free_bytes);
+	if (!d)
+		abort();
+	return d;
+}
+
 int node_status(struct node *n, json_t **out)
 {
 	json_t *status;
@@ -859,6 +888,16 @@ int node_status(struct node *n, json_t **out)
 	if (!writes)
 		abort();
 	json_object_set_new(status, "writes", writes);
+	json_object_set_new(status, "version", json_string(LOKET_VERSION));
+	json_object_set_new(status, "uptime_s",
+	                    json_integer((json_int_t)((hlc_wall_ms() - n->started_ms) / 1000u)));
+	size_t up = 0, total = 0;
+	if (n->peers_count)
+		n->peers_count(n->peers_count_data, &up, &total);
+	json_object_set_new(
+	    status, "peers",
+	    json_pack("{s:I, s:I}", "up", (json_int_t)up, "total", (json_int_t)total));
+	json_object_set_new(status, "disk", disk_json(n));
 	*out = status;
 	return 0;
 }

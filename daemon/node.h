@@ -52,6 +52,10 @@ struct node {
 	struct hlc hlc;
 	node_accepted_cb on_accepted;
 	void *on_accepted_data;
+	/* Sessions up and members, for status; set by sync (NULL: no peers). */
+	void (*peers_count)(void *data, size_t *up, size_t *total);
+	void *peers_count_data;
+	uint64_t started_ms; /* wall clock at node_open_take, for uptime */
 	/* The record of the node's own head; NULL while it cannot be opened. */
 	struct own_head *own_head;
 	char own_head_path[PATH_MAX];

@@ -556,6 +556,16 @@ int64_t store_index_watermark(struct store_index *ix)
 	return w;
 }
 
+int store_index_failing(struct store_index *ix)
+{
+	int f;
+
+	pthread_mutex_lock(&ix->mu);
+	f = ix->failing;
+	pthread_mutex_unlock(&ix->mu);
+	return f;
+}
+
 sqlite3 *store_index_reader(struct store_index *ix)
 {
 	return ix->reader;

@@ -57,6 +57,9 @@ int store_index_wait(struct store_index *ix, int64_t ver);
 /* The highest entity ver the index holds. */
 int64_t store_index_watermark(struct store_index *ix);
 
+/* Whether the indexer's last batch failed (a full disk, say): it is not catching up. */
+int store_index_failing(struct store_index *ix);
+
 /* The read-only connection for queries (loop thread only): main.search, store.entity. */
 sqlite3 *store_index_reader(struct store_index *ix);
 

@@ -417,7 +417,10 @@ static int status_forks(struct store *s, json_t *forks)
 	return rc;
 }
 
-/* "index": {"behind": entity writes the search index does not hold yet}. */
+/*
+ * "index": {"behind": entity writes the search index does not hold yet,
+ * "failing": whether its last update failed}.
+ */
 static int status_index(struct store *s, json_t *o)
 {
 	sqlite3_stmt *st = NULL;
@@ -432,6 +435,7 @@ static int status_index(struct store *s, json_t *o)
 	} else {
 		ix = json_object();
 		json_object_set_new(ix, "behind", json_integer(sqlite3_column_int64(st, 0)));
+		json_object_set_new(ix, "failing", json_boolean(store_index_failing(s->index)));
 		json_object_set_new(o, "index", ix);
 	}
 	sqlite3_finalize(st);

@@ -84,6 +84,7 @@ static void handle_message(struct sync_state *st, struct sync_member *m, int kin
 	json_t *hdr = NULL;
 	sess->last_seen = sync_now_ms(st);
 	sess->last_seen_wall = hlc_wall_ms();
+	m->bytes_in += len;
 	if (value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, err, sizeof(err)) != 0 ||
 	    value_decode_message(p, used, &hdr, err, sizeof(err)) != 0) {
 		char why[320];
@@ -553,6 +554,8 @@ static json_t *member_json(struct sync_state *st, struct sync_member *m)
 	    (json_int_t)they_lack, "we_lack", (json_int_t)we_lack, "errors", (json_int_t)m->errors,
 	    "last_error", m->last_error[0] ? m->last_error : NULL, "incompatible", m->incompatible,
 	    "banned_ms", (json_int_t)banned, "offences", (json_int_t)offences);
+	json_object_set_new(o, "bytes_in", json_integer((json_int_t)m->bytes_in));
+	json_object_set_new(o, "bytes_out", json_integer((json_int_t)m->bytes_out));
 	if (!o)
 		abort();
 	return o;
@@ -566,6 +569,34 @@ json_t *sync_peers(struct sync *s)
 		if (!st->members[i]->removed)
 			json_array_append_new(arr, member_json(st, st->members[i]));
 	return arr;
+}
+
+json_t *sync_counters(struct sync *s)
+{
+	struct sync_state *st = s->st;
+	json_t *c =
+	    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "accepted",
+	              (json_int_t)st->accepted, "duplicate", (json_int_t)st->duplicates, "gap",
+	              (json_int_t)st->gaps, "fork", (json_int_t)st->forks, "refused",
+	              (json_int_t)st->refused, "frozen", (json_int_t)st->frozen, "busy",
+	              (json_int_t)st->dropped_busy, "zap_refused", (json_int_t)st->zap.refused,
+	              "conns_shut", (json_int_t)(st->conns_open ? st->conns.shut : 0));
+	if (!c)
+		abort();
+	return c;
+}
+
+/* node->peers_count: members in the roster, and those with a session up. */
+static void count_peers(void *data, size_t *up, size_t *total)
+{
+	struct sync_state *st = data;
+	*up = *total = 0;
+	for (size_t i = 0; i < st->n_members; i++) {
+		if (st->members[i]->removed)
+			continue;
+		(*total)++;
+		*up += sync_send_session(st->members[i]) != NULL;
+	}
 }
 
 static int handle_peers(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -780,6 +811,8 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 	apply_roster(st, NULL, NULL);
 	node->on_accepted = sync_on_own_accepted;
 	node->on_accepted_data = st;
+	node->peers_count = count_peers;
+	node->peers_count_data = st;
 	control_add_command(control, "peers", handle_peers, s);
 	control_add_command(control, "reload", handle_reload, s);
 	control_add_command(control, "resume", handle_resume, s);
@@ -839,6 +872,10 @@ void sync_close(struct sync *s, void (*cb)(struct sync *s))
 	if (st->node->on_accepted_data == st) {
 		st->node->on_accepted = NULL;
 		st->node->on_accepted_data = NULL;
+	}
+	if (st->node->peers_count_data == st) {
+		st->node->peers_count = NULL;
+		st->node->peers_count_data = NULL;
 	}
 	st->pending_closes = 1; /* held until every close below has been started */
 	st->pending_closes++;

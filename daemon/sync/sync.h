@@ -51,6 +51,13 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen);
 /* Per member: {"name","key","endpoint","session","last_seen","they_lack","we_lack",...}. */
 json_t *sync_peers(struct sync *s);
 
+/*
+ * What became of the changesets received, and of connections refused:
+ * {"accepted","duplicate","gap","fork","refused","frozen","busy",
+ *  "zap_refused","conns_shut"}, counts since start.
+ */
+json_t *sync_counters(struct sync *s);
+
 /* Closes every socket and handle; cb runs once all are closed and no work is pending. */
 void sync_close(struct sync *s, void (*cb)(struct sync *s));
 

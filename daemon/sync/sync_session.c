@@ -65,7 +65,9 @@ int sync_send_buffer(struct sync_state *st, struct sync_member *m, struct sync_s
 		zmq_msg_close(&msg);
 		return -ENOTCONN;
 	}
-	if (zmq_msg_send(&msg, zsock, ZMQ_DONTWAIT) < 0) {
+	if (zmq_msg_send(&msg, zsock, ZMQ_DONTWAIT) >= 0) {
+		m->bytes_out += size;
+	} else {
 		rc = -zmq_errno();
 		zmq_msg_close(&msg);
 		/* Its queue is full: it does not read. Its wants wait a while. */

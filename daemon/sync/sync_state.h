@@ -108,6 +108,7 @@ struct sync_member {
 	unsigned redial_backoff;
 	unsigned long errors;
 	char last_error[SYNC_REASON_MAX];
+	uint64_t bytes_in, bytes_out; /* of sync messages, for metrics */
 	/* Their heads: what they reported, raised by what we sent them. */
 	uint64_t their_seq[SYNC_MAX_ORIGINS];
 	uint8_t their_hash[SYNC_MAX_ORIGINS][32];

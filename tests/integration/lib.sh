@@ -122,6 +122,14 @@ add_member() {
 	} >>"$dir/loket.conf"
 }
 
+# answers DIR: succeeds once loketd in DIR answers `loket status`, healthy
+# or not (exit 3: it answered, and says why it is unhealthy).
+answers() {
+	local rc=0
+	loket_in "$1" status >/dev/null 2>&1 || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 3 ]
+}
+
 # start_node DIR: runs loketd in the background (log in DIR/loketd.log) and
 # waits until it answers `loket status`.
 start_node() {
@@ -131,7 +139,7 @@ start_node() {
 	pid=$!
 	NODE_PID[$dir]=$pid
 	local deadline=$(($(date +%s%N) + 10 * 1000000000))
-	until loket_in "$dir" status >/dev/null 2>&1; do
+	until answers "$dir"; do
 		kill -0 "$pid" 2>/dev/null || {
 			unset "NODE_PID[$dir]"
 			wait "$pid" 2>/dev/null || true

@@ -71,9 +71,16 @@ writes_open() {
 	l "$1" put org "probe-n$1" --json '{"name":"write probe"}' >/dev/null 2>&1
 }
 
+# status_json I: node I's status as JSON, also when it is unhealthy (exit 3).
+status_json() {
+	local rc=0
+	l "$1" status --json || rc=$?
+	[ "$rc" = 0 ] || [ "$rc" = 3 ]
+}
+
 # state I: digest and heads of node I, one line.
 state() {
-	l "$1" status --json | jq -c '[.digest, (.heads | to_entries | map([.key, .value.seq, .value.hash]) | sort)]'
+	status_json "$1" | jq -c '[.digest, (.heads | to_entries | map([.key, .value.seq, .value.hash]) | sort)]'
 }
 
 # converged I...: succeeds if the nodes given show the same digest and heads.

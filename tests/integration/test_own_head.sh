@@ -18,9 +18,9 @@ knows 1 3
 knows 2 1
 read -r _ n1key n1ep <"$T/n1.roster"
 
-open_at() { l "$1" status --json | jq -r .writes.open; }
+open_at() { status_json "$1" | jq -r .writes.open; }
 is_open() { [ "$(open_at "$1")" = true ]; }
-reason_at() { l "$1" status --json | jq -r .writes.reason; }
+reason_at() { status_json "$1" | jq -r .writes.reason; }
 # put_seq I ID: a put at node I; prints the seq of the changeset it made.
 put_seq() { l "$1" put org "$2" --json '{"name":"own head"}' --output json | jq -r .seq; }
 # n3's claim about n1's own chain has reached n1 (it then "lacks" about 100 of it).
@@ -65,7 +65,7 @@ wait "$FORGER"
 # n2 has given n1 its chain back; the next write continues it.
 start_node "$T/n2"
 wait_for "n1 and n2 converged" 20 converged 1 2
-h5=$(l 1 status --json | jq -r .heads.n1.hash)
+h5=$(status_json 1 | jq -r .heads.n1.hash)
 stop_node "$T/n2"
 stop_node "$T/n1"
 rm -rf "$T/n1/data"
@@ -77,18 +77,18 @@ assert_contains "$reason" "its data directory was wiped" "the case"
 assert_contains "$reason" "$T/n1/node.key.head records that it signed up to seq 5 (hash ${h5:0:12}" \
 	"the recorded head"
 assert_contains "$reason" "own changesets 1..5 back from a peer" "what it waits for"
-assert_eq "0 5" "$(l 1 status --json | jq -r '"\(.writes.own_head) \(.writes.recorded_head)"')" \
+assert_eq "0 5" "$(status_json 1 | jq -r '"\(.writes.own_head) \(.writes.recorded_head)"')" \
 	"heads in status"
 assert_contains "$(l 1 status)" "writes: refused: local writes wait" "human status"
 expect_status 1 loket_in "$T/n1" put org no --json '{"name":"refused"}'
 assert_contains "$ERR" "own changesets 1..5 back from a peer" "a refused put"
 start_node "$T/n2"
 wait_for "n1 has its own chain back" 20 is_open 1
-assert_eq 5 "$(l 1 status --json | jq -r .heads.n1.seq)" "n1's own head after catching up"
+assert_eq 5 "$(status_json 1 | jq -r .heads.n1.seq)" "n1's own head after catching up"
 grep -q "has its own chain back up to seq 5" "$T/n1/loketd.log" || fail "the opening is not logged"
 assert_eq 6 "$(put_seq 1 a6)" "the next write after the wipe"
 wait_for "n1 and n2 converged after the wipe" 20 converged 1 2
-assert_eq "[]" "$(l 2 status --json | jq -c .forks)" "forks at n2"
+assert_eq "[]" "$(status_json 2 | jq -c .forks)" "forks at n2"
 
 # The record gone beside a store that had one: refused until the operator
 # resumes; resume needs --force and is refused while a peer claims more.

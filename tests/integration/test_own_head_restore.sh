@@ -14,10 +14,10 @@ make_nodes 3
 mesh 3
 for i in 1 2 3; do start_node "$T/n$i"; done
 
-open_at() { l "$1" status --json | jq -r .writes.open; }
+open_at() { status_json "$1" | jq -r .writes.open; }
 is_open() { [ "$(open_at "$1")" = true ]; }
 put_seq() { l "$1" put org "$2" --json '{"name":"restore"}' --output json | jq -r .seq; }
-own_head_at() { l "$1" status --json | jq -r .heads.n1.seq; }
+own_head_at() { status_json "$1" | jq -r .heads.n1.seq; }
 
 assert_eq 1 "$(put_seq 1 s1)" "n1's first write"
 for i in 2 3; do wait_for "seq 1 at n$i" 20 has "$i" org s1 n1; done
@@ -40,7 +40,7 @@ l 3 put org while-away --json '{"name":"written at n3 while n1 was restored"}' >
 wait_for "n3's write at n1" 20 has 1 org while-away n3
 assert_eq false "$(open_at 1)" "writes at n1 with only the stale n3 up"
 assert_eq 1 "$(own_head_at 1)" "n1's own head with only n3 up"
-reason=$(l 1 status --json | jq -r .writes.reason)
+reason=$(status_json 1 | jq -r .writes.reason)
 assert_contains "$reason" "restored from an older backup" "the case"
 assert_contains "$reason" "records that it signed up to seq 4" "the recorded head"
 expect_status 1 loket_in "$T/n1" put org refused --json '{"name":"must not be signed"}'
@@ -52,7 +52,7 @@ assert_eq 4 "$(own_head_at 1)" "n1's own head once n2 is up"
 assert_eq 5 "$(put_seq 1 s5)" "n1's first write after the restore"
 wait_for "all three converged" 30 converged 1 2 3
 for i in 1 2 3; do
-	assert_eq "[]" "$(l "$i" status --json | jq -c .forks)" "forks at n$i"
+	assert_eq "[]" "$(status_json "$i" | jq -c .forks)" "forks at n$i"
 done
 for i in 1 2 3; do stop_node "$T/n$i"; done
 for i in 1 2 3; do

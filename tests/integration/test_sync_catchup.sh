@@ -20,7 +20,7 @@ l 1 import "$T/a.jsonl" >/dev/null
 l 2 import "$T/b.jsonl" >/dev/null
 start_node "$T/n3"
 wait_for "n3 caught up" 60 converged 1 2 3
-assert_eq 10001 "$(l 3 status --json | jq -r .counts.expert)" "experts at n3 after catching up"
+assert_eq 10001 "$(status_json 3 | jq -r .counts.expert)" "experts at n3 after catching up"
 
 # (d) n3 loses its data directory: it comes back empty, refuses to sign
 # until a peer has given it back its own chain, then holds everything.
@@ -33,8 +33,8 @@ has 3 expert own n3 || fail "n3's own changeset did not come back"
 wait_for "writes open at n3" 20 writes_open 3
 l 3 put expert own --json '{"name":"written after the wipe"}' >/dev/null
 wait_for "all converged after n3's new write" 20 converged 1 2 3
-assert_eq "[]" "$(l 1 status --json | jq -c .forks)" "no fork after the wipe"
-seq3=$(l 1 status --json | jq -r .heads.n3.seq)
+assert_eq "[]" "$(status_json 1 | jq -c .forks)" "no fork after the wipe"
+seq3=$(status_json 1 | jq -r .heads.n3.seq)
 [ "$seq3" -ge 3 ] || fail "n3's chain did not continue after the wipe (seq $seq3)"
 for i in 1 2 3; do stop_node "$T/n$i"; done
 pass

@@ -17,7 +17,7 @@ importer=$!
 # n3 is killed once it holds part of the bulk, not all of it.
 partial() {
 	local n
-	n=$(l 3 status --json | jq -r '.counts.expert // 0')
+	n=$(status_json 3 | jq -r '.counts.expert // 0')
 	[ "$n" -gt 0 ] && [ "$n" -lt "$OPS" ]
 }
 wait_for "n3 has part of the bulk" 120 partial
@@ -26,12 +26,12 @@ wait "$importer" || fail "the import at n1 failed: $(cat "$T/import.out")"
 start_node "$T/n3"
 wait_for "all converged after the kill" 180 converged 1 2 3
 for i in 1 2 3; do
-	assert_eq "$OPS" "$(l "$i" status --json | jq -r .counts.expert)" "experts at n$i"
+	assert_eq "$OPS" "$(status_json "$i" | jq -r .counts.expert)" "experts at n$i"
 done
 # Nothing duplicated: every changeset once, chains intact, digest recomputed.
 stop_node "$T/n3"
 loket_in "$T/n3" verify >"$T/verify.out" || { cat "$T/verify.out" >&2; fail "verify of n3 failed"; }
-cs1=$(l 1 status --json | jq -r .changesets)
+cs1=$(status_json 1 | jq -r .changesets)
 cs3=$(sqlite3 "$T/n3/data/store.db" 'SELECT count(*) FROM changeset')
 assert_eq "$cs1" "$cs3" "changesets at n3"
 stop_node "$T/n1"

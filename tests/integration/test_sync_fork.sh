@@ -33,11 +33,11 @@ as() {
 	shift 2
 	"$PEER" --peer "$T/n$member/node.key" "${KEY[$node]}" "${EP[$node]}" "$@" >/dev/null
 }
-head_of() { l "$1" status --json | jq -r ".heads.$2.seq // 0"; }
+head_of() { status_json "$1" | jq -r ".heads.$2.seq // 0"; }
 head_is() { [ "$(head_of "$1" "$2")" = "$3" ]; }
 # proved I ORIGIN SEQ: node I holds ORIGIN's fork proof at SEQ, with two changesets.
 proved() {
-	[ "$(l "$1" status --json |
+	[ "$(status_json "$1" |
 		jq -r "[.forks[] | select(.origin == \"$2\" and .seq == $3 and (.hashes | length) == 2)] | length")" = 1 ]
 }
 

@@ -22,7 +22,7 @@ for i in 1 2; do wait_for "writes open at n$i" 20 writes_open "$i"; done
 read -r _ n1key n1ep <"$T/n1.roster"
 evil() { "$PEER" --peer "$T/n3/node.key" "$n1key" "$n1ep" "$1"; }
 fork_recorded() {
-	[ "$(l 1 status --json | jq -r '[.forks[] | select(.origin == "n3" and .seq == 1)] | length')" = 1 ]
+	[ "$(status_json 1 | jq -r '[.forks[] | select(.origin == "n3" and .seq == 1)] | length')" = 1 ]
 }
 errors() { l 1 peers --json | jq -r '.[] | select(.name == "n3") | .errors'; }
 
@@ -33,7 +33,7 @@ before=$(errors)
 out=$(evil badsig)
 assert_contains "$out" "bad signature" "reply to a bad signature"
 [ "$(errors)" -gt "$before" ] || fail "bad signature not counted"
-assert_eq null "$(l 1 status --json | jq -r '.heads.n3')" "n3 head after a bad signature"
+assert_eq null "$(status_json 1 | jq -r '.heads.n3')" "n3 head after a bad signature"
 
 # A protocol error shuts the member out at the handshake for a while.
 [ "$(banned_ms)" -gt 0 ] || fail "n3 is not banned after a bad signature"
@@ -46,7 +46,7 @@ wait_for "n3's ban to end" 20 unbanned
 # A seq 2 validly signed but linked to another seq 1 is fork evidence: n1
 # asks for that seq 1 (the peer never sends it) and keeps its own.
 evil badprev >/dev/null
-assert_eq 1 "$(l 1 status --json | jq -r '.heads.n3.seq')" "n3 head after a broken link"
+assert_eq 1 "$(status_json 1 | jq -r '.heads.n3.seq')" "n3 head after a broken link"
 assert_contains "$(l 1 peers --json | jq -r '.[] | select(.name == "n3") | .last_error')" \
 	"links to another seq 1" "n3's broken link in peers"
 
@@ -77,7 +77,7 @@ start_node "$T/n1"
 evil fork >/dev/null
 wait_for "the fork of n3 seq 1 in n1's status" 20 fork_recorded
 # Frozen before seq 1: nothing of n3 is held any more.
-assert_eq null "$(l 1 status --json | jq -r '.heads.n3')" "n3 head after the fork"
+assert_eq null "$(status_json 1 | jq -r '.heads.n3')" "n3 head after the fork"
 has 1 expert evil1 n3 && fail "n1 still holds n3's forked seq 1"
 assert_contains "$(l 1 status)" "forks:" "human status"
 grep -qi "fork" "$T/n1/loketd.log" || fail "the fork is not in n1's log"

@@ -25,8 +25,8 @@ for p in "${pids[@]}"; do wait "$p" || fail "a writer failed"; done
 
 wait_for "five nodes converged" 60 converged 1 2 3 4 5
 for i in $(seq 1 $N); do
-	assert_eq "$((N * 2000))" "$(l "$i" status --json | jq -r .counts.expert)" "experts at n$i"
-	assert_eq "[]" "$(l "$i" status --json | jq -c .forks)" "forks at n$i"
+	assert_eq "$((N * 2000))" "$(status_json "$i" | jq -r .counts.expert)" "experts at n$i"
+	assert_eq "[]" "$(status_json "$i" | jq -c .forks)" "forks at n$i"
 done
 for i in $(seq 1 $N); do stop_node "$T/n$i"; done
 pass

@@ -37,14 +37,14 @@ sed -i '/^\[member n3\]/,$d' "$T/n1/loket.conf"
 kill -HUP "${NODE_PID[$T/n1]}"
 wait_for "n1 dropped n3" 20 bash -c "'$LOKET' -c '$T/n1/loket.conf' peers --json | jq -e 'length == 1'"
 has 1 expert e3 n3 || fail "n3's changeset held before the removal is gone"
-before=$(l 1 status --json | jq -r '.heads.n3.seq')
+before=$(status_json 1 | jq -r '.heads.n3.seq')
 l 3 put expert e4 --json '{"name":"after the removal"}' >/dev/null
 wait_for "n2 has n3's new write" 30 has 2 expert e4 n3
 # A write at n2 after it: once that reaches n1, n2 has told n1 of n3's
 # new head too, and n1 has not taken it.
 l 2 put expert e2 --json '{"name":"from n2"}' >/dev/null
 wait_for "n2's write at n1" 20 has 1 expert e2 n2
-assert_eq "$before" "$(l 1 status --json | jq -r '.heads.n3.seq')" "n1's head of removed n3"
+assert_eq "$before" "$(status_json 1 | jq -r '.heads.n3.seq')" "n1's head of removed n3"
 has 1 expert e4 n3 && fail "n1 took a changeset of a removed member"
 for i in 1 2 3; do stop_node "$T/n$i"; done
 pass
