@@ -127,7 +127,8 @@ static void status_metrics(struct text *t, const json_t *s)
 	       "Entity writes the search index does not hold yet.");
 	put(t, "loket_search_index_behind_entities %lld\n",
 	    (long long)int_of(json_object_get(s, "index"), "behind"));
-	family(t, "loket_writes_open", "gauge", "1 when local writes are accepted, 0 when refused.");
+	family(t, "loket_writes_open", "gauge",
+	       "1 when local writes are accepted, 0 when refused.");
 	put(t, "loket_writes_open %d\n",
 	    json_is_true(json_object_get(json_object_get(s, "writes"), "open")));
 	const json_t *disk = json_object_get(s, "disk");
@@ -137,7 +138,8 @@ static void status_metrics(struct text *t, const json_t *s)
 	put(t, "loket_store_size_bytes{file=\"wal\"} %lld\n", (long long)int_of(disk, "wal_bytes"));
 	put(t, "loket_store_size_bytes{file=\"index\"} %lld\n",
 	    (long long)int_of(disk, "index_bytes"));
-	family(t, "loket_disk_free_bytes", "gauge", "Free bytes on the data directory's filesystem.");
+	family(t, "loket_disk_free_bytes", "gauge",
+	       "Free bytes on the data directory's filesystem.");
 	put(t, "loket_disk_free_bytes %lld\n", (long long)int_of(disk, "free_bytes"));
 }
 
@@ -339,10 +341,10 @@ int metrics_init(struct metrics *m, uv_loop_t *loop, const char *listen, metrics
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	m->httpd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
-	                            (struct sockaddr *)&addr, MHD_OPTION_CONNECTION_LIMIT,
-	                            (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	                            (unsigned)METRICS_TIMEOUT_S, MHD_OPTION_END);
+	m->httpd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_MAX_CONNECTIONS,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S, MHD_OPTION_END);
 	if (!m->httpd) {
 		snprintf(err, errlen, "metrics: cannot listen on %s: %s",
 		         error_quote_str(q, sizeof(q), listen), strerror(errno));

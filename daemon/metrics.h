@@ -17,8 +17,8 @@
 #include <jansson.h>
 #include <uv.h>
 
-#define METRICS_MAX_CONNECTIONS 8   /* scrapers at once */
-#define METRICS_TIMEOUT_S       5   /* an idle connection is closed after this */
+#define METRICS_MAX_CONNECTIONS 8    /* scrapers at once */
+#define METRICS_TIMEOUT_S       5    /* an idle connection is closed after this */
 #define METRICS_EVERY_MS        1000 /* how often the snapshot is rendered */
 
 /*
@@ -34,8 +34,8 @@ struct metrics {
 	struct MHD_Daemon *httpd;
 	metrics_gather_fn *gather;
 	void *gather_data;
-	uint64_t due;        /* uv_now when the timer should have fired */
-	double loop_lag_s;   /* how late it fired last */
+	uint64_t due;         /* uv_now when the timer should have fired */
+	double loop_lag_s;    /* how late it fired last */
 	pthread_mutex_t lock; /* guards text and len against the HTTP thread */
 	char *text;
 	size_t len;

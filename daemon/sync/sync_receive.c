@@ -150,17 +150,8 @@ static void announce(struct sync_state *st, const struct accepted *acc, size_t n
 			const struct accepted *a = &acc[k];
 			if (a->slot == 0 && m != from && m->their_seq[0] + 1 == a->seq &&
 			    a->seq - 1 - m->confirmed_self < SYNC_PUSH_WINDOW) {
-				json_t *hdr = json_pack("{s:s}", "t", "cs");
-				msgpack_sbuffer sb;
-				msgpack_sbuffer_init(&sb);
-				if (!hdr || value_encode_message(hdr, &sb) != 0)
-					abort();
-				json_decref(hdr);
-				msgpack_packer pk;
-				msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-				msgpack_pack_bin(&pk, a->len);
-				msgpack_pack_bin_body(&pk, a->p, a->len);
-				if (sync_send_buffer(st, m, sess, &sb) == 0) {
+				if (sync_send_bins(st, m, sess, json_pack("{s:s}", "t", "cs"),
+				                   &a->p, &a->len, 1) == 0) {
 					m->their_seq[0] = a->seq;
 					continue;
 				}
@@ -459,6 +450,21 @@ int sync_parse_bins(const uint8_t *p, size_t len, const uint8_t **bins, size_t *
 	return 0;
 }
 
+/* A batch of room for n changesets received from m on session kind. */
+static struct sync_batch *batch_new(struct sync_state *st, struct sync_member *m, int kind,
+                                    size_t n)
+{
+	struct sync_batch *b = calloc(1, sizeof(*b) + n * sizeof(struct sync_item));
+	if (!b)
+		abort();
+	b->st = st;
+	b->from = m;
+	b->kind = kind;
+	b->gen = m->s[kind].gen;
+	snprintf(b->federation, sizeof(b->federation), "%s", st->node->cfg->federation);
+	return b;
+}
+
 /* Queues b for verification; it takes the message that holds its bytes. */
 static void enqueue(struct sync_state *st, struct sync_batch *b, zmq_msg_t *msg)
 {
@@ -514,14 +520,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 		st->dropped_busy++;
 		return;
 	}
-	struct sync_batch *b = calloc(1, sizeof(*b) + n * sizeof(struct sync_item));
-	if (!b)
-		abort();
-	b->st = st;
-	b->from = m;
-	b->kind = kind;
-	b->gen = m->s[kind].gen;
-	snprintf(b->federation, sizeof(b->federation), "%s", st->node->cfg->federation);
+	struct sync_batch *b = batch_new(st, m, kind, n);
 	for (size_t i = 0; i < n; i++) {
 		uint8_t origin[32];
 		uint64_t seq;
@@ -619,15 +618,8 @@ void sync_take_proof(struct sync_state *st, struct sync_member *m, int kind, con
 		st->dropped_busy++;
 		return; /* they send it again after the next hello */
 	}
-	struct sync_batch *b = calloc(1, sizeof(*b) + 2 * sizeof(struct sync_item));
-	if (!b)
-		abort();
-	b->st = st;
-	b->from = m;
-	b->kind = kind;
-	b->gen = m->s[kind].gen;
+	struct sync_batch *b = batch_new(st, m, kind, 2);
 	b->proof = 1;
-	snprintf(b->federation, sizeof(b->federation), "%s", st->node->cfg->federation);
 	for (size_t i = 0; i < 2; i++)
 		b->items[b->n++] =
 		    (struct sync_item){.p = bins[i], .len = lens[i], .slot = slot, .seq = seq[0]};

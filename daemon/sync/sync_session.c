@@ -92,6 +92,23 @@ int sync_send_json(struct sync_state *st, struct sync_member *m, struct sync_ses
 	return sync_send_buffer(st, m, sess, &sb);
 }
 
+int sync_send_bins(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                   json_t *hdr, const uint8_t *const *bins, const size_t *lens, size_t n)
+{
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	if (!hdr || value_encode_message(hdr, &sb) != 0)
+		abort();
+	json_decref(hdr);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t i = 0; i < n; i++) {
+		msgpack_pack_bin(&pk, lens[i]);
+		msgpack_pack_bin_body(&pk, bins[i], lens[i]);
+	}
+	return sync_send_buffer(st, m, sess, &sb);
+}
+
 void sync_send_error(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
                      const char *reason)
 {
@@ -239,20 +256,10 @@ void sync_send_proof(struct sync_state *st, struct sync_member *m, struct sync_s
 		return;
 	json_t *hdr =
 	    json_pack("{s:s, s:s, s:I}", "t", "fork", "origin", o->b64, "seq", (json_int_t)seq);
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	if (!hdr || value_encode_message(hdr, &sb) != 0)
-		abort();
-	json_decref(hdr);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	for (size_t i = 0; i < 2; i++) {
-		msgpack_pack_bin(&pk, len[i]);
-		msgpack_pack_bin_body(&pk, bytes[i], len[i]);
-		free(bytes[i]);
-	}
-	if (sync_send_buffer(st, m, sess, &sb) == 0)
+	if (sync_send_bins(st, m, sess, hdr, (const uint8_t *const *)bytes, len, 2) == 0)
 		m->their_fork[slot] = seq;
+	free(bytes[0]);
+	free(bytes[1]);
 }
 
 void sync_share_proof(struct sync_state *st, size_t slot)
@@ -495,21 +502,9 @@ void sync_session_want(struct sync_state *st, struct sync_member *m, int kind, c
 	}
 	json_t *out = json_pack("{s:s, s:s, s:b, s:I}", "t", "cs", "origin", ob64, "end", 1, "next",
 	                        (json_int_t)(from + n));
-	if (!out)
-		abort();
-	msgpack_sbuffer sb;
-	msgpack_sbuffer_init(&sb);
-	if (value_encode_message(out, &sb) != 0)
-		abort();
-	json_decref(out);
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	for (size_t i = 0; i < n; i++) {
-		msgpack_pack_bin(&pk, lens[i]);
-		msgpack_pack_bin_body(&pk, bytes[i], lens[i]);
+	sync_send_bins(st, m, sess, out, (const uint8_t *const *)bytes, lens, n);
+	for (size_t i = 0; i < n; i++)
 		free(bytes[i]);
-	}
-	sync_send_buffer(st, m, sess, &sb);
 }
 
 /* ---- messages received ---- */

@@ -19,6 +19,9 @@
 /* Sends header + the bins in sb (already packed after the header); takes sb's data. */
 int sync_send_buffer(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
                      msgpack_sbuffer *sb);
+/* Sends header hdr (taken) followed by n changesets as bins. */
+int sync_send_bins(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
+                   json_t *hdr, const uint8_t *const *bins, const size_t *lens, size_t n);
 /* Sends a header-only message; takes hdr. */
 int sync_send_json(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
                    json_t *hdr);
