@@ -16,6 +16,7 @@
 
 #include "proto/changeset.h"
 #include "proto/limits.h"
+#include "proto/lthash.h"
 #include "proto/sha256.h"
 #include "store/store.h"
 #include "store/store_ckpt.h"
@@ -70,10 +71,10 @@ struct store_apply {
 	sqlite3_stmt *ent_get; /* rowid, fields, deleted, digest by (coll, owner, id) */
 	sqlite3_stmt *ent_ins;
 	sqlite3_stmt *ent_upd;
-	uint8_t digest[32]; /* XOR of every entity digest */
-	int64_t ver;        /* the last entity ver given; each write takes the next */
-	int last_live;      /* the last op's entity existed, not deleted */
-	int guess_new;      /* puts have been creating entities: insert before looking */
+	struct lthash lanes; /* the LtHash16 sum of every entity digest (store_digest.c) */
+	int64_t ver;         /* the last entity ver given; each write takes the next */
+	int last_live;       /* the last op's entity existed, not deleted */
+	int guess_new;       /* puts have been creating entities: insert before looking */
 	struct coll_counts
 	    live; /* this transaction's changes to the live entities per collection */
 	struct store_buf fields; /* reused: serialized fields */
@@ -89,7 +90,7 @@ struct store {
 	sqlite3_stmt *cs_ins;
 	sqlite3_stmt *fork_ins;
 	sqlite3_stmt *fork_any;
-	sqlite3_stmt *digest_get;
+	sqlite3_stmt *digest_get; /* NULL while the sum is derived (digest_derived) */
 	sqlite3_stmt *digest_put;
 	sqlite3_stmt *sp_begin;
 	sqlite3_stmt *sp_release;
@@ -104,6 +105,7 @@ struct store {
 	int index_reset;           /* a rebuild awaits its commit to reset the index */
 	uint8_t id[16];            /* the store's identity, also kept by its index */
 	int spoiled;               /* an append failed half way: the transaction must roll back */
+	int digest_derived;        /* schema 2, read-only: no digest table; the sum is recomputed */
 	/*
 	 * Live entities per collection as committed, for status without a
 	 * scan of every entity: counted once, then kept up by each commit's
@@ -136,13 +138,28 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
                      size_t *new_len, int *unchanged, char *err, size_t errlen);
 
 /*
+ * The state digest as the store keeps it (store_digest.c): the table that
+ * holds the 4096-byte LtHash16 sum, its statements, the upgrade of a
+ * schema 2 store (whose digest was a XOR) and the sum made afresh from
+ * the entity rows' digests.
+ */
+extern const char store_digest_sql[];
+/* Prepares digest_get and digest_put, or sets digest_derived on a read-only schema 2 store. */
+int store_digest_prepare(struct store *s, long long version);
+/* Reads the stored sum into s->apply.lanes, as of the current read. */
+int store_load_digest(struct store *s);
+/* Writes s->apply.lanes into the digest table, inside the current transaction. */
+int store_digest_write(struct store *s);
+/* Upgrades a store of schema 2 to 3 in one transaction: the sum made from the entities. */
+int store_digest_migrate(struct store *s, const char *path, char *err, size_t errlen);
+/* The sum over the digest column of every entity row of db; *n gets the rows. */
+int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n);
+
+/*
  * Applies op as written by owner in changeset (seq, hlc). With dry set it
  * only computes *changed. An op that would leave the entity as it is
  * writes nothing (*changed 0).
  */
-/* Reads the stored state digest into s->apply.digest, as of the current read. */
-int store_load_digest(struct store *s);
-
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen);
 

@@ -1,0 +1,166 @@
+/*
+ * The state digest as the store keeps it: the LtHash16 sum (proto/lthash.h)
+ * of every entity row's digest, 4096 bytes in the one row of the digest
+ * table, read at open and after a rollback, and written by every append
+ * in the same transaction as the entity rows it sums. The published digest
+ * (status, verify) is SHA-256 of those bytes. A store of schema 2 kept a
+ * XOR of the entity digests in meta instead: opened read-write it is
+ * upgraded once, the sum made from the entity rows' digests; opened
+ * read-only it is left as it is and the sum made in memory at every load.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "proto/error.h"
+#include "store/store_int.h"
+
+/* A rowid table: the 4096-byte row fits one 16 KiB page (WITHOUT ROWID would overflow). */
+const char store_digest_sql[] =
+    "CREATE TABLE digest(id INTEGER PRIMARY KEY CHECK (id = 1), lanes BLOB NOT NULL);"
+    "INSERT INTO digest(id, lanes) VALUES(1, zeroblob(4096));";
+
+static int prepare(struct store *s, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(s, "cannot prepare statement");
+	return 0;
+}
+
+int store_digest_prepare(struct store *s, long long version)
+{
+	int rc;
+
+	/* libsodium picks its fastest ChaCha20 here; lthash gives the same sums without it. */
+	if (sodium_init() < 0) {
+		store_set_error(s, "cannot initialise libsodium");
+		return LOKET_E_STORE;
+	}
+	if (version < 3) {
+		s->digest_derived = 1;
+		return 0;
+	}
+	s->digest_derived = 0;
+	if ((rc = prepare(s, "SELECT lanes FROM digest WHERE id = 1", &s->digest_get)) < 0 ||
+	    (rc = prepare(s, "UPDATE digest SET lanes = ?1 WHERE id = 1", &s->digest_put)) < 0)
+		return rc;
+	return 0;
+}
+
+int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n)
+{
+	sqlite3_stmt *st = NULL;
+	int step;
+
+	lthash_zero(out);
+	*n = 0;
+	if (sqlite3_prepare_v2(db, "SELECT digest FROM entity", -1, &st, NULL) != SQLITE_OK)
+		return LOKET_E_STORE;
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		/* As store_apply_op: a row without a 32-byte digest adds nothing. */
+		if (sqlite3_column_bytes(st, 0) == 32)
+			lthash_add(out, sqlite3_column_blob(st, 0));
+		(*n)++;
+	}
+	sqlite3_finalize(st);
+	return step == SQLITE_DONE ? 0 : LOKET_E_STORE;
+}
+
+int store_load_digest(struct store *s)
+{
+	long long n;
+	int step, rc = 0;
+
+	if (s->digest_derived) {
+		if (store_digest_of_entities(s->db, &s->apply.lanes, &n) < 0)
+			return store_sqlite_fail(s, "cannot sum the entity digests");
+		return 0;
+	}
+	step = sqlite3_step(s->digest_get);
+	if (step == SQLITE_ROW && sqlite3_column_bytes(s->digest_get, 0) == LTHASH_BYTES)
+		lthash_from_bytes(&s->apply.lanes, sqlite3_column_blob(s->digest_get, 0));
+	else if (step == SQLITE_ROW || step == SQLITE_DONE)
+		rc = store_sqlite_fail(s, "the state digest row is missing or not 4096 bytes");
+	else
+		rc = store_sqlite_fail(s, "cannot read the state digest");
+	sqlite3_reset(s->digest_get);
+	return rc;
+}
+
+int store_digest_write(struct store *s)
+{
+	uint8_t b[LTHASH_BYTES];
+	int step;
+
+	if (s->digest_derived) {
+		store_set_error(s, "a store of schema 2 opened read-only takes no writes");
+		return LOKET_E_STORE;
+	}
+	lthash_to_bytes(&s->apply.lanes, b);
+	sqlite3_bind_blob(s->digest_put, 1, b, LTHASH_BYTES, SQLITE_STATIC);
+	step = sqlite3_step(s->digest_put);
+	sqlite3_reset(s->digest_put);
+	sqlite3_clear_bindings(s->digest_put);
+	if (step != SQLITE_DONE || sqlite3_changes(s->db) != 1)
+		return store_sqlite_fail(s, "cannot write the state digest");
+	return 0;
+}
+
+int store_digest(struct store *s, uint8_t out[32])
+{
+	lthash_digest(&s->apply.lanes, out);
+	return 0;
+}
+
+static double seconds(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * Schema 3 replaces the XOR kept in meta('digest') by the digest table.
+ * The sum is made from the entity rows' digest column, which is what
+ * every later change takes out again; verify checks that column against
+ * the rows' contents, so nothing is taken on trust that is not checked.
+ */
+int store_digest_migrate(struct store *s, const char *path, char *err, size_t errlen)
+{
+	struct lthash sum;
+	uint8_t b[LTHASH_BYTES];
+	sqlite3_stmt *st = NULL;
+	long long n = 0;
+	double t0 = seconds();
+
+	_Static_assert(STORE_SCHEMA_VERSION == 3, "store_digest_migrate upgrades to schema 3");
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, store_digest_sql, NULL, NULL, NULL) != SQLITE_OK ||
+	    store_digest_of_entities(s->db, &sum, &n) < 0 ||
+	    sqlite3_prepare_v2(s->db, "UPDATE digest SET lanes = ?1 WHERE id = 1", -1, &st, NULL) !=
+	        SQLITE_OK)
+		goto fail;
+	lthash_to_bytes(&sum, b);
+	sqlite3_bind_blob(st, 1, b, LTHASH_BYTES, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_exec(s->db,
+	                 "DELETE FROM meta WHERE k = 'digest';"
+	                 "PRAGMA user_version = 3;"
+	                 "COMMIT",
+	                 NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	log_info("store: %s upgraded to schema version 3 (the state digest is LtHash16, made from"
+	         " %lld entities in %.1f s)",
+	         path, n, seconds() - t0);
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot upgrade store %s to schema version 3: %s", path,
+	         sqlite3_errmsg(s->db));
+	sqlite3_finalize(st);
+	sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return LOKET_E_STORE;
+}
