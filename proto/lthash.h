@@ -22,7 +22,7 @@
 
 /* A sum of lane vectors, in host byte order; all zeros is the empty set. */
 struct lthash {
-	_Alignas(64) uint16_t lane[LTHASH_LANES];
+	uint16_t lane[LTHASH_LANES];
 };
 
 /* The empty set. */

@@ -531,6 +531,9 @@ int store_commit(struct store *s)
 		         "an append failed half way in this transaction; roll it back");
 		return LOKET_E_STORE;
 	}
+	/* The state digest's row goes with the entity rows it sums. */
+	if (s->apply.digest_dirty && (rc = store_digest_write(s)) < 0)
+		return rc;
 	if ((rc = run(s, s->tx_commit, "cannot commit")) < 0)
 		return rc;
 	/* The changesets are durable; an index that cannot be reset is only logged. */
@@ -550,7 +553,7 @@ void store_rollback(struct store *s)
 	s->apply.live.n = 0;
 	/* The committed digest and vers are the truth again. */
 	if (store_load_digest(s) < 0)
-		lthash_zero(&s->apply.lanes);
+		store_lanes_set(&s->apply.lanes, NULL);
 	if (load_ver(s) < 0)
 		s->apply.ver = s->committed_ver;
 }
@@ -652,7 +655,7 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 		if (rc < 0)
 			return rc;
 	}
-	return store_digest_write(s);
+	return 0;
 }
 
 /* The checks and writes of store_append, inside a transaction. */
@@ -860,12 +863,13 @@ cleanup:
 int store_rebuild(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
-	struct lthash saved = s->apply.lanes;
+	struct lthash saved;
 	int64_t saved_ver = s->apply.ver;
 	size_t n_ops;
 	int rc, step, own_tx = sqlite3_get_autocommit(s->db);
 
 	s->err[0] = '\0';
+	saved = *store_lanes_get(&s->apply.lanes);
 	/* Counted again after the commit, whatever happens here. */
 	s->counts_known = 0;
 	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
@@ -874,7 +878,7 @@ int store_rebuild(struct store *s)
 		rc = store_sqlite_fail(s, "cannot clear entities");
 		goto undo;
 	}
-	lthash_zero(&s->apply.lanes);
+	store_lanes_set(&s->apply.lanes, NULL);
 	if ((rc = prepare(s, "SELECT origin, seq, bytes FROM changeset ORDER BY origin, seq",
 	                  &st)) < 0)
 		goto undo;
@@ -922,7 +926,8 @@ undo:
 	sqlite3_reset(s->sp_rollback);
 	sqlite3_step(s->sp_release);
 	sqlite3_reset(s->sp_release);
-	s->apply.lanes = saved;
+	store_lanes_set(&s->apply.lanes, &saved);
+	s->apply.digest_dirty = 1;
 	s->apply.ver = saved_ver;
 	return rc;
 }

@@ -6,7 +6,8 @@
  * digest up to date (the old digest's lanes out, the new one's in), and
  * gives the row the next ver, by which the indexer thread (store_index.c)
  * finds it. store_append and store_rebuild come through here, so they
- * cannot disagree.
+ * cannot disagree. The lanes of each change are made on a thread of
+ * their own (store_lanes, in store_digest.c).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ int store_apply_init(struct store_apply *a, sqlite3 *db, char *err, size_t errle
 
 	memset(a, 0, sizeof(*a));
 	a->db = db;
+	store_lanes_init(&a->lanes);
 	if ((rc = prepare(db,
 	                  "SELECT rowid, fields, deleted, digest FROM entity"
 	                  " WHERE coll = ?1 AND owner = ?2 AND id = ?3",
@@ -67,6 +69,7 @@ fail:
 
 void store_apply_fini(struct store_apply *a)
 {
+	store_lanes_fini(&a->lanes);
 	sqlite3_finalize(a->ent_get);
 	sqlite3_finalize(a->ent_ins);
 	sqlite3_finalize(a->ent_upd);
@@ -230,7 +233,8 @@ static int insert_new(struct store_apply *a, const uint8_t owner[32], const stru
 	                    digest);
 	rc = write_entity(a, 0, owner, op, deleted, fields, len, seq, hlc, digest, err, errlen);
 	if (rc == 1) {
-		lthash_add(&a->lanes, digest);
+		store_lanes_change(&a->lanes, NULL, digest);
+		a->digest_dirty = 1;
 		coll_counts_add(&a->live, op->coll, op->coll_len, 1);
 	}
 	return rc;
@@ -317,10 +321,8 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	if (rc < 0)
 		goto cleanup;
 	rc = 0;
-	if (old_ok)
-		lthash_replace(&a->lanes, old_digest, new_digest);
-	else
-		lthash_add(&a->lanes, new_digest);
+	store_lanes_change(&a->lanes, old_ok ? old_digest : NULL, new_digest);
+	a->digest_dirty = 1;
 	if (a->last_live != !new_deleted)
 		coll_counts_add(&a->live, op->coll, op->coll_len, a->last_live ? -1 : 1);
 cleanup:

@@ -1,19 +1,150 @@
 /*
  * The state digest as the store keeps it: the LtHash16 sum (proto/lthash.h)
  * of every entity row's digest, 4096 bytes in the one row of the digest
- * table, read at open and after a rollback, and written by every append
- * in the same transaction as the entity rows it sums. The published digest
+ * table, read at open and after a rollback, and written by the commit of
+ * every transaction that changed an entity, in that transaction. The published digest
  * (status, verify) is SHA-256 of those bytes. A store of schema 2 kept a
  * XOR of the entity digests in meta instead: opened read-write it is
  * upgraded once, the sum made from the entity rows' digests; opened
  * read-only it is left as it is and the sum made in memory at every load.
+ * The sums themselves are kept by store_lanes, which expands the digests
+ * of changed entities on a thread of its own, in batches.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "common/worker.h"
 #include "proto/error.h"
 #include "store/store_int.h"
+
+/*
+ * Changes per batch: a hand-over to the sum's thread every few hundred
+ * entity writes (each costs a semaphore round trip), and little left to
+ * expand on the caller's thread when the sum is needed.
+ */
+#define LANES_BATCH 256
+
+/* One change of a sum: an entity digest in, or one replacing another. */
+struct lanes_change {
+	uint8_t old[32];
+	uint8_t new_d[32];
+	uint8_t replace; /* 0: new_d comes in; 1: old goes out too */
+};
+
+struct lanes_batch {
+	struct lthash sum; /* what the changes add up to, once summed */
+	size_t n;
+	struct lanes_change c[LANES_BATCH];
+};
+
+void store_lanes_init(struct store_lanes *l)
+{
+	memset(l, 0, sizeof(*l));
+	for (int i = 0; i < 2; i++) {
+		l->batch[i] = calloc(1, sizeof(*l->batch[i]));
+		if (!l->batch[i])
+			abort();
+	}
+}
+
+/* Waits for the batch being summed, if any; its result is then there to take. */
+static void settle(struct store_lanes *l)
+{
+	if (!l->busy)
+		return;
+	worker_wait(l->thread);
+	l->busy = 0;
+}
+
+void store_lanes_fini(struct store_lanes *l)
+{
+	settle(l);
+	worker_stop(l->thread);
+	free(l->batch[0]);
+	free(l->batch[1]);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Sums one batch: on the sum's thread, or on the caller's when there is none. */
+static void sum_batch(void *arg)
+{
+	struct lanes_batch *b = arg;
+
+	lthash_zero(&b->sum);
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->c[i].replace)
+			lthash_replace(&b->sum, b->c[i].old, b->c[i].new_d);
+		else
+			lthash_add(&b->sum, b->c[i].new_d);
+	}
+}
+
+/* Adds in the batch the thread has summed. */
+static void collect(struct store_lanes *l)
+{
+	if (!l->busy)
+		return;
+	settle(l);
+	lthash_add_sum(&l->sum, &l->batch[1]->sum);
+	l->batch[1]->n = 0;
+}
+
+static void hand_over(struct store_lanes *l)
+{
+	struct lanes_batch *full = l->batch[0];
+
+	collect(l);
+	if (!l->thread)
+		l->thread = worker_start();
+	if (!l->thread) {
+		/* No thread to be had: the same sum, made here. */
+		sum_batch(full);
+		lthash_add_sum(&l->sum, &full->sum);
+		full->n = 0;
+		return;
+	}
+	l->batch[0] = l->batch[1];
+	l->batch[1] = full;
+	worker_run(l->thread, sum_batch, full);
+	l->busy = 1;
+}
+
+void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t new_d[32])
+{
+	struct lanes_batch *b = l->batch[0];
+	struct lanes_change *c = &b->c[b->n++];
+
+	c->replace = old != NULL;
+	if (old)
+		memcpy(c->old, old, 32);
+	memcpy(c->new_d, new_d, 32);
+	if (b->n == LANES_BATCH)
+		hand_over(l);
+}
+
+const struct lthash *store_lanes_get(struct store_lanes *l)
+{
+	collect(l);
+	if (l->batch[0]->n) {
+		sum_batch(l->batch[0]);
+		lthash_add_sum(&l->sum, &l->batch[0]->sum);
+		l->batch[0]->n = 0;
+	}
+	return &l->sum;
+}
+
+void store_lanes_set(struct store_lanes *l, const struct lthash *sum)
+{
+	settle(l);
+	l->batch[0]->n = 0;
+	l->batch[1]->n = 0;
+	if (sum)
+		l->sum = *sum;
+	else
+		lthash_zero(&l->sum);
+}
 
 /* A rowid table: the 4096-byte row fits one 16 KiB page (WITHOUT ROWID would overflow). */
 const char store_digest_sql[] =
@@ -68,18 +199,24 @@ int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n)
 
 int store_load_digest(struct store *s)
 {
+	struct lthash sum;
 	long long n;
 	int step, rc = 0;
 
+	/* What is queued was a change of the sum now replaced. */
+	store_lanes_set(&s->apply.lanes, NULL);
+	s->apply.digest_dirty = 0;
 	if (s->digest_derived) {
-		if (store_digest_of_entities(s->db, &s->apply.lanes, &n) < 0)
+		if (store_digest_of_entities(s->db, &sum, &n) < 0)
 			return store_sqlite_fail(s, "cannot sum the entity digests");
+		store_lanes_set(&s->apply.lanes, &sum);
 		return 0;
 	}
 	step = sqlite3_step(s->digest_get);
-	if (step == SQLITE_ROW && sqlite3_column_bytes(s->digest_get, 0) == LTHASH_BYTES)
-		lthash_from_bytes(&s->apply.lanes, sqlite3_column_blob(s->digest_get, 0));
-	else if (step == SQLITE_ROW || step == SQLITE_DONE)
+	if (step == SQLITE_ROW && sqlite3_column_bytes(s->digest_get, 0) == LTHASH_BYTES) {
+		lthash_from_bytes(&sum, sqlite3_column_blob(s->digest_get, 0));
+		store_lanes_set(&s->apply.lanes, &sum);
+	} else if (step == SQLITE_ROW || step == SQLITE_DONE)
 		rc = store_sqlite_fail(s, "the state digest row is missing or not 4096 bytes");
 	else
 		rc = store_sqlite_fail(s, "cannot read the state digest");
@@ -96,19 +233,20 @@ int store_digest_write(struct store *s)
 		store_set_error(s, "a store of schema 2 opened read-only takes no writes");
 		return LOKET_E_STORE;
 	}
-	lthash_to_bytes(&s->apply.lanes, b);
+	lthash_to_bytes(store_lanes_get(&s->apply.lanes), b);
 	sqlite3_bind_blob(s->digest_put, 1, b, LTHASH_BYTES, SQLITE_STATIC);
 	step = sqlite3_step(s->digest_put);
 	sqlite3_reset(s->digest_put);
 	sqlite3_clear_bindings(s->digest_put);
 	if (step != SQLITE_DONE || sqlite3_changes(s->db) != 1)
 		return store_sqlite_fail(s, "cannot write the state digest");
+	s->apply.digest_dirty = 0;
 	return 0;
 }
 
 int store_digest(struct store *s, uint8_t out[32])
 {
-	lthash_digest(&s->apply.lanes, out);
+	lthash_digest(store_lanes_get(&s->apply.lanes), out);
 	return 0;
 }
 

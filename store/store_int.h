@@ -25,6 +25,30 @@
 
 #define STORE_ERR_MAX 256
 
+/*
+ * An LtHash16 sum (proto/lthash.h) kept up to date off the calling thread:
+ * 4096 bytes of ChaCha20 per entity digest is most of what a new entity
+ * costs, so changes are queued in batches, one filled by the caller while
+ * a thread of the sum's own expands and adds up the other. store_lanes_get
+ * waits for that and folds in the rest: the sum is whole only then.
+ */
+struct store_lanes {
+	struct lthash sum;
+	struct lanes_batch *batch[2]; /* being filled; being summed (when busy) */
+	struct worker *thread;        /* started at the first full batch; NULL: none */
+	int busy;
+};
+
+/* The empty set; store_lanes_fini stops the thread and frees the batches. */
+void store_lanes_init(struct store_lanes *l);
+void store_lanes_fini(struct store_lanes *l);
+/* Queues a change: the element new_d in, and old (unless NULL) out. */
+void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t new_d[32]);
+/* The whole sum, once everything queued is in. */
+const struct lthash *store_lanes_get(struct store_lanes *l);
+/* Drops what is queued and makes the sum *sum (NULL: the empty set). */
+void store_lanes_set(struct store_lanes *l, const struct lthash *sum);
+
 /* Growable byte buffer; store_buf_put leaves a NUL after its bytes. */
 struct store_buf {
 	char *p;
@@ -71,10 +95,11 @@ struct store_apply {
 	sqlite3_stmt *ent_get; /* rowid, fields, deleted, digest by (coll, owner, id) */
 	sqlite3_stmt *ent_ins;
 	sqlite3_stmt *ent_upd;
-	struct lthash lanes; /* the LtHash16 sum of every entity digest (store_digest.c) */
-	int64_t ver;         /* the last entity ver given; each write takes the next */
-	int last_live;       /* the last op's entity existed, not deleted */
-	int guess_new;       /* puts have been creating entities: insert before looking */
+	struct store_lanes lanes; /* the LtHash16 sum of every entity row's digest */
+	int digest_dirty;         /* lanes changed since they were last written */
+	int64_t ver;              /* the last entity ver given; each write takes the next */
+	int last_live;            /* the last op's entity existed, not deleted */
+	int guess_new;            /* puts have been creating entities: insert before looking */
 	struct coll_counts
 	    live; /* this transaction's changes to the live entities per collection */
 	struct store_buf fields; /* reused: serialized fields */
@@ -146,7 +171,7 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
 extern const char store_digest_sql[];
 /* Prepares digest_get and digest_put, or sets digest_derived on a read-only schema 2 store. */
 int store_digest_prepare(struct store *s, long long version);
-/* Reads the stored sum into s->apply.lanes, as of the current read. */
+/* Reads the stored sum into s->apply.lanes (dropping what is queued), as of the current read. */
 int store_load_digest(struct store *s);
 /* Writes s->apply.lanes into the digest table, inside the current transaction. */
 int store_digest_write(struct store *s);

@@ -6,14 +6,13 @@
  * entities with the same fold the store uses (store_apply_fold) and
  * compares the state it gets with the stored digest and with every stored
  * entity row. Signatures and changeset hashes of large changesets are
- * checked on a second thread while the ops are replayed. The replayed
- * state's LtHash16 sum is made once per entity, from its final digest,
- * by both threads while the stored rows are compared. It only reads the
- * store, so it runs on a store opened STORE_READONLY.
+ * checked on a second thread while the ops are replayed, and the replayed
+ * state's LtHash16 sum is kept up to date on a third (store_lanes), as the
+ * store keeps its own. It only reads the store, so it runs on a store
+ * opened STORE_READONLY.
  */
 #include <errno.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,19 +79,6 @@ struct sigjob {
 /* Changesets at least this big go to the worker; smaller ones are checked inline. */
 #define VERIFY_OFFLOAD_BYTES 16384
 
-/*
- * The LtHash16 sum of the replayed entities, made by the worker and the
- * verifying thread together: each takes the next SUM_SLOTS slots of the
- * entity map until none are left, into a sum of its own.
- */
-struct sumjob {
-	const struct emap *map;
-	atomic_size_t next;
-	struct lthash sum; /* the worker's part */
-};
-
-#define SUM_SLOTS 4096
-
 struct verify {
 	struct store *s;
 	json_t *problems;
@@ -106,9 +92,8 @@ struct verify {
 	struct store_buf buf; /* reused by the fold */
 	uint8_t key[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN];
 	struct sigjob job;
-	struct sumjob sum;
-	struct lthash replayed; /* the sum of the replayed entities */
-	struct lthash rows;     /* the sum of the stored rows' recomputed digests */
+	struct store_lanes replayed; /* the sum of the replayed entities */
+	struct lthash rows;          /* the stored rows' sum, less the replayed one */
 };
 
 static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const char *fmt, ...)
@@ -302,6 +287,7 @@ static int replay_op(struct verify *v, const uint8_t owner[32], const struct op 
 	if (rc < 0 || unchanged)
 		return rc;
 	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, nd, nf, nl, d);
+	store_lanes_change(&v->replayed, e ? e->digest : NULL, d);
 	if (!e)
 		e = emap_add(&v->map, v->key, klen, h);
 	/* A change in place when it fits, else a new copy (the old one is left in the arena). */
@@ -516,35 +502,14 @@ static int check_forks_and_heads(struct verify *v)
 	return rc;
 }
 
-/* Adds the lanes of the replayed entities in the map's next slots to sum, until none are left. */
-static void sum_slots(struct sumjob *j, struct lthash *sum)
-{
-	for (;;) {
-		size_t i = atomic_fetch_add(&j->next, SUM_SLOTS);
-
-		if (i >= j->map->cap)
-			return;
-		for (size_t end = i + SUM_SLOTS < j->map->cap ? i + SUM_SLOTS : j->map->cap;
-		     i < end; i++)
-			if (j->map->slots[i].e)
-				lthash_add(sum, j->map->slots[i].e->digest);
-	}
-}
-
-static void sum_job(void *arg)
-{
-	struct sumjob *j = arg;
-
-	sum_slots(j, &j->sum);
-}
-
 /*
  * Compares every stored entity row with the replayed state. Each stored
  * row's digest is recomputed from its columns, and v->rows gets what the
  * sum of those digests has beyond the replayed sum: the lanes of every row
  * that does not hold exactly the state of a replayed entity (matched),
  * less those of every replayed entity no row holds. So the rows' sum is
- * replayed + v->rows, made without expanding a digest twice.
+ * replayed + v->rows, made without expanding the digests of a good store
+ * again.
  */
 static int compare_entities(struct verify *v)
 {
@@ -625,7 +590,7 @@ static int compare_entities(struct verify *v)
 int store_verify(struct store *s, const json_t *roster, json_t **report)
 {
 	struct verify v;
-	struct lthash stored, mine;
+	struct lthash stored, replayed;
 	uint8_t d1[32], d2[32];
 	char h1[65], h2[65];
 	long long n_cs = 0;
@@ -634,6 +599,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 
 	*report = NULL;
 	memset(&v, 0, sizeof(v));
+	store_lanes_init(&v.replayed);
 	v.s = s;
 	v.problems = json_array();
 	s->err[0] = '\0';
@@ -655,29 +621,16 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 		if ((rc = store_load_digest(s)) < 0)
 			goto cleanup;
 	} /* else the caller's own transaction: its digest in memory is the one */
-	stored = s->apply.lanes;
+	stored = *store_lanes_get(&s->apply.lanes);
 	v.job.worker = worker_start();
-	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0)
+	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0 ||
+	    (rc = compare_entities(&v)) < 0)
 		goto cleanup;
-	/* The replay is done: the worker sums final states while the rows are compared. */
-	v.sum.map = &v.map;
-	atomic_init(&v.sum.next, 0);
-	lthash_zero(&v.sum.sum);
-	lthash_zero(&mine);
-	if (v.job.worker)
-		worker_run(v.job.worker, sum_job, &v.sum);
-	rc = compare_entities(&v);
-	sum_slots(&v.sum, &mine);
-	if (v.job.worker)
-		worker_wait(v.job.worker);
-	if (rc < 0)
-		goto cleanup;
-	v.replayed = mine;
-	lthash_add_sum(&v.replayed, &v.sum.sum);
-	lthash_add_sum(&v.rows, &v.replayed);
+	replayed = *store_lanes_get(&v.replayed);
+	lthash_add_sum(&v.rows, &replayed);
 	lthash_digest(&stored, d1);
-	if (!lthash_equal(&stored, &v.replayed)) {
-		lthash_digest(&v.replayed, d2);
+	if (!lthash_equal(&stored, &replayed)) {
+		lthash_digest(&replayed, d2);
 		hex(d1, h1);
 		hex(d2, h2);
 		problem(&v, NULL, 0, "stored state digest %s differs from the replayed log's %s",
@@ -705,7 +658,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	json_object_set_new(*report, "ok", json_boolean(v.n_problems == 0));
 	json_object_set_new(*report, "changesets", json_integer(n_cs));
 	json_object_set_new(*report, "ops", json_integer((json_int_t)n_ops));
-	lthash_digest(&v.replayed, d2);
+	lthash_digest(&replayed, d2);
 	json_object_set_new(*report, "digest", store_hex_json(d2));
 	json_object_set(*report, "problems", v.problems);
 	rc = 0;
@@ -713,6 +666,7 @@ cleanup:
 	if (own_tx)
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	worker_stop(v.job.worker);
+	store_lanes_fini(&v.replayed);
 	emap_free(&v.map);
 	free(v.buf.p);
 	json_decref(v.problems);

@@ -674,6 +674,81 @@ static void test_rollback_restores_digest(void **state)
 	store_close(s);
 }
 
+/* A changeset of n puts of expert e0..e(n-1), each with field v set to v. */
+static char *many_puts(int n, int v)
+{
+	json_t *ops = json_array();
+	char id[16], *text;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		json_array_append_new(ops, json_pack("{s:s, s:s, s:{s:i}}", "coll", "expert", "id",
+		                                     id, "fields", "v", v));
+	}
+	text = json_dumps(ops, 0);
+	json_decref(ops);
+	return text;
+}
+
+/*
+ * Many entity changes in one transaction go through the digest thread in
+ * batches: the digest read mid-transaction, at the commit, after a
+ * reopen and from a rebuild is one and the same, and a rollback with
+ * batches in flight leaves the committed digest.
+ */
+static void test_digest_batches(void **state)
+{
+	char path[256], err[256], d1[65], d2[65], d3[65];
+	struct store *s = NULL;
+	struct node a;
+	struct signed_cs c;
+	char *ops;
+	json_t *report;
+
+	(void)state;
+	node_init(&a);
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	ops = many_puts(1000, 1);
+	c = make_cs(&a, ops);
+	free(ops);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, &c), 0);
+	digest_hex(s, d1);
+	assert_int_equal(store_commit(s), 0);
+	free(c.bytes);
+	digest_hex(s, d2);
+	assert_string_equal(d1, d2);
+
+	/* 700 replacements and 300 new entities, then rolled back. */
+	ops = many_puts(1300, 2);
+	c = make_cs(&a, ops);
+	free(ops);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, &c), 0);
+	store_rollback(s);
+	digest_hex(s, d2);
+	assert_string_equal(d1, d2);
+	/* And committed this time. */
+	append_ok(s, &c);
+	free(c.bytes);
+	digest_hex(s, d2);
+	assert_string_not_equal(d1, d2);
+	store_close(s);
+
+	assert_int_equal(store_open(path, 0, &s, err, sizeof(err)), 0);
+	digest_hex(s, d3);
+	assert_string_equal(d2, d3);
+	assert_int_equal(store_rebuild(s), 0);
+	digest_hex(s, d3);
+	assert_string_equal(d2, d3);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	assert_string_equal(json_string_value(json_object_get(report, "digest")), d2);
+	json_decref(report);
+	store_close(s);
+}
+
 #define N_CS 4
 
 /* Two origins' chains, for the interleaving, rebuild and verify tests. */
@@ -1345,6 +1420,7 @@ int main(void)
 	    cmocka_unit_test(test_apply_local_then_append),
 	    cmocka_unit_test(test_chain_rules),
 	    cmocka_unit_test(test_rollback_restores_digest),
+	    cmocka_unit_test(test_digest_batches),
 	    cmocka_unit_test(test_digest_interleavings_and_rebuild),
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_verify_big),

@@ -514,7 +514,7 @@ static void do_state(json_t *root)
 		output(c, "digest", hex_json(d, 32));
 	}
 	output(root, "entities", entity_rows(s));
-	lthash_to_bytes(&s->apply.lanes, lanes);
+	lthash_to_bytes(store_lanes_get(&s->apply.lanes), lanes);
 	output(root, "lanes", hex_json(lanes, LTHASH_BYTES));
 	store_digest(s, d);
 	output(root, "digest", hex_json(d, 32));
