@@ -10,21 +10,24 @@
  * The sums themselves are kept by store_lanes, which expands the digests
  * of changed entities on a thread of its own, in batches.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "common/log.h"
-#include "common/worker.h"
 #include "proto/error.h"
 #include "store/store_int.h"
 
 /*
- * Changes per batch: a hand-over to the sum's thread every few hundred
- * entity writes (each costs a semaphore round trip), and little left to
- * expand on the caller's thread when the sum is needed.
+ * Changes per batch, and batches in the ring: a batch is handed over
+ * every 256 entity writes (a mutex and a wake-up), and the thread may be
+ * 7 batches behind before the writer waits for it, so that a few
+ * milliseconds without a core for it (a busy machine) do not stop the
+ * writer. At the end little is left to expand on the writer's thread.
  */
 #define LANES_BATCH 256
+#define LANES_RING  8
 
 /* One change of a sum: an entity digest in, or one replacing another. */
 struct lanes_change {
@@ -34,86 +37,136 @@ struct lanes_change {
 };
 
 struct lanes_batch {
-	struct lthash sum; /* what the changes add up to, once summed */
 	size_t n;
 	struct lanes_change c[LANES_BATCH];
 };
 
-void store_lanes_init(struct store_lanes *l)
+/*
+ * The ring: batches head - tail .. head - 1 (mod LANES_RING) are full and
+ * wait for the thread, which sums each into acc; batch head is being
+ * filled by the writer. acc, tail and working are the thread's, read and
+ * reset by the writer under mu once the thread has caught up.
+ */
+struct lanes_queue {
+	struct lanes_batch *ring[LANES_RING];
+	size_t head, tail;
+	int working; /* the thread is summing batch tail */
+	int quit;
+	int started; /* the thread runs; 0: sums are made on the writer's thread */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t more; /* a batch is full, or quit */
+	pthread_cond_t done; /* a batch is summed */
+	struct lthash acc;
+};
+
+static void sum_into(struct lthash *sum, const struct lanes_batch *b)
 {
-	memset(l, 0, sizeof(*l));
-	for (int i = 0; i < 2; i++) {
-		l->batch[i] = calloc(1, sizeof(*l->batch[i]));
-		if (!l->batch[i])
-			abort();
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->c[i].replace)
+			lthash_replace(sum, b->c[i].old, b->c[i].new_d);
+		else
+			lthash_add(sum, b->c[i].new_d);
 	}
 }
 
-/* Waits for the batch being summed, if any; its result is then there to take. */
-static void settle(struct store_lanes *l)
+static void *lanes_main(void *arg)
 {
-	if (!l->busy)
-		return;
-	worker_wait(l->thread);
-	l->busy = 0;
+	struct lanes_queue *q = arg;
+
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		while (q->tail == q->head && !q->quit)
+			pthread_cond_wait(&q->more, &q->mu);
+		if (q->quit)
+			break;
+		q->working = 1;
+		pthread_mutex_unlock(&q->mu);
+		sum_into(&q->acc, q->ring[q->tail % LANES_RING]);
+		pthread_mutex_lock(&q->mu);
+		q->ring[q->tail % LANES_RING]->n = 0;
+		q->tail++;
+		q->working = 0;
+		pthread_cond_signal(&q->done);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+void store_lanes_init(struct store_lanes *l)
+{
+	struct lanes_queue *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		abort();
+	for (int i = 0; i < LANES_RING; i++) {
+		q->ring[i] = calloc(1, sizeof(*q->ring[i]));
+		if (!q->ring[i])
+			abort();
+	}
+	if (pthread_mutex_init(&q->mu, NULL) != 0 || pthread_cond_init(&q->more, NULL) != 0 ||
+	    pthread_cond_init(&q->done, NULL) != 0)
+		abort();
+	lthash_zero(&l->sum);
+	l->q = q;
+}
+
+/* Waits (under mu) until the thread has summed every full batch. */
+static void caught_up(struct lanes_queue *q)
+{
+	while (q->tail != q->head || q->working)
+		pthread_cond_wait(&q->done, &q->mu);
 }
 
 void store_lanes_fini(struct store_lanes *l)
 {
-	settle(l);
-	worker_stop(l->thread);
-	free(l->batch[0]);
-	free(l->batch[1]);
-	memset(l, 0, sizeof(*l));
-}
+	struct lanes_queue *q = l->q;
 
-/* Sums one batch: on the sum's thread, or on the caller's when there is none. */
-static void sum_batch(void *arg)
-{
-	struct lanes_batch *b = arg;
-
-	lthash_zero(&b->sum);
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->c[i].replace)
-			lthash_replace(&b->sum, b->c[i].old, b->c[i].new_d);
-		else
-			lthash_add(&b->sum, b->c[i].new_d);
-	}
-}
-
-/* Adds in the batch the thread has summed. */
-static void collect(struct store_lanes *l)
-{
-	if (!l->busy)
+	if (!q)
 		return;
-	settle(l);
-	lthash_add_sum(&l->sum, &l->batch[1]->sum);
-	l->batch[1]->n = 0;
+	if (q->started) {
+		pthread_mutex_lock(&q->mu);
+		q->quit = 1;
+		pthread_cond_signal(&q->more);
+		pthread_mutex_unlock(&q->mu);
+		pthread_join(q->thread, NULL);
+	}
+	pthread_cond_destroy(&q->more);
+	pthread_cond_destroy(&q->done);
+	pthread_mutex_destroy(&q->mu);
+	for (int i = 0; i < LANES_RING; i++)
+		free(q->ring[i]);
+	free(q);
+	l->q = NULL;
 }
 
+/* Hands the full batch to the thread (started the first time), and takes the next one. */
 static void hand_over(struct store_lanes *l)
 {
-	struct lanes_batch *full = l->batch[0];
+	struct lanes_queue *q = l->q;
 
-	collect(l);
-	if (!l->thread)
-		l->thread = worker_start();
-	if (!l->thread) {
-		/* No thread to be had: the same sum, made here. */
-		sum_batch(full);
-		lthash_add_sum(&l->sum, &full->sum);
-		full->n = 0;
+	if (!q->started && !q->quit) {
+		if (pthread_create(&q->thread, NULL, lanes_main, q) == 0)
+			q->started = 1;
+		else
+			q->quit = 1; /* no thread to be had: the same sums, made here */
+	}
+	if (!q->started) {
+		sum_into(&l->sum, q->ring[q->head % LANES_RING]);
+		q->ring[q->head % LANES_RING]->n = 0;
 		return;
 	}
-	l->batch[0] = l->batch[1];
-	l->batch[1] = full;
-	worker_run(l->thread, sum_batch, full);
-	l->busy = 1;
+	pthread_mutex_lock(&q->mu);
+	q->head++;
+	pthread_cond_signal(&q->more);
+	while (q->head - q->tail >= LANES_RING)
+		pthread_cond_wait(&q->done, &q->mu);
+	pthread_mutex_unlock(&q->mu);
 }
 
 void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t new_d[32])
 {
-	struct lanes_batch *b = l->batch[0];
+	struct lanes_batch *b = l->q->ring[l->q->head % LANES_RING];
 	struct lanes_change *c = &b->c[b->n++];
 
 	c->replace = old != NULL;
@@ -126,20 +179,32 @@ void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t
 
 const struct lthash *store_lanes_get(struct store_lanes *l)
 {
-	collect(l);
-	if (l->batch[0]->n) {
-		sum_batch(l->batch[0]);
-		lthash_add_sum(&l->sum, &l->batch[0]->sum);
-		l->batch[0]->n = 0;
+	struct lanes_queue *q = l->q;
+	struct lanes_batch *b = q->ring[q->head % LANES_RING];
+
+	if (q->started) {
+		pthread_mutex_lock(&q->mu);
+		caught_up(q);
+		lthash_add_sum(&l->sum, &q->acc);
+		lthash_zero(&q->acc);
+		pthread_mutex_unlock(&q->mu);
 	}
+	sum_into(&l->sum, b);
+	b->n = 0;
 	return &l->sum;
 }
 
 void store_lanes_set(struct store_lanes *l, const struct lthash *sum)
 {
-	settle(l);
-	l->batch[0]->n = 0;
-	l->batch[1]->n = 0;
+	struct lanes_queue *q = l->q;
+
+	if (q->started) {
+		pthread_mutex_lock(&q->mu);
+		caught_up(q);
+		lthash_zero(&q->acc);
+		pthread_mutex_unlock(&q->mu);
+	}
+	q->ring[q->head % LANES_RING]->n = 0;
 	if (sum)
 		l->sum = *sum;
 	else
@@ -180,6 +245,7 @@ int store_digest_prepare(struct store *s, long long version)
 
 int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n)
 {
+	struct store_lanes l;
 	sqlite3_stmt *st = NULL;
 	int step;
 
@@ -187,29 +253,31 @@ int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n)
 	*n = 0;
 	if (sqlite3_prepare_v2(db, "SELECT digest FROM entity", -1, &st, NULL) != SQLITE_OK)
 		return LOKET_E_STORE;
+	/* The rows are read here while the sum's thread expands their digests. */
+	store_lanes_init(&l);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		/* As store_apply_op: a row without a 32-byte digest adds nothing. */
 		if (sqlite3_column_bytes(st, 0) == 32)
-			lthash_add(out, sqlite3_column_blob(st, 0));
+			store_lanes_change(&l, NULL, sqlite3_column_blob(st, 0));
 		(*n)++;
 	}
 	sqlite3_finalize(st);
+	*out = *store_lanes_get(&l);
+	store_lanes_fini(&l);
 	return step == SQLITE_DONE ? 0 : LOKET_E_STORE;
 }
 
 int store_load_digest(struct store *s)
 {
 	struct lthash sum;
-	long long n;
 	int step, rc = 0;
 
 	/* What is queued was a change of the sum now replaced. */
 	store_lanes_set(&s->apply.lanes, NULL);
 	s->apply.digest_dirty = 0;
 	if (s->digest_derived) {
-		if (store_digest_of_entities(s->db, &sum, &n) < 0)
-			return store_sqlite_fail(s, "cannot sum the entity digests");
-		store_lanes_set(&s->apply.lanes, &sum);
+		/* Made when it is read: verify loads again inside its own read. */
+		s->derived_stale = 1;
 		return 0;
 	}
 	step = sqlite3_step(s->digest_get);
@@ -244,9 +312,29 @@ int store_digest_write(struct store *s)
 	return 0;
 }
 
+int store_digest_sum(struct store *s, const struct lthash **sum)
+{
+	struct lthash made;
+	long long n;
+
+	if (s->derived_stale) {
+		if (store_digest_of_entities(s->db, &made, &n) < 0)
+			return store_sqlite_fail(s, "cannot sum the entity digests");
+		store_lanes_set(&s->apply.lanes, &made);
+		s->derived_stale = 0;
+	}
+	*sum = store_lanes_get(&s->apply.lanes);
+	return 0;
+}
+
 int store_digest(struct store *s, uint8_t out[32])
 {
-	lthash_digest(store_lanes_get(&s->apply.lanes), out);
+	const struct lthash *sum;
+	int rc = store_digest_sum(s, &sum);
+
+	if (rc < 0)
+		return rc;
+	lthash_digest(sum, out);
 	return 0;
 }
 

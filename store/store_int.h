@@ -28,15 +28,14 @@
 /*
  * An LtHash16 sum (proto/lthash.h) kept up to date off the calling thread:
  * 4096 bytes of ChaCha20 per entity digest is most of what a new entity
- * costs, so changes are queued in batches, one filled by the caller while
- * a thread of the sum's own expands and adds up the other. store_lanes_get
- * waits for that and folds in the rest: the sum is whole only then.
+ * costs, so changes are queued in batches, filled by the caller while a
+ * thread of the sum's own expands and adds up those before. One thread
+ * calls these. store_lanes_get waits for the thread and folds in the
+ * rest: the sum is whole only then.
  */
 struct store_lanes {
 	struct lthash sum;
-	struct lanes_batch *batch[2]; /* being filled; being summed (when busy) */
-	struct worker *thread;        /* started at the first full batch; NULL: none */
-	int busy;
+	struct lanes_queue *q;
 };
 
 /* The empty set; store_lanes_fini stops the thread and frees the batches. */
@@ -131,6 +130,7 @@ struct store {
 	uint8_t id[16];            /* the store's identity, also kept by its index */
 	int spoiled;               /* an append failed half way: the transaction must roll back */
 	int digest_derived;        /* schema 2, read-only: no digest table; the sum is recomputed */
+	int derived_stale;         /* ... and is to be made again before it is read */
 	/*
 	 * Live entities per collection as committed, for status without a
 	 * scan of every entity: counted once, then kept up by each commit's
@@ -173,6 +173,8 @@ extern const char store_digest_sql[];
 int store_digest_prepare(struct store *s, long long version);
 /* Reads the stored sum into s->apply.lanes (dropping what is queued), as of the current read. */
 int store_load_digest(struct store *s);
+/* The whole sum as it stands (on a read-only schema 2 store, made from the rows first). */
+int store_digest_sum(struct store *s, const struct lthash **sum);
 /* Writes s->apply.lanes into the digest table, inside the current transaction. */
 int store_digest_write(struct store *s);
 /* Upgrades a store of schema 2 to 3 in one transaction: the sum made from the entities. */

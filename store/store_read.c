@@ -473,7 +473,8 @@ int store_status(struct store *s, json_t **out)
 		goto fail;
 	json_object_set_new(o, "entities", json_integer(entities));
 	json_object_set_new(o, "changesets", json_integer(changesets));
-	store_digest(s, digest);
+	if ((rc = store_digest(s, digest)) < 0)
+		goto fail;
 	json_object_set_new(o, "digest", store_hex_json(digest));
 	*out = o;
 	return 0;
