@@ -6,13 +6,16 @@
  * entities with the same fold the store uses (store_apply_fold) and
  * compares the state it gets with the stored digest and with every stored
  * entity row. Signatures and changeset hashes of large changesets are
- * checked on a second thread while the ops are replayed, and the replayed
- * state's LtHash16 sum is kept up to date on a third (store_lanes), as the
- * store keeps its own. It only reads the store, so it runs on a store
- * opened STORE_READONLY.
+ * checked on a second thread while the ops are replayed. The replayed
+ * state's LtHash16 sum is made once per entity, from its final digest,
+ * by both threads while the stored rows are compared (a sum kept per
+ * change on a third thread, as the store keeps its own, made three busy
+ * threads of two cores' work and was slower). It only reads the store, so
+ * it runs on a store opened STORE_READONLY.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +82,19 @@ struct sigjob {
 /* Changesets at least this big go to the worker; smaller ones are checked inline. */
 #define VERIFY_OFFLOAD_BYTES 16384
 
+/*
+ * The LtHash16 sum of the replayed entities, made by the worker and the
+ * verifying thread together: each takes the next SUM_SLOTS slots of the
+ * entity map until none are left, into a sum of its own.
+ */
+struct sumjob {
+	const struct emap *map;
+	atomic_size_t next;
+	struct lthash sum; /* the worker's part */
+};
+
+#define SUM_SLOTS 4096
+
 struct verify {
 	struct store *s;
 	json_t *problems;
@@ -92,8 +108,8 @@ struct verify {
 	struct store_buf buf; /* reused by the fold */
 	uint8_t key[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN];
 	struct sigjob job;
-	struct store_lanes replayed; /* the sum of the replayed entities */
-	struct lthash rows;          /* the stored rows' sum, less the replayed one */
+	struct sumjob sum;
+	struct lthash rows; /* the stored rows' sum, less the replayed one */
 };
 
 static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const char *fmt, ...)
@@ -287,7 +303,6 @@ static int replay_op(struct verify *v, const uint8_t owner[32], const struct op 
 	if (rc < 0 || unchanged)
 		return rc;
 	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, nd, nf, nl, d);
-	store_lanes_change(&v->replayed, e ? e->digest : NULL, d);
 	if (!e)
 		e = emap_add(&v->map, v->key, klen, h);
 	/* A change in place when it fits, else a new copy (the old one is left in the arena). */
@@ -502,6 +517,28 @@ static int check_forks_and_heads(struct verify *v)
 	return rc;
 }
 
+/* Adds the lanes of the replayed entities in the map's next slots to sum, until none are left. */
+static void sum_slots(struct sumjob *j, struct lthash *sum)
+{
+	for (;;) {
+		size_t i = atomic_fetch_add(&j->next, SUM_SLOTS);
+
+		if (i >= j->map->cap)
+			return;
+		for (size_t end = i + SUM_SLOTS < j->map->cap ? i + SUM_SLOTS : j->map->cap;
+		     i < end; i++)
+			if (j->map->slots[i].e)
+				lthash_add(sum, j->map->slots[i].e->digest);
+	}
+}
+
+static void sum_job(void *arg)
+{
+	struct sumjob *j = arg;
+
+	sum_slots(j, &j->sum);
+}
+
 /*
  * Compares every stored entity row with the replayed state. Each stored
  * row's digest is recomputed from its columns, and v->rows gets what the
@@ -600,7 +637,6 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 
 	*report = NULL;
 	memset(&v, 0, sizeof(v));
-	store_lanes_init(&v.replayed);
 	v.s = s;
 	v.problems = json_array();
 	s->err[0] = '\0';
@@ -632,10 +668,22 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 		stored = *sum;
 	}
 	v.job.worker = worker_start();
-	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0 ||
-	    (rc = compare_entities(&v)) < 0)
+	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0)
 		goto cleanup;
-	replayed = *store_lanes_get(&v.replayed);
+	/* The replay is done: the worker sums final states while the rows are compared. */
+	v.sum.map = &v.map;
+	atomic_init(&v.sum.next, 0);
+	lthash_zero(&v.sum.sum);
+	lthash_zero(&replayed);
+	if (v.job.worker)
+		worker_run(v.job.worker, sum_job, &v.sum);
+	rc = compare_entities(&v);
+	sum_slots(&v.sum, &replayed);
+	if (v.job.worker)
+		worker_wait(v.job.worker);
+	if (rc < 0)
+		goto cleanup;
+	lthash_add_sum(&replayed, &v.sum.sum);
 	lthash_add_sum(&v.rows, &replayed);
 	if (s->digest_derived)
 		stored = v.rows;
@@ -677,7 +725,6 @@ cleanup:
 	if (own_tx)
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	worker_stop(v.job.worker);
-	store_lanes_fini(&v.replayed);
 	emap_free(&v.map);
 	free(v.buf.p);
 	json_decref(v.problems);
