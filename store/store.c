@@ -4,9 +4,9 @@
  * byte for byte as signed, next to the head of its origin and any fork
  * evidence; the ops are folded into entity rows by store_apply.c in the same
  * transaction, with the state digest kept both in memory and in the digest
- * table (store_digest.c). The search index is not written here: every entity write takes the
- * next ver, and each commit tells the indexer thread (store_index.c), which
- * keeps the index in a file of its own. Reads live in store_read.c, the
+ * table (store_digest.c). The search index is not written here: every
+ * entity write takes the next ver, and each commit tells the indexer thread
+ * (store_index.c), which keeps the index in a file of its own. Reads live in store_read.c, the
  * offline audit in store_verify.c.
  */
 #include <errno.h>

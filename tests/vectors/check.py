@@ -2,7 +2,8 @@
 """An independent check of the test vectors against proto/FORMAT.md.
 
 Written from FORMAT.md alone, not from the C code: a canonical msgpack
-encoder, the changeset body, signature input and hash, the entity text,
+encoder and a strict decoder (which refuses what does not re-encode to the
+same bytes), the changeset body, signature input and hash, the entity text,
 the replay rules, the entity digest, ChaCha20 (RFC 8439) and the LtHash16
 state digest. It recomputes every output in changeset.json, entity.json,
 lthash.json and state.json from their inputs and says what differs.
@@ -127,6 +128,151 @@ def public_of(seed):
     if nacl is None:
         return None
     return bytes(nacl.signing.SigningKey(seed).verify_key)
+
+
+# --- a strict decoder (FORMAT.md, sections 2 and 3) ---
+
+
+class Refused(Exception):
+    pass
+
+
+def unpack(b, i):
+    """Any msgpack value at b[i:] but ext; returns (value, next index)."""
+    if i >= len(b):
+        raise Refused("ends inside a value")
+    t = b[i]
+    i += 1
+
+    def take(n):
+        nonlocal i
+        if len(b) - i < n:
+            raise Refused("ends inside a value")
+        i += n
+        return b[i - n : i]
+
+    def text(n):
+        try:
+            return take(n).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused("string is not UTF-8")
+
+    def items(n):
+        return [unpack_at() for _ in range(n)]
+
+    def unpack_at():
+        nonlocal i
+        v, i = unpack(b, i)
+        return v
+
+    def mapping(n):
+        m = {}
+        for _ in range(n):
+            k = unpack_at()
+            if not isinstance(k, str) or k in m:
+                raise Refused("map key not a string, or twice")
+            m[k] = unpack_at()
+        return m
+
+    if t <= 0x7F:
+        return t, i
+    if t >= 0xE0:
+        return t - 256, i
+    if t <= 0x8F:
+        return mapping(t & 15), i
+    if t <= 0x9F:
+        return items(t & 15), i
+    if t <= 0xBF:
+        return text(t & 31), i
+    if t in (0xC0, 0xC2, 0xC3):
+        return {0xC0: None, 0xC2: False, 0xC3: True}[t], i
+    if t in (0xC4, 0xC5, 0xC6):
+        return bytes(take(int.from_bytes(take(1 << (t - 0xC4)), "big"))), i
+    if t == 0xCA:
+        return struct.unpack(">f", take(4))[0], i
+    if t == 0xCB:
+        return struct.unpack(">d", take(8))[0], i
+    if 0xCC <= t <= 0xCF:
+        return int.from_bytes(take(1 << (t - 0xCC)), "big"), i
+    if 0xD0 <= t <= 0xD3:
+        return int.from_bytes(take(1 << (t - 0xD0)), "big", signed=True), i
+    if t in (0xD9, 0xDA, 0xDB):
+        return text(int.from_bytes(take(1 << (t - 0xD9)), "big")), i
+    if t in (0xDC, 0xDD):
+        return items(int.from_bytes(take(2 if t == 0xDC else 4), "big")), i
+    if t in (0xDE, 0xDF):
+        return mapping(int.from_bytes(take(2 if t == 0xDE else 4), "big")), i
+    raise Refused("ext or 0xc1")
+
+
+def check_value(v, levels):
+    """levels: containers still allowed, this one included."""
+    if isinstance(v, bytes):
+        raise Refused("bin in a value")
+    if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+        raise Refused("integer beyond int64")
+    if isinstance(v, (list, dict)):
+        if levels == 0:
+            raise Refused("nested too deep")
+        for x in v.values() if isinstance(v, dict) else v:
+            check_value(x, levels - 1)
+
+
+COLL = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-")
+
+
+def decode(signed):
+    """The body of a signed changeset, checked; Refused if any rule breaks."""
+    if len(signed) < 65 or len(signed) > 1 << 20:
+        raise Refused("size")
+    body = signed[:-64]
+    v, end = unpack(body, 0)
+    if end != len(body):
+        raise Refused("bytes after the body")
+    if not isinstance(v, list) or not v or v[0] != 1:
+        raise Refused("not a version 1 body")
+    if len(v) != 7:
+        raise Refused("not 7 elements")
+    _, fed, origin, seq, prev, hlc, ops = v
+    if not isinstance(fed, str) or not 1 <= len(fed.encode()) <= 64:
+        raise Refused("federation")
+    for x in (origin, prev):
+        if not isinstance(x, bytes) or len(x) != 32:
+            raise Refused("origin or prev")
+    for x in (seq, hlc):
+        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < 2**63:
+            raise Refused("seq or hlc")
+    if seq == 0 or (seq == 1 and prev != bytes(32)):
+        raise Refused("seq 0, or prev of seq 1")
+    if not isinstance(ops, list) or not 1 <= len(ops) <= 10000:
+        raise Refused("ops")
+    for op in ops:
+        if not isinstance(op, list) or len(op) not in (3, 4) or type(op[0]) is not int or op[0] != 5 - len(op):
+            raise Refused("op shape")
+        coll, eid = op[1], op[2]
+        if not isinstance(coll, str) or not 1 <= len(coll) <= 32 or not set(coll) <= COLL or not "a" <= coll[0] <= "z":
+            raise Refused("collection")
+        if not isinstance(eid, str) or not 1 <= len(eid) <= 128 or not set(eid) <= ID or eid in (".", ".."):
+            raise Refused("id")
+        if len(op) == 4:
+            f = op[3]
+            if not isinstance(f, dict) or not 1 <= len(f) <= 256:
+                raise Refused("fields")
+            for k, x in f.items():
+                if not 1 <= len(k.encode()) <= 64 or len(mp_or_refuse(x)) > 65536:
+                    raise Refused("field name or size")
+                check_value(x, 7)
+    if mp_or_refuse(v) != body:
+        raise Refused("not the canonical encoding")
+    return v
+
+
+def mp_or_refuse(v):
+    try:
+        return mp(v)
+    except ValueError as e:
+        raise Refused(str(e))
 
 
 # --- the entity text (FORMAT.md, "The entity text") ---
@@ -290,7 +436,17 @@ def check_changesets(path):
         if sig is not None:
             same(f"{c['name']}: signature", sig.hex(), c["signature"])
         same(f"{c['name']}: hash", hashlib.sha256(h(c["body"]) + h(c["signature"])).hexdigest(), c["hash"])
-    return len(v["valid"])
+        try:
+            decode(h(c["body"]) + h(c["signature"]))
+        except Refused as e:
+            fail(f"{c['name']}: decode", f"refused ({e})", "accepted")
+    for c in v["invalid"]:
+        try:
+            decode(h(c["body"]) + bytes(64))
+            fail(f"{c['name']}: decode", "accepted", f"refused ({c['error']})")
+        except Refused:
+            pass
+    return len(v["valid"]) + len(v["invalid"])
 
 
 def check_entities(path):
