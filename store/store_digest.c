@@ -2,15 +2,17 @@
  * The state digest as the store keeps it: the LtHash16 sum (proto/lthash.h)
  * of every entity row's digest, 4096 bytes in the one row of the digest
  * table, read at open and after a rollback, and written by the commit of
- * every transaction that changed an entity, in that transaction. The published digest
- * (status, verify) is SHA-256 of those bytes. A store of schema 2 kept a
+ * every transaction that changed an entity, in that transaction. The
+ * published digest (status, verify) is SHA-256 of those bytes. A store of schema 2 kept a
  * XOR of the entity digests in meta instead: opened read-write it is
  * upgraded once, the sum made from the entity rows' digests; opened
  * read-only it is left as it is and the sum made in memory at every load.
  * The sums themselves are kept by store_lanes, which expands the digests
- * of changed entities on a thread of its own, in batches.
+ * of changed entities in batches, on a thread of its own when it keeps up
+ * and on the writer's thread when it does not.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,14 +22,14 @@
 #include "store/store_int.h"
 
 /*
- * Changes per batch, and batches in the ring: a batch is handed over
- * every 256 entity writes (a mutex and a wake-up), and the thread may be
- * 7 batches behind before the writer waits for it, so that a few
- * milliseconds without a core for it (a busy machine) do not stop the
- * writer. At the end little is left to expand on the writer's thread.
+ * Changes per batch, and full batches that may wait for the thread: a
+ * batch is handed over every 256 entity writes (a mutex and a wake-up),
+ * and up to 32 wait (half a megabyte). When the queue is full the writer
+ * sums the oldest batch itself rather than wait, so the thread never
+ * holds the writer up, and whatever it does is time saved.
  */
-#define LANES_BATCH 256
-#define LANES_RING  8
+#define LANES_BATCH  256
+#define LANES_QUEUED 32
 
 /* One change of a sum: an entity digest in, or one replacing another. */
 struct lanes_change {
@@ -42,25 +44,29 @@ struct lanes_batch {
 };
 
 /*
- * The ring: batches head - tail .. head - 1 (mod LANES_RING) are full and
- * wait for the thread, which sums each into acc; batch head is being
- * filled by the writer. acc, tail and working are the thread's, read and
- * reset by the writer under mu once the thread has caught up.
+ * The batches: fill (the writer's), queue[first .. first + n) (full, in
+ * order, mod LANES_QUEUED), one the thread may be summing (working), and
+ * the empty ones in spare. Under mu but fill, and acc while working: the
+ * thread's sum of what it has taken, read and reset by the writer when the
+ * thread is idle.
  */
 struct lanes_queue {
-	struct lanes_batch *ring[LANES_RING];
-	size_t head, tail;
-	int working; /* the thread is summing batch tail */
+	struct lanes_batch *fill;
+	struct lanes_batch *queue[LANES_QUEUED];
+	size_t first, n;
+	struct lanes_batch *spare[LANES_QUEUED + 1];
+	size_t n_spare;
+	int working;
 	int quit;
-	int started; /* the thread runs; 0: sums are made on the writer's thread */
+	int started; /* the thread runs; 0: every sum is made on the writer's thread */
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t more; /* a batch is full, or quit */
-	pthread_cond_t done; /* a batch is summed */
+	pthread_cond_t more; /* a batch is queued, or quit */
+	pthread_cond_t done; /* the thread has summed a batch */
 	struct lthash acc;
 };
 
-static void sum_into(struct lthash *sum, const struct lanes_batch *b)
+static void sum_into(struct lthash *sum, struct lanes_batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->c[i].replace)
@@ -68,29 +74,62 @@ static void sum_into(struct lthash *sum, const struct lanes_batch *b)
 		else
 			lthash_add(sum, b->c[i].new_d);
 	}
+	b->n = 0;
+}
+
+/* The oldest queued batch, taken off the queue (under mu); NULL if none. */
+static struct lanes_batch *take(struct lanes_queue *q)
+{
+	struct lanes_batch *b;
+
+	if (q->n == 0)
+		return NULL;
+	b = q->queue[q->first];
+	q->first = (q->first + 1) % LANES_QUEUED;
+	q->n--;
+	return b;
 }
 
 static void *lanes_main(void *arg)
 {
 	struct lanes_queue *q = arg;
+	struct lanes_batch *b;
+	const struct sched_param batch = {0};
 
+	/*
+	 * SCHED_BATCH: a fair share of the cores, but a wake-up of this
+	 * thread never preempts the writer. (At nice 19, as the indexer, it
+	 * got too little while an import keeps both cores busy, and the
+	 * writer did the rest itself.)
+	 */
+	if (pthread_setschedparam(pthread_self(), SCHED_BATCH, &batch) != 0)
+		log_debug("store: the digest thread runs without SCHED_BATCH");
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		while (q->tail == q->head && !q->quit)
+		while (q->n == 0 && !q->quit)
 			pthread_cond_wait(&q->more, &q->mu);
 		if (q->quit)
 			break;
+		b = take(q);
 		q->working = 1;
 		pthread_mutex_unlock(&q->mu);
-		sum_into(&q->acc, q->ring[q->tail % LANES_RING]);
+		sum_into(&q->acc, b);
 		pthread_mutex_lock(&q->mu);
-		q->ring[q->tail % LANES_RING]->n = 0;
-		q->tail++;
+		q->spare[q->n_spare++] = b;
 		q->working = 0;
 		pthread_cond_signal(&q->done);
 	}
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
+}
+
+static struct lanes_batch *new_batch(void)
+{
+	struct lanes_batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		abort();
+	return b;
 }
 
 void store_lanes_init(struct store_lanes *l)
@@ -99,11 +138,7 @@ void store_lanes_init(struct store_lanes *l)
 
 	if (!q)
 		abort();
-	for (int i = 0; i < LANES_RING; i++) {
-		q->ring[i] = calloc(1, sizeof(*q->ring[i]));
-		if (!q->ring[i])
-			abort();
-	}
+	q->fill = new_batch();
 	if (pthread_mutex_init(&q->mu, NULL) != 0 || pthread_cond_init(&q->more, NULL) != 0 ||
 	    pthread_cond_init(&q->done, NULL) != 0)
 		abort();
@@ -111,16 +146,10 @@ void store_lanes_init(struct store_lanes *l)
 	l->q = q;
 }
 
-/* Waits (under mu) until the thread has summed every full batch. */
-static void caught_up(struct lanes_queue *q)
-{
-	while (q->tail != q->head || q->working)
-		pthread_cond_wait(&q->done, &q->mu);
-}
-
 void store_lanes_fini(struct store_lanes *l)
 {
 	struct lanes_queue *q = l->q;
+	struct lanes_batch *b;
 
 	if (!q)
 		return;
@@ -131,19 +160,23 @@ void store_lanes_fini(struct store_lanes *l)
 		pthread_mutex_unlock(&q->mu);
 		pthread_join(q->thread, NULL);
 	}
+	while ((b = take(q)))
+		free(b);
+	while (q->n_spare)
+		free(q->spare[--q->n_spare]);
+	free(q->fill);
 	pthread_cond_destroy(&q->more);
 	pthread_cond_destroy(&q->done);
 	pthread_mutex_destroy(&q->mu);
-	for (int i = 0; i < LANES_RING; i++)
-		free(q->ring[i]);
 	free(q);
 	l->q = NULL;
 }
 
-/* Hands the full batch to the thread (started the first time), and takes the next one. */
+/* Queues the full batch for the thread (started the first time) and takes an empty one. */
 static void hand_over(struct store_lanes *l)
 {
 	struct lanes_queue *q = l->q;
+	struct lanes_batch *oldest = NULL, *next;
 
 	if (!q->started && !q->quit) {
 		if (pthread_create(&q->thread, NULL, lanes_main, q) == 0)
@@ -152,21 +185,26 @@ static void hand_over(struct store_lanes *l)
 			q->quit = 1; /* no thread to be had: the same sums, made here */
 	}
 	if (!q->started) {
-		sum_into(&l->sum, q->ring[q->head % LANES_RING]);
-		q->ring[q->head % LANES_RING]->n = 0;
+		sum_into(&l->sum, q->fill);
 		return;
 	}
 	pthread_mutex_lock(&q->mu);
-	q->head++;
+	if (q->n == LANES_QUEUED)
+		oldest = take(q);
+	q->queue[(q->first + q->n) % LANES_QUEUED] = q->fill;
+	q->n++;
+	next = oldest ? oldest : (q->n_spare ? q->spare[--q->n_spare] : NULL);
 	pthread_cond_signal(&q->more);
-	while (q->head - q->tail >= LANES_RING)
-		pthread_cond_wait(&q->done, &q->mu);
 	pthread_mutex_unlock(&q->mu);
+	/* The thread is behind: the writer does the oldest batch, and fills it next. */
+	if (oldest)
+		sum_into(&l->sum, oldest);
+	q->fill = next ? next : new_batch();
 }
 
 void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t new_d[32])
 {
-	struct lanes_batch *b = l->q->ring[l->q->head % LANES_RING];
+	struct lanes_batch *b = l->q->fill;
 	struct lanes_change *c = &b->c[b->n++];
 
 	c->replace = old != NULL;
@@ -177,34 +215,50 @@ void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t
 		hand_over(l);
 }
 
-const struct lthash *store_lanes_get(struct store_lanes *l)
+/*
+ * Sums what is queued, the writer and the thread side by side, then takes
+ * the thread's part (drop: throws it all away instead).
+ */
+static void drain(struct store_lanes *l, int drop)
 {
 	struct lanes_queue *q = l->q;
-	struct lanes_batch *b = q->ring[q->head % LANES_RING];
+	struct lanes_batch *b;
 
-	if (q->started) {
-		pthread_mutex_lock(&q->mu);
-		caught_up(q);
-		lthash_add_sum(&l->sum, &q->acc);
-		lthash_zero(&q->acc);
-		pthread_mutex_unlock(&q->mu);
+	if (!q->started)
+		return;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		if ((b = take(q))) {
+			pthread_mutex_unlock(&q->mu);
+			if (drop)
+				b->n = 0;
+			else
+				sum_into(&l->sum, b);
+			pthread_mutex_lock(&q->mu);
+			q->spare[q->n_spare++] = b;
+		} else if (q->working) {
+			pthread_cond_wait(&q->done, &q->mu);
+		} else {
+			break;
+		}
 	}
-	sum_into(&l->sum, b);
-	b->n = 0;
+	if (!drop)
+		lthash_add_sum(&l->sum, &q->acc);
+	lthash_zero(&q->acc);
+	pthread_mutex_unlock(&q->mu);
+}
+
+const struct lthash *store_lanes_get(struct store_lanes *l)
+{
+	drain(l, 0);
+	sum_into(&l->sum, l->q->fill);
 	return &l->sum;
 }
 
 void store_lanes_set(struct store_lanes *l, const struct lthash *sum)
 {
-	struct lanes_queue *q = l->q;
-
-	if (q->started) {
-		pthread_mutex_lock(&q->mu);
-		caught_up(q);
-		lthash_zero(&q->acc);
-		pthread_mutex_unlock(&q->mu);
-	}
-	q->ring[q->head % LANES_RING]->n = 0;
+	drain(l, 1);
+	l->q->fill->n = 0;
 	if (sum)
 		l->sum = *sum;
 	else

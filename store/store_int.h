@@ -26,12 +26,13 @@
 #define STORE_ERR_MAX 256
 
 /*
- * An LtHash16 sum (proto/lthash.h) kept up to date off the calling thread:
- * 4096 bytes of ChaCha20 per entity digest is most of what a new entity
- * costs, so changes are queued in batches, filled by the caller while a
- * thread of the sum's own expands and adds up those before. One thread
- * calls these. store_lanes_get waits for the thread and folds in the
- * rest: the sum is whole only then.
+ * An LtHash16 sum (proto/lthash.h) kept up to date mostly off the calling
+ * thread: 4096 bytes of ChaCha20 per entity digest is most of what a new
+ * entity costs, so changes are queued in batches, which a thread of the
+ * sum's own expands and adds up; the caller never waits for it, and does
+ * a batch itself when too many wait. One
+ * thread calls these. store_lanes_get folds in everything queued: the sum
+ * is whole only then.
  */
 struct store_lanes {
 	struct lthash sum;
