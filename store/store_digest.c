@@ -3,10 +3,11 @@
  * of every entity row's digest, 4096 bytes in the one row of the digest
  * table, read at open and after a rollback, and written by the commit of
  * every transaction that changed an entity, in that transaction. The
- * published digest (status, verify) is SHA-256 of those bytes. A store of schema 2 kept a
- * XOR of the entity digests in meta instead: opened read-write it is
- * upgraded once, the sum made from the entity rows' digests; opened
- * read-only it is left as it is and the sum made in memory at every load.
+ * published digest (status, verify) is SHA-256 of those bytes. A store of
+ * schema 2 kept a XOR of the entity digests in meta instead: opened
+ * read-write it is upgraded once, the sum made from the entity rows'
+ * digests; opened read-only it is left as it is, and the sum is made from
+ * its rows when it is read (verify checks the replay against the rows).
  * The sums themselves are kept by store_lanes, which expands the digests
  * of changed entities in batches, on a thread of its own when it keeps up
  * and on the writer's thread when it does not.
