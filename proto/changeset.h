@@ -1,31 +1,11 @@
 /*
  * The changeset: the signed unit of storage, replication and audit.
  *
- * Wire form (all msgpack, in the one canonical encoding this module emits:
- * shortest integer formats, str for text, bin for bytes, float64 only, map
- * keys sorted bytewise and unique):
- *
- *   signed changeset = body || signature (64 bytes)
- *   body  = [version, federation, origin, seq, prev, hlc, ops]
- *           version     uint, CHANGESET_VERSION
- *           federation  str, 1..LOKET_MAX_FEDERATION_LEN bytes
- *           origin      bin 32, Ed25519 public key of the signing node
- *           seq         uint >= 1, per origin
- *           prev        bin 32, hash of the origin's changeset seq-1
- *                       (all zeros for seq 1)
- *           hlc         uint, hybrid logical clock: ms << 16 | counter
- *           ops         array of 1..LOKET_MAX_OPS ops
- *   op    = [1, coll, id, fields]   put: set fields; a nil value clears one
- *         | [2, coll, id]           del: tombstone
- *           coll        str, [a-z][a-z0-9_]*, 1..LOKET_MAX_COLL_LEN bytes
- *           id          str, [A-Za-z0-9._:@-], 1..LOKET_MAX_ID_LEN bytes
- *           fields      map str -> value, 1..LOKET_MAX_FIELDS entries,
- *                       keys 1..LOKET_MAX_KEY_LEN bytes
- *   value = nil | bool | int (int64 range) | float64 (not NaN) | str (UTF-8)
- *         | array of value | map str -> value, nested at most LOKET_MAX_DEPTH
- *
- *   signature = Ed25519(origin key, CHANGESET_SIGN_DOMAIN || body)
- *   hash      = SHA-256(body || signature)
+ * Its wire form is specified in proto/FORMAT.md (sections 2 and 3, with
+ * test vectors in tests/vectors/changeset.json): a canonical msgpack body
+ * [version, federation, origin, seq, prev, hlc, ops] followed by a 64-byte
+ * Ed25519 signature over CHANGESET_SIGN_DOMAIN || body; its hash is
+ * SHA-256(body || signature). The limits are those of proto/limits.h.
  *
  * Decoding is strict: every rejection has its own error code, and a decoded
  * changeset points into the caller's bytes, so nothing is ever re-encoded.
@@ -122,7 +102,7 @@ int changeset_check_fields(const uint8_t *p, size_t len, char *err, size_t errle
  */
 int changeset_check_fields_at(const uint8_t *p, size_t len, size_t *used, char *err, size_t errlen);
 
-/* 1 if s is a valid collection name / entity id by the rules above. */
+/* 1 if s is a valid collection name / entity id (proto/FORMAT.md, section 3). */
 int changeset_valid_coll(const char *s, size_t len);
 int changeset_valid_id(const char *s, size_t len);
 

@@ -3,10 +3,10 @@
  * and the write path (store_append, store_rebuild). Every changeset is kept
  * byte for byte as signed, next to the head of its origin and any fork
  * evidence; the ops are folded into entity rows by store_apply.c in the same
- * transaction, with the state digest kept both in memory and in the meta
- * table. The search index is not written here: every entity write takes the
- * next ver, and each commit tells the indexer thread (store_index.c), which
- * keeps the index in a file of its own. Reads live in store_read.c, the
+ * transaction, with the state digest kept both in memory and in the digest
+ * table (store_digest.c). The search index is not written here: every
+ * entity write takes the next ver, and each commit tells the indexer thread
+ * (store_index.c), which keeps the index in a file of its own. Reads live in store_read.c, the
  * offline audit in store_verify.c.
  */
 #include <errno.h>
@@ -26,7 +26,6 @@
 
 static const char schema_sql[] =
     "CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;"
-    "INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
     "INSERT INTO meta(k, v) VALUES('store_id', randomblob(16));"
     "CREATE TABLE member(key BLOB PRIMARY KEY, name TEXT NOT NULL UNIQUE) WITHOUT ROWID;"
     "CREATE TABLE changeset(rowid INTEGER PRIMARY KEY, origin BLOB NOT NULL,"
@@ -150,6 +149,7 @@ static int create_schema(struct store *s, const char *path, char *err, size_t er
 			goto fail;
 		if (sqlite3_exec(s->db, store_entity_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, store_digest_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 			goto fail;
 	}
@@ -163,10 +163,12 @@ fail:
 	return LOKET_E_STORE;
 }
 
-/* Upgrades a store of schema 1, in one transaction; the index is built anew. */
+/*
+ * Upgrades a store of schema 1 to 2, in one transaction; the index is built
+ * anew. store_digest_migrate takes it on to 3.
+ */
 static int migrate_1(struct store *s, const char *path, char *err, size_t errlen)
 {
-	_Static_assert(STORE_SCHEMA_VERSION == 2, "migrate_1 upgrades to schema 2");
 	char qp[ERROR_QUOTE_SIZE];
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, migrate_1_sql, NULL, NULL, NULL) != SQLITE_OK ||
@@ -207,21 +209,6 @@ static int load_id(struct store *s)
 	return rc;
 }
 
-int store_load_digest(struct store *s)
-{
-	int step = sqlite3_step(s->digest_get);
-	int rc = 0;
-
-	if (step == SQLITE_ROW && sqlite3_column_bytes(s->digest_get, 0) == 32)
-		memcpy(s->apply.digest, sqlite3_column_blob(s->digest_get, 0), 32);
-	else if (step == SQLITE_ROW || step == SQLITE_DONE)
-		memset(s->apply.digest, 0, 32);
-	else
-		rc = store_sqlite_fail(s, "cannot read the state digest");
-	sqlite3_reset(s->digest_get);
-	return rc;
-}
-
 static int prepare_all(struct store *s)
 {
 	int rc;
@@ -239,8 +226,6 @@ static int prepare_all(struct store *s)
 	                  " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
 	                  &s->cs_ins)) < 0 ||
 	    (rc = prepare(s, "SELECT 1 FROM fork WHERE origin = ?1 LIMIT 1", &s->fork_any)) < 0 ||
-	    (rc = prepare(s, "SELECT v FROM meta WHERE k = 'digest'", &s->digest_get)) < 0 ||
-	    (rc = prepare(s, "UPDATE meta SET v = ?1 WHERE k = 'digest'", &s->digest_put)) < 0 ||
 	    (rc = prepare(s, "SAVEPOINT store_append", &s->sp_begin)) < 0 ||
 	    (rc = prepare(s, "RELEASE store_append", &s->sp_release)) < 0 ||
 	    (rc = prepare(s, "ROLLBACK TO store_append", &s->sp_rollback)) < 0 ||
@@ -341,18 +326,33 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		}
 		if ((rc = create_schema(s, path, err, errlen)) < 0)
 			goto fail;
-	} else if (version == 1 && (flags & STORE_READONLY)) {
+		/* Another process may have made it first, with another loket. */
+		if (pragma_int(s->db, "PRAGMA user_version", &version) < 0) {
+			snprintf(err, errlen, "cannot read store %s: %s", path,
+			         sqlite3_errmsg(s->db));
+			rc = LOKET_E_STORE;
+			goto fail;
+		}
+	}
+	if (version == 1 && (flags & STORE_READONLY)) {
 		snprintf(err, errlen,
 		         "store %s has schema version 1; start loketd on it once to upgrade it"
 		         " to version %d",
 		         qp, STORE_SCHEMA_VERSION);
 		rc = LOKET_E_SCHEMA;
 		goto fail;
-	} else if (version == 1 && (rc = migrate_1(s, path, err, errlen)) < 0) {
-		goto fail;
+	} else if (version == 1) {
+		if ((rc = migrate_1(s, path, err, errlen)) < 0)
+			goto fail;
+		version = 2;
 	}
-	if ((rc = prepare_all(s)) < 0 || (rc = store_load_digest(s)) < 0 ||
-	    (rc = load_ver(s)) < 0) {
+	if (version == 2 && !(flags & STORE_READONLY)) {
+		if ((rc = store_digest_migrate(s, path, err, errlen)) < 0)
+			goto fail;
+		version = 3;
+	}
+	if ((rc = prepare_all(s)) < 0 || (rc = store_digest_prepare(s, version)) < 0 ||
+	    (rc = store_load_digest(s)) < 0 || (rc = load_ver(s)) < 0) {
 		snprintf(err, errlen, "cannot open store %s: %s", qp, s->err);
 		goto fail;
 	}
@@ -536,6 +536,9 @@ int store_commit(struct store *s)
 		         "an append failed half way in this transaction; roll it back");
 		return LOKET_E_STORE;
 	}
+	/* The state digest's row goes with the entity rows it sums. */
+	if (s->apply.digest_dirty && (rc = store_digest_write(s)) < 0)
+		return rc;
 	if ((rc = run(s, s->tx_commit, "cannot commit")) < 0)
 		return rc;
 	/* The changesets are durable; an index that cannot be reset is only logged. */
@@ -555,7 +558,7 @@ void store_rollback(struct store *s)
 	s->apply.live.n = 0;
 	/* The committed digest and vers are the truth again. */
 	if (store_load_digest(s) < 0)
-		memset(s->apply.digest, 0, 32);
+		store_lanes_set(&s->apply.lanes, NULL);
 	if (load_ver(s) < 0)
 		s->apply.ver = s->committed_ver;
 }
@@ -621,12 +624,6 @@ static int forked(struct store *s, const uint8_t origin[32], int *yes)
 	return 0;
 }
 
-static int write_digest(struct store *s)
-{
-	sqlite3_bind_blob(s->digest_put, 1, s->apply.digest, 32, SQLITE_STATIC);
-	return run(s, s->digest_put, "cannot write the state digest");
-}
-
 /* Inserts the changeset, moves the head, applies the ops unless they already are. */
 static int append_new(struct store *s, const uint8_t *bytes, size_t len, const struct changeset *cs,
                       const uint8_t hash[32], int applied)
@@ -658,7 +655,7 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 		if (rc < 0)
 			return rc;
 	}
-	return write_digest(s);
+	return 0;
 }
 
 /* The checks and writes of store_append, inside a transaction. */
@@ -781,12 +778,6 @@ int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
 	return append_in_tx(s, bytes, len, cs, hash, 1);
 }
 
-int store_digest(struct store *s, uint8_t out[32])
-{
-	memcpy(out, s->apply.digest, 32);
-	return 0;
-}
-
 int store_changeset(struct store *s, const uint8_t origin[32], uint64_t seq, uint8_t **bytes,
                     size_t *len)
 {
@@ -874,13 +865,13 @@ cleanup:
 int store_rebuild(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
-	uint8_t saved[32];
+	struct lthash saved;
 	int64_t saved_ver = s->apply.ver;
 	size_t n_ops;
 	int rc, step, own_tx = sqlite3_get_autocommit(s->db);
 
 	s->err[0] = '\0';
-	memcpy(saved, s->apply.digest, 32);
+	saved = *store_lanes_get(&s->apply.lanes);
 	/* Counted again after the commit, whatever happens here. */
 	s->counts_known = 0;
 	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
@@ -889,7 +880,7 @@ int store_rebuild(struct store *s)
 		rc = store_sqlite_fail(s, "cannot clear entities");
 		goto undo;
 	}
-	memset(s->apply.digest, 0, 32);
+	store_lanes_set(&s->apply.lanes, NULL);
 	if ((rc = prepare(s, "SELECT origin, seq, bytes FROM changeset ORDER BY origin, seq",
 	                  &st)) < 0)
 		goto undo;
@@ -918,7 +909,7 @@ int store_rebuild(struct store *s)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if ((rc = write_digest(s)) < 0)
+	if ((rc = store_digest_write(s)) < 0)
 		goto undo;
 	if ((rc = run(s, s->sp_release, "cannot finish rebuild")) < 0)
 		goto undo;
@@ -937,7 +928,8 @@ undo:
 	sqlite3_reset(s->sp_rollback);
 	sqlite3_step(s->sp_release);
 	sqlite3_reset(s->sp_release);
-	memcpy(s->apply.digest, saved, 32);
+	store_lanes_set(&s->apply.lanes, &saved);
+	s->apply.digest_dirty = 1;
 	s->apply.ver = saved_ver;
 	return rc;
 }

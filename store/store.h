@@ -7,14 +7,19 @@
  * until it holds every write committed before them.
  *
  * State is a pure function of the changesets: each entity is the fold of
- * its owner's ops in seq order. Entity fields are kept as JSON text with
- * sorted keys (jansson JSON_COMPACT | JSON_SORT_KEYS), so the same
- * changesets give byte-identical rows on every node.
+ * its owner's ops in seq order (proto/FORMAT.md, "Replay"). Entity fields
+ * are kept as the JSON text that store_json.c writes straight from the
+ * ops' msgpack (FORMAT.md, "The entity text": compact, keys sorted
+ * bytewise, lower-case \u00xx escapes, floats as %.17g; not jansson's
+ * dump, which differs in both), so the same changesets give byte-identical
+ * rows on every node.
  *
- * State digest: each entity has digest SHA-256(coll 0x00 owner(32) id 0x00
- * deleted(1 byte) fields-json); the state digest is the XOR of all entity
- * digests, kept up to date in the same transaction as every change and
- * recomputable from scratch.
+ * State digest: each entity row has digest SHA-256(coll 0x00 owner(32) id
+ * 0x00 deleted(1 byte) fields-text); the state is committed to by the
+ * LtHash16 sum of the lane vectors of every row's digest (2048 16-bit
+ * lanes from ChaCha20, proto/lthash.h), kept in the digest table in the
+ * same transaction as every change and recomputable from scratch; the
+ * state digest shown is SHA-256 of the sum's 4096 bytes.
  *
  * Owners and origins are 32-byte public keys; reads show them by the name
  * the member table gives (the daemon fills it from the roster), else base64.
@@ -35,7 +40,7 @@
 
 #include "proto/changeset.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 enum store_flags {
 	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
@@ -110,7 +115,7 @@ int store_apply_local(struct store *s, const uint8_t owner[32], const struct op 
 int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
                          const struct changeset *cs, uint8_t hash[32]);
 
-/* The current state digest. */
+/* The current state digest: SHA-256 of the 4096-byte LtHash16 sum. */
 int store_digest(struct store *s, uint8_t out[32]);
 
 /*

@@ -1,10 +1,13 @@
 /*
- * Folding ops into entities: the one piece of code that defines state. A put
- * merges the op's top-level fields into the entity's JSON (a nil value
- * removes a key), a del leaves a tombstone; each change keeps the entity's
- * digest and the XOR state digest up to date, and gives the row the next
- * ver, by which the indexer thread (store_index.c) finds it. store_append
- * and store_rebuild come through here, so they cannot disagree.
+ * Folding ops into entities: the one piece of code that defines state
+ * (proto/FORMAT.md, "Replay"). A put merges the op's top-level fields into
+ * the entity's JSON (a nil value removes a key), a del leaves a tombstone;
+ * each change keeps the entity's digest and the LtHash16 sum of the state
+ * digest up to date (the old digest's lanes out, the new one's in), and
+ * gives the row the next ver, by which the indexer thread (store_index.c)
+ * finds it. store_append and store_rebuild come through here, so they
+ * cannot disagree. The lanes of each change are made on a thread of
+ * their own (store_lanes, in store_digest.c).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -42,6 +45,7 @@ int store_apply_init(struct store_apply *a, sqlite3 *db, char *err, size_t errle
 
 	memset(a, 0, sizeof(*a));
 	a->db = db;
+	store_lanes_init(&a->lanes);
 	if ((rc = prepare(db,
 	                  "SELECT rowid, fields, deleted, digest FROM entity"
 	                  " WHERE coll = ?1 AND owner = ?2 AND id = ?3",
@@ -65,6 +69,7 @@ fail:
 
 void store_apply_fini(struct store_apply *a)
 {
+	store_lanes_fini(&a->lanes);
 	sqlite3_finalize(a->ent_get);
 	sqlite3_finalize(a->ent_ins);
 	sqlite3_finalize(a->ent_upd);
@@ -131,12 +136,6 @@ void coll_counts_add(struct coll_counts *cc, const char *coll, size_t coll_len, 
 		c->n = 0;
 	}
 	cc->c[i].n += delta;
-}
-
-static void xor32(uint8_t *d, const uint8_t *x)
-{
-	for (size_t i = 0; i < 32; i++)
-		d[i] ^= x[i];
 }
 
 int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const char *old,
@@ -234,7 +233,8 @@ static int insert_new(struct store_apply *a, const uint8_t owner[32], const stru
 	                    digest);
 	rc = write_entity(a, 0, owner, op, deleted, fields, len, seq, hlc, digest, err, errlen);
 	if (rc == 1) {
-		xor32(a->digest, digest);
+		store_lanes_change(&a->lanes, NULL, digest);
+		a->digest_dirty = 1;
 		coll_counts_add(&a->live, op->coll, op->coll_len, 1);
 	}
 	return rc;
@@ -243,7 +243,7 @@ static int insert_new(struct store_apply *a, const uint8_t owner[32], const stru
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen)
 {
-	int rc = 0, step, exists = 0, old_deleted = 0, new_deleted = 0, unchanged = 0;
+	int rc = 0, step, exists = 0, old_deleted = 0, new_deleted = 0, unchanged = 0, old_ok = 0;
 	sqlite3_int64 rowid = 0;
 	uint8_t old_digest[32], new_digest[32];
 	const char *old = NULL;
@@ -279,10 +279,13 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 		exists = 1;
 		rowid = sqlite3_column_int64(a->ent_get, 0);
 		old_deleted = sqlite3_column_int(a->ent_get, 2) != 0;
-		if (sqlite3_column_bytes(a->ent_get, 3) == 32)
+		/*
+		 * The sum holds the lanes of every row's digest as stored; a
+		 * row without a 32-byte one (never written so) added none.
+		 */
+		old_ok = sqlite3_column_bytes(a->ent_get, 3) == 32;
+		if (old_ok)
 			memcpy(old_digest, sqlite3_column_blob(a->ent_get, 3), 32);
-		else
-			memset(old_digest, 0, 32);
 	} else if (step != SQLITE_DONE) {
 		snprintf(err, errlen, "cannot read entity: %s", sqlite3_errmsg(a->db));
 		rc = LOKET_E_STORE;
@@ -318,9 +321,8 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	if (rc < 0)
 		goto cleanup;
 	rc = 0;
-	if (exists)
-		xor32(a->digest, old_digest);
-	xor32(a->digest, new_digest);
+	store_lanes_change(&a->lanes, old_ok ? old_digest : NULL, new_digest);
+	a->digest_dirty = 1;
 	if (a->last_live != !new_deleted)
 		coll_counts_add(&a->live, op->coll, op->coll_len, a->last_live ? -1 : 1);
 cleanup:

@@ -16,6 +16,7 @@
 
 #include "proto/changeset.h"
 #include "proto/limits.h"
+#include "proto/lthash.h"
 #include "proto/sha256.h"
 #include "store/store.h"
 #include "store/store_ckpt.h"
@@ -23,6 +24,30 @@
 #include "store/store_sql.h"
 
 #define STORE_ERR_MAX 256
+
+/*
+ * An LtHash16 sum (proto/lthash.h) kept up to date mostly off the calling
+ * thread: 4096 bytes of ChaCha20 per entity digest is most of what a new
+ * entity costs, so changes are queued in batches, which a thread of the
+ * sum's own expands and adds up; the caller never waits for it, and does
+ * a batch itself when too many wait. One
+ * thread calls these. store_lanes_get folds in everything queued: the sum
+ * is whole only then.
+ */
+struct store_lanes {
+	struct lthash sum;
+	struct lanes_queue *q;
+};
+
+/* The empty set; store_lanes_fini stops the thread and frees the batches. */
+void store_lanes_init(struct store_lanes *l);
+void store_lanes_fini(struct store_lanes *l);
+/* Queues a change: the element new_d in, and old (unless NULL) out. */
+void store_lanes_change(struct store_lanes *l, const uint8_t *old, const uint8_t new_d[32]);
+/* The whole sum, once everything queued is in. */
+const struct lthash *store_lanes_get(struct store_lanes *l);
+/* Drops what is queued and makes the sum *sum (NULL: the empty set). */
+void store_lanes_set(struct store_lanes *l, const struct lthash *sum);
 
 /* Growable byte buffer; store_buf_put leaves a NUL after its bytes. */
 struct store_buf {
@@ -70,10 +95,11 @@ struct store_apply {
 	sqlite3_stmt *ent_get; /* rowid, fields, deleted, digest by (coll, owner, id) */
 	sqlite3_stmt *ent_ins;
 	sqlite3_stmt *ent_upd;
-	uint8_t digest[32]; /* XOR of every entity digest */
-	int64_t ver;        /* the last entity ver given; each write takes the next */
-	int last_live;      /* the last op's entity existed, not deleted */
-	int guess_new;      /* puts have been creating entities: insert before looking */
+	struct store_lanes lanes; /* the LtHash16 sum of every entity row's digest */
+	int digest_dirty;         /* lanes changed since they were last written */
+	int64_t ver;              /* the last entity ver given; each write takes the next */
+	int last_live;            /* the last op's entity existed, not deleted */
+	int guess_new;            /* puts have been creating entities: insert before looking */
 	struct coll_counts
 	    live; /* this transaction's changes to the live entities per collection */
 	struct store_buf fields; /* reused: serialized fields */
@@ -88,7 +114,7 @@ struct store {
 	sqlite3_stmt *cs_hash;
 	sqlite3_stmt *cs_ins;
 	sqlite3_stmt *fork_any;
-	sqlite3_stmt *digest_get;
+	sqlite3_stmt *digest_get; /* NULL while the sum is derived (digest_derived) */
 	sqlite3_stmt *digest_put;
 	sqlite3_stmt *sp_begin;
 	sqlite3_stmt *sp_release;
@@ -103,6 +129,8 @@ struct store {
 	int index_reset;           /* a rebuild awaits its commit to reset the index */
 	uint8_t id[16];            /* the store's identity, also kept by its index */
 	int spoiled;               /* an append failed half way: the transaction must roll back */
+	int digest_derived;        /* schema 2, read-only: no digest table; the sum is recomputed */
+	int derived_stale;         /* ... and is to be made again before it is read */
 	/*
 	 * Live entities per collection as committed, for status without a
 	 * scan of every entity: counted once, then kept up by each commit's
@@ -135,6 +163,26 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
                      size_t *new_len, int *unchanged, char *err, size_t errlen);
 
 /*
+ * The state digest as the store keeps it (store_digest.c): the table that
+ * holds the 4096-byte LtHash16 sum, its statements, the upgrade of a
+ * schema 2 store (whose digest was a XOR) and the sum made afresh from
+ * the entity rows' digests.
+ */
+extern const char store_digest_sql[];
+/* Prepares digest_get and digest_put, or sets digest_derived on a read-only schema 2 store. */
+int store_digest_prepare(struct store *s, long long version);
+/* Reads the stored sum into s->apply.lanes (dropping what is queued), as of the current read. */
+int store_load_digest(struct store *s);
+/* The whole sum as it stands (on a read-only schema 2 store, made from the rows first). */
+int store_digest_sum(struct store *s, const struct lthash **sum);
+/* Writes s->apply.lanes into the digest table, inside the current transaction. */
+int store_digest_write(struct store *s);
+/* Upgrades a store of schema 2 to 3 in one transaction: the sum made from the entities. */
+int store_digest_migrate(struct store *s, const char *path, char *err, size_t errlen);
+/* The sum over the digest column of every entity row of db; *n gets the rows. */
+int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n);
+
+/*
  * Applies op as written by owner in changeset (seq, hlc). With dry set it
  * only computes *changed. An op that would leave the entity as it is
  * writes nothing (*changed 0).
@@ -146,9 +194,6 @@ int store_apply_fold(struct store_buf *buf, int exists, int old_deleted, const c
  */
 int store_fork_normalize(struct store *s);
 
-/* Reads the stored state digest into s->apply.digest, as of the current read. */
-int store_load_digest(struct store *s);
-
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen);
 
@@ -159,7 +204,7 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 int store_replay(struct store_apply *a, const uint8_t *bytes, size_t len, const uint8_t origin[32],
                  uint64_t seq, size_t *n_ops, char *err, size_t errlen);
 
-/* Entity digest as store.h defines it. */
+/* The entity digest (proto/FORMAT.md, section 7.1). */
 void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[32], const char *id,
                          size_t id_len, int deleted, const char *fields, size_t fields_len,
                          uint8_t out[32]);

@@ -448,6 +448,7 @@ int store_status(struct store *s, json_t **out)
 	json_t *forks = json_array();
 	sqlite3_stmt *st = NULL;
 	long long entities = 0, changesets = 0;
+	uint8_t digest[32];
 	int rc;
 
 	*out = NULL;
@@ -475,7 +476,9 @@ int store_status(struct store *s, json_t **out)
 		goto fail;
 	json_object_set_new(o, "entities", json_integer(entities));
 	json_object_set_new(o, "changesets", json_integer(changesets));
-	json_object_set_new(o, "digest", store_hex_json(s->apply.digest));
+	if ((rc = store_digest(s, digest)) < 0)
+		goto fail;
+	json_object_set_new(o, "digest", store_hex_json(digest));
 	*out = o;
 	return 0;
 fail:

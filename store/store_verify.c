@@ -6,11 +6,16 @@
  * entities with the same fold the store uses (store_apply_fold) and
  * compares the state it gets with the stored digest and with every stored
  * entity row. Signatures and changeset hashes of large changesets are
- * checked on a second thread while the ops are replayed. It only reads
- * the store, so it runs on a store opened STORE_READONLY.
+ * checked on a second thread while the ops are replayed. The replayed
+ * state's LtHash16 sum is made once per entity, from its final digest,
+ * by both threads while the stored rows are compared (a sum kept per
+ * change on a third thread, as the store keeps its own, made three busy
+ * threads of two cores' work and was slower). It only reads the store, so
+ * it runs on a store opened STORE_READONLY.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +38,8 @@ struct ent {
 	uint64_t seq;
 	uint8_t digest[32];
 	uint8_t deleted;
-	uint8_t seen;
+	uint8_t seen;    /* a stored row names it */
+	uint8_t matched; /* a stored row holds exactly its state */
 	size_t key_len;
 	uint8_t key[];
 };
@@ -76,6 +82,19 @@ struct sigjob {
 /* Changesets at least this big go to the worker; smaller ones are checked inline. */
 #define VERIFY_OFFLOAD_BYTES 16384
 
+/*
+ * The LtHash16 sum of the replayed entities, made by the worker and the
+ * verifying thread together: each takes the next SUM_SLOTS slots of the
+ * entity map until none are left, into a sum of its own.
+ */
+struct sumjob {
+	const struct emap *map;
+	atomic_size_t next;
+	struct lthash sum; /* the worker's part */
+};
+
+#define SUM_SLOTS 4096
+
 struct verify {
 	struct store *s;
 	json_t *problems;
@@ -86,10 +105,11 @@ struct verify {
 	size_t federation_len;
 	int have_federation;
 	struct emap map;      /* the replayed entities */
-	uint8_t digest[32];   /* XOR of the replayed entity digests */
 	struct store_buf buf; /* reused by the fold */
 	uint8_t key[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN];
 	struct sigjob job;
+	struct sumjob sum;
+	struct lthash rows; /* the stored rows' sum, less the replayed one */
 };
 
 static void problem(struct verify *v, const uint8_t *origin, uint64_t seq, const char *fmt, ...)
@@ -283,14 +303,8 @@ static int replay_op(struct verify *v, const uint8_t owner[32], const struct op 
 	if (rc < 0 || unchanged)
 		return rc;
 	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, nd, nf, nl, d);
-	if (e) {
-		for (size_t i = 0; i < 32; i++)
-			v->digest[i] ^= e->digest[i];
-	} else {
+	if (!e)
 		e = emap_add(&v->map, v->key, klen, h);
-	}
-	for (size_t i = 0; i < 32; i++)
-		v->digest[i] ^= d[i];
 	/* A change in place when it fits, else a new copy (the old one is left in the arena). */
 	if (!e->fields || e->fields_cap < nl + 1) {
 		e->fields = arena_alloc(&v->map, nl + 1);
@@ -607,17 +621,43 @@ static int check_forks_and_heads(struct verify *v)
 	return rc;
 }
 
+/* Adds the lanes of the replayed entities in the map's next slots to sum, until none are left. */
+static void sum_slots(struct sumjob *j, struct lthash *sum)
+{
+	for (;;) {
+		size_t i = atomic_fetch_add(&j->next, SUM_SLOTS);
+
+		if (i >= j->map->cap)
+			return;
+		for (size_t end = i + SUM_SLOTS < j->map->cap ? i + SUM_SLOTS : j->map->cap;
+		     i < end; i++)
+			if (j->map->slots[i].e)
+				lthash_add(sum, j->map->slots[i].e->digest);
+	}
+}
+
+static void sum_job(void *arg)
+{
+	struct sumjob *j = arg;
+
+	sum_slots(j, &j->sum);
+}
+
 /*
  * Compares every stored entity row with the replayed state. Each stored
- * row's digest is recomputed from its columns; *stored_xor gets the XOR of
- * the recomputed digests.
+ * row's digest is recomputed from its columns, and v->rows gets what the
+ * sum of those digests has beyond the replayed sum: the lanes of every row
+ * that does not hold exactly the state of a replayed entity (matched),
+ * less those of every replayed entity no row holds. So the rows' sum is
+ * replayed + v->rows, made without expanding the digests of a good store
+ * again.
  */
-static int compare_entities(struct verify *v, uint8_t stored_xor[32])
+static int compare_entities(struct verify *v)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0, step;
 
-	memset(stored_xor, 0, 32);
+	lthash_zero(&v->rows);
 	if (sqlite3_prepare_v2(v->s->db,
 	                       "SELECT coll, owner, id, fields, deleted, digest, seq FROM entity",
 	                       -1, &st, NULL) != SQLITE_OK)
@@ -652,8 +692,11 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 		else
 			store_entity_digest(coll, coll_len, owner, id, id_len, deleted, fields,
 			                    fields_len, d);
-		for (size_t i = 0; i < 32; i++)
-			stored_xor[i] ^= d[i];
+		/* A second row of one entity (no UNIQUE constraint left) is a row beyond it. */
+		if (same && !e->matched)
+			e->matched = 1;
+		else
+			lthash_add(&v->rows, d);
 		if (sqlite3_column_bytes(st, 5) != 32 || memcmp(sqlite3_column_blob(st, 5), d, 32))
 			problem(v, owner, seq, "entity %s: stored digest does not match its fields",
 			        error_quotef(q, sizeof(q), "%s/%s", coll, id));
@@ -673,6 +716,8 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 	sqlite3_finalize(st);
 	for (size_t i = 0; rc == 0 && i < v->map.cap; i++) {
 		const struct ent *e = v->map.slots[i].e;
+		if (e && !e->matched)
+			lthash_sub(&v->rows, e->digest);
 		if (e && !e->seen) {
 			size_t coll_len = strlen((const char *)e->key);
 			char q[ERROR_QUOTE_SIZE];
@@ -689,7 +734,9 @@ static int compare_entities(struct verify *v, uint8_t stored_xor[32])
 int store_verify(struct store *s, const json_t *roster, json_t **report)
 {
 	struct verify v;
-	uint8_t stored[32], rows[32];
+	struct lthash stored, replayed;
+	const struct lthash *sum;
+	uint8_t d1[32], d2[32];
 	char h1[65], h2[65];
 	long long n_cs = 0;
 	size_t n_ops = 0;
@@ -718,20 +765,47 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 		if ((rc = store_load_digest(s)) < 0)
 			goto cleanup;
 	} /* else the caller's own transaction: its digest in memory is the one */
-	store_digest(s, stored);
+	/*
+	 * A store of schema 2 opened read-only keeps no sum: the sum of its
+	 * rows' digests stands in for it (each row's digest is checked).
+	 */
+	if (!s->digest_derived) {
+		if ((rc = store_digest_sum(s, &sum)) < 0)
+			goto cleanup;
+		stored = *sum;
+	}
 	v.job.worker = worker_start();
-	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0 ||
-	    (rc = compare_entities(&v, rows)) < 0)
+	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0)
 		goto cleanup;
-	if (memcmp(stored, v.digest, 32) != 0) {
-		hex(stored, h1);
-		hex(v.digest, h2);
+	/* The replay is done: the worker sums final states while the rows are compared. */
+	v.sum.map = &v.map;
+	atomic_init(&v.sum.next, 0);
+	lthash_zero(&v.sum.sum);
+	lthash_zero(&replayed);
+	if (v.job.worker)
+		worker_run(v.job.worker, sum_job, &v.sum);
+	rc = compare_entities(&v);
+	sum_slots(&v.sum, &replayed);
+	if (v.job.worker)
+		worker_wait(v.job.worker);
+	if (rc < 0)
+		goto cleanup;
+	lthash_add_sum(&replayed, &v.sum.sum);
+	lthash_add_sum(&v.rows, &replayed);
+	if (s->digest_derived)
+		stored = v.rows;
+	lthash_digest(&stored, d1);
+	if (!lthash_equal(&stored, &replayed)) {
+		lthash_digest(&replayed, d2);
+		hex(d1, h1);
+		hex(d2, h2);
 		problem(&v, NULL, 0, "stored state digest %s differs from the replayed log's %s",
 		        h1, h2);
 	}
-	if (memcmp(stored, rows, 32) != 0) {
-		hex(stored, h1);
-		hex(rows, h2);
+	if (!lthash_equal(&stored, &v.rows)) {
+		lthash_digest(&v.rows, d2);
+		hex(d1, h1);
+		hex(d2, h2);
 		problem(&v, NULL, 0,
 		        "stored state digest %s differs from the digest of the stored entities %s",
 		        h1, h2);
@@ -750,7 +824,8 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	json_object_set_new(*report, "ok", json_boolean(v.n_problems == 0));
 	json_object_set_new(*report, "changesets", json_integer(n_cs));
 	json_object_set_new(*report, "ops", json_integer((json_int_t)n_ops));
-	json_object_set_new(*report, "digest", store_hex_json(v.digest));
+	lthash_digest(&replayed, d2);
+	json_object_set_new(*report, "digest", store_hex_json(d2));
 	json_object_set(*report, "problems", v.problems);
 	rc = 0;
 cleanup:

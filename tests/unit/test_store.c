@@ -142,8 +142,9 @@ static void test_open_create(void **state)
 	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
 	assert_int_equal(store_status(s, &st), 0);
 	assert_int_equal(json_integer_value(json_object_get(st, "entities")), 0);
+	/* The empty state: SHA-256 of 4096 zero bytes, the LtHash16 sum of nothing. */
 	assert_string_equal(json_string_value(json_object_get(st, "digest")),
-	                    "0000000000000000000000000000000000000000000000000000000000000000");
+	                    "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7");
 	json_decref(st);
 	store_close(s);
 	/* Reopen without CREATE, then read-only. */
@@ -834,6 +835,81 @@ static void test_rollback_restores_digest(void **state)
 	store_close(s);
 }
 
+/* A changeset of n puts of expert e0..e(n-1), each with field v set to v. */
+static char *many_puts(int n, int v)
+{
+	json_t *ops = json_array();
+	char id[16], *text;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "e%d", i);
+		json_array_append_new(ops, json_pack("{s:s, s:s, s:{s:i}}", "coll", "expert", "id",
+		                                     id, "fields", "v", v));
+	}
+	text = json_dumps(ops, 0);
+	json_decref(ops);
+	return text;
+}
+
+/*
+ * Many entity changes in one transaction go through the digest thread in
+ * batches: the digest read mid-transaction, at the commit, after a
+ * reopen and from a rebuild is one and the same, and a rollback with
+ * batches in flight leaves the committed digest.
+ */
+static void test_digest_batches(void **state)
+{
+	char path[256], err[256], d1[65], d2[65], d3[65];
+	struct store *s = NULL;
+	struct node a;
+	struct signed_cs c;
+	char *ops;
+	json_t *report;
+
+	(void)state;
+	node_init(&a);
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	ops = many_puts(1000, 1);
+	c = make_cs(&a, ops);
+	free(ops);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, &c), 0);
+	digest_hex(s, d1);
+	assert_int_equal(store_commit(s), 0);
+	free(c.bytes);
+	digest_hex(s, d2);
+	assert_string_equal(d1, d2);
+
+	/* 700 replacements and 300 new entities, then rolled back. */
+	ops = many_puts(1300, 2);
+	c = make_cs(&a, ops);
+	free(ops);
+	assert_int_equal(store_begin(s), 0);
+	assert_int_equal(append(s, &c), 0);
+	store_rollback(s);
+	digest_hex(s, d2);
+	assert_string_equal(d1, d2);
+	/* And committed this time. */
+	append_ok(s, &c);
+	free(c.bytes);
+	digest_hex(s, d2);
+	assert_string_not_equal(d1, d2);
+	store_close(s);
+
+	assert_int_equal(store_open(path, 0, &s, err, sizeof(err)), 0);
+	digest_hex(s, d3);
+	assert_string_equal(d2, d3);
+	assert_int_equal(store_rebuild(s), 0);
+	digest_hex(s, d3);
+	assert_string_equal(d2, d3);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	assert_string_equal(json_string_value(json_object_get(report, "digest")), d2);
+	json_decref(report);
+	store_close(s);
+}
+
 #define N_CS 4
 
 /* Two origins' chains, for the interleaving, rebuild and verify tests. */
@@ -892,7 +968,7 @@ static void test_digest_interleavings_and_rebuild(void **state)
 	digest_hex(s2, d2);
 	assert_string_equal(d1, d2);
 	assert_string_not_equal(d1,
-	                        "0000000000000000000000000000000000000000000000000000000000000000");
+	                        "ad7facb2586fc6e966c004d7d1d16b024f5805ff7cb47c7a85dabd8b48892ca7");
 
 	assert_int_equal(store_rebuild(s1), 0);
 	digest_hex(s1, d3);
@@ -1019,6 +1095,254 @@ static void test_verify(void **state)
 	assert_false(has_problem(report, "beta", 1));
 	json_decref(report);
 	free_chains(ca, cb);
+	store_close(s);
+}
+
+/* The entity rows' digest column of s summed by XOR, as schema 2's state digest was. */
+static void rows_xor(struct store *s, uint8_t out[32])
+{
+	sqlite3_stmt *st = NULL;
+
+	memset(out, 0, 32);
+	assert_int_equal(
+	    sqlite3_prepare_v2(store_sql_db(s), "SELECT digest FROM entity", -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_int_equal(sqlite3_column_bytes(st, 0), 32);
+		for (int i = 0; i < 32; i++)
+			out[i] ^= ((const uint8_t *)sqlite3_column_blob(st, 0))[i];
+	}
+	sqlite3_finalize(st);
+}
+
+#define FORGE_CANDIDATES 300
+
+/*
+ * The digest commits to the state: a forger who picks entities so that
+ * their digests XOR to those of the true state (Gaussian elimination over
+ * GF(2) on 300 candidates finds such a set) gets a store whose old XOR
+ * digest is the true one's, and must not get the same state digest.
+ */
+static void test_digest_not_xor_forgeable(void **state)
+{
+	struct store *honest = open_new(), *forged = open_new();
+	struct node a;
+	uint8_t target[32], x1[32], x2[32];
+	uint64_t rows[FORGE_CANDIDATES][4], used[FORGE_CANDIDATES][5];
+	uint64_t t[4], tu[5] = {0};
+	char d1[65], d2[65], fields[32], id[16];
+	json_t *ops = json_array();
+	int pivot_of_bit[256];
+
+	(void)state;
+	node_init(&a);
+	append_ops(honest, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"name\":\"X\"}}]");
+	rows_xor(honest, target);
+
+	/* Candidates: expert ci with fields {"n":i}, each digest a vector over GF(2). */
+	for (int i = 0; i < FORGE_CANDIDATES; i++) {
+		uint8_t d[32];
+		int k = snprintf(id, sizeof(id), "c%d", i);
+		int f = snprintf(fields, sizeof(fields), "{\"n\":%d}", i);
+
+		store_entity_digest("expert", 6, a.pk, id, (size_t)k, 0, fields, (size_t)f, d);
+		memcpy(rows[i], d, 32);
+		memset(used[i], 0, sizeof(used[i]));
+		used[i][i / 64] |= (uint64_t)1 << (i % 64);
+	}
+	/* Reduce to a basis, one pivot bit per kept row, remembering which candidates make it. */
+	for (int b = 0; b < 256; b++)
+		pivot_of_bit[b] = -1;
+	for (int i = 0; i < FORGE_CANDIDATES; i++) {
+		for (int b = 0; b < 256; b++) {
+			int p = pivot_of_bit[b];
+
+			if (!(rows[i][b / 64] >> (b % 64) & 1))
+				continue;
+			if (p < 0) {
+				pivot_of_bit[b] = i;
+				break;
+			}
+			for (int w = 0; w < 4; w++)
+				rows[i][w] ^= rows[p][w];
+			for (int w = 0; w < 5; w++)
+				used[i][w] ^= used[p][w];
+		}
+	}
+	memcpy(t, target, 32);
+	for (int b = 0; b < 256; b++) {
+		int p = pivot_of_bit[b];
+
+		if (!(t[b / 64] >> (b % 64) & 1))
+			continue;
+		assert_true(p >= 0); /* 300 random vectors span GF(2)^256 (all but surely) */
+		for (int w = 0; w < 4; w++)
+			t[w] ^= rows[p][w];
+		for (int w = 0; w < 5; w++)
+			tu[w] ^= used[p][w];
+	}
+	for (int i = 0; i < FORGE_CANDIDATES; i++) {
+		if (!(tu[i / 64] >> (i % 64) & 1))
+			continue;
+		snprintf(id, sizeof(id), "c%d", i);
+		json_array_append_new(ops, json_pack("{s:s, s:s, s:{s:i}}", "coll", "expert", "id",
+		                                     id, "fields", "n", i));
+	}
+	{
+		char *text = json_dumps(ops, 0);
+		struct node f = a; /* the same origin, its chain begun again in the other store */
+
+		f.seq = 0;
+		memset(f.head, 0, 32);
+		append_ops(forged, &f, text);
+		free(text);
+	}
+	/* The forgery works against the XOR of the entity digests ... */
+	rows_xor(forged, x2);
+	rows_xor(honest, x1);
+	assert_memory_equal(x1, x2, 32);
+	/* ... and not against the state digest. */
+	digest_hex(honest, d1);
+	digest_hex(forged, d2);
+	assert_string_not_equal(d1, d2);
+	json_decref(ops);
+	store_close(honest);
+	store_close(forged);
+}
+
+/* Makes the store at path what schema 2 was: the XOR digest in meta, no digest table. */
+static void downgrade_to_2(const char *path)
+{
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TABLE digest;"
+	                              "INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
+	                              "PRAGMA user_version = 2;",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static long long sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/*
+ * A store of schema 2 is read as it is when opened read-only (the sum made
+ * from its entity rows) and upgraded to schema 3 once when opened
+ * read-write; either way it shows the digest it would have had as a new
+ * store, verifies, and takes writes on from there.
+ */
+static void test_upgrade_from_schema_2(void **state)
+{
+	char path[256], err[256], d[65], d2[65];
+	struct store *s = NULL;
+	struct node a;
+	json_t *report;
+
+	(void)state;
+	node_init(&a);
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	append_ops(s, &a,
+	           "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}},"
+	           "{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"a\":2}},"
+	           "{\"coll\":\"org\",\"id\":\"o\",\"fields\":{\"name\":\"O\"}}]");
+	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"y\",\"del\":true}]");
+	digest_hex(s, d);
+	store_close(s);
+	downgrade_to_2(path);
+
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	digest_hex(s, d2);
+	assert_string_equal(d, d2);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	assert_string_equal(json_string_value(json_object_get(report, "digest")), d);
+	json_decref(report);
+	store_close(s);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	digest_hex(s, d2);
+	assert_string_equal(d, d2);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM meta WHERE k = 'digest'"), 0);
+	assert_int_equal(sql_int(path, "SELECT length(lanes) FROM digest WHERE id = 1"), 4096);
+	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}}]");
+	digest_hex(s, d);
+	assert_int_equal(store_rebuild(s), 0);
+	digest_hex(s, d2);
+	assert_string_equal(d, d2);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	json_decref(report);
+	store_close(s);
+}
+
+/* verify names a stored sum that is not that of the log, and not that of the rows. */
+static void test_verify_digest_tampered(void **state)
+{
+	char path[256], err[256];
+	struct store *s = NULL;
+	struct node a;
+	json_t *report, *p;
+	sqlite3 *db;
+	sqlite3_stmt *st = NULL;
+	uint8_t lanes[LTHASH_BYTES];
+	size_t i, found = 0;
+
+	(void)state;
+	node_init(&a);
+	store_path(path, sizeof(path));
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"a\":1}}]");
+	store_close(s);
+	/* One byte of the stored sum moves by one. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "SELECT lanes FROM digest WHERE id = 1", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 0), LTHASH_BYTES);
+	memcpy(lanes, sqlite3_column_blob(st, 0), LTHASH_BYTES);
+	sqlite3_finalize(st);
+	lanes[100]++;
+	assert_int_equal(
+	    sqlite3_prepare_v2(db, "UPDATE digest SET lanes = ?1 WHERE id = 1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_blob(st, 1, lanes, LTHASH_BYTES, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(sql_int(path, "SELECT length(lanes) FROM digest"), 4096);
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_false(json_object_get(report, "ok")));
+	json_array_foreach(json_object_get(report, "problems"), i, p)
+	{
+		const char *m = json_string_value(json_object_get(p, "problem"));
+
+		assert_true(json_is_null(json_object_get(p, "origin")));
+		if (strstr(m, "differs from the replayed log's") ||
+		    strstr(m, "differs from the digest of the stored entities"))
+			found++;
+	}
+	assert_int_equal(found, 2);
+	json_decref(report);
 	store_close(s);
 }
 
@@ -1259,9 +1583,13 @@ int main(void)
 	    cmocka_unit_test(test_fork_proof_lowest_wins),
 	    cmocka_unit_test(test_fork_legacy_normalized),
 	    cmocka_unit_test(test_rollback_restores_digest),
+	    cmocka_unit_test(test_digest_batches),
 	    cmocka_unit_test(test_digest_interleavings_and_rebuild),
 	    cmocka_unit_test(test_verify),
 	    cmocka_unit_test(test_verify_big),
+	    cmocka_unit_test(test_digest_not_xor_forgeable),
+	    cmocka_unit_test(test_upgrade_from_schema_2),
+	    cmocka_unit_test(test_verify_digest_tampered),
 	    cmocka_unit_test(test_log_and_status),
 	    cmocka_unit_test(test_status_counts_kept),
 	    cmocka_unit_test(test_each_head),

@@ -378,13 +378,17 @@ static void test_upgrade_from_schema_1(void **state)
 	(void)state;
 	s = new_store_with_two(path, ipath, &a);
 	store_close(s);
-	/* Back to what schema 1 had: no ver, no store id, the FTS tables in the store. */
+	/*
+	 * Back to what schema 1 had: no ver, no store id, the FTS tables in
+	 * the store, the digest in meta.
+	 */
 	assert_int_equal(unlink(ipath), 0);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(
 	    sqlite3_exec(db,
 	                 "DROP INDEX entity_ver; ALTER TABLE entity DROP COLUMN ver;"
 	                 "DELETE FROM meta WHERE k = 'store_id';"
+	                 "DROP TABLE digest; INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
 	                 "CREATE VIEW search_src AS SELECT rowid, loket_fts_text(fields) AS text,"
 	                 " coll FROM entity WHERE deleted = 0;"
 	                 "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED,"

@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""An independent check of the test vectors against proto/FORMAT.md.
+
+Written from FORMAT.md alone, not from the C code: a canonical msgpack
+encoder and a strict decoder (which refuses what does not re-encode to the
+same bytes), the changeset body, signature input and hash, the entity text,
+the replay rules, the entity digest, ChaCha20 (RFC 8439) and the LtHash16
+state digest. It recomputes every output in changeset.json, entity.json,
+lthash.json and state.json from their inputs and says what differs.
+
+    python3 tests/vectors/check.py [DIR]      (default: this file's folder)
+
+Only the Python standard library, plus PyNaCl (Debian: python3-nacl) for
+the Ed25519 signatures; without PyNaCl the signatures are skipped (said so)
+and everything else is still checked. Not run by CI: a tool for whoever
+changes the format, and a model for an auditor's own verifier.
+"""
+import hashlib
+import json
+import os
+import struct
+import sys
+
+try:
+    import nacl.signing
+except ImportError:  # pragma: no cover
+    nacl = None
+
+DOMAIN = b"loket/changeset/v1"
+LANES = 2048
+
+failures = 0
+
+
+def fail(what, got, want):
+    global failures
+    failures += 1
+    print(f"MISMATCH {what}:\n  computed {got}\n  vector   {want}")
+
+
+def same(what, got, want):
+    if got != want:
+        fail(what, got, want)
+
+
+# --- canonical msgpack (FORMAT.md, "Canonical msgpack") ---
+
+
+def mp(v):
+    if v is None:
+        return b"\xc0"
+    if v is False:
+        return b"\xc2"
+    if v is True:
+        return b"\xc3"
+    if isinstance(v, int):
+        if 0 <= v <= 0x7F:
+            return bytes([v])
+        if 0 <= v <= 0xFF:
+            return b"\xcc" + struct.pack(">B", v)
+        if 0 <= v <= 0xFFFF:
+            return b"\xcd" + struct.pack(">H", v)
+        if 0 <= v <= 0xFFFFFFFF:
+            return b"\xce" + struct.pack(">I", v)
+        if 0 <= v <= 2**63 - 1:
+            return b"\xcf" + struct.pack(">Q", v)
+        if -32 <= v < 0:
+            return struct.pack(">b", v)
+        if -128 <= v < 0:
+            return b"\xd0" + struct.pack(">b", v)
+        if -32768 <= v < 0:
+            return b"\xd1" + struct.pack(">h", v)
+        if -(2**31) <= v < 0:
+            return b"\xd2" + struct.pack(">i", v)
+        if -(2**63) <= v < 0:
+            return b"\xd3" + struct.pack(">q", v)
+        raise ValueError(f"integer {v} beyond int64")
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise ValueError("NaN and infinities are not values")
+        return b"\xcb" + struct.pack(">d", v)
+    if isinstance(v, str):
+        b = v.encode("utf-8")
+        n = len(b)
+        if n < 32:
+            return bytes([0xA0 | n]) + b
+        if n < 256:
+            return b"\xd9" + struct.pack(">B", n) + b
+        if n < 65536:
+            return b"\xda" + struct.pack(">H", n) + b
+        return b"\xdb" + struct.pack(">I", n) + b
+    if isinstance(v, bytes):  # bin: only origin and prev, 32 bytes
+        assert len(v) < 256
+        return b"\xc4" + bytes([len(v)]) + v
+    if isinstance(v, list):
+        n = len(v)
+        head = bytes([0x90 | n]) if n < 16 else (b"\xdc" + struct.pack(">H", n) if n < 65536 else b"\xdd" + struct.pack(">I", n))
+        return head + b"".join(mp(x) for x in v)
+    if isinstance(v, dict):
+        n = len(v)
+        head = bytes([0x80 | n]) if n < 16 else (b"\xde" + struct.pack(">H", n) if n < 65536 else b"\xdf" + struct.pack(">I", n))
+        # Bytewise order of the UTF-8 keys; a prefix sorts first (Python's bytes order).
+        keys = sorted(v, key=lambda k: k.encode("utf-8"))
+        return head + b"".join(mp(k) + mp(v[k]) for k in keys)
+    raise TypeError(type(v))
+
+
+# --- changesets (FORMAT.md, "The changeset") ---
+
+
+def op_value(op):
+    if op.get("del") is True:
+        return [2, op["coll"], op["id"]]
+    return [1, op["coll"], op["id"], op["fields"]]
+
+
+def body_of(federation, origin, seq, prev, hlc, ops):
+    return mp([1, federation, origin, seq, prev, hlc, [op_value(o) for o in ops]])
+
+
+def sign(seed, body):
+    if nacl is None:
+        return None
+    return nacl.signing.SigningKey(seed).sign(DOMAIN + body).signature
+
+
+def public_of(seed):
+    if nacl is None:
+        return None
+    return bytes(nacl.signing.SigningKey(seed).verify_key)
+
+
+# --- a strict decoder (FORMAT.md, sections 2 and 3) ---
+
+
+class Refused(Exception):
+    pass
+
+
+def unpack(b, i):
+    """Any msgpack value at b[i:] but ext; returns (value, next index)."""
+    if i >= len(b):
+        raise Refused("ends inside a value")
+    t = b[i]
+    i += 1
+
+    def take(n):
+        nonlocal i
+        if len(b) - i < n:
+            raise Refused("ends inside a value")
+        i += n
+        return b[i - n : i]
+
+    def text(n):
+        try:
+            return take(n).decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused("string is not UTF-8")
+
+    def items(n):
+        return [unpack_at() for _ in range(n)]
+
+    def unpack_at():
+        nonlocal i
+        v, i = unpack(b, i)
+        return v
+
+    def mapping(n):
+        m = {}
+        for _ in range(n):
+            k = unpack_at()
+            if not isinstance(k, str) or k in m:
+                raise Refused("map key not a string, or twice")
+            m[k] = unpack_at()
+        return m
+
+    if t <= 0x7F:
+        return t, i
+    if t >= 0xE0:
+        return t - 256, i
+    if t <= 0x8F:
+        return mapping(t & 15), i
+    if t <= 0x9F:
+        return items(t & 15), i
+    if t <= 0xBF:
+        return text(t & 31), i
+    if t in (0xC0, 0xC2, 0xC3):
+        return {0xC0: None, 0xC2: False, 0xC3: True}[t], i
+    if t in (0xC4, 0xC5, 0xC6):
+        return bytes(take(int.from_bytes(take(1 << (t - 0xC4)), "big"))), i
+    if t == 0xCA:
+        return struct.unpack(">f", take(4))[0], i
+    if t == 0xCB:
+        return struct.unpack(">d", take(8))[0], i
+    if 0xCC <= t <= 0xCF:
+        return int.from_bytes(take(1 << (t - 0xCC)), "big"), i
+    if 0xD0 <= t <= 0xD3:
+        return int.from_bytes(take(1 << (t - 0xD0)), "big", signed=True), i
+    if t in (0xD9, 0xDA, 0xDB):
+        return text(int.from_bytes(take(1 << (t - 0xD9)), "big")), i
+    if t in (0xDC, 0xDD):
+        return items(int.from_bytes(take(2 if t == 0xDC else 4), "big")), i
+    if t in (0xDE, 0xDF):
+        return mapping(int.from_bytes(take(2 if t == 0xDE else 4), "big")), i
+    raise Refused("ext or 0xc1")
+
+
+def check_value(v, levels):
+    """levels: containers still allowed, this one included."""
+    if isinstance(v, bytes):
+        raise Refused("bin in a value")
+    if isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63:
+        raise Refused("integer beyond int64")
+    if isinstance(v, (list, dict)):
+        if levels == 0:
+            raise Refused("nested too deep")
+        for x in v.values() if isinstance(v, dict) else v:
+            check_value(x, levels - 1)
+
+
+COLL = set("abcdefghijklmnopqrstuvwxyz0123456789_")
+ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-")
+
+
+def decode(signed):
+    """The body of a signed changeset, checked; Refused if any rule breaks."""
+    if len(signed) < 65 or len(signed) > 1 << 20:
+        raise Refused("size")
+    body = signed[:-64]
+    v, end = unpack(body, 0)
+    if end != len(body):
+        raise Refused("bytes after the body")
+    if not isinstance(v, list) or not v or v[0] != 1:
+        raise Refused("not a version 1 body")
+    if len(v) != 7:
+        raise Refused("not 7 elements")
+    _, fed, origin, seq, prev, hlc, ops = v
+    if not isinstance(fed, str) or not 1 <= len(fed.encode()) <= 64:
+        raise Refused("federation")
+    for x in (origin, prev):
+        if not isinstance(x, bytes) or len(x) != 32:
+            raise Refused("origin or prev")
+    for x in (seq, hlc):
+        if not isinstance(x, int) or isinstance(x, bool) or not 0 <= x < 2**63:
+            raise Refused("seq or hlc")
+    if seq == 0 or (seq == 1 and prev != bytes(32)):
+        raise Refused("seq 0, or prev of seq 1")
+    if not isinstance(ops, list) or not 1 <= len(ops) <= 10000:
+        raise Refused("ops")
+    for op in ops:
+        if not isinstance(op, list) or len(op) not in (3, 4) or type(op[0]) is not int or op[0] != 5 - len(op):
+            raise Refused("op shape")
+        coll, eid = op[1], op[2]
+        if not isinstance(coll, str) or not 1 <= len(coll) <= 32 or not set(coll) <= COLL or not "a" <= coll[0] <= "z":
+            raise Refused("collection")
+        if not isinstance(eid, str) or not 1 <= len(eid) <= 128 or not set(eid) <= ID or eid in (".", ".."):
+            raise Refused("id")
+        if len(op) == 4:
+            f = op[3]
+            if not isinstance(f, dict) or not 1 <= len(f) <= 256:
+                raise Refused("fields")
+            for k, x in f.items():
+                if not 1 <= len(k.encode()) <= 64 or len(mp_or_refuse(x)) > 65536:
+                    raise Refused("field name or size")
+                check_value(x, 7)
+    if mp_or_refuse(v) != body:
+        raise Refused("not the canonical encoding")
+    return v
+
+
+def mp_or_refuse(v):
+    try:
+        return mp(v)
+    except ValueError as e:
+        raise Refused(str(e))
+
+
+# --- the entity text (FORMAT.md, "The entity text") ---
+
+SHORT = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def text_str(s):
+    out = ['"']
+    for ch in s:
+        if ch in SHORT:
+            out.append(SHORT[ch])
+        elif ord(ch) < 0x20:
+            out.append("\\u%04x" % ord(ch))
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def text_float(d):
+    s = "%.17g" % d
+    if not any(c in s for c in ".e"):
+        s += ".0"
+    return s
+
+
+def text(v):
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return text_float(v)
+    if isinstance(v, str):
+        return text_str(v)
+    if isinstance(v, list):
+        return "[" + ",".join(text(x) for x in v) + "]"
+    if isinstance(v, dict):
+        keys = sorted(v, key=lambda k: k.encode("utf-8"))
+        return "{" + ",".join(text_str(k) + ":" + text(v[k]) for k in keys) + "}"
+    raise TypeError(type(v))
+
+
+# --- replay (FORMAT.md, "Replay") ---
+
+
+class Entity:
+    def __init__(self):
+        self.exists = False
+        self.deleted = False
+        self.fields = {}
+        self.seq = 0
+        self.hlc = 0
+
+
+def fold(e, op, seq, hlc):
+    """Applies op to e; returns whether anything changed."""
+    if op.get("del") is True:
+        if not e.exists or e.deleted:
+            return False
+        e.deleted, e.fields = True, {}
+    else:
+        live = e.exists and not e.deleted
+        base = dict(e.fields) if live else {}
+        new = dict(base)
+        for k, v in op["fields"].items():
+            if v is None:
+                new.pop(k, None)
+            else:
+                new[k] = v
+        if live and text(new) == text(base):
+            return False
+        e.exists, e.deleted, e.fields = True, False, new
+    e.seq, e.hlc = seq, hlc
+    return True
+
+
+def entity_digest(coll, owner, eid, deleted, fields_text):
+    m = coll.encode() + b"\0" + owner + eid.encode() + b"\0" + bytes([1 if deleted else 0])
+    return hashlib.sha256(m + fields_text.encode("utf-8")).digest()
+
+
+# --- ChaCha20 (RFC 8439) and LtHash16 (FORMAT.md, "The state digest") ---
+
+
+def rotl(x, n):
+    return ((x << n) | (x >> (32 - n))) & 0xFFFFFFFF
+
+
+def chacha20_block(key, counter, nonce):
+    s = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574]
+    s += list(struct.unpack("<8I", key)) + [counter] + list(struct.unpack("<3I", nonce))
+    w = list(s)
+
+    def qr(a, b, c, d):
+        w[a] = (w[a] + w[b]) & 0xFFFFFFFF
+        w[d] = rotl(w[d] ^ w[a], 16)
+        w[c] = (w[c] + w[d]) & 0xFFFFFFFF
+        w[b] = rotl(w[b] ^ w[c], 12)
+        w[a] = (w[a] + w[b]) & 0xFFFFFFFF
+        w[d] = rotl(w[d] ^ w[a], 8)
+        w[c] = (w[c] + w[d]) & 0xFFFFFFFF
+        w[b] = rotl(w[b] ^ w[c], 7)
+
+    for _ in range(10):
+        qr(0, 4, 8, 12), qr(1, 5, 9, 13), qr(2, 6, 10, 14), qr(3, 7, 11, 15)
+        qr(0, 5, 10, 15), qr(1, 6, 11, 12), qr(2, 7, 8, 13), qr(3, 4, 9, 14)
+    return struct.pack("<16I", *[(w[i] + s[i]) & 0xFFFFFFFF for i in range(16)])
+
+
+def expand(d):
+    return b"".join(chacha20_block(d, i, bytes(12)) for i in range(64))
+
+
+def lanes_of(d):
+    return list(struct.unpack("<%dH" % LANES, expand(d)))
+
+
+def lt_add(acc, d, sign_=1):
+    for i, x in enumerate(lanes_of(d)):
+        acc[i] = (acc[i] + sign_ * x) % 65536
+
+
+def lt_bytes(acc):
+    return struct.pack("<%dH" % LANES, *acc)
+
+
+def lt_digest(acc):
+    return hashlib.sha256(lt_bytes(acc)).digest()
+
+
+def selftest():
+    # RFC 8439 A.1, test vectors 1 and 2: the zero key, zero nonce, blocks 0 and 1.
+    ks = expand(bytes(32))
+    same("RFC 8439 A.1 #1", ks[:64].hex(), "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586")
+    same("RFC 8439 A.1 #2", ks[64:128].hex(), "9f07e7be5551387a98ba977c732d080dcb0f29a048e3656912c6533e32ee7aed29b721769ce64e43d57133b074d839d531ed1f28510afb45ace10a1f4b794d6f")
+
+
+# --- the vector files ---
+
+
+def h(s):
+    return bytes.fromhex(s)
+
+
+def check_changesets(path):
+    v = json.load(open(path, encoding="utf-8"))
+    seed = h(v["key"]["seed"])
+    if nacl:
+        same("key public", public_of(seed).hex(), v["key"]["public"])
+    origin = h(v["key"]["public"])
+    for c in v["valid"]:
+        body = body_of(c["federation"], origin, c["seq"], h(c["prev"]), c["hlc"], c["ops"])
+        same(f"{c['name']}: body", body.hex(), c["body"])
+        sig = sign(seed, h(c["body"]))
+        if sig is not None:
+            same(f"{c['name']}: signature", sig.hex(), c["signature"])
+        same(f"{c['name']}: hash", hashlib.sha256(h(c["body"]) + h(c["signature"])).hexdigest(), c["hash"])
+        try:
+            decode(h(c["body"]) + h(c["signature"]))
+        except Refused as e:
+            fail(f"{c['name']}: decode", f"refused ({e})", "accepted")
+    for c in v["invalid"]:
+        try:
+            decode(h(c["body"]) + bytes(64))
+            fail(f"{c['name']}: decode", "accepted", f"refused ({c['error']})")
+        except Refused:
+            pass
+    return len(v["valid"]) + len(v["invalid"])
+
+
+def check_entities(path):
+    v = json.load(open(path, encoding="utf-8"))
+    n = 0
+    for c in v["text"]:
+        same(f"{c['name']}: msgpack", mp(c["fields"]).hex(), c["msgpack"])
+        e = Entity()
+        if c["old"] is not None:
+            e.exists, e.fields = True, json.loads(c["old"])
+            same(f"{c['name']}: old is entity text", text(e.fields), c["old"])
+        fold(e, {"fields": c["fields"]}, 1, 1)
+        same(f"{c['name']}: text", text(e.fields), c["text"])
+        n += 1
+    for c in v["fold"]:
+        e = Entity()
+        for i, (op, want) in enumerate(zip(c["ops"], c["states"])):
+            changed = fold(e, op, i + 1, i + 1)
+            got = {"changed": changed, "exists": e.exists, "deleted": e.deleted, "fields": text(e.fields) if e.exists else None, "seq": e.seq}
+            same(f"{c['name']}: after op {i}", got, want)
+        n += 1
+    for c in v["digest"]:
+        d = entity_digest(c["coll"], h(c["owner"]), c["id"], c["deleted"], c["fields"])
+        same(f"{c['name']}: digest", d.hex(), c["digest"])
+        n += 1
+    return n
+
+
+def check_lthash(path):
+    v = json.load(open(path, encoding="utf-8"))
+    for c in v["expand"]:
+        ks = expand(h(c["d"]))
+        same(f"expand {c['d'][:8]}: first 64 bytes", ks[:64].hex(), c["first64"])
+        same(f"expand {c['d'][:8]}: sha256", hashlib.sha256(ks).hexdigest(), c["sha256"])
+    for c in v["sets"]:
+        acc = [0] * LANES
+        for d in c["add"]:
+            lt_add(acc, h(d))
+        for d in c["remove"]:
+            lt_add(acc, h(d), -1)
+        same(f"set {c['name']}: lanes[0:8]", acc[:8], c["lanes0_7"])
+        same(f"set {c['name']}: digest", lt_digest(acc).hex(), c["digest"])
+    return len(v["expand"]) + len(v["sets"])
+
+
+def check_state(path):
+    v = json.load(open(path, encoding="utf-8"))
+    seeds = [h(o["seed"]) for o in v["origins"]]
+    pubs = [h(o["public"]) for o in v["origins"]]
+    if nacl:
+        for i, s in enumerate(seeds):
+            same(f"origin {i} public", public_of(s).hex(), v["origins"][i]["public"])
+    heads = [(0, bytes(32)) for _ in seeds]
+    ents = {}
+    acc = [0] * LANES
+    for k, c in enumerate(v["changesets"]):
+        o = c["origin"]
+        seq, prev = heads[o][0] + 1, heads[o][1]
+        same(f"changeset {k}: seq", seq, c["seq"])
+        same(f"changeset {k}: prev", prev.hex(), c["prev"])
+        body = body_of(v["federation"], pubs[o], seq, prev, c["hlc"], c["ops"])
+        same(f"changeset {k}: body", body.hex(), c["body"])
+        sig = sign(seeds[o], body)
+        if sig is not None:
+            same(f"changeset {k}: signature", sig.hex(), c["signature"])
+        hsh = hashlib.sha256(body + h(c["signature"])).digest()
+        same(f"changeset {k}: hash", hsh.hex(), c["hash"])
+        heads[o] = (seq, hsh)
+        for op in c["ops"]:
+            key = (op["coll"].encode(), pubs[o], op["id"].encode())
+            e = ents.setdefault(key, Entity())
+            old = entity_digest(op["coll"], pubs[o], op["id"], e.deleted, text(e.fields)) if e.exists else None
+            if fold(e, op, seq, c["hlc"]):
+                if old is not None:
+                    lt_add(acc, old, -1)
+                lt_add(acc, entity_digest(op["coll"], pubs[o], op["id"], e.deleted, text(e.fields)))
+        same(f"changeset {k}: state digest after it", lt_digest(acc).hex(), c["digest"])
+    rows = []
+    for (coll, owner, eid), e in sorted((k, e) for k, e in ents.items() if e.exists):
+        t = text(e.fields)
+        rows.append({"coll": coll.decode(), "owner": owner.hex(), "id": eid.decode(), "deleted": e.deleted, "fields": t, "seq": e.seq, "hlc": e.hlc, "digest": entity_digest(coll.decode(), owner, eid.decode(), e.deleted, t).hex()})
+    same("final entity rows", rows, v["entities"])
+    same("final lanes", lt_bytes(acc).hex(), v["lanes"])
+    same("final state digest", lt_digest(acc).hex(), v["digest"])
+    return len(v["changesets"])
+
+
+def main():
+    d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
+    selftest()
+    n = check_changesets(os.path.join(d, "changeset.json"))
+    n += check_entities(os.path.join(d, "entity.json"))
+    n += check_lthash(os.path.join(d, "lthash.json"))
+    n += check_state(os.path.join(d, "state.json"))
+    if nacl is None:
+        print("PyNaCl is not installed: Ed25519 public keys and signatures were not checked")
+    print(f"{n} vectors checked, {failures} mismatches")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
