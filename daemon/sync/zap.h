@@ -19,6 +19,7 @@
 
 #include "daemon/node.h"
 #include "daemon/zwatch.h"
+#include "proto/error.h"
 
 #define ZAP_BAN_FIRST_MS 5000u    /* the first ban of a member that broke the protocol */
 #define ZAP_BAN_MAX_MS   600000u  /* bans double with each offence up to ten minutes */
@@ -45,7 +46,7 @@ struct zap {
 	/* Refusals since the last log line, and what the last one was. */
 	unsigned long refused_unlogged;
 	uint64_t refused_logged_at;
-	char refused_last[400];
+	char refused_last[ERROR_QUOTE_SIZE + 200];
 	void (*on_closed)(struct zap *z);
 };
 
