@@ -1,9 +1,10 @@
 /*
  * The control socket pool. Each socket is a DEALER that writes the empty
- * delimiter frame a REQ would, with ZMQ_IMMEDIATE so that a request made
- * while loketd is down fails at once (503) instead of waiting in a queue
- * for a daemon that may never come, and ZMQ_LINGER 0 so that closing never
- * waits. A DEALER reconnects by itself when loketd restarts.
+ * delimiter frame a REQ would, with ZMQ_IMMEDIATE and a send timeout, so
+ * that a request made while loketd is down fails within CTL_CONNECT_MS
+ * (503) instead of waiting in a queue for a daemon that may never come (a
+ * new socket's first send waits for its connection), and ZMQ_LINGER 0 so
+ * that closing never waits. A DEALER reconnects by itself when loketd restarts.
  */
 #include "http/ctl.h"
 
@@ -22,7 +23,8 @@
 #include "proto/limits.h"
 #include "proto/value.h"
 
-#define CTL_IDLE_MAX 32 /* sockets kept idle; more are closed when given back */
+#define CTL_IDLE_MAX   32   /* sockets kept idle; more are closed when given back */
+#define CTL_CONNECT_MS 1000 /* a send waits this long for the connection to loketd */
 
 struct ctl {
 	void *zsock;
@@ -86,7 +88,7 @@ void ctl_pool_free(struct ctl_pool *p)
 struct ctl *ctl_get(struct ctl_pool *p, char *err, size_t errlen)
 {
 	struct ctl *c = NULL;
-	int linger = 0, immediate = 1;
+	int linger = 0, immediate = 1, sndtimeo = CTL_CONNECT_MS;
 
 	pthread_mutex_lock(&p->lock);
 	if (p->n_idle > 0)
@@ -100,6 +102,7 @@ struct ctl *ctl_get(struct ctl_pool *p, char *err, size_t errlen)
 	c->zsock = zmq_socket(p->zctx, ZMQ_DEALER);
 	if (!c->zsock || zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger)) < 0 ||
 	    zmq_setsockopt(c->zsock, ZMQ_IMMEDIATE, &immediate, sizeof(immediate)) < 0 ||
+	    zmq_setsockopt(c->zsock, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo)) < 0 ||
 	    zmq_connect(c->zsock, p->endpoint) < 0) {
 		snprintf(err, errlen, "cannot connect to loketd at %s: %s", p->endpoint,
 		         zmq_strerror(errno));
@@ -183,8 +186,7 @@ int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, jso
 		snprintf(err, errlen, "the request is too big for one message");
 		return LOKET_E_TOO_BIG;
 	}
-	if (zmq_send(c->zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
-	    zmq_send(c->zsock, msg, len, ZMQ_DONTWAIT) < 0)
+	if (zmq_send(c->zsock, "", 0, ZMQ_SNDMORE) < 0 || zmq_send(c->zsock, msg, len, 0) < 0)
 		return unavailable(c, "is it running?", err, errlen);
 	for (;;) {
 		long long left = deadline - now_ms();

@@ -79,6 +79,7 @@ struct request {
 	char seg[HTTP_MAX_SEGMENTS][HTTP_SEGMENT_MAX + 1];
 	struct token_grant grant;
 	int answered; /* a response was queued */
+	int too_big;  /* the body passed its bound (or came where none is taken) */
 	char *body;
 	size_t body_len;
 	struct bulk *bulk;
@@ -606,9 +607,10 @@ static json_t *admit(struct request *r, const char *url, const char *method, uns
 	}
 	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
 	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (r->route->access == ACCESS_WRITE && cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
-		return error_body(LOKET_E_TOO_BIG, status, "the body is larger than %u bytes",
-		                  HTTP_MAX_BODY);
+	unsigned long long max = r->route->access == ACCESS_WRITE ? HTTP_MAX_BODY : 0;
+	if (r->route->access != ACCESS_BULK && cl && strtoull(cl, NULL, 10) > max)
+		return max ? error_body(LOKET_E_TOO_BIG, status, "the body is larger than %llu bytes", max)
+		           : error_body(LOKET_E_TOO_BIG, status, "this resource takes no body");
 	if (r->route->access == ACCESS_BULK)
 		r->bulk = bulk_new(r->server->pool, &r->grant);
 	log_debug("http: %s %s by %s", method, url, r->grant.name);
@@ -648,12 +650,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			bulk_feed(r->bulk, upload_data, n);
 			return MHD_YES;
 		}
-		if (r->route->access != ACCESS_WRITE || r->body_len + n > HTTP_MAX_BODY)
-			return send_json(r, reply_status(LOKET_E_TOO_BIG),
-			                 reply_error(LOKET_E_TOO_BIG,
-			                             r->route->access == ACCESS_WRITE
-			                                 ? "the body is larger than 1048576 bytes"
-			                                 : "this resource takes no body"));
+		/* Past the bound the rest is read and dropped: the answer comes at its end. */
+		if (r->too_big || r->route->access != ACCESS_WRITE || r->body_len + n > HTTP_MAX_BODY) {
+			r->too_big = 1;
+			return MHD_YES;
+		}
 		char *grown = realloc(r->body, r->body_len + n);
 		if (!grown)
 			abort();
@@ -662,6 +663,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->body_len += n;
 		return MHD_YES;
 	}
+	if (r->too_big)
+		return send_json(r, reply_status(LOKET_E_TOO_BIG),
+		                 reply_error(LOKET_E_TOO_BIG, r->route->access == ACCESS_WRITE
+		                                                  ? "the body is larger than 1048576 bytes"
+		                                                  : "this resource takes no body"));
 	json_t *body = r->route->fn(r, &status);
 	return send_json(r, status, body);
 }
