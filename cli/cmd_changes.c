@@ -21,8 +21,10 @@
 int changes_main(int argc, char *argv[])
 {
 	static const struct option options[] = {
-	    {"since", required_argument, NULL, 's'}, {"coll", required_argument, NULL, 'c'},
-	    {"owner", required_argument, NULL, 'o'}, {"follow", no_argument, NULL, 'f'},
+	    {"since", required_argument, NULL, 's'},
+	    {"coll", required_argument, NULL, 'c'},
+	    {"owner", required_argument, NULL, 'o'},
+	    {"follow", no_argument, NULL, 'f'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct config *cfg = NULL;
@@ -64,14 +66,16 @@ int changes_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	for (;;) {
-		json_t *req = json_pack("{s:s, s:O, s:i}", "cmd", "changes", "since", since, "limit", 1000);
+		json_t *req =
+		    json_pack("{s:s, s:O, s:i}", "cmd", "changes", "since", since, "limit", 1000);
 		json_t *result = NULL, *e;
 		size_t i;
 		if (coll)
 			json_object_set_new(req, "coll", json_string(coll));
 		if (owner)
 			json_object_set_new(req, "owner", json_string(owner));
-		int rc = client_call(client, req, CLIENT_TIMEOUT_MS, &result, NULL, err, sizeof(err));
+		int rc =
+		    client_call(client, req, CLIENT_TIMEOUT_MS, &result, NULL, err, sizeof(err));
 		json_decref(req);
 		if (rc != 0) {
 			warnx("changes: %s", err);

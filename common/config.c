@@ -283,8 +283,8 @@ static int parse_section(struct config_parser *cp, const char *s, size_t len, ch
 	}
 	if (wlen == 4 && memcmp(in, "http", 4) == 0) {
 		if (arglen > 0)
-			return fail(cp, err, errlen, "malformed section header %s ([http] takes no name)",
-			            q);
+			return fail(cp, err, errlen,
+			            "malformed section header %s ([http] takes no name)", q);
 		if (cp->http_seen_section)
 			return fail(cp, err, errlen, "duplicate section %s", q);
 		cp->http_seen_section = true;
@@ -440,7 +440,8 @@ static bool valid_http_listen(const char *s, size_t len)
 		return false;
 	size_t hlen = colon - 1;
 	if (s[0] == '[')
-		return hlen > 2 && s[hlen - 1] == ']' && strspn(s + 1, "0123456789abcdefABCDEF:.") == hlen - 2;
+		return hlen > 2 && s[hlen - 1] == ']' &&
+		       strspn(s + 1, "0123456789abcdefABCDEF:.") == hlen - 2;
 	return strspn(s, "0123456789.") == hlen || (hlen == 9 && memcmp(s, "localhost", 9) == 0);
 }
 

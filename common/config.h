@@ -36,8 +36,8 @@
 
 #include "proto/limits.h"
 
-#define CONFIG_ENDPOINT_MAX    256
-#define CONFIG_HTTP_LISTEN_MAX 64
+#define CONFIG_ENDPOINT_MAX         256
+#define CONFIG_HTTP_LISTEN_MAX      64
 #define CONFIG_HTTP_TIMEOUT_MIN     1u
 #define CONFIG_HTTP_TIMEOUT_MAX     3600u
 #define CONFIG_HTTP_TIMEOUT_DEFAULT 10u

@@ -25,8 +25,8 @@
 #define BULK_OP_DEPTH    (LOKET_MAX_MESSAGE_DEPTH - 2u)
 
 /* {"cmd":"put","ops": as value_encode_message writes it, then an array16 header. */
-static const uint8_t put_prefix[] = {0x82, 0xa3, 'c', 'm', 'd', 0xa3, 'p', 'u',
-                                     't',  0xa3, 'o', 'p', 's'};
+static const uint8_t put_prefix[] = {0x82, 0xa3, 'c',  'm', 'd', 0xa3, 'p',
+                                     'u',  't',  0xa3, 'o', 'p', 's'};
 #define BULK_HEAD (sizeof(put_prefix) + 3u)
 
 struct bulk {
@@ -112,7 +112,8 @@ static int send_batch(struct bulk *b)
 	b->batch.size = BULK_HEAD;
 	b->batch_n = 0;
 	if (rc == 0) {
-		b->changed += (unsigned long long)json_integer_value(json_object_get(result, "changed"));
+		b->changed +=
+		    (unsigned long long)json_integer_value(json_object_get(result, "changed"));
 		b->unchanged +=
 		    (unsigned long long)json_integer_value(json_object_get(result, "unchanged"));
 		b->changesets +=
@@ -181,8 +182,9 @@ static void add_line(struct bulk *b, const char *s, size_t len)
 	json_decref(op);
 	size_t size = b->batch.size - at;
 	if (rc == 0 && size > LOKET_MAX_CHANGESET_BYTES) {
-		snprintf(err, sizeof(err), "the op is %zu bytes encoded, more than the %u a changeset holds",
-		         size, LOKET_MAX_CHANGESET_BYTES);
+		snprintf(err, sizeof(err),
+		         "the op is %zu bytes encoded, more than the %u a changeset holds", size,
+		         LOKET_MAX_CHANGESET_BYTES);
 		rc = LOKET_E_TOO_BIG;
 	}
 	if (rc < 0) {
@@ -259,15 +261,16 @@ json_t *bulk_finish(struct bulk *b, unsigned *status)
 		                 (json_int_t)b->changed, "unchanged", (json_int_t)b->unchanged,
 		                 "changesets", (json_int_t)b->changesets);
 	}
-	int n = b->applied_through
-	            ? snprintf(report, sizeof(report), "applied lines 1-%llu (%llu changed, %llu unchanged)",
-	                       b->applied_through, b->changed, b->unchanged)
-	            : snprintf(report, sizeof(report), "nothing applied");
+	int n = b->applied_through ? snprintf(report, sizeof(report),
+	                                      "applied lines 1-%llu (%llu changed, %llu unchanged)",
+	                                      b->applied_through, b->changed, b->unchanged)
+	                           : snprintf(report, sizeof(report), "nothing applied");
 	if (b->uncertain_first)
-		snprintf(report + n, sizeof(report) - (size_t)n,
-		         "; lines %llu-%llu may or may not have been applied; send the body again to "
-		         "complete the rest",
-		         b->uncertain_first, b->uncertain_last);
+		snprintf(
+		    report + n, sizeof(report) - (size_t)n,
+		    "; lines %llu-%llu may or may not have been applied; send the body again to "
+		    "complete the rest",
+		    b->uncertain_first, b->uncertain_last);
 	else if (b->error_line)
 		snprintf(report + n, sizeof(report) - (size_t)n,
 		         "; fix line %llu and send the body again to complete the rest",
@@ -276,7 +279,8 @@ json_t *bulk_finish(struct bulk *b, unsigned *status)
 		snprintf(report + n, sizeof(report) - (size_t)n,
 		         "; send the body again to complete the rest");
 	json_t *body = reply_error(b->code, b->message);
-	json_object_set_new(json_object_get(body, "error"), "line", json_integer((json_int_t)b->error_line));
+	json_object_set_new(json_object_get(body, "error"), "line",
+	                    json_integer((json_int_t)b->error_line));
 	json_object_set_new(body, "lines", json_integer((json_int_t)b->lineno));
 	json_object_set_new(body, "applied_through", json_integer((json_int_t)b->applied_through));
 	json_object_set_new(body, "changed", json_integer((json_int_t)b->changed));

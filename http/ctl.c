@@ -212,8 +212,8 @@ int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, jso
 		zmq_msg_close(&m);
 		return unavailable(c, "a malformed reply", err, errlen);
 	}
-	int rc = value_decode_message(zmq_msg_data(&m), zmq_msg_size(&m), &reply, derr,
-	                              sizeof(derr));
+	int rc =
+	    value_decode_message(zmq_msg_data(&m), zmq_msg_size(&m), &reply, derr, sizeof(derr));
 	zmq_msg_close(&m);
 	if (rc < 0) {
 		snprintf(err, errlen, "malformed reply from loketd: %s", derr);

@@ -21,9 +21,10 @@
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: loket-http [-c FILE]\n"
-	                "  serves the HTTP API of the node that FILE configures ([http] listen,\n"
-	                "  default 127.0.0.1:8470); FILE defaults to $LOKET_CONF, else %s\n",
+	fprintf(stderr,
+	        "usage: loket-http [-c FILE]\n"
+	        "  serves the HTTP API of the node that FILE configures ([http] listen,\n"
+	        "  default 127.0.0.1:8470); FILE defaults to $LOKET_CONF, else %s\n",
 	        LOKET_DEFAULT_CONF);
 }
 

@@ -99,7 +99,8 @@ int ops_check(const json_t *op, char *err, size_t errlen)
 	fields = json_object_get(op, "fields");
 	del = json_object_get(op, "del");
 	if (!json_is_string(coll)) {
-		snprintf(err, errlen, "%s", coll ? "\"coll\" must be a string" : "missing \"coll\"");
+		snprintf(err, errlen, "%s",
+		         coll ? "\"coll\" must be a string" : "missing \"coll\"");
 		return -EINVAL;
 	}
 	if (!json_is_string(id)) {

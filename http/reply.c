@@ -64,9 +64,9 @@ const char *reply_code_name(int code)
 
 json_t *reply_error(int code, const char *message)
 {
-	json_t *e = json_pack("{s:{s:i, s:s, s:s}}", "error", "code", code, "name",
-	                      reply_code_name(code), "message",
-	                      message && message[0] ? message : loket_strerror(code));
+	json_t *e =
+	    json_pack("{s:{s:i, s:s, s:s}}", "error", "code", code, "name", reply_code_name(code),
+	              "message", message && message[0] ? message : loket_strerror(code));
 	if (!e)
 		abort();
 	return e;

@@ -37,12 +37,12 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 
-#define HTTP_MAX_SEGMENTS   4
-#define HTTP_SEGMENT_MAX    160
-#define HTTP_TOKEN_MAX      256
-#define HTTP_LIMIT_MAX      1000
-#define HTTP_POLL_MS        50
-#define HTTP_DENIALS_PER_S  10
+#define HTTP_MAX_SEGMENTS  4
+#define HTTP_SEGMENT_MAX   160
+#define HTTP_TOKEN_MAX     256
+#define HTTP_LIMIT_MAX     1000
+#define HTTP_POLL_MS       50
+#define HTTP_DENIALS_PER_S 10
 
 struct server {
 	struct MHD_Daemon *mhd;
@@ -86,8 +86,7 @@ struct request {
 };
 
 static route_fn route_get, route_list, route_put, route_delete, route_bulk, route_search,
-    route_board, route_show, route_match, route_status, route_peers, route_changes,
-    route_openapi;
+    route_board, route_show, route_match, route_status, route_peers, route_changes, route_openapi;
 
 static const struct route routes[] = {
     {"GET", {"entities", "*", "*", "*"}, 4, ACCESS_READ, "", route_get},
@@ -105,8 +104,10 @@ static const struct route routes[] = {
     {"GET", {"openapi.json"}, 1, ACCESS_PUBLIC, "", route_openapi},
 };
 
-/* Logs a refused request, at most HTTP_DENIALS_PER_S a second, so that a flood cannot fill the log. */
-static void log_denial(struct server *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logs a refused request, at most HTTP_DENIALS_PER_S a second, so that a flood cannot fill the log.
+ */
+static void log_denial(struct server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void log_denial(struct server *s, const char *fmt, ...)
 {
 	char line[512];
@@ -234,8 +235,9 @@ static int arg_number(struct request *r, const char *name, long min, long max, l
 	errno = 0;
 	long n = strtol(v, &end, 10);
 	if (v[0] < '0' || v[0] > '9' || *end || errno || n < min || n > max) {
-		*body = error_body(LOKET_E_BAD_REQUEST, status, "%s %s is not a number from %ld to %ld",
-		                   name, error_quote_str(q, sizeof(q), v), min, max);
+		*body =
+		    error_body(LOKET_E_BAD_REQUEST, status, "%s %s is not a number from %ld to %ld",
+		               name, error_quote_str(q, sizeof(q), v), min, max);
 		return -1;
 	}
 	*out = n;
@@ -283,9 +285,9 @@ static json_t *route_get(struct request *r, unsigned *status)
 		return error_body(rc, status, "%s", err);
 	if (json_array_size(result) == 0) {
 		json_decref(result);
-		return error_body(LOKET_E_NOT_FOUND, status, "%s not found",
-		                  error_quotef(q, sizeof(q), "%s/%s/%s", r->seg[1], r->seg[2],
-		                               r->seg[3]));
+		return error_body(
+		    LOKET_E_NOT_FOUND, status, "%s not found",
+		    error_quotef(q, sizeof(q), "%s/%s/%s", r->seg[1], r->seg[2], r->seg[3]));
 	}
 	body = json_incref(json_array_get(result, 0));
 	json_decref(result);
@@ -319,16 +321,19 @@ static json_t *route_put(struct request *r, unsigned *status)
 
 	if (body)
 		return body;
-	json_t *fields = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *fields =
+	    json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!fields)
-		return error_body(LOKET_E_MALFORMED, status, "invalid JSON at line %d column %d: %s",
-		                  jerr.line, jerr.column, jerr.text);
+		return error_body(LOKET_E_MALFORMED, status,
+		                  "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+		                  jerr.text);
 	if (ops_check_fields(fields, err, sizeof(err)) < 0) {
 		json_decref(fields);
 		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
 	}
-	return put_ops(r, json_pack("{s:s, s:s, s:o}", "coll", r->seg[1], "id", r->seg[2], "fields", fields),
-	               status);
+	return put_ops(
+	    r, json_pack("{s:s, s:s, s:o}", "coll", r->seg[1], "id", r->seg[2], "fields", fields),
+	    status);
 }
 
 static json_t *route_delete(struct request *r, unsigned *status)
@@ -336,8 +341,8 @@ static json_t *route_delete(struct request *r, unsigned *status)
 	json_t *body = check_path(r, 1, 2, status);
 	if (body)
 		return body;
-	return put_ops(r, json_pack("{s:s, s:s, s:b}", "coll", r->seg[1], "id", r->seg[2], "del", 1),
-	               status);
+	return put_ops(
+	    r, json_pack("{s:s, s:s, s:b}", "coll", r->seg[1], "id", r->seg[2], "del", 1), status);
 }
 
 static json_t *route_bulk(struct request *r, unsigned *status)
@@ -351,7 +356,8 @@ static json_t *route_search(struct request *r, unsigned *status)
 	const char *q = arg(r, "q");
 
 	if (!q)
-		return error_body(LOKET_E_BAD_REQUEST, status, "give the words to search for in q=");
+		return error_body(LOKET_E_BAD_REQUEST, status,
+		                  "give the words to search for in q=");
 	json_t *req = json_pack("{s:s, s:s}", "cmd", "search", "text", q);
 	arg_into(r, req, "coll", "coll");
 	if ((body = with_limit(r, req, status)))
@@ -387,7 +393,8 @@ static json_t *route_match(struct request *r, unsigned *status)
 	json_t *body = check_path(r, -1, 2, status);
 	if (body)
 		return body;
-	json_t *req = json_pack("{s:s, s:s, s:s}", "cmd", "match", "owner", r->seg[1], "id", r->seg[2]);
+	json_t *req =
+	    json_pack("{s:s, s:s, s:s}", "cmd", "match", "owner", r->seg[1], "id", r->seg[2]);
 	if ((body = with_limit(r, req, status)))
 		return body;
 	return relay(r, req, status);
@@ -463,7 +470,8 @@ static json_t *route_openapi(struct request *r, unsigned *status)
 	json_t *doc = json_loadb((const char *)openapi_json, openapi_json_len, 0, &jerr);
 
 	if (!doc)
-		return error_body(LOKET_E_MALFORMED, status, "the built-in openapi.json is invalid");
+		return error_body(LOKET_E_MALFORMED, status,
+		                  "the built-in openapi.json is invalid");
 	*status = 200;
 	return doc;
 }
@@ -492,7 +500,8 @@ static unsigned find_route(struct request *r, const char *url, const char *metho
 		size_t k = 0;
 		if (rt->n != n)
 			continue;
-		while (k < n && (!strcmp(rt->pattern[k], "*") || !strcmp(rt->pattern[k], r->seg[k])))
+		while (k < n &&
+		       (!strcmp(rt->pattern[k], "*") || !strcmp(rt->pattern[k], r->seg[k])))
 			k++;
 		if (k < n)
 			continue;
@@ -531,8 +540,8 @@ static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char 
 /* The token of "Authorization: Bearer TOKEN", or NULL. */
 static const char *bearer(struct request *r, size_t *len)
 {
-	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-	                                            MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *h =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
 		return NULL;
 	h += 7;
@@ -569,7 +578,8 @@ static json_t *admit(struct request *r, const char *url, const char *method, uns
 	unsigned st = find_route(r, url, method);
 
 	if (st == MHD_HTTP_NOT_FOUND)
-		return error_body(LOKET_E_NOT_FOUND, status, "no such resource %s (see /v1/openapi.json)",
+		return error_body(LOKET_E_NOT_FOUND, status,
+		                  "no such resource %s (see /v1/openapi.json)",
 		                  error_quote_str(q, sizeof(q), url));
 	if (st) {
 		*status = st;
@@ -578,38 +588,42 @@ static json_t *admit(struct request *r, const char *url, const char *method, uns
 	struct arg_check ac = {.allowed = r->route->args};
 	if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &ac) < 0 ||
 	    ac.bad[0])
-		return error_body(LOKET_E_BAD_REQUEST, status, "unknown query parameter %s%s%s", ac.bad,
-		                  r->route->args[0] ? " (this resource takes " : "",
+		return error_body(LOKET_E_BAD_REQUEST, status, "unknown query parameter %s%s%s",
+		                  ac.bad, r->route->args[0] ? " (this resource takes " : "",
 		                  r->route->args[0] ? r->route->args : "");
 	if (r->route->access == ACCESS_PUBLIC)
 		return NULL;
 	size_t len = 0;
 	const char *token = bearer(r, &len);
 	if (!token || tokens_check(r->server->tokens, token, len, &r->grant) < 0) {
-		log_denial(r->server, "%s %s from %s: %s", method, url, peer_address(r, addr, sizeof(addr)),
+		log_denial(r->server, "%s %s from %s: %s", method, url,
+		           peer_address(r, addr, sizeof(addr)),
 		           token ? "unknown token" : "no bearer token");
 		*status = MHD_HTTP_UNAUTHORIZED;
-		return reply_error(LOKET_E_DENIED, token ? "the bearer token is not valid"
-		                                         : "give a bearer token: Authorization: Bearer TOKEN");
+		return reply_error(LOKET_E_DENIED,
+		                   token ? "the bearer token is not valid"
+		                         : "give a bearer token: Authorization: Bearer TOKEN");
 	}
 	if (r->route->access == ACCESS_WRITE && !tokens_may_write(&r->grant, r->seg[1])) {
-		log_denial(r->server, "%s %s from %s: token %s (scope %s) may not write %s", method, url,
-		           peer_address(r, addr, sizeof(addr)), r->grant.name, r->grant.scope,
+		log_denial(r->server, "%s %s from %s: token %s (scope %s) may not write %s", method,
+		           url, peer_address(r, addr, sizeof(addr)), r->grant.name, r->grant.scope,
 		           r->seg[1]);
-		return error_body(LOKET_E_DENIED, status, "token %s (scope %s) may not write collection %s",
-		                  r->grant.name, r->grant.scope, r->seg[1]);
+		return error_body(LOKET_E_DENIED, status,
+		                  "token %s (scope %s) may not write collection %s", r->grant.name,
+		                  r->grant.scope, r->seg[1]);
 	}
 	if (r->route->access == ACCESS_BULK && strncmp(r->grant.scope, "write:", 6) != 0) {
-		log_denial(r->server, "%s %s from %s: token %s (scope %s) may not write", method, url,
-		           peer_address(r, addr, sizeof(addr)), r->grant.name, r->grant.scope);
+		log_denial(r->server, "%s %s from %s: token %s (scope %s) may not write", method,
+		           url, peer_address(r, addr, sizeof(addr)), r->grant.name, r->grant.scope);
 		return error_body(LOKET_E_DENIED, status, "token %s (scope %s) may not write",
 		                  r->grant.name, r->grant.scope);
 	}
-	const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-	                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	unsigned long long max = r->route->access == ACCESS_WRITE ? HTTP_MAX_BODY : 0;
 	if (r->route->access != ACCESS_BULK && cl && strtoull(cl, NULL, 10) > max)
-		return max ? error_body(LOKET_E_TOO_BIG, status, "the body is larger than %llu bytes", max)
+		return max ? error_body(LOKET_E_TOO_BIG, status,
+		                        "the body is larger than %llu bytes", max)
 		           : error_body(LOKET_E_TOO_BIG, status, "this resource takes no body");
 	if (r->route->access == ACCESS_BULK)
 		r->bulk = bulk_new(r->server->pool, &r->grant);
@@ -618,9 +632,8 @@ static json_t *admit(struct request *r, const char *url, const char *method, uns
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	(void)version;
 	struct request *r = *con_cls;
@@ -651,7 +664,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_YES;
 		}
 		/* Past the bound the rest is read and dropped: the answer comes at its end. */
-		if (r->too_big || r->route->access != ACCESS_WRITE || r->body_len + n > HTTP_MAX_BODY) {
+		if (r->too_big || r->route->access != ACCESS_WRITE ||
+		    r->body_len + n > HTTP_MAX_BODY) {
 			r->too_big = 1;
 			return MHD_YES;
 		}
@@ -664,10 +678,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (r->too_big)
-		return send_json(r, reply_status(LOKET_E_TOO_BIG),
-		                 reply_error(LOKET_E_TOO_BIG, r->route->access == ACCESS_WRITE
-		                                                  ? "the body is larger than 1048576 bytes"
-		                                                  : "this resource takes no body"));
+		return send_json(
+		    r, reply_status(LOKET_E_TOO_BIG),
+		    reply_error(LOKET_E_TOO_BIG, r->route->access == ACCESS_WRITE
+		                                     ? "the body is larger than 1048576 bytes"
+		                                     : "this resource takes no body"));
 	json_t *body = r->route->fn(r, &status);
 	return send_json(r, status, body);
 }
@@ -754,13 +769,13 @@ int server_start(const struct server_options *o, struct server **out, char *err,
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 	                 MHD_USE_POLL | MHD_USE_ERROR_LOG |
 	                 (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-	s->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
-	    MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_STRICT_FOR_CLIENT, 1,
-	    MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+	                          (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+	                          (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	                          o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                          (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+	                          on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	                          MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	if (!s->mhd) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
 		         errno ? strerror(errno) : "libmicrohttpd refused to start");

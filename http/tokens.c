@@ -89,8 +89,8 @@ static size_t word(const char *line, size_t len, size_t *at, const char **w)
 	return n;
 }
 
-int tokens_parse_line(const char *line, size_t len, struct token_grant *out,
-                      unsigned char hash[32], char *err, size_t errlen)
+int tokens_parse_line(const char *line, size_t len, struct token_grant *out, unsigned char hash[32],
+                      char *err, size_t errlen)
 {
 	const char *name, *scope, *hex, *rest;
 	size_t at = 0, nlen, slen, hlen, bin_len;
@@ -108,14 +108,15 @@ int tokens_parse_line(const char *line, size_t len, struct token_grant *out,
 		         error_quote(q, sizeof(q), line, len));
 		return -EINVAL;
 	}
-	if (nlen > TOKENS_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") < nlen) {
-		snprintf(err, errlen, "invalid token name %s (use 1 to %u of a-z, 0-9, '_' and '-')",
+	if (nlen > TOKENS_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") < nlen) {
+		snprintf(err, errlen,
+		         "invalid token name %s (use 1 to %u of a-z, 0-9, '_' and '-')",
 		         error_quote(q, sizeof(q), name, nlen), TOKENS_NAME_MAX);
 		return -EINVAL;
 	}
 	if (slen > TOKENS_SCOPE_MAX || !valid_scope(scope, slen)) {
-		snprintf(err, errlen,
-		         "invalid scope %s (use read, write:* or write:COLL,COLL...)",
+		snprintf(err, errlen, "invalid scope %s (use read, write:* or write:COLL,COLL...)",
 		         error_quote(q, sizeof(q), scope, slen));
 		return -EINVAL;
 	}
@@ -157,12 +158,12 @@ static void reload(struct tokens *t, const struct stat *st)
 		lineno++;
 		if (len > 0 && line[len - 1] == '\n')
 			len--;
-		int rc = (size_t)len > TOKENS_LINE_MAX
-		             ? (snprintf(err, sizeof(err), "line is longer than %u bytes",
-		                         TOKENS_LINE_MAX),
-		                -EINVAL)
-		             : tokens_parse_line(line, (size_t)len, &e.grant, e.hash, err,
-		                                 sizeof(err));
+		int rc =
+		    (size_t)len > TOKENS_LINE_MAX
+		        ? (snprintf(err, sizeof(err), "line is longer than %u bytes",
+		                    TOKENS_LINE_MAX),
+		           -EINVAL)
+		        : tokens_parse_line(line, (size_t)len, &e.grant, e.hash, err, sizeof(err));
 		if (rc == 1)
 			continue;
 		if (rc == 0 && n == TOKENS_MAX) {

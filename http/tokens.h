@@ -49,7 +49,7 @@ int tokens_may_write(const struct token_grant *g, const char *coll);
  * Parses one line of a token file into *out (its hash into hash). 0 for a
  * token, 1 for a blank or comment line, -EINVAL with a sentence otherwise.
  */
-int tokens_parse_line(const char *line, size_t len, struct token_grant *out,
-                      unsigned char hash[32], char *err, size_t errlen);
+int tokens_parse_line(const char *line, size_t len, struct token_grant *out, unsigned char hash[32],
+                      char *err, size_t errlen);
 
 #endif

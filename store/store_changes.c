@@ -57,8 +57,7 @@ static json_t *cursor_json(const uint8_t *bin, size_t len)
 }
 
 /* Decodes a cursor's base64 into bin; its length in *len, or LOKET_E_MALFORMED. */
-static int cursor_decode(struct store *s, const char *cursor, uint8_t *bin, size_t cap,
-                         size_t *len)
+static int cursor_decode(struct store *s, const char *cursor, uint8_t *bin, size_t cap, size_t *len)
 {
 	const char *end;
 	char q[ERROR_QUOTE_SIZE];
@@ -121,7 +120,8 @@ int store_page(struct store *s, const char *coll, const char *owner, const char 
 	if (owner)
 		sqlite3_bind_blob(st, 2, key, 32, SQLITE_STATIC);
 	if (after) {
-		sqlite3_bind_text(st, 3, (const char *)cur + 33, (int)(cur_len - 33), SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, (const char *)cur + 33, (int)(cur_len - 33),
+		                  SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, cur + 1, 32, SQLITE_STATIC);
 	}
 	/* One more than asked says whether a next page exists. */
@@ -206,10 +206,11 @@ static int changes_since(struct store *s, const char *since, int64_t *ver)
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | bin[17 + i];
 	if (memcmp(bin + 1, s->id, 16) != 0) {
-		store_set_error(s,
-		                "cursor %s is of another store (this node was set up anew); re-read "
-		                "everything with the list, then follow the feed from its new cursor",
-		                error_quote_str(q, sizeof(q), since));
+		store_set_error(
+		    s,
+		    "cursor %s is of another store (this node was set up anew); re-read "
+		    "everything with the list, then follow the feed from its new cursor",
+		    error_quote_str(q, sizeof(q), since));
 		return LOKET_E_GONE;
 	}
 	if ((rc = max_ver(s, &top)) < 0)
@@ -218,12 +219,13 @@ static int changes_since(struct store *s, const char *since, int64_t *ver)
 	if (rc < 0 && rc != LOKET_E_NOT_FOUND)
 		return rc;
 	if (v > (uint64_t)top || (v > 0 && rc == 0 && (int64_t)v <= floor)) {
-		store_set_error(s,
-		                "cursor %s is older than what this node keeps (%s); re-read "
-		                "everything with the list, then follow the feed from its new cursor",
-		                error_quote_str(q, sizeof(q), since),
-		                v > (uint64_t)top ? "the store was restored from an older copy"
-		                                  : "its state was rebuilt since");
+		store_set_error(
+		    s,
+		    "cursor %s is older than what this node keeps (%s); re-read "
+		    "everything with the list, then follow the feed from its new cursor",
+		    error_quote_str(q, sizeof(q), since),
+		    v > (uint64_t)top ? "the store was restored from an older copy"
+		                      : "its state was rebuilt since");
 		return LOKET_E_GONE;
 	}
 	*ver = (int64_t)v;
