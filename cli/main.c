@@ -74,6 +74,13 @@ static const struct {
      "Each view has owner (member name), id, seq, hlc, a column per field (arrays and\n"
      "maps as JSON text) and fields (the whole object as JSON). Anything but a read is\n"
      "refused. At most 10000 rows, stopped after 2 seconds.\n"},
+    {"changes", changes_main, "[--since CURSOR] [--coll COLL] [--owner NAME] [--follow]",
+     "Prints the entities changed after CURSOR, in the order applied, as JSON lines",
+     "  the cursor to resume from follows on standard error (\"cursor CURSOR\"); --follow\n"
+     "  goes on printing changes as they come; a cursor from before a rebuild is refused\n"},
+    {"token", token_main, "add NAME --scope SCOPE [--file F]",
+     "Makes a bearer token for loket-http, prints it once, appends its hash to [http] tokens",
+     "  SCOPE: read, write:* or write:COLL,COLL...\n"},
     {"log", log_main, "[--origin NAME] [--limit N] [--json]",
      "Shows the signed changesets, newest first (default limit 20)", NULL},
     {"put", put_main, "COLL ID --json FIELDS [--output json]",

@@ -32,5 +32,7 @@ int show_main(int argc, char *argv[]);
 int experts_main(int argc, char *argv[]);
 int match_main(int argc, char *argv[]);
 int query_main(int argc, char *argv[]);
+int changes_main(int argc, char *argv[]);
+int token_main(int argc, char *argv[]);
 
 #endif

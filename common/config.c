@@ -34,6 +34,7 @@ enum section {
 	SECTION_NONE,
 	SECTION_NODE,
 	SECTION_MEMBER,
+	SECTION_HTTP,
 };
 
 /* Keys of [node]; a bit each in node_seen. */
@@ -65,6 +66,19 @@ static const char *const node_keys[] = {
     [NODE_METRICS] = "metrics",
 };
 
+/* Keys of [http]; a bit each in http_seen. */
+enum http_key {
+	HTTP_LISTEN,
+	HTTP_TOKENS,
+	HTTP_TIMEOUT,
+};
+
+static const char *const http_keys[] = {
+    [HTTP_LISTEN] = "listen",
+    [HTTP_TOKENS] = "tokens",
+    [HTTP_TIMEOUT] = "timeout",
+};
+
 static const char *const member_keys[] = {
     [MEMBER_KEY] = "key",
     [MEMBER_ENDPOINT] = "endpoint",
@@ -83,6 +97,9 @@ struct config_parser {
 	unsigned member_seen; /* bits of enum member_key, current member */
 	char data_raw[PATH_MAX];
 	char key_raw[PATH_MAX];
+	bool http_seen_section;
+	unsigned http_seen; /* bits of enum http_key */
+	char http_tokens_raw[PATH_MAX];
 
 	struct config *cfg;
 	size_t members_cap;
@@ -294,6 +311,16 @@ static int parse_section(struct config_parser *cp, const char *s, size_t len, ch
 		cp->section = SECTION_NODE;
 		return 0;
 	}
+	if (wlen == 4 && memcmp(in, "http", 4) == 0) {
+		if (arglen > 0)
+			return fail(cp, err, errlen,
+			            "malformed section header %s ([http] takes no name)", q);
+		if (cp->http_seen_section)
+			return fail(cp, err, errlen, "duplicate section %s", q);
+		cp->http_seen_section = true;
+		cp->section = SECTION_HTTP;
+		return 0;
+	}
 	if (!(wlen == 6 && memcmp(in, "member", 6) == 0))
 		return fail(cp, err, errlen, "unknown section %s", q);
 
@@ -427,6 +454,73 @@ static int parse_node_key(struct config_parser *cp, enum node_key key, const cha
 	return LOKET_E_CONFIG;
 }
 
+/*
+ * [http] listen: HOST:PORT where HOST is an IPv4 address, "localhost" or
+ * an IPv6 address in brackets, and PORT 1..65535; what the address means
+ * is the HTTP server's to find out when it binds.
+ */
+static bool valid_http_listen(const char *s, size_t len)
+{
+	size_t colon = len;
+
+	if (len == 0 || len >= CONFIG_HTTP_LISTEN_MAX)
+		return false;
+	while (colon > 0 && s[colon - 1] != ':')
+		colon--;
+	if (colon < 2 || colon == len || len - colon > 5)
+		return false;
+	unsigned long port = 0;
+	for (size_t i = colon; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		port = port * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (port < 1 || port > 65535)
+		return false;
+	size_t hlen = colon - 1;
+	if (s[0] == '[')
+		return hlen > 2 && s[hlen - 1] == ']' &&
+		       strspn(s + 1, "0123456789abcdefABCDEF:.") == hlen - 2;
+	return strspn(s, "0123456789.") == hlen || (hlen == 9 && memcmp(s, "localhost", 9) == 0);
+}
+
+static int parse_http_key(struct config_parser *cp, enum http_key key, const char *v, size_t vlen,
+                          const char *qv, char *err, size_t errlen)
+{
+	struct config *cfg = cp->cfg;
+	char buf[PATH_MAX];
+
+	switch (key) {
+	case HTTP_LISTEN:
+		if (!valid_http_listen(v, vlen))
+			return fail(cp, err, errlen,
+			            "invalid listen %s in [http] (expected ADDRESS:PORT, like "
+			            "127.0.0.1:8470 or [::1]:8470)",
+			            qv);
+		copy_bytes(cfg->http_listen, sizeof(cfg->http_listen), v, vlen);
+		return 0;
+	case HTTP_TOKENS:
+		if (copy_bytes(cp->http_tokens_raw, PATH_MAX, v, vlen) < 0 ||
+		    resolve_path(cp, cp->http_tokens_raw, buf, sizeof(buf)) < 0)
+			return fail(cp, err, errlen, "path %s is too long", qv);
+		return 0;
+	case HTTP_TIMEOUT: {
+		unsigned long t = 0;
+		size_t i = 0;
+		while (i < vlen && i < 5 && v[i] >= '0' && v[i] <= '9')
+			t = t * 10 + (unsigned long)(v[i++] - '0');
+		if (i != vlen || t < CONFIG_HTTP_TIMEOUT_MIN || t > CONFIG_HTTP_TIMEOUT_MAX)
+			return fail(cp, err, errlen,
+			            "timeout %s in [http] is not a number of seconds from %u to %u",
+			            qv, CONFIG_HTTP_TIMEOUT_MIN, CONFIG_HTTP_TIMEOUT_MAX);
+		cfg->http_timeout_s = (unsigned)t;
+		return 0;
+	}
+	}
+	assert(!"unreachable");
+	return LOKET_E_CONFIG;
+}
+
 static int parse_member_key(struct config_parser *cp, enum member_key key, const char *v,
                             size_t vlen, const char *qv, char *err, size_t errlen)
 {
@@ -484,6 +578,9 @@ int config_parse_begin(struct config_parser **out, const char *file, const char 
 	copy_bytes(cp->cfg->federation, sizeof(cp->cfg->federation), "default", 7);
 	copy_bytes(cp->data_raw, sizeof(cp->data_raw), ".", 1);
 	copy_bytes(cp->key_raw, sizeof(cp->key_raw), "node.key", 8);
+	copy_bytes(cp->cfg->http_listen, sizeof(cp->cfg->http_listen), "127.0.0.1:8470", 14);
+	copy_bytes(cp->http_tokens_raw, sizeof(cp->http_tokens_raw), "http.tokens", 11);
+	cp->cfg->http_timeout_s = CONFIG_HTTP_TIMEOUT_DEFAULT;
 	*out = cp;
 	cp = NULL;
 cleanup:
@@ -566,6 +663,20 @@ int config_parse_line(struct config_parser *cp, const char *line, size_t len, ch
 		return rc;
 	}
 
+	if (cp->section == SECTION_HTTP) {
+		int key = lookup(http_keys, sizeof(http_keys) / sizeof(http_keys[0]), k, klen);
+		if (key < 0)
+			return fail(cp, err, errlen, "unknown key %s in [http]", qk);
+		if (cp->http_seen & (1u << key))
+			return fail(cp, err, errlen, "duplicate key %s in [http]", qk);
+		if (vlen == 0)
+			return fail(cp, err, errlen, "empty value for %s in [http]", qk);
+		int rc = parse_http_key(cp, (enum http_key)key, v, vlen, qv, err, errlen);
+		if (rc == 0)
+			cp->http_seen |= 1u << key;
+		return rc;
+	}
+
 	const struct config_member *m = current_member(cp);
 	int key = lookup(member_keys, sizeof(member_keys) / sizeof(member_keys[0]), k, klen);
 	if (key < 0)
@@ -602,7 +713,9 @@ int config_parse_finish(struct config_parser *cp, struct config **out, char *err
 		goto cleanup;
 	}
 	if (resolve_path(cp, cp->data_raw, cp->cfg->data, sizeof(cp->cfg->data)) < 0 ||
-	    resolve_path(cp, cp->key_raw, cp->cfg->key, sizeof(cp->cfg->key)) < 0) {
+	    resolve_path(cp, cp->key_raw, cp->cfg->key, sizeof(cp->cfg->key)) < 0 ||
+	    resolve_path(cp, cp->http_tokens_raw, cp->cfg->http_tokens,
+	                 sizeof(cp->cfg->http_tokens)) < 0) {
 		rc = fail(cp, err, errlen, "a resolved path is too long");
 		goto cleanup;
 	}

@@ -19,6 +19,11 @@
  *   key = BASE64 (44 chars)         ; required: Ed25519 public key
  *   endpoint = tcp://127.0.0.1:7401 ; optional: dialled if present
  *
+ *   [http]                          ; optional: read by loket-http only
+ *   listen = 127.0.0.1:8470         ; ADDRESS:PORT (IPv4, localhost or [IPv6])
+ *   tokens = http.tokens            ; the bearer token file; default "http.tokens"
+ *   timeout = 10                    ; seconds of silence before a connection is dropped
+ *
  * Relative paths are relative to the directory of the config file. Comments
  * start with ';' or '#'. Unknown sections or keys, duplicates and malformed
  * lines are errors naming the file and line.
@@ -32,7 +37,11 @@
 
 #include "proto/limits.h"
 
-#define CONFIG_ENDPOINT_MAX 256
+#define CONFIG_ENDPOINT_MAX         256
+#define CONFIG_HTTP_LISTEN_MAX      64
+#define CONFIG_HTTP_TIMEOUT_MIN     1u
+#define CONFIG_HTTP_TIMEOUT_MAX     3600u
+#define CONFIG_HTTP_TIMEOUT_DEFAULT 10u
 
 struct config_member {
 	char name[LOKET_MAX_NAME_LEN + 1];
@@ -49,7 +58,10 @@ struct config {
 	char key[PATH_MAX];               /* resolved against the config's directory */
 	unsigned sync_interval_s;
 	int log_level;
-	char metrics[CONFIG_ENDPOINT_MAX]; /* HOST:PORT of /metrics; "" if off */
+	char metrics[CONFIG_ENDPOINT_MAX];        /* HOST:PORT of /metrics; "" if off */
+	char http_listen[CONFIG_HTTP_LISTEN_MAX]; /* [http] listen, default 127.0.0.1:8470 */
+	char http_tokens[PATH_MAX];               /* [http] tokens, resolved */
+	unsigned http_timeout_s;                  /* [http] timeout */
 	size_t n_members;
 	struct config_member *members;
 };

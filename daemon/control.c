@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/paths.h"
 #include "daemon/control_board.h"
+#include "daemon/control_feed.h"
 #include "daemon/put_ops.h"
 #include "desk/broker.h"
 #include "desk/directory.h"
@@ -46,10 +47,11 @@ static const struct {
 	const char *name;
 	control_handler handler;
 } builtin_commands[] = {
-    {"status", handle_status}, {"get", handle_get},     {"list", handle_list},
-    {"search", handle_search}, {"log", handle_log},     {"rebuild", handle_rebuild},
-    {"board", control_board},  {"show", handle_show},   {"experts", handle_experts},
-    {"match", handle_match},   {"query", handle_query}, {"put", handle_put_unread},
+    {"status", handle_status}, {"get", handle_get},          {"list", handle_list},
+    {"search", handle_search}, {"log", handle_log},          {"rebuild", handle_rebuild},
+    {"board", control_board},  {"show", handle_show},        {"experts", handle_experts},
+    {"match", handle_match},   {"query", handle_query},      {"put", handle_put_unread},
+    {"page", control_page},    {"changes", control_changes},
 };
 
 /* Typed getters: absent or nil is "not given"; anything else must have the type. */

@@ -65,6 +65,10 @@ const char *loket_strerror(int code)
 		return "Verification found problems";
 	case LOKET_E_FROZEN:
 		return "Origin is frozen by a fork proof";
+	case LOKET_E_GONE:
+		return "Cursor is older than what the node keeps";
+	case LOKET_E_DENIED:
+		return "Access denied";
 	default:
 		break;
 	}

@@ -63,6 +63,8 @@ enum loket_error {
 	LOKET_E_UNAVAILABLE,               /* daemon not reachable */
 	LOKET_E_VERIFY,                    /* verification found problems */
 	LOKET_E_FROZEN,                    /* origin frozen by a fork proof */
+	LOKET_E_GONE,                      /* a cursor older than what the node keeps */
+	LOKET_E_DENIED,                    /* no valid credentials, or not allowed */
 	LOKET_E_LAST,
 };
 

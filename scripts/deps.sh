@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang-format jq
 	libzmq3-dev libsodium-dev libsqlite3-dev libuv1-dev libmsgpack-dev
-	libjansson-dev libcmocka-dev libmicrohttpd-dev sqlite3 curl prometheus)
+	libjansson-dev libcmocka-dev libmicrohttpd-dev sqlite3 curl python3 prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -876,6 +876,8 @@ int store_rebuild(struct store *s)
 	s->counts_known = 0;
 	if ((rc = run(s, s->sp_begin, "cannot begin rebuild")) < 0)
 		return rc;
+	if ((rc = store_changes_note_rebuild(s)) < 0)
+		goto undo;
 	if (sqlite3_exec(s->db, "DELETE FROM entity", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = store_sqlite_fail(s, "cannot clear entities");
 		goto undo;

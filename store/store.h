@@ -188,6 +188,27 @@ int store_log(struct store *s, const char *origin, long limit, json_t **out);
 int store_status(struct store *s, json_t **out);
 
 /*
+ * Following the store from outside (store_changes.c); cursors are opaque
+ * base64url text. store_page: one page of the live entities of coll (of
+ * owner, if given) in (id, owner) order, strictly after the cursor after
+ * (NULL: from the start), at most limit of them and about 1 MiB;
+ * *out = {"entities":[...],"next":CURSOR or null}, next null on the last
+ * page. store_changes: the change feed, the latest state of every entity
+ * written after the cursor since (NULL: from the start), in the order of
+ * those writes, each entity with "deleted" (a tombstone has true);
+ * filtered by coll and owner when given; at most limit entities and about
+ * 1 MiB, and at most 20,000 rows examined; *out = {"changes":[...],
+ * "cursor":CURSOR,"more":bool}, more true when it stopped at a bound (ask
+ * again at once). A malformed cursor is LOKET_E_MALFORMED; one of another
+ * store, of a state rebuilt since, or beyond the store (restored from an
+ * older copy) is LOKET_E_GONE. store_errmsg says why.
+ */
+int store_page(struct store *s, const char *coll, const char *owner, const char *after, long limit,
+               json_t **out);
+int store_changes(struct store *s, const char *since, const char *coll, const char *owner,
+                  long limit, json_t **out);
+
+/*
  * Read-only SQL (store_query.c) on a second, read-only connection with one
  * TEMP view per collection. *out = {"columns":[...],"rows":[[...]],
  * "truncated":bool}; at most limit rows (<= 0 or above the maximum: the

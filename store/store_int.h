@@ -204,6 +204,12 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 int store_replay(struct store_apply *a, const uint8_t *bytes, size_t len, const uint8_t origin[32],
                  uint64_t seq, size_t *n_ops, char *err, size_t errlen);
 
+/*
+ * Called by store_rebuild inside its savepoint, before the rows are made
+ * anew: feed cursors up to the current ver no longer resume (store_changes.c).
+ */
+int store_changes_note_rebuild(struct store *s);
+
 /* The entity digest (proto/FORMAT.md, section 7.1). */
 void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[32], const char *id,
                          size_t id_len, int deleted, const char *fields, size_t fields_len,

@@ -169,6 +169,7 @@ static void router_on_readable(struct zwatch *w, void *zsock, void *data)
 		/* One accepted connection per member: the newest wins, the one before is shut. */
 		if (sess->up && sess->fd >= 0 && sess->fd != fd) {
 			sync_shut_later(st, m, sess->fd);
+			sync_shut_now(m); /* nothing to say on it first: its replies go too */
 			sync_clear_fetches(st, m);
 		}
 		memcpy(sess->rid, rid, rid_len);

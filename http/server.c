@@ -1,0 +1,799 @@
+/*
+ * The HTTP server. libmicrohttpd parses HTTP (request line, headers,
+ * chunked bodies) within a fixed memory budget per connection; this file
+ * sees each request as a route, its path segments, its query and its
+ * body. A request's life: the first call of the access handler finds the
+ * route, checks the query's names and the bearer token, and refuses at once
+ * what cannot succeed (401, 403, 404, 405, a Content-Length beyond the
+ * bound: 413), so a refused body is never read; the calls with body data
+ * append it (bounded) or stream it into a bulk write; the last call runs
+ * the route and queues its JSON. Every route is a few control requests to
+ * loketd, made on this connection's thread, so a slow loketd holds only the
+ * connections that wait for it, and a slow client holds only its own
+ * thread, never loketd's loop.
+ */
+#include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "common/log.h"
+#include "http/bulk.h"
+#include "http/ctl.h"
+#include "http/openapi.h"
+#include "http/ops.h"
+#include "http/reply.h"
+#include "http/tokens.h"
+#include "proto/error.h"
+#include "proto/limits.h"
+
+#define HTTP_MAX_SEGMENTS  4
+#define HTTP_SEGMENT_MAX   160
+#define HTTP_TOKEN_MAX     256
+#define HTTP_LIMIT_MAX     1000
+#define HTTP_POLL_MS       50
+#define HTTP_DENIALS_PER_S 10
+
+struct server {
+	struct MHD_Daemon *mhd;
+	struct ctl_pool *pool;
+	struct tokens *tokens;
+	pthread_mutex_t log_lock; /* the denial log's rate */
+	time_t log_second;
+	unsigned log_count, log_dropped;
+};
+
+enum access {
+	ACCESS_PUBLIC, /* no token */
+	ACCESS_READ,   /* any valid token */
+	ACCESS_WRITE,  /* a token whose scope writes the path's collection */
+	ACCESS_BULK,   /* any valid token; each line is checked against its scope */
+};
+
+struct request;
+typedef json_t *route_fn(struct request *r, unsigned *status);
+
+struct route {
+	const char *method;
+	const char *pattern[HTTP_MAX_SEGMENTS]; /* literal segments, "*" for a parameter */
+	size_t n;
+	enum access access;
+	const char *args; /* query parameters allowed, comma-separated */
+	route_fn *fn;
+};
+
+struct request {
+	struct server *server;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	char seg[HTTP_MAX_SEGMENTS][HTTP_SEGMENT_MAX + 1];
+	struct token_grant grant;
+	int answered; /* a response was queued */
+	int too_big;  /* the body passed its bound (or came where none is taken) */
+	char *body;
+	size_t body_len;
+	struct bulk *bulk;
+};
+
+static route_fn route_get, route_list, route_put, route_delete, route_bulk, route_search,
+    route_board, route_show, route_match, route_status, route_peers, route_changes, route_openapi;
+
+static const struct route routes[] = {
+    {"GET", {"entities", "*", "*", "*"}, 4, ACCESS_READ, "", route_get},
+    {"GET", {"entities", "*"}, 2, ACCESS_READ, "after,limit,owner", route_list},
+    {"PUT", {"entities", "*", "*"}, 3, ACCESS_WRITE, "", route_put},
+    {"DELETE", {"entities", "*", "*"}, 3, ACCESS_WRITE, "", route_delete},
+    {"POST", {"bulk"}, 1, ACCESS_BULK, "", route_bulk},
+    {"GET", {"search"}, 1, ACCESS_READ, "q,coll,limit", route_search},
+    {"GET", {"board"}, 1, ACCESS_READ, "status,topic,kind,limit", route_board},
+    {"GET", {"show", "*", "*", "*"}, 4, ACCESS_READ, "", route_show},
+    {"GET", {"match", "*", "*"}, 3, ACCESS_READ, "limit", route_match},
+    {"GET", {"status"}, 1, ACCESS_READ, "", route_status},
+    {"GET", {"peers"}, 1, ACCESS_READ, "", route_peers},
+    {"GET", {"changes"}, 1, ACCESS_READ, "since,coll,owner,limit,wait", route_changes},
+    {"GET", {"openapi.json"}, 1, ACCESS_PUBLIC, "", route_openapi},
+};
+
+/* Logs a refused request, at most HTTP_DENIALS_PER_S a second, so that a flood cannot fill the log.
+ */
+static void log_denial(struct server *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void log_denial(struct server *s, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	time_t now = time(NULL);
+	unsigned dropped = 0;
+	int show;
+
+	pthread_mutex_lock(&s->log_lock);
+	if (now != s->log_second) {
+		dropped = s->log_dropped;
+		s->log_second = now;
+		s->log_count = 0;
+		s->log_dropped = 0;
+	}
+	show = s->log_count++ < HTTP_DENIALS_PER_S;
+	if (!show)
+		s->log_dropped++;
+	pthread_mutex_unlock(&s->log_lock);
+	if (dropped)
+		log_warn("http: %u more refused requests were not logged", dropped);
+	if (!show)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warn("http: %s", line);
+}
+
+static json_t *error_body(int code, unsigned *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static json_t *error_body(int code, unsigned *status, const char *fmt, ...)
+{
+	char msg[1536];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	*status = reply_status(code);
+	return reply_error(code, msg);
+}
+
+static enum MHD_Result send_json(struct request *r, unsigned status, json_t *body_take)
+{
+	char *text = json_dumps(body_take, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body_take);
+	if (!text)
+		abort();
+	size_t len = strlen(text);
+	char *buf = realloc(text, len + 2);
+	if (!buf)
+		abort();
+	buf[len] = '\n';
+	buf[len + 1] = '\0';
+	struct MHD_Response *resp =
+	    MHD_create_response_from_buffer(len + 1, buf, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(buf);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+		                        "Bearer realm=\"loket\"");
+	enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->answered = 1;
+	return rc;
+}
+
+/* One control request; the daemon's code, with its sentence in err. */
+static int call(struct request *r, json_t *req_take, json_t **result, char *err, size_t errlen)
+{
+	struct ctl *c = ctl_get(r->server->pool, err, errlen);
+	int rc = LOKET_E_UNAVAILABLE;
+
+	*result = NULL;
+	if (!req_take)
+		abort();
+	if (c)
+		rc = ctl_call(c, req_take, CTL_TIMEOUT_MS, result, NULL, err, errlen);
+	ctl_put(r->server->pool, c);
+	json_decref(req_take);
+	return rc;
+}
+
+/* A control request whose result is the response body as it is. */
+static json_t *relay(struct request *r, json_t *req_take, unsigned *status)
+{
+	char err[1024];
+	json_t *result;
+	int rc = call(r, req_take, &result, err, sizeof(err));
+
+	if (rc != 0)
+		return error_body(rc, status, "%s", err);
+	*status = 200;
+	return result;
+}
+
+static const char *arg(struct request *r, const char *name)
+{
+	const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+	return v && v[0] ? v : NULL;
+}
+
+/* Sets key of req to the query parameter name, if given. */
+static void arg_into(struct request *r, json_t *req, const char *name, const char *key)
+{
+	const char *v = arg(r, name);
+	if (v)
+		json_object_set_new(req, key, json_string(v));
+}
+
+/* The query parameter name as a number in 1..max (absent: 0 in *out); -1 with a body if bad. */
+static int arg_number(struct request *r, const char *name, long min, long max, long *out,
+                      json_t **body, unsigned *status)
+{
+	const char *v = arg(r, name);
+	char *end, q[ERROR_QUOTE_SIZE];
+
+	*out = -1;
+	if (!v)
+		return 0;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end || errno || n < min || n > max) {
+		*body =
+		    error_body(LOKET_E_BAD_REQUEST, status, "%s %s is not a number from %ld to %ld",
+		               name, error_quote_str(q, sizeof(q), v), min, max);
+		return -1;
+	}
+	*out = n;
+	return 0;
+}
+
+static json_t *with_limit(struct request *r, json_t *req, unsigned *status)
+{
+	json_t *body = NULL;
+	long limit;
+
+	if (arg_number(r, "limit", 1, HTTP_LIMIT_MAX, &limit, &body, status) < 0) {
+		json_decref(req);
+		return body;
+	}
+	if (limit > 0)
+		json_object_set_new(req, "limit", json_integer(limit));
+	return NULL;
+}
+
+/* Checks the coll and id of the path; NULL if they are valid, else the error body. */
+static json_t *check_path(struct request *r, int coll_at, int id_at, unsigned *status)
+{
+	char err[512];
+
+	if (coll_at >= 0 && ops_check_coll(r->seg[coll_at], err, sizeof(err)) < 0)
+		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
+	if (id_at >= 0 && ops_check_id(r->seg[id_at], err, sizeof(err)) < 0)
+		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
+	return NULL;
+}
+
+static json_t *route_get(struct request *r, unsigned *status)
+{
+	json_t *body = check_path(r, 1, 3, status), *result;
+	char err[1024], q[ERROR_QUOTE_SIZE];
+
+	if (body)
+		return body;
+	int rc = call(r,
+	              json_pack("{s:s, s:s, s:s, s:s}", "cmd", "get", "coll", r->seg[1], "owner",
+	                        r->seg[2], "id", r->seg[3]),
+	              &result, err, sizeof(err));
+	if (rc != 0)
+		return error_body(rc, status, "%s", err);
+	if (json_array_size(result) == 0) {
+		json_decref(result);
+		return error_body(
+		    LOKET_E_NOT_FOUND, status, "%s not found",
+		    error_quotef(q, sizeof(q), "%s/%s/%s", r->seg[1], r->seg[2], r->seg[3]));
+	}
+	body = json_incref(json_array_get(result, 0));
+	json_decref(result);
+	*status = 200;
+	return body;
+}
+
+static json_t *route_list(struct request *r, unsigned *status)
+{
+	json_t *body = check_path(r, 1, -1, status);
+	if (body)
+		return body;
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "page", "coll", r->seg[1]);
+	arg_into(r, req, "after", "after");
+	arg_into(r, req, "owner", "owner");
+	if ((body = with_limit(r, req, status)))
+		return body;
+	return relay(r, req, status);
+}
+
+static json_t *put_ops(struct request *r, json_t *op_take, unsigned *status)
+{
+	return relay(r, json_pack("{s:s, s:[o]}", "cmd", "put", "ops", op_take), status);
+}
+
+static json_t *route_put(struct request *r, unsigned *status)
+{
+	json_t *body = check_path(r, 1, 2, status);
+	json_error_t jerr;
+	char err[512];
+
+	if (body)
+		return body;
+	json_t *fields =
+	    json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!fields)
+		return error_body(LOKET_E_MALFORMED, status,
+		                  "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+		                  jerr.text);
+	if (ops_check_fields(fields, err, sizeof(err)) < 0) {
+		json_decref(fields);
+		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
+	}
+	return put_ops(
+	    r, json_pack("{s:s, s:s, s:o}", "coll", r->seg[1], "id", r->seg[2], "fields", fields),
+	    status);
+}
+
+static json_t *route_delete(struct request *r, unsigned *status)
+{
+	json_t *body = check_path(r, 1, 2, status);
+	if (body)
+		return body;
+	return put_ops(
+	    r, json_pack("{s:s, s:s, s:b}", "coll", r->seg[1], "id", r->seg[2], "del", 1), status);
+}
+
+static json_t *route_bulk(struct request *r, unsigned *status)
+{
+	return bulk_finish(r->bulk, status);
+}
+
+static json_t *route_search(struct request *r, unsigned *status)
+{
+	json_t *body;
+	const char *q = arg(r, "q");
+
+	if (!q)
+		return error_body(LOKET_E_BAD_REQUEST, status,
+		                  "give the words to search for in q=");
+	json_t *req = json_pack("{s:s, s:s}", "cmd", "search", "text", q);
+	arg_into(r, req, "coll", "coll");
+	if ((body = with_limit(r, req, status)))
+		return body;
+	return relay(r, req, status);
+}
+
+static json_t *route_board(struct request *r, unsigned *status)
+{
+	json_t *body, *req = json_pack("{s:s}", "cmd", "board");
+
+	arg_into(r, req, "status", "status");
+	arg_into(r, req, "topic", "topic");
+	arg_into(r, req, "kind", "kind");
+	if ((body = with_limit(r, req, status)))
+		return body;
+	return relay(r, req, status);
+}
+
+static json_t *route_show(struct request *r, unsigned *status)
+{
+	json_t *body = check_path(r, 1, 3, status);
+	if (body)
+		return body;
+	return relay(r,
+	             json_pack("{s:s, s:s, s:s, s:s}", "cmd", "show", "coll", r->seg[1], "owner",
+	                       r->seg[2], "id", r->seg[3]),
+	             status);
+}
+
+static json_t *route_match(struct request *r, unsigned *status)
+{
+	json_t *body = check_path(r, -1, 2, status);
+	if (body)
+		return body;
+	json_t *req =
+	    json_pack("{s:s, s:s, s:s}", "cmd", "match", "owner", r->seg[1], "id", r->seg[2]);
+	if ((body = with_limit(r, req, status)))
+		return body;
+	return relay(r, req, status);
+}
+
+static json_t *route_status(struct request *r, unsigned *status)
+{
+	return relay(r, json_pack("{s:s}", "cmd", "status"), status);
+}
+
+static json_t *route_peers(struct request *r, unsigned *status)
+{
+	return relay(r, json_pack("{s:s}", "cmd", "peers"), status);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The long poll asks loketd again every HTTP_POLL_MS until something
+ * changed or the wait is over: each ask is a read of the ver index that
+ * finds nothing, and loketd's loop is never held for this request.
+ */
+static json_t *route_changes(struct request *r, unsigned *status)
+{
+	json_t *body = NULL, *result = NULL;
+	long wait_s, limit;
+	char err[1024];
+	const char *coll = arg(r, "coll");
+
+	if (coll && ops_check_coll(coll, err, sizeof(err)) < 0)
+		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
+	if (arg_number(r, "wait", 0, HTTP_MAX_WAIT_S, &wait_s, &body, status) < 0 ||
+	    arg_number(r, "limit", 1, HTTP_LIMIT_MAX, &limit, &body, status) < 0)
+		return body;
+	long long deadline = now_ms() + (wait_s > 0 ? wait_s * 1000 : 0);
+	json_t *since = arg(r, "since") ? json_string(arg(r, "since")) : json_null();
+	for (;;) {
+		json_t *req = json_pack("{s:s, s:O}", "cmd", "changes", "since", since);
+		arg_into(r, req, "coll", "coll");
+		arg_into(r, req, "owner", "owner");
+		if (limit > 0)
+			json_object_set_new(req, "limit", json_integer(limit));
+		int rc = call(r, req, &result, err, sizeof(err));
+		if (rc != 0) {
+			json_decref(since);
+			return error_body(rc, status, "%s", err);
+		}
+		if (json_array_size(json_object_get(result, "changes")) > 0 || now_ms() >= deadline)
+			break;
+		/* Nothing yet: go on from the cursor given, which may have passed filtered rows. */
+		json_decref(since);
+		since = json_incref(json_object_get(result, "cursor"));
+		json_decref(result);
+		result = NULL;
+		struct timespec ts = {0, HTTP_POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+	}
+	json_decref(since);
+	*status = 200;
+	return result;
+}
+
+static json_t *route_openapi(struct request *r, unsigned *status)
+{
+	(void)r;
+	json_error_t jerr;
+	json_t *doc = json_loadb((const char *)openapi_json, openapi_json_len, 0, &jerr);
+
+	if (!doc)
+		return error_body(LOKET_E_MALFORMED, status,
+		                  "the built-in openapi.json is invalid");
+	*status = 200;
+	return doc;
+}
+
+/* Splits url "/v1/a/b" into r->seg and finds its route; a status if none fits. */
+static unsigned find_route(struct request *r, const char *url, const char *method)
+{
+	size_t n = 0;
+	int path_known = 0;
+
+	if (strncmp(url, "/v1/", 4) != 0)
+		return MHD_HTTP_NOT_FOUND;
+	for (const char *p = url + 4;;) {
+		size_t len = strcspn(p, "/");
+		if (len == 0 || len > HTTP_SEGMENT_MAX || n == HTTP_MAX_SEGMENTS)
+			return MHD_HTTP_NOT_FOUND;
+		memcpy(r->seg[n], p, len);
+		r->seg[n++][len] = '\0';
+		p += len;
+		if (!*p)
+			break;
+		p++;
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *rt = &routes[i];
+		size_t k = 0;
+		if (rt->n != n)
+			continue;
+		while (k < n &&
+		       (!strcmp(rt->pattern[k], "*") || !strcmp(rt->pattern[k], r->seg[k])))
+			k++;
+		if (k < n)
+			continue;
+		path_known = 1;
+		if (!strcmp(rt->method, method)) {
+			r->route = rt;
+			return 0;
+		}
+	}
+	return path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND;
+}
+
+struct arg_check {
+	const char *allowed;
+	char bad[ERROR_QUOTE_SIZE];
+};
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct arg_check *a = cls;
+	size_t len = strlen(key);
+
+	for (const char *p = a->allowed; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == len && !memcmp(p, key, n))
+			return MHD_YES;
+		p += n + (p[n] == ',');
+	}
+	error_quote_str(a->bad, sizeof(a->bad), key);
+	return MHD_NO;
+}
+
+/* The token of "Authorization: Bearer TOKEN", or NULL. */
+static const char *bearer(struct request *r, size_t *len)
+{
+	const char *h =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	*len = strlen(h);
+	return *len > 0 && *len <= HTTP_TOKEN_MAX ? h : NULL;
+}
+
+static const char *peer_address(struct request *r, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	snprintf(buf, len, "?");
+	if (!ci || !ci->client_addr)
+		return buf;
+	if (ci->client_addr->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, buf,
+		          (socklen_t)len);
+	else if (ci->client_addr->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, buf,
+		          (socklen_t)len);
+	return buf;
+}
+
+/*
+ * The checks of a request's first call. NULL if it may go on, else the
+ * body of the refusal (and its status).
+ */
+static json_t *admit(struct request *r, const char *url, const char *method, unsigned *status)
+{
+	char addr[INET6_ADDRSTRLEN + 1], q[ERROR_QUOTE_SIZE];
+	unsigned st = find_route(r, url, method);
+
+	if (st == MHD_HTTP_NOT_FOUND)
+		return error_body(LOKET_E_NOT_FOUND, status,
+		                  "no such resource %s (see /v1/openapi.json)",
+		                  error_quote_str(q, sizeof(q), url));
+	if (st) {
+		*status = st;
+		return reply_error(LOKET_E_BAD_REQUEST, "this resource does not take that method");
+	}
+	struct arg_check ac = {.allowed = r->route->args};
+	if (MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &ac) < 0 ||
+	    ac.bad[0])
+		return error_body(LOKET_E_BAD_REQUEST, status, "unknown query parameter %s%s%s",
+		                  ac.bad, r->route->args[0] ? " (this resource takes " : "",
+		                  r->route->args[0] ? r->route->args : "");
+	if (r->route->access == ACCESS_PUBLIC)
+		return NULL;
+	size_t len = 0;
+	const char *token = bearer(r, &len);
+	if (!token || tokens_check(r->server->tokens, token, len, &r->grant) < 0) {
+		log_denial(r->server, "%s %s from %s: %s", method, url,
+		           peer_address(r, addr, sizeof(addr)),
+		           token ? "unknown token" : "no bearer token");
+		*status = MHD_HTTP_UNAUTHORIZED;
+		return reply_error(LOKET_E_DENIED,
+		                   token ? "the bearer token is not valid"
+		                         : "give a bearer token: Authorization: Bearer TOKEN");
+	}
+	if (r->route->access == ACCESS_WRITE && !tokens_may_write(&r->grant, r->seg[1])) {
+		log_denial(r->server, "%s %s from %s: token %s (scope %s) may not write %s", method,
+		           url, peer_address(r, addr, sizeof(addr)), r->grant.name, r->grant.scope,
+		           r->seg[1]);
+		return error_body(LOKET_E_DENIED, status,
+		                  "token %s (scope %s) may not write collection %s", r->grant.name,
+		                  r->grant.scope, r->seg[1]);
+	}
+	if (r->route->access == ACCESS_BULK && strncmp(r->grant.scope, "write:", 6) != 0) {
+		log_denial(r->server, "%s %s from %s: token %s (scope %s) may not write", method,
+		           url, peer_address(r, addr, sizeof(addr)), r->grant.name, r->grant.scope);
+		return error_body(LOKET_E_DENIED, status, "token %s (scope %s) may not write",
+		                  r->grant.name, r->grant.scope);
+	}
+	const char *cl =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	unsigned long long max = r->route->access == ACCESS_WRITE ? HTTP_MAX_BODY : 0;
+	if (r->route->access != ACCESS_BULK && cl && strtoull(cl, NULL, 10) > max)
+		return max ? error_body(LOKET_E_TOO_BIG, status,
+		                        "the body is larger than %llu bytes", max)
+		           : error_body(LOKET_E_TOO_BIG, status, "this resource takes no body");
+	if (r->route->access == ACCESS_BULK)
+		r->bulk = bulk_new(r->server->pool, &r->grant);
+	log_debug("http: %s %s by %s", method, url, r->grant.name);
+	return NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct request *r = *con_cls;
+	unsigned status = 500;
+
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			abort();
+		r->server = cls;
+		r->conn = conn;
+		*con_cls = r;
+		json_t *refusal = admit(r, url, method, &status);
+		if (refusal)
+			return send_json(r, status, refusal);
+		return MHD_YES;
+	}
+	if (r->answered) {
+		/* Refused before its body: what still comes is dropped. */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->bulk) {
+			bulk_feed(r->bulk, upload_data, n);
+			return MHD_YES;
+		}
+		/* Past the bound the rest is read and dropped: the answer comes at its end. */
+		if (r->too_big || r->route->access != ACCESS_WRITE ||
+		    r->body_len + n > HTTP_MAX_BODY) {
+			r->too_big = 1;
+			return MHD_YES;
+		}
+		char *grown = realloc(r->body, r->body_len + n);
+		if (!grown)
+			abort();
+		r->body = grown;
+		memcpy(r->body + r->body_len, upload_data, n);
+		r->body_len += n;
+		return MHD_YES;
+	}
+	if (r->too_big)
+		return send_json(
+		    r, reply_status(LOKET_E_TOO_BIG),
+		    reply_error(LOKET_E_TOO_BIG, r->route->access == ACCESS_WRITE
+		                                     ? "the body is larger than 1048576 bytes"
+		                                     : "this resource takes no body"));
+	json_t *body = r->route->fn(r, &status);
+	return send_json(r, status, body);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct request *r = *con_cls;
+
+	if (!r)
+		return;
+	bulk_free(r->bulk);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls;
+	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	log_debug("http: libmicrohttpd: %s", line);
+}
+
+/* ADDRESS:PORT into a socket address; config.c has checked the form. */
+static int parse_listen(const char *listen, struct sockaddr_storage *sa, char *err, size_t errlen)
+{
+	char host[64];
+	const char *colon = strrchr(listen, ':');
+	size_t hlen = colon ? (size_t)(colon - listen) : 0;
+	unsigned long port = colon ? strtoul(colon + 1, NULL, 10) : 0;
+
+	memset(sa, 0, sizeof(*sa));
+	if (!colon || hlen == 0 || hlen >= sizeof(host) || port == 0 || port > 65535)
+		goto bad;
+	memcpy(host, listen, hlen);
+	host[hlen] = '\0';
+	if (!strcmp(host, "localhost"))
+		snprintf(host, sizeof(host), "127.0.0.1");
+	if (host[0] == '[' && host[hlen - 1] == ']') {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+		host[hlen - 1] = '\0';
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+			goto bad;
+		return 0;
+	}
+	struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "invalid [http] listen \"%s\" (expected ADDRESS:PORT)", listen);
+	return -EINVAL;
+}
+
+int server_start(const struct server_options *o, struct server **out, char *err, size_t errlen)
+{
+	struct sockaddr_storage sa;
+	struct server *s;
+	int rc;
+
+	*out = NULL;
+	if ((rc = parse_listen(o->listen, &sa, err, errlen)) < 0)
+		return rc;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	pthread_mutex_init(&s->log_lock, NULL);
+	if ((rc = ctl_pool_new(o->data_dir, &s->pool, err, errlen)) < 0) {
+		server_stop(s);
+		return rc;
+	}
+	s->tokens = tokens_new(o->tokens_path);
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+	                 MHD_USE_POLL | MHD_USE_ERROR_LOG |
+	                 (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+	                          (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+	                          (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	                          o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                          (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
+	                          on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	                          MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+	if (!s->mhd) {
+		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
+		         errno ? strerror(errno) : "libmicrohttpd refused to start");
+		server_stop(s);
+		return -EADDRINUSE;
+	}
+	*out = s;
+	return 0;
+}
+
+void server_stop(struct server *s)
+{
+	if (!s)
+		return;
+	if (s->mhd)
+		MHD_stop_daemon(s->mhd);
+	tokens_free(s->tokens);
+	ctl_pool_free(s->pool);
+	pthread_mutex_destroy(&s->log_lock);
+	free(s);
+}
