@@ -20,7 +20,7 @@
  * accepted[]. status, topic (case-insensitive for ASCII) and kind filter
  * when not NULL; limit <= 0 means no limit.
  */
-int board_list(struct store *s, const char *status, const char *topic, const char *kind,
-                long limit, json_t **out);
+int board_list(struct store *s, const char *status, const char *topic, const char *kind, long limit,
+               json_t **out);
 
 #endif

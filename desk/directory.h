@@ -23,7 +23,9 @@
  * OWNER or ID part or the referred org's name, both ignoring case and
  * diacritics; either may be NULL.
  */
-int directory_show(struct store *s, const char *coll, const char *owner, const char *id, json_t **out);
-int directory_experts(struct store *s, const char *topic, const char *org, long limit, json_t **out);
+int directory_show(struct store *s, const char *coll, const char *owner, const char *id,
+                   json_t **out);
+int directory_experts(struct store *s, const char *topic, const char *org, long limit,
+                      json_t **out);
 
 #endif
