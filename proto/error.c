@@ -59,6 +59,10 @@ const char *loket_strerror(int code)
 		return "Daemon is not reachable";
 	case LOKET_E_VERIFY:
 		return "Verification found problems";
+	case LOKET_E_LOCKED:
+		return "The data directory is in use by another process";
+	case LOKET_E_DAMAGED:
+		return "The store is damaged";
 	default:
 		break;
 	}

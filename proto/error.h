@@ -32,6 +32,8 @@ enum loket_error {
 	LOKET_E_BAD_REQUEST,               /* control request malformed */
 	LOKET_E_UNAVAILABLE,               /* daemon not reachable */
 	LOKET_E_VERIFY,                    /* verification found problems */
+	LOKET_E_LOCKED,                    /* another process holds the data directory */
+	LOKET_E_DAMAGED,                   /* the store failed its integrity check */
 	LOKET_E_LAST,
 };
 
