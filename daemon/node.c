@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/lockfile.h"
 #include "common/paths.h"
 #include "common/worker.h"
 #include "desk/schema.h"
@@ -85,6 +86,7 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	}
 	n->cfg = cfg;
 	n->key = key;
+	n->lock_fd = -1;
 	n->signer = worker_start(); /* NULL: the loop thread signs */
 	key_public(key, n->self);
 	config_key_encode(n->self, n->self_b64);
@@ -96,6 +98,20 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 		         strerror(errno));
 		goto fail;
 	}
+	/*
+	 * Before the store or the control socket is touched: a second loketd
+	 * on this directory must leave the first one's socket and store alone.
+	 */
+	long holder;
+	rc = lockfile_take(cfg->data, "loketd", &n->lock_fd, &holder, err, errlen);
+	if (rc == LOKET_E_LOCKED) {
+		size_t used = strlen(err);
+		snprintf(err + used, errlen - used,
+		         "; this loketd does not start: stop that one first, or give this one a"
+		         " data directory of its own");
+	}
+	if (rc != 0)
+		goto fail;
 	char path[PATH_MAX];
 	int len = snprintf(path, sizeof(path), "%s/%s", cfg->data, LOKET_STORE_FILE);
 	if (len < 0 || (size_t)len >= sizeof(path)) {
@@ -128,6 +144,8 @@ void node_free(struct node *n)
 		return;
 	worker_stop(n->signer);
 	store_close(n->store);
+	/* Only once the store is closed (its log checkpointed and removed). */
+	lockfile_release(n->lock_fd);
 	key_free(n->key);
 	config_free(n->cfg);
 	free(n);

@@ -27,6 +27,7 @@ struct node {
 	struct key *key;
 	struct worker *signer; /* signs sealed changesets off the loop thread; may be NULL */
 	struct store *store;
+	int lock_fd; /* holds the data directory's lock (common/lockfile.h) */
 	uint8_t self[32];
 	char self_b64[45];
 	struct hlc hlc;
@@ -42,8 +43,10 @@ struct node {
 };
 
 /*
- * Opens the store in cfg->data and records the roster's names in it. Takes
- * ownership of cfg and key (freed by node_free, also on failure).
+ * Takes the lock of cfg->data (LOKET_E_LOCKED when another process holds
+ * it, with err naming that one's PID), opens the store there and records
+ * the roster's names in it. Takes ownership of cfg and key (freed by
+ * node_free, also on failure).
  */
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err,
                    size_t errlen);
