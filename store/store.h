@@ -43,8 +43,26 @@ enum store_flags {
 
 struct store;
 
+/*
+ * A read-write open checks an existing store before anything is written:
+ * PRAGMA quick_check, and the full integrity_check when a write-ahead log
+ * with frames lay beside the file (left by a process that did not close
+ * the store, or by the store that was there before the file was replaced,
+ * which damages it), and that every head names a changeset held. A damaged
+ * store is refused with LOKET_E_DAMAGED and err saying what was found and
+ * how to restore a backup. A read-only open checks nothing (verify audits).
+ */
 int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+
+/*
+ * Checks a store file that nobody has open, as `loket restore` does before
+ * it puts a backup in place: a loket store of a schema version this program
+ * knows, that passes PRAGMA integrity_check and whose heads name changesets
+ * it holds. The file is read as it is: a log beside it is neither read nor
+ * made. 0, or a negative code with err naming the file and what failed.
+ */
+int store_check_file(const char *path, char *err, size_t errlen);
 
 /* The last SQLite error message, for logs. */
 const char *store_errmsg(const struct store *s);
