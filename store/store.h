@@ -180,6 +180,39 @@ int store_query(struct store *s, const char *sql, long limit, json_t **out);
 int store_rebuild(struct store *s);
 
 /*
+ * Online backup into a new file (store_backup.c), through this connection
+ * and a few pages at a time, so that the caller serves other work between
+ * steps: everything committed before store_backup_start is in the copy,
+ * and so is whatever this connection commits until the last step. In
+ * order:
+ *   store_backup_start   refuses a path that exists (LOKET_E_EXISTS), and
+ *                        a path.tmp that exists (another backup's); makes
+ *                        path.tmp
+ *   store_backup_step    copies up to pages pages: 0 while more remain, 1
+ *                        when the copy is complete, negative on failure
+ *   store_backup_end     after the last step: ends the copy as one file
+ *                        (a rollback-journal database, no log beside it);
+ *                        the store is not used after this
+ *   store_backup_commit  syncs the copy, moves it to path (never replacing
+ *                        a file that appeared there) and syncs the
+ *                        directory; it touches only those files, so it may
+ *                        run on another thread
+ *   store_backup_free    at any point; removes path.tmp unless committed
+ *                        (before store_backup_end, on the store's thread)
+ * Each failure says in err which file and what failed.
+ */
+struct store_backup;
+int store_backup_start(struct store *s, const char *path, struct store_backup **out, char *err,
+                       size_t errlen);
+int store_backup_step(struct store_backup *b, int pages, char *err, size_t errlen);
+int store_backup_end(struct store_backup *b, char *err, size_t errlen);
+int store_backup_commit(struct store_backup *b, char *err, size_t errlen);
+void store_backup_free(struct store_backup *b);
+/* Pages of the store as the last step saw them; bytes of the copy once committed. */
+long long store_backup_pages(const struct store_backup *b);
+long long store_backup_bytes(const struct store_backup *b);
+
+/*
  * Offline audit of a whole store: every signature, chain link and seq,
  * roster membership (when roster is not NULL: an array of base64 keys),
  * forks, and the state digest recomputed from scratch by replaying the log,
