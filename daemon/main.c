@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "common/key.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "daemon/backup.h"
 #include "daemon/control.h"
 #include "daemon/node.h"
 #include "daemon/notify.h"
@@ -28,6 +30,7 @@ struct daemon {
 	void *zctx;
 	struct node *node;
 	struct control control;
+	struct backup backup;
 	struct sync sync;
 	uv_signal_t sigterm;
 	uv_signal_t sighup;
@@ -64,6 +67,13 @@ static void daemon_on_sync_closed(struct sync *s)
 	(void)s;
 }
 
+/* The control socket closes once a backup being synced has answered its client. */
+static void daemon_on_backup_closed(struct backup *b)
+{
+	struct daemon *d = (struct daemon *)((char *)b - offsetof(struct daemon, backup));
+	control_close(&d->control, daemon_on_control_closed);
+}
+
 static void daemon_stop(struct daemon *d, const char *why)
 {
 	if (d->stopping)
@@ -72,7 +82,7 @@ static void daemon_stop(struct daemon *d, const char *why)
 	log_info("stopping: %s", why);
 	notify_systemd("STOPPING=1");
 	sync_close(&d->sync, daemon_on_sync_closed);
-	control_close(&d->control, daemon_on_control_closed);
+	backup_close(&d->backup, daemon_on_backup_closed);
 	uv_close((uv_handle_t *)&d->sigterm, daemon_on_signal_closed);
 	uv_close((uv_handle_t *)&d->sigint, daemon_on_signal_closed);
 	uv_close((uv_handle_t *)&d->sighup, daemon_on_signal_closed);
@@ -127,6 +137,7 @@ static int daemon_run(struct daemon *d)
 		return rc;
 	}
 	d->started = 1;
+	backup_init(&d->backup, &d->loop, &d->control, d->node);
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sighup);
