@@ -142,6 +142,23 @@ static const struct {
      "while a connected peer says it holds more of this node's chain than the store.\n"},
     {"rebuild", rebuild_main, "[--json]",
      "Recreates entities, search index and digest from the changesets", NULL},
+    {"backup", backup_main, "FILE [--json]",
+     "Copies the running node's store into FILE, a new file, while it runs",
+     "  FILE  the copy to make; an existing file is never replaced. loketd writes it\n"
+     "        (a relative path is made absolute first), so it must be where loketd may\n"
+     "        write and this user may look: under systemd in /var/lib/loket or a\n"
+     "        ReadWritePaths= directory, not /tmp (loketd's is private)\n"
+     "The copy holds every write acknowledged before the backup began, and whatever\n"
+     "lands while it is made. It is one file: check it with `loket verify --db FILE`,\n"
+     "put it back with `loket restore FILE`.\n"},
+    {"restore", restore_main, "FILE",
+     "Puts a backup in place as this node's store, while loketd is stopped",
+     "  FILE  a store made by `loket backup`; first checked to be a loket store of a\n"
+     "        schema this loket knows that passes SQLite's integrity_check\n"
+     "Refused while loketd runs. Replaces DATA/" LOKET_STORE_FILE " and removes the old store's\n"
+     "write-ahead log and shared memory (-wal, -shm) and the search index (-index),\n"
+     "which loketd builds again. A node put back to an older state takes its newer\n"
+     "changesets back from its peers before it writes.\n"},
     {"verify", verify_main, "[--db FILE] [--json]",
      "Audits a store offline: signatures, chains, roster, forks, digest",
      "  --db FILE  the store to audit (default: the configuration's data/" LOKET_STORE_FILE ");\n"

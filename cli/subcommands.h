@@ -19,6 +19,8 @@ int del_main(int argc, char *argv[]);
 int import_main(int argc, char *argv[]);
 int rebuild_main(int argc, char *argv[]);
 int verify_main(int argc, char *argv[]);
+int backup_main(int argc, char *argv[]);
+int restore_main(int argc, char *argv[]);
 int peers_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 int resume_main(int argc, char *argv[]);

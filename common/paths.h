@@ -7,6 +7,7 @@
 
 #define LOKET_STORE_FILE   "store.db"
 #define LOKET_CONTROL_FILE "control.sock"
+#define LOKET_LOCK_FILE    "loketd.lock"
 #define LOKET_DEFAULT_CONF "/etc/loket/loket.conf"
 
 #endif

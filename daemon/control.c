@@ -5,9 +5,15 @@
  * request] and the reply goes back as [identity, empty, reply]. Anything
  * else is dropped and counted; the socket's ZMQ_MAXMSGSIZE bounds what a
  * client can make the daemon hold.
+ *
+ * Most handlers answer at once. One that answers later (the backup) keeps
+ * its client's identity frame until control_answer; that client's next
+ * requests are parked behind it, a bounded few, and served in order once
+ * the answer has gone, while every other client is served as usual.
  */
 #include "daemon/control.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -307,7 +313,29 @@ static const struct control_command *control_find(const struct control *c, const
 	return NULL;
 }
 
-/* Runs one decoded request and builds its reply. */
+/* The reply to a request: its result, or the error with the members of result added. */
+static json_t *control_reply(struct control *c, int rc, json_t *result, const char *err,
+                             int counted)
+{
+	json_t *reply;
+
+	if (rc == 0) {
+		reply = json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null());
+	} else {
+		if (counted)
+			c->bad_requests++;
+		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+		                  err && err[0] ? err : loket_strerror(rc), "code", rc);
+		if (json_is_object(result))
+			json_object_update(reply, result);
+		json_decref(result);
+	}
+	if (!reply)
+		abort();
+	return reply;
+}
+
+/* Runs one decoded request and builds its reply; NULL when its handler answers later. */
 static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 {
 	char err[1024] = "",
@@ -334,22 +362,14 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 		if (rc == 0)
 			rc = command->handler(command->data, req, &result, err, sizeof(err));
 	}
-
-	if (rc == 0) {
-		reply = json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null());
-	} else {
-		if (rc == LOKET_E_BAD_REQUEST || !command)
-			c->bad_requests++;
-		log_debug("control: %s: %s", cmd, err);
-		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
-		                  err[0] ? err : loket_strerror(rc), "code", rc);
-		if (json_is_object(result))
-			json_object_update(reply, result);
-		json_decref(result);
+	if (rc == CONTROL_LATER) {
+		json_decref(req);
+		return NULL;
 	}
+	if (rc != 0)
+		log_debug("control: %s: %s", cmd, err);
+	reply = control_reply(c, rc, result, err, rc == LOKET_E_BAD_REQUEST || !command);
 	json_decref(req);
-	if (!reply)
-		abort();
 	return reply;
 }
 
@@ -366,8 +386,92 @@ static void discard_rest(void *zsock)
 	}
 }
 
+/* Sends reply (taken) to the client identity names; the identity message is used up. */
+static void control_send(struct control *c, zmq_msg_t *identity, json_t *reply)
+{
+	msgpack_sbuffer out;
+	msgpack_sbuffer_init(&out);
+	int rc = value_encode_message(reply, &out);
+	json_decref(reply);
+	/* A result too big for one message (a huge list, a big entity) is an error, not a crash. */
+	if (rc != 0) {
+		c->bad_requests++;
+		log_warn("control: a reply could not be encoded (%s); sent an error instead",
+		         loket_strerror(rc));
+		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
+		                  rc == LOKET_E_TOO_BIG
+		                      ? "the reply would exceed the size of one message;"
+		                        " ask for less (a lower --limit)"
+		                      : "the reply could not be encoded",
+		                  "code", rc);
+		if (!reply || value_encode_message(reply, &out) != 0)
+			abort();
+		json_decref(reply);
+	}
+	/* A client gone meanwhile makes the ROUTER drop the reply; that is fine. */
+	if (zmq_msg_send(identity, c->zsock, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+	    zmq_send(c->zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
+		zmq_send(c->zsock, out.data, out.size, ZMQ_DONTWAIT);
+	msgpack_sbuffer_destroy(&out);
+	zwatch_kick(&c->watch);
+}
+
+/* Runs a request of the client identity names and answers it, now or (CONTROL_LATER) later. */
+static void control_serve(struct control *c, zmq_msg_t *identity, const uint8_t *p, size_t len)
+{
+	json_t *reply = control_run(c, p, len);
+
+	if (reply) {
+		control_send(c, identity, reply);
+		return;
+	}
+	/* One request at a time waits: a module answering later refuses a second. */
+	assert(!c->later);
+	zmq_msg_init(&c->later_id);
+	zmq_msg_move(&c->later_id, identity);
+	c->later = 1;
+}
+
+static int same_client(zmq_msg_t *a, zmq_msg_t *b)
+{
+	return zmq_msg_size(a) == zmq_msg_size(b) &&
+	       memcmp(zmq_msg_data(a), zmq_msg_data(b), zmq_msg_size(a)) == 0;
+}
+
+/* Holds a request back behind its client's request that waits for control_answer. */
+static void control_park(struct control *c, zmq_msg_t *identity, zmq_msg_t *req)
+{
+	if (c->n_parked == CONTROL_MAX_PARKED) {
+		c->bad_requests++;
+		log_warn("control: dropped a request: %d of this client's wait already behind its"
+		         " request that is still running",
+		         CONTROL_MAX_PARKED);
+		return;
+	}
+	size_t i = (c->parked_first + c->n_parked++) % CONTROL_MAX_PARKED;
+	zmq_msg_init(&c->parked[i].id);
+	zmq_msg_init(&c->parked[i].req);
+	zmq_msg_move(&c->parked[i].id, identity);
+	zmq_msg_move(&c->parked[i].req, req);
+}
+
+/* The requests held back, in order, until one of them is answered later in its turn. */
+static void control_unpark(struct control *c)
+{
+	while (!c->later && c->n_parked > 0) {
+		size_t i = c->parked_first;
+		c->parked_first = (i + 1) % CONTROL_MAX_PARKED;
+		c->n_parked--;
+		control_serve(c, &c->parked[i].id, zmq_msg_data(&c->parked[i].req),
+		              zmq_msg_size(&c->parked[i].req));
+		zmq_msg_close(&c->parked[i].id);
+		zmq_msg_close(&c->parked[i].req);
+	}
+}
+
 static void control_on_readable(struct zwatch *w, void *zsock, void *data)
 {
+	(void)w; /* control_send kicks it */
 	struct control *c = data;
 	zmq_msg_t frames[CONTROL_MAX_FRAMES];
 	size_t n = 0;
@@ -389,35 +493,27 @@ static void control_on_readable(struct zwatch *w, void *zsock, void *data)
 		log_warn("control: dropped a message of %zu frames that is not a request", n);
 		goto done;
 	}
-	json_t *reply = control_run(c, zmq_msg_data(&frames[2]), zmq_msg_size(&frames[2]));
-	msgpack_sbuffer out;
-	msgpack_sbuffer_init(&out);
-	int rc = value_encode_message(reply, &out);
-	json_decref(reply);
-	/* A result too big for one message (a huge list, a big entity) is an error, not a crash. */
-	if (rc != 0) {
-		c->bad_requests++;
-		log_warn("control: a reply could not be encoded (%s); sent an error instead",
-		         loket_strerror(rc));
-		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
-		                  rc == LOKET_E_TOO_BIG
-		                      ? "the reply would exceed the size of one message;"
-		                        " ask for less (a lower --limit)"
-		                      : "the reply could not be encoded",
-		                  "code", rc);
-		if (!reply || value_encode_message(reply, &out) != 0)
-			abort();
-		json_decref(reply);
-	}
-	/* A client gone meanwhile makes the ROUTER drop the reply; that is fine. */
-	if (zmq_msg_send(&frames[0], zsock, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
-	    zmq_send(zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-		zmq_send(zsock, out.data, out.size, ZMQ_DONTWAIT);
-	msgpack_sbuffer_destroy(&out);
-	zwatch_kick(w);
+	if (c->later && same_client(&frames[0], &c->later_id))
+		control_park(c, &frames[0], &frames[2]);
+	else
+		control_serve(c, &frames[0], zmq_msg_data(&frames[2]), zmq_msg_size(&frames[2]));
 done:
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&frames[i]);
+}
+
+void control_answer(struct control *c, int rc, json_t *result_take, const char *err)
+{
+	if (!c->later) {
+		json_decref(result_take);
+		return;
+	}
+	if (rc != 0)
+		log_debug("control: answered later: %s", err ? err : loket_strerror(rc));
+	c->later = 0;
+	control_send(c, &c->later_id, control_reply(c, rc, result_take, err, 0));
+	zmq_msg_close(&c->later_id);
+	control_unpark(c);
 }
 
 int control_add_command(struct control *c, const char *name, control_handler handler, void *data)
@@ -478,6 +574,15 @@ zmq_failed:
 static void control_on_watch_closed(struct zwatch *w)
 {
 	struct control *c = (struct control *)((char *)w - offsetof(struct control, watch));
+	if (c->later)
+		zmq_msg_close(&c->later_id);
+	c->later = 0;
+	for (; c->n_parked > 0; c->n_parked--) {
+		size_t i = c->parked_first;
+		c->parked_first = (i + 1) % CONTROL_MAX_PARKED;
+		zmq_msg_close(&c->parked[i].id);
+		zmq_msg_close(&c->parked[i].req);
+	}
 	zmq_close(c->zsock);
 	c->zsock = NULL;
 	unlink(c->endpoint + strlen("ipc://"));

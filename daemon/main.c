@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "common/key.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "daemon/backup.h"
 #include "daemon/control.h"
 #include "daemon/metrics.h"
 #include "daemon/node.h"
@@ -29,6 +31,7 @@ struct daemon {
 	void *zctx;
 	struct node *node;
 	struct control control;
+	struct backup backup;
 	struct sync sync;
 	struct metrics metrics;
 	uv_signal_t sigterm;
@@ -66,6 +69,13 @@ static void daemon_on_sync_closed(struct sync *s)
 	(void)s;
 }
 
+/* The control socket closes once a backup being synced has answered its client. */
+static void daemon_on_backup_closed(struct backup *b)
+{
+	struct daemon *d = (struct daemon *)((char *)b - offsetof(struct daemon, backup));
+	control_close(&d->control, daemon_on_control_closed);
+}
+
 static void daemon_stop(struct daemon *d, const char *why)
 {
 	if (d->stopping)
@@ -75,7 +85,7 @@ static void daemon_stop(struct daemon *d, const char *why)
 	notify_systemd("STOPPING=1");
 	metrics_close(&d->metrics, NULL);
 	sync_close(&d->sync, daemon_on_sync_closed);
-	control_close(&d->control, daemon_on_control_closed);
+	backup_close(&d->backup, daemon_on_backup_closed);
 	uv_close((uv_handle_t *)&d->sigterm, daemon_on_signal_closed);
 	uv_close((uv_handle_t *)&d->sigint, daemon_on_signal_closed);
 	uv_close((uv_handle_t *)&d->sighup, daemon_on_signal_closed);
@@ -140,6 +150,7 @@ static int daemon_run(struct daemon *d)
 		return rc;
 	}
 	d->started = 1;
+	backup_init(&d->backup, &d->loop, &d->control, d->node);
 	uv_signal_init(&d->loop, &d->sigterm);
 	uv_signal_init(&d->loop, &d->sigint);
 	uv_signal_init(&d->loop, &d->sighup);

@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include "common/lockfile.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "common/worker.h"
@@ -506,6 +507,7 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	n->cfg = cfg;
 	n->key = key;
 	n->started_ms = hlc_wall_ms();
+	n->lock_fd = -1;
 	n->signer = worker_start(); /* NULL: the loop thread signs */
 	key_public(key, n->self);
 	config_key_encode(n->self, n->self_b64);
@@ -517,6 +519,20 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 		         strerror(errno));
 		goto fail;
 	}
+	/*
+	 * Before the store or the control socket is touched: a second loketd
+	 * on this directory must leave the first one's socket and store alone.
+	 */
+	long holder;
+	rc = lockfile_take(cfg->data, "loketd", &n->lock_fd, &holder, err, errlen);
+	if (rc == LOKET_E_LOCKED) {
+		size_t used = strlen(err);
+		snprintf(err + used, errlen - used,
+		         "; this loketd does not start: stop that one first, or give this one a"
+		         " data directory of its own");
+	}
+	if (rc != 0)
+		goto fail;
 	char path[PATH_MAX];
 	int len = snprintf(path, sizeof(path), "%s/%s", cfg->data, LOKET_STORE_FILE);
 	if (len < 0 || (size_t)len >= sizeof(path)) {
@@ -552,6 +568,8 @@ void node_free(struct node *n)
 	worker_stop(n->signer);
 	own_head_close(n->own_head);
 	store_close(n->store);
+	/* Only once the store is closed (its log checkpointed and removed). */
+	lockfile_release(n->lock_fd);
 	key_free(n->key);
 	config_free(n->cfg);
 	free(n);

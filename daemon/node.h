@@ -47,6 +47,7 @@ struct node {
 	struct key *key;
 	struct worker *signer; /* signs sealed changesets off the loop thread; may be NULL */
 	struct store *store;
+	int lock_fd; /* holds the data directory's lock (common/lockfile.h) */
 	uint8_t self[32];
 	char self_b64[45];
 	struct hlc hlc;
@@ -70,12 +71,13 @@ struct node {
 };
 
 /*
- * Opens the store in cfg->data, records the roster's names in it, and
- * compares the store's own chain with the record beside the key to decide
- * whether local writes open at once (a clean restart, a new node) or wait
- * (restored, wiped, record missing or damaged; node_writes_refused says
- * why). Takes ownership of cfg and key (freed by node_free, also on
- * failure).
+ * Takes the lock of cfg->data (LOKET_E_LOCKED when another process holds
+ * it, with err naming that one's PID), opens the store there, records the
+ * roster's names in it, and compares the store's own chain with the record
+ * beside the key to decide whether local writes open at once (a clean
+ * restart, a new node) or wait (restored, wiped, record missing or
+ * damaged; node_writes_refused says why). Takes ownership of cfg and key
+ * (freed by node_free, also on failure).
  */
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err,
                    size_t errlen);

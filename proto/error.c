@@ -69,6 +69,10 @@ const char *loket_strerror(int code)
 		return "Cursor is older than what the node keeps";
 	case LOKET_E_DENIED:
 		return "Access denied";
+	case LOKET_E_LOCKED:
+		return "The data directory is in use by another process";
+	case LOKET_E_DAMAGED:
+		return "The store is damaged";
 	default:
 		break;
 	}

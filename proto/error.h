@@ -65,6 +65,8 @@ enum loket_error {
 	LOKET_E_FROZEN,                    /* origin frozen by a fork proof */
 	LOKET_E_GONE,                      /* a cursor older than what the node keeps */
 	LOKET_E_DENIED,                    /* no valid credentials, or not allowed */
+	LOKET_E_LOCKED,                    /* another process holds the data directory */
+	LOKET_E_DAMAGED,                   /* the store failed its integrity check */
 	LOKET_E_LAST,
 };
 

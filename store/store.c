@@ -247,15 +247,32 @@ static void sqlite_setup(void)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* What a refused store's message says: the file, what was found, the log beside it, the way out. */
+static void damaged(char *err, size_t errlen, const char *path, const char *why, int had_wal)
+{
+	snprintf(err, errlen,
+	         "store %s is damaged: %s%s%s%s; it is not opened for writing: put a backup in"
+	         " place with `loket restore FILE` while loketd is stopped",
+	         path, why, had_wal ? " (" : "", had_wal ? path : "",
+	         had_wal ? "-wal was beside it: the write-ahead log of a process that did not"
+	                   " stop cleanly, which SQLite replays into whatever store.db holds; a"
+	                   " log left beside a store.db that was replaced by a copy damages the"
+	                   " copy)"
+	                 : "");
+}
+
 int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen)
 {
 	static pthread_once_t setup = PTHREAD_ONCE_INIT;
 	struct store *s;
-	int oflags, rc;
+	int oflags, rc, had_wal;
 	long long version = 0;
 	char qp[ERROR_QUOTE_SIZE];
+	char why[STORE_ERR_MAX * 2];
 
 	pthread_once(&setup, sqlite_setup);
+	/* Looked at before SQLite replays (and, at close, removes) it. */
+	had_wal = !(flags & STORE_READONLY) && store_wal_has_frames(path);
 	*out = NULL;
 	error_quote_str(qp, sizeof(qp), path);
 	s = calloc(1, sizeof(*s));
@@ -274,10 +291,24 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	/*
+	 * Until the store has passed its check, closing it must not copy the
+	 * log into the file: a refused store stays as it was found.
+	 */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 	if (sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
 	    pragma_int(s->db, "PRAGMA user_version", &version) < 0) {
-		snprintf(err, errlen, "cannot read store %s: %s", qp, sqlite3_errmsg(s->db));
-		rc = LOKET_E_STORE;
+		int code = sqlite3_errcode(s->db) & 0xff;
+
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(s->db));
+		if (!(flags & STORE_READONLY) &&
+		    (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)) {
+			damaged(err, errlen, path, why, had_wal);
+			rc = LOKET_E_DAMAGED;
+		} else {
+			snprintf(err, errlen, "cannot read store %s: %s", qp, why);
+			rc = LOKET_E_STORE;
+		}
 		goto fail;
 	}
 	if (version > STORE_SCHEMA_VERSION) {
@@ -293,6 +324,15 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		rc = LOKET_E_SCHEMA;
 		goto fail;
 	}
+	if (!(flags & STORE_READONLY) && version > 0 &&
+	    (rc = store_check_db(s->db, had_wal, why, sizeof(why))) < 0) {
+		if (rc != LOKET_E_DAMAGED)
+			snprintf(err, errlen, "cannot check store %s: %s", path, why);
+		else
+			damaged(err, errlen, path, why, had_wal);
+		goto fail;
+	}
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 	if (!(flags & STORE_READONLY)) {
 		/*
 		 * A new store gets 16 KiB pages (before WAL mode fixes the size):

@@ -49,8 +49,26 @@ enum store_flags {
 
 struct store;
 
+/*
+ * A read-write open checks an existing store before anything is written:
+ * PRAGMA quick_check, and the full integrity_check when a write-ahead log
+ * with frames lay beside the file (left by a process that did not close
+ * the store, or by the store that was there before the file was replaced,
+ * which damages it), and that every head names a changeset held. A damaged
+ * store is refused with LOKET_E_DAMAGED and err saying what was found and
+ * how to restore a backup. A read-only open checks nothing (verify audits).
+ */
 int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+
+/*
+ * Checks a store file that nobody has open, as `loket restore` does before
+ * it puts a backup in place: a loket store of a schema version this program
+ * knows, that passes PRAGMA integrity_check and whose heads name changesets
+ * it holds. The file is read as it is: a log beside it is neither read nor
+ * made. 0, or a negative code with err naming the file and what failed.
+ */
+int store_check_file(const char *path, char *err, size_t errlen);
 
 /* The last SQLite error message, for logs. */
 const char *store_errmsg(const struct store *s);
@@ -226,6 +244,39 @@ int store_query(struct store *s, const char *sql, long limit, json_t **out);
  * again by the indexer.
  */
 int store_rebuild(struct store *s);
+
+/*
+ * Online backup into a new file (store_backup.c), through this connection
+ * and a few pages at a time, so that the caller serves other work between
+ * steps: everything committed before store_backup_start is in the copy,
+ * and so is whatever this connection commits until the last step. In
+ * order:
+ *   store_backup_start   refuses a path that exists (LOKET_E_EXISTS), and
+ *                        a path.tmp that exists (another backup's); makes
+ *                        path.tmp
+ *   store_backup_step    copies up to pages pages: 0 while more remain, 1
+ *                        when the copy is complete, negative on failure
+ *   store_backup_end     after the last step: ends the copy as one file
+ *                        (a rollback-journal database, no log beside it);
+ *                        the store is not used after this
+ *   store_backup_commit  syncs the copy, moves it to path (never replacing
+ *                        a file that appeared there) and syncs the
+ *                        directory; it touches only those files, so it may
+ *                        run on another thread
+ *   store_backup_free    at any point; removes path.tmp unless committed
+ *                        (before store_backup_end, on the store's thread)
+ * Each failure says in err which file and what failed.
+ */
+struct store_backup;
+int store_backup_start(struct store *s, const char *path, struct store_backup **out, char *err,
+                       size_t errlen);
+int store_backup_step(struct store_backup *b, int pages, char *err, size_t errlen);
+int store_backup_end(struct store_backup *b, char *err, size_t errlen);
+int store_backup_commit(struct store_backup *b, char *err, size_t errlen);
+void store_backup_free(struct store_backup *b);
+/* Pages of the store as the last step saw them; bytes of the copy once committed. */
+long long store_backup_pages(const struct store_backup *b);
+long long store_backup_bytes(const struct store_backup *b);
 
 /*
  * Offline audit of a whole store: every signature, chain link and seq,

@@ -215,6 +215,17 @@ void store_entity_digest(const char *coll, size_t coll_len, const uint8_t owner[
                          size_t id_len, int deleted, const char *fields, size_t fields_len,
                          uint8_t out[32]);
 
+/*
+ * The integrity check of an open store (store_check.c): PRAGMA quick_check,
+ * or integrity_check when thorough, then every head against the changeset
+ * it names. 0; LOKET_E_DAMAGED with err saying what was found (without the
+ * file's name); LOKET_E_STORE when SQLite could not run the check.
+ */
+int store_check_db(sqlite3 *db, int thorough, char *err, size_t errlen);
+
+/* Whether the write-ahead log beside the store file path holds frames. */
+int store_wal_has_frames(const char *path);
+
 /* Lowercase hex of 32 bytes, as a new JSON string. */
 json_t *store_hex_json(const uint8_t b[32]);
 
