@@ -82,7 +82,9 @@ static void on_event(struct zwatch *w, void *zsock, void *data)
 		if (fd >= 0 && event == ZMQ_EVENT_ACCEPTED && !fd_is_open(c, fd)) {
 			fd_set_open(c, fd, 1);
 			if (++c->n_open > c->max) {
-				shutdown(fd, SHUT_RDWR);
+				/* Reads end: libzmq closes it. (A write side shut too makes
+				 * libzmq 4.3 assert on its next read event.) */
+				shutdown(fd, SHUT_RD);
 				c->shut++;
 				c->shut_unlogged++;
 				sync_conns_log_flush(c);

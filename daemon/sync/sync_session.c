@@ -197,7 +197,8 @@ void sync_shut_now(struct sync_member *m)
 	if (getpeername(m->shut_fd, (struct sockaddr *)&addr, &len) != 0 ||
 	    len != m->shut_addr_len || memcmp(&addr, &m->shut_addr, len) != 0)
 		return; /* closed meanwhile, and perhaps reused: not ours to shut */
-	if (shutdown(m->shut_fd, SHUT_RDWR) != 0)
+	/* The read side only: libzmq sees the end and closes it (see sync_conns.c). */
+	if (shutdown(m->shut_fd, SHUT_RD) != 0)
 		log_debug("sync: %s: cannot shut its connection: %s", m->name, strerror(errno));
 }
 
