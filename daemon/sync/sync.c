@@ -166,11 +166,18 @@ static void router_on_readable(struct zwatch *w, void *zsock, void *data)
 		goto out; /* dropped for misbehaving: silent until it connects anew */
 	int fd = zmq_msg_get(&frames[1], ZMQ_SRCFD);
 	if (!sess->up || sess->rid_len != rid_len || memcmp(sess->rid, rid, rid_len) != 0) {
-		/* One accepted connection per member: the newest wins, the one before is shut. */
+		/*
+		 * One accepted connection per member: while the one it has is
+		 * open, messages on another are dropped unread, so that a member
+		 * cannot have replies queued on many. The listener's monitor says
+		 * when that one ends (conn_ended); a dead peer's ends within the
+		 * heartbeat timeout.
+		 */
 		if (sess->up && sess->fd >= 0 && sess->fd != fd) {
-			sync_shut_later(st, m, sess->fd);
-			sync_shut_now(m); /* nothing to say on it first: its replies go too */
-			sync_clear_fetches(st, m);
+			st->extra_conns++;
+			sync_log_peer(st, m, LOG_LEVEL_WARN,
+			              "a second connection while its first is open: ignored");
+			goto out;
 		}
 		memcpy(sess->rid, rid, rid_len);
 		sess->rid_len = rid_len;
@@ -730,6 +737,24 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen)
 	return 0;
 }
 
+/* The listener's monitor: an accepted connection ended; so did its session. */
+static void conn_ended(void *data, int fd)
+{
+	struct sync_state *st = data;
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		struct sync_session *a = &m->s[SESSION_ACCEPTED];
+		if (a->fd != fd)
+			continue;
+		a->fd = -1;
+		if (a->up) {
+			a->up = 0;
+			a->gen++;
+			sync_clear_fetches(st, m);
+		}
+	}
+}
+
 /* ---- init and close ---- */
 
 /*
@@ -799,6 +824,8 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 		if (rc != 0)
 			goto fail;
 		st->conns_open = 1;
+		st->conns.on_ended = conn_ended;
+		st->conns.on_ended_data = st;
 		if (zmq_bind(st->router, st->listen) != 0)
 			goto zfail;
 		rc = zwatch_init(loop, &st->router_watch, st->router, router_on_readable, st);

@@ -92,6 +92,8 @@ static void on_event(struct zwatch *w, void *zsock, void *data)
 		} else if (fd >= 0 && event == ZMQ_EVENT_DISCONNECTED && fd_is_open(c, fd)) {
 			fd_set_open(c, fd, 0);
 			c->n_open--;
+			if (c->on_ended)
+				c->on_ended(c->on_ended_data, fd);
 		}
 	}
 	zmq_msg_close(&frame);

@@ -32,6 +32,9 @@ struct sync_conns {
 	unsigned long shut;
 	unsigned long shut_unlogged;
 	uint64_t logged_at;
+	/* Told of every connection that ended, by its descriptor (may be NULL). */
+	void (*on_ended)(void *data, int fd);
+	void *on_ended_data;
 	void (*on_closed)(struct sync_conns *c);
 };
 

@@ -196,6 +196,7 @@ struct sync_state {
 	int rebind_pending;
 	/* Counters, for the log and `loket peers`. */
 	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy, frozen;
+	unsigned long extra_conns; /* messages dropped on a member's second connection */
 };
 
 /* uv_now of the loop, in ms. */

@@ -72,7 +72,11 @@ assert_eq 0 "$(head_of 2 n4)" "n4's head at n2, which had taken seq 2"
 # proves it, n1 learns it and refuses to sign again, for good.
 l 1 put org mine --json '{"name":"n1 writes seq 1"}' >/dev/null
 wait_for "n1's seq 1 at n2" 20 head_is 2 n1 1
+# (n2 heeds one connection per member: the rival comes while n1 is away.)
+stop_node "$T/n1"
 as 1 2 chain A 1 1
+wait_for "n1's own fork proved at n2" 30 proved 2 n1 1
+start_node "$T/n1"
 wait_for "n1's own fork proved at n1" 30 proved 1 n1 1
 expect_status 1 "$LOKET" -c "$T/n1/loket.conf" put org more --json '{"name":"after the fork"}'
 assert_contains "$ERR" "fork proof of this node's own key at seq 1" "n1's refusal after its own fork"

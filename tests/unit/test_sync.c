@@ -253,8 +253,6 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 		}
 		return 0;
 	}
-	if (strcmp(mode, "hog") == 0 && argc == 8)
-		return peer_hog(k, argv[3], argv[4], atoi(argv[6]), atoi(argv[7]));
 	return 2;
 }
 
@@ -271,6 +269,12 @@ static int peer_main(int argc, char **argv)
 		return 1;
 	}
 	const char *mode = argv[5];
+	if (strcmp(mode, "hog") == 0) {
+		int rc =
+		    argc == 8 ? peer_hog(k, argv[3], argv[4], atoi(argv[6]), atoi(argv[7])) : 2;
+		key_free(k);
+		return rc;
+	}
 	void *ctx = zmq_ctx_new();
 	void *sock = zmq_socket(ctx, ZMQ_DEALER);
 	/* A node that refuses this key at the handshake leaves no connection to send on. */
