@@ -31,7 +31,13 @@ static const struct {
      "  --listen ENDPOINT  where peers dial this node, tcp://HOST:PORT\n"
      "  --federation NAME  the federation the node belongs to (default \"default\")\n"
      "  --data DIR         the store's directory (default DIR/data; relative to DIR)\n"
-     "Prints \"NAME PUBKEY [ENDPOINT]\", the line other nodes need for their roster.\n"},
+     "Prints this node's [member NAME] section, to paste into the configuration of every\n"
+     "other node (`loket member` prints it again later).\n"},
+    {"member", member_main, "",
+     "Prints this node's [member] section for the configuration of its peers",
+     "Name, public key and the endpoint to dial ([node] listen; a listen address on every\n"
+     "interface is replaced by this host's name). The key comes from the key file, or from\n"
+     "the running loketd when this user may not read the key file.\n"},
     {"pubkey", pubkey_main, "", "Prints this node's public key (base64)", NULL},
     {"status", status_main, "[--json]", "Shows this node: heads, counts, digest and forks", NULL},
     {"get", get_main, "COLL ID [--owner NAME] [--json]",

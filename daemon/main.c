@@ -39,11 +39,14 @@ struct daemon {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: loketd [-c FILE]\n"
+	        "usage: loketd [-t] [-c FILE] [-k KEYFILE]\n"
 	        "\n"
 	        "Runs one node of a loket federation in the foreground, logging to stderr.\n"
 	        "\n"
 	        "  -c FILE     configuration (default: $LOKET_CONF, else %s)\n"
+	        "  -k KEYFILE  the node's private key, instead of [node] key (under systemd:\n"
+	        "              the credential systemd passes, %%d/node.key)\n"
+	        "  -t          check the configuration and the key file, then exit (0: ok)\n"
 	        "  -h, --help  this text\n"
 	        "  --version   the version\n",
 	        LOKET_DEFAULT_CONF);
@@ -95,7 +98,11 @@ static void daemon_on_sighup(uv_signal_t *h, int signum)
 	json_decref(result);
 }
 
-static int daemon_load(const char *conf_path, struct node **out)
+/*
+ * Loads the configuration and the key (key_path, else [node] key). With
+ * check (-t) it stops there, says what it found and hands back nothing.
+ */
+static int daemon_load(const char *conf_path, const char *key_path, int check, struct node **out)
 {
 	char err[1024];
 	struct config *cfg;
@@ -106,11 +113,19 @@ static int daemon_load(const char *conf_path, struct node **out)
 	}
 	log_set_level(cfg->log_level);
 	struct key *key;
-	rc = key_load(cfg->key, &key, err, sizeof(err));
+	rc = key_load(key_path ? key_path : cfg->key, &key, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
 		config_free(cfg);
 		return rc;
+	}
+	if (check) {
+		printf("%s: ok: node %s of federation %s, %zu member%s, key %s\n", conf_path,
+		       cfg->name, cfg->federation, cfg->n_members, cfg->n_members == 1 ? "" : "s",
+		       key_path ? key_path : cfg->key);
+		key_free(key);
+		config_free(cfg);
+		return 0;
 	}
 	rc = node_open_take(cfg, key, out, err, sizeof(err));
 	if (rc != 0)
@@ -156,12 +171,18 @@ int main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *conf_path = getenv("LOKET_CONF");
-	int opt;
-	while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+	const char *conf_path = getenv("LOKET_CONF"), *key_path = NULL;
+	int opt, check = 0;
+	while ((opt = getopt_long(argc, argv, "c:hk:t", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			conf_path = optarg;
+			break;
+		case 'k':
+			key_path = optarg;
+			break;
+		case 't':
+			check = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -186,8 +207,10 @@ int main(int argc, char **argv)
 	}
 
 	struct daemon d = {0};
-	if (daemon_load(conf_path, &d.node) != 0)
+	if (daemon_load(conf_path, key_path, check, &d.node) != 0)
 		return 1;
+	if (check)
+		return fflush(stdout) == 0 ? 0 : 1;
 	int rc = uv_loop_init(&d.loop);
 	if (rc != 0) {
 		log_error("libuv: %s", uv_strerror(rc));
