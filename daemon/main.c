@@ -32,6 +32,8 @@ struct daemon {
 	uv_signal_t sigterm;
 	uv_signal_t sighup;
 	uv_signal_t sigint;
+	struct notify_watchdog watchdog;
+	struct control_command reload; /* sync's "reload", which main wraps */
 	int started;
 	int stopping;
 };
@@ -74,6 +76,7 @@ static void daemon_stop(struct daemon *d, const char *why)
 	d->stopping = 1;
 	log_info("stopping: %s", why);
 	notify_systemd("STOPPING=1");
+	notify_watchdog_close(&d->watchdog);
 	sync_close(&d->sync, daemon_on_sync_closed);
 	control_close(&d->control, daemon_on_control_closed);
 	uv_close((uv_handle_t *)&d->sigterm, daemon_on_signal_closed);
@@ -86,6 +89,36 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
 	daemon_stop(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
+/*
+ * Tells systemd a reload has ended, and how: STATUS= is what `systemctl
+ * status` shows. A failed reload leaves the node running on the roster it
+ * had, so it is READY=1 either way (ExecReload=loket reload is what makes
+ * `systemctl reload` itself fail).
+ */
+static void daemon_reloaded(int rc, const json_t *result, const char *err)
+{
+	char status[1200];
+
+	if (rc == 0)
+		snprintf(status, sizeof(status), "roster reloaded: %lld members",
+		         (long long)json_integer_value(json_object_get(result, "members")));
+	else
+		snprintf(status, sizeof(status),
+		         "reload failed, running on the previous roster: %s", err);
+	notify_ready(status);
+}
+
+/* `loket reload` on the control socket: sync's command, inside RELOADING=1 ... READY=1. */
+static int daemon_on_reload_command(void *data, const json_t *req, json_t **result, char *err,
+                                    size_t errlen)
+{
+	struct daemon *d = data;
+	notify_reloading();
+	int rc = d->reload.handler(d->reload.data, req, result, err, errlen);
+	daemon_reloaded(rc, *result, err);
+	return rc;
+}
+
 /* SIGHUP: re-read the roster, as `loket reload` does. */
 static void daemon_on_sighup(uv_signal_t *h, int signum)
 {
@@ -93,9 +126,25 @@ static void daemon_on_sighup(uv_signal_t *h, int signum)
 	struct daemon *d = h->data;
 	char err[1024];
 	json_t *result = NULL;
-	if (sync_reload(&d->sync, &result, err, sizeof(err)) != 0)
+	notify_reloading();
+	int rc = sync_reload(&d->sync, &result, err, sizeof(err));
+	if (rc != 0)
 		log_error("reload on SIGHUP failed, the roster is unchanged: %s", err);
+	daemon_reloaded(rc, result, err);
 	json_decref(result);
+}
+
+/* Puts daemon_on_reload_command in front of the "reload" command sync added. */
+static void daemon_wrap_reload(struct daemon *d)
+{
+	for (size_t i = 0; i < d->control.n_commands; i++) {
+		struct control_command *c = &d->control.commands[i];
+		if (strcmp(c->name, "reload") != 0)
+			continue;
+		d->reload = *c;
+		c->handler = daemon_on_reload_command;
+		c->data = d;
+	}
 }
 
 /*
@@ -157,10 +206,20 @@ static int daemon_run(struct daemon *d)
 		return rc;
 	}
 	uv_signal_start(&d->sighup, daemon_on_sighup, SIGHUP);
+	daemon_wrap_reload(d);
+	rc = notify_watchdog_start(&d->watchdog, &d->loop);
+	if (rc != 0) {
+		log_error("watchdog: cannot start its timer: %s", uv_strerror(rc));
+		daemon_stop(d, "the watchdog could not start");
+		return rc;
+	}
 
+	char ready[256];
+	snprintf(ready, sizeof(ready), "node %s of federation %s ready", d->node->cfg->name,
+	         d->node->cfg->federation);
 	log_info("node %s (%s) of federation %s ready", d->node->cfg->name, d->node->self_b64,
 	         d->node->cfg->federation);
-	notify_systemd("READY=1");
+	notify_ready(ready);
 	return uv_run(&d->loop, UV_RUN_DEFAULT);
 }
 

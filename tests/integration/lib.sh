@@ -26,13 +26,20 @@ TEST_NAME=$(basename "$0" .sh)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/loket-$TEST_NAME.XXXXXX")
 declare -A NODE_PID=()
+# Commands (each one string) that cleanup runs once the daemons are gone,
+# like unmounting a file system the test mounted in $T.
+AT_CLEANUP=()
 
-# Stops every daemon still running, then removes $T unless the test failed.
+# Stops every daemon still running (and any other process a test put in
+# NODE_PID), runs AT_CLEANUP, then removes $T unless the test failed.
 cleanup() {
-	local status=$? dir
+	local status=$? dir cmd
 	for dir in "${!NODE_PID[@]}"; do
 		kill -KILL "${NODE_PID[$dir]}" 2>/dev/null || true
 		wait "${NODE_PID[$dir]}" 2>/dev/null || true
+	done
+	for cmd in "${AT_CLEANUP[@]}"; do
+		eval "$cmd" || true
 	done
 	if [ "$status" = 0 ]; then
 		rm -rf "$T"
