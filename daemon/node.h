@@ -42,8 +42,10 @@ struct node {
 };
 
 /*
- * Opens the store in cfg->data and records the roster's names in it. Takes
- * ownership of cfg and key (freed by node_free, also on failure).
+ * Opens the store in cfg->data and records the roster's names in it (when
+ * the store cannot take them, on a full disk, it says so in the log and
+ * goes on). Takes ownership of cfg and key (freed by node_free, also on
+ * failure).
  */
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err,
                    size_t errlen);
