@@ -128,7 +128,9 @@ static const struct {
     {"verify", verify_main, "[--db FILE] [--json]",
      "Audits a store offline: signatures, chains, roster, forks, digest",
      "  --db FILE  the store to audit (default: the configuration's data/" LOKET_STORE_FILE ");\n"
-     "             without -c or $LOKET_CONF, membership in the roster is not checked\n"},
+     "             without -c or $LOKET_CONF, membership in the roster is not checked\n"
+     "Writes nothing, also not beside the store, so a backup on read-only media can be\n"
+     "audited; a store copied with its -wal but no -shm is audited as a copy in $TMPDIR.\n"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

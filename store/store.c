@@ -262,6 +262,27 @@ static void sqlite_setup(void)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* "file:PATH?immutable=1", with the bytes a URI path may not hold escaped. */
+static int immutable_uri(const char *path, char *out, size_t outsize)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = (size_t)snprintf(out, outsize, "file:");
+
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (n + 4 > outsize)
+			return -ENAMETOOLONG;
+		if (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7f) {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	int len = snprintf(out + n, outsize - n, "?immutable=1");
+	return len < 0 || (size_t)len >= outsize - n ? -ENAMETOOLONG : 0;
+}
+
 int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen)
 {
 	static pthread_once_t setup = PTHREAD_ONCE_INIT;
@@ -279,7 +300,16 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		oflags = SQLITE_OPEN_READONLY;
 	else
 		oflags = SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
-	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	char uri[PATH_MAX * 3 + 32];
+	if ((flags & STORE_IMMUTABLE) && (flags & STORE_READONLY)) {
+		if (immutable_uri(path, uri, sizeof(uri)) < 0) {
+			snprintf(err, errlen, "cannot open store %s: path too long", path);
+			rc = -ENAMETOOLONG;
+			goto fail;
+		}
+		oflags |= SQLITE_OPEN_URI;
+	}
+	rc = sqlite3_open_v2(oflags & SQLITE_OPEN_URI ? uri : path, &s->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open store %s: %s", path,
 		         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
