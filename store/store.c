@@ -262,11 +262,15 @@ static void sqlite_setup(void)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-/* "file:PATH?immutable=1", with the bytes a URI path may not hold escaped. */
+/*
+ * "file:PATH?immutable=1", with the bytes a URI path may not hold escaped;
+ * an absolute path gets an empty authority ("file:///..."), so that one
+ * starting with "//" is not read as a host.
+ */
 static int immutable_uri(const char *path, char *out, size_t outsize)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t n = (size_t)snprintf(out, outsize, "file:");
+	size_t n = (size_t)snprintf(out, outsize, "%s", path[0] == '/' ? "file://" : "file:");
 
 	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
 		if (n + 4 > outsize)
