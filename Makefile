@@ -4,9 +4,12 @@
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= 2
+# make install: where to (DESTDIR= stages it elsewhere, as packagers do).
+PREFIX ?= /usr/local
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps build build-asan test test-fast check-format check-layout format demo bench install clean
+.PHONY: all deps build build-asan test test-fast check-format check-layout format demo bench \
+	install install-strip package clean
 
 all: build
 
@@ -47,8 +50,20 @@ demo: build
 bench: build
 	bench/import $(BUILD)
 
-install: build
-	cmake --install $(BUILD)
+# Installs what is built, and builds what is not, without installing any
+# Debian package: the build dependencies must be there already (make build,
+# or scripts/deps.sh). The prefix is set at configure time, so that the
+# unit and the man pages name the paths installed to. As GNU says, install
+# keeps the debug information and install-strip drops it.
+install install-strip:
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) $(if $(filter install-strip,$@),--strip)
+
+# The Debian package (and its -dbgsym), from the RelWithDebInfo build:
+# build/loket_VERSION_ARCH.deb. Its prefix is /usr whatever PREFIX is.
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -292,6 +292,42 @@ void cli_print_entity(const json_t *entity)
 	}
 }
 
+/* Whether host, as a ZeroMQ tcp:// endpoint writes it, means every local address. */
+static int wildcard_host(const char *host, size_t len)
+{
+	static const char *const any[] = {"*", "0.0.0.0", "[::]", "[0:0:0:0:0:0:0:0]"};
+
+	for (size_t i = 0; i < sizeof(any) / sizeof(any[0]); i++)
+		if (strlen(any[i]) == len && memcmp(host, any[i], len) == 0)
+			return 1;
+	return 0;
+}
+
+void cli_print_member(const char *name, const char *key_b64, const char *listen)
+{
+	const char *host = NULL, *colon = NULL;
+	char self[256];
+
+	printf("[member %s]\nkey = %s\n", name, key_b64);
+	if (!listen || !listen[0])
+		return;
+	/* config.c and init accept only tcp://HOST:PORT; anything else is passed on as it is. */
+	if (strncmp(listen, "tcp://", 6) == 0) {
+		host = listen + 6;
+		colon = strrchr(host, ':');
+	}
+	if (!colon || !wildcard_host(host, (size_t)(colon - host)) ||
+	    gethostname(self, sizeof(self)) != 0 || !self[0] || strpbrk(self, " \t;#")) {
+		printf("endpoint = %s\n", listen);
+		return;
+	}
+	self[sizeof(self) - 1] = '\0';
+	printf("; loketd listens on %s (every address); peers dial it by this\n"
+	       "; host's name: write the name or address they reach it at if it differs\n"
+	       "endpoint = tcp://%s%s\n",
+	       listen, self, colon);
+}
+
 const char *cli_json_str(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);

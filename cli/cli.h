@@ -85,6 +85,16 @@ int cli_request_print_take(int timeout_ms, json_t *req_take, int json,
  */
 void cli_print_entity(const json_t *entity);
 
+/*
+ * Prints the [member NAME] section that other nodes paste into their
+ * configuration: name, public key (base64) and, when the node listens, the
+ * endpoint they dial. A listen address on every interface (0.0.0.0, *,
+ * [::]) cannot be dialled, so the endpoint then names this host (its
+ * fully qualified name where the resolver knows one), with a comment
+ * saying so.
+ */
+void cli_print_member(const char *name, const char *key_b64, const char *listen);
+
 /* A JSON value as a string member of obj, or NULL if absent or not a string. */
 const char *cli_json_str(const json_t *obj, const char *key);
 /* An integer member of obj, or dflt if absent or not an integer. */

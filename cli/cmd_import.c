@@ -27,6 +27,12 @@
  * no JSON tree, nothing packed twice. Only a line that jsonmp refuses or
  * that is not an op of the common form (which is every valid op) goes the
  * slow way, through jansson and cli_check_op, which say what is wrong.
+ *
+ * On a terminal, a progress line is redrawn as each batch is answered:
+ * lines done, changed, the rate since the start and, when the input is a
+ * file of known size (also one redirected to stdin), the percentage done
+ * and the time left at that rate. Done means answered: a batch counts up
+ * to the input byte where it ended once the daemon has applied it.
  */
 #include <err.h>
 #include <errno.h>
@@ -35,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -95,12 +103,17 @@ struct import {
 	 */
 	struct sent_batch {
 		size_t n;
+		unsigned long long end; /* input bytes taken when it was sent */
 		unsigned long long line[IMPORT_BATCH_OPS];
 	} sent[IMPORT_IN_FLIGHT];
 	size_t sent_first, sent_count;
 
 	unsigned long long changed, unchanged, changesets;
-	int progress; /* stderr is a terminal: show a progress line */
+	int progress;                              /* stderr is a terminal: show a progress line */
+	unsigned long long read_bytes;             /* read from fd so far */
+	unsigned long long size;                   /* bytes to read, 0 if unknown (a pipe) */
+	unsigned long long done_bytes, done_lines; /* of the batches answered */
+	struct timespec start;
 };
 
 /*
@@ -145,6 +158,7 @@ static int read_line(struct import *im, const char **line, size_t *len)
 			if (r == 0)
 				im->in_eof = 1;
 			im->in_end += (size_t)r;
+			im->read_bytes += (unsigned long long)r;
 			continue;
 		}
 		if (n > 0 && s[n - 1] == '\r')
@@ -169,11 +183,43 @@ static void clear_progress(const struct import *im)
 		fputs("\r\033[K", stderr);
 }
 
-static void show_progress(const struct import *im)
+/* "1:05" or "2:01:05". */
+static void format_duration(double s, char *out, size_t outsize)
 {
-	if (im->progress)
-		fprintf(stderr, "\r%s: %llu lines, %llu changed, %llu unchanged", im->name,
-		        im->lineno, im->changed, im->unchanged);
+	unsigned long long t = s > 0 && s < 3.6e6 ? (unsigned long long)(s + 0.5) : 0;
+
+	if (t >= 3600)
+		snprintf(out, outsize, "%llu:%02llu:%02llu", t / 3600, t / 60 % 60, t % 60);
+	else
+		snprintf(out, outsize, "%llu:%02llu", t / 60, t % 60);
+}
+
+/* After batch b was answered: percent, lines, changed, rate and time left. */
+static void show_progress(struct import *im, const struct sent_batch *b)
+{
+	struct timespec now;
+	char left[32];
+
+	if (!im->progress)
+		return;
+	im->done_bytes = b->end;
+	im->done_lines = b->line[b->n - 1];
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double elapsed = (double)(now.tv_sec - im->start.tv_sec) +
+	                 (double)(now.tv_nsec - im->start.tv_nsec) / 1e9;
+	double rate = elapsed > 0 ? (double)im->done_lines / elapsed : 0;
+	fputs("\r\033[K", stderr);
+	if (im->size > 0) {
+		unsigned long long done = im->done_bytes < im->size ? im->done_bytes : im->size;
+		double bytes_rate = elapsed > 0 ? (double)done / elapsed : 0;
+		format_duration(bytes_rate > 0 ? (double)(im->size - done) / bytes_rate : 0, left,
+		                sizeof(left));
+		fprintf(stderr, "%s: %3llu%%, %llu lines (%llu changed), %.0f lines/s, %s left",
+		        im->name, done * 100 / im->size, im->done_lines, im->changed, rate, left);
+	} else {
+		fprintf(stderr, "%s: %llu lines (%llu changed), %.0f lines/s", im->name,
+		        im->done_lines, im->changed, rate);
+	}
 }
 
 /*
@@ -241,7 +287,7 @@ static int complete(struct import *im)
 	const struct sent_batch *b = pop_sent(im);
 	int rc = receive_batch(im, &index, err, sizeof(err));
 	if (rc == 0) {
-		show_progress(im);
+		show_progress(im, b);
 		return 0;
 	}
 
@@ -334,6 +380,7 @@ static int send_batch(struct import *im)
 	struct sent_batch *sent = &im->sent[(im->sent_first + im->sent_count) % IMPORT_IN_FLIGHT];
 	memcpy(sent->line, im->op_line, n * sizeof(im->op_line[0]));
 	sent->n = n;
+	sent->end = im->read_bytes - (im->in_end - im->in_start);
 	im->sent_count++;
 	size_t rest = im->batch.size - IMPORT_PUT_HEAD - im->batch_bytes;
 	memmove(ops, ops + im->batch_bytes, rest);
@@ -564,6 +611,11 @@ int import_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	im->progress = isatty(STDERR_FILENO);
+	struct stat st;
+	off_t at = lseek(im->fd, 0, SEEK_CUR);
+	if (fstat(im->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (at > 0 ? at : 0))
+		im->size = (unsigned long long)(st.st_size - (at > 0 ? at : 0));
+	clock_gettime(CLOCK_MONOTONIC, &im->start);
 
 	if (run(im) < 0)
 		goto cleanup;

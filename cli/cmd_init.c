@@ -309,7 +309,7 @@ int init_main(int argc, char *argv[])
 
 	key_public(key, pk);
 	config_key_encode(pk, pub);
-	printf("%s %s%s%s\n", name, pub, listen ? " " : "", listen ? listen : "");
+	cli_print_member(name, pub, listen);
 	status = CLI_EXIT_OK;
 cleanup:
 	if (status != CLI_EXIT_OK)

@@ -7,14 +7,37 @@
  * store file and no configuration gets every other check, and is told that
  * membership was not checked. The exit status is 0 only when nothing was
  * found.
+ *
+ * An audit writes nothing, not even beside the store: a backup on
+ * read-only media must open, and a backup's directory must look the same
+ * afterwards. SQLite in WAL mode wants a -shm file (and a -wal) next to the
+ * database, and a read-only connection leaves both behind, so open_store
+ * chooses by what lies beside the file:
+ *
+ * - a -wal and a -shm: a store in use (a running loketd always has both)
+ *   or one left so; an ordinary read-only open takes the locks, reads the
+ *   WAL and creates nothing;
+ * - no -wal, or an empty one (a checkpointed backup, like sqlite3's
+ *   .backup makes): every transaction is in the file itself, so it opens
+ *   immutable (no lock, nothing created); the file must not be written
+ *   while verify runs, which is what a missing -wal says of a WAL store;
+ * - a -wal with frames but no -shm (a backup copied with its WAL): the
+ *   WAL holds committed transactions that an immutable open would miss,
+ *   and an ordinary open would have to create the -shm, so the two files
+ *   are copied into a private temporary directory, audited there, and
+ *   removed;
+ * - a -journal (a rollback-mode store with a hot journal, never loket's
+ *   own): an ordinary read-only open, which refuses if it must roll back.
  */
 #include <err.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -68,6 +91,119 @@ static int build_roster(const struct config *cfg, struct store *s, json_t **out,
 	return 0;
 }
 
+/* Copies the file from into the new file to; -errno. */
+static int copy_file(const char *from, const char *to)
+{
+	static char buf[1 << 20];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = 0;
+	ssize_t n;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		rc = -errno;
+		goto cleanup;
+	}
+	while ((n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto cleanup;
+		}
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(out, buf + done, (size_t)(n - done));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = -errno;
+				goto cleanup;
+			}
+			done += w;
+		}
+	}
+cleanup:
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = -errno;
+	close(in);
+	return rc;
+}
+
+/* Where a copy of the store was audited, removed by remove_copy. */
+struct audit_copy {
+	char dir[PATH_MAX];
+	char db[PATH_MAX + 16];
+};
+
+static void remove_copy(struct audit_copy *c)
+{
+	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
+	char path[PATH_MAX + 16];
+
+	if (!c->dir[0])
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", c->db, suffix[i]);
+		unlink(path);
+	}
+	rmdir(c->dir);
+	c->dir[0] = '\0';
+}
+
+/* Whether path followed by suffix exists; its size in *size. */
+static int beside(const char *path, const char *suffix, off_t *size)
+{
+	char name[PATH_MAX + 16];
+	struct stat st;
+
+	if (snprintf(name, sizeof(name), "%s%s", path, suffix) >= (int)sizeof(name))
+		return 0;
+	if (lstat(name, &st) < 0)
+		return 0;
+	*size = st.st_size;
+	return 1;
+}
+
+/* Opens the store at path for the audit, writing nothing beside it (see the top). */
+static int open_store(const char *path, struct store **s, struct audit_copy *copy, char *err,
+                      size_t errlen)
+{
+	off_t wal_size = 0, size;
+	int wal = beside(path, "-wal", &wal_size), shm = beside(path, "-shm", &size);
+	const char *tmp = getenv("TMPDIR");
+	int rc;
+
+	if (beside(path, "-journal", &size) || (wal && shm))
+		return store_open(path, STORE_READONLY, s, err, errlen);
+	if (!wal || wal_size == 0)
+		return store_open(path, STORE_READONLY | STORE_IMMUTABLE, s, err, errlen);
+
+	char wal_path[PATH_MAX + 8], wal_copy[PATH_MAX + 32];
+	if (snprintf(copy->dir, sizeof(copy->dir), "%s/loket-verify.XXXXXX",
+	             tmp && tmp[0] ? tmp : "/tmp") >= (int)sizeof(copy->dir) ||
+	    !mkdtemp(copy->dir)) {
+		snprintf(err, errlen,
+		         "%s-wal holds transactions and there is no -shm, so verify reads a copy; "
+		         "cannot make a directory for it: %s",
+		         path, strerror(errno));
+		copy->dir[0] = '\0';
+		return -errno;
+	}
+	snprintf(copy->db, sizeof(copy->db), "%s/" LOKET_STORE_FILE, copy->dir);
+	snprintf(wal_path, sizeof(wal_path), "%s-wal", path);
+	snprintf(wal_copy, sizeof(wal_copy), "%s-wal", copy->db);
+	if ((rc = copy_file(path, copy->db)) < 0 || (rc = copy_file(wal_path, wal_copy)) < 0) {
+		snprintf(err, errlen,
+		         "%s-wal holds transactions and there is no -shm, so verify reads a copy; "
+		         "cannot copy it to %s: %s",
+		         path, copy->dir, strerror(-rc));
+		remove_copy(copy);
+		return rc;
+	}
+	return store_open(copy->db, STORE_READONLY, s, err, errlen);
+}
+
 static void print_report(const json_t *report, int roster_checked)
 {
 	json_t *problems = json_object_get(report, "problems");
@@ -110,7 +246,8 @@ int verify_main(int argc, char *argv[])
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
-	char path[PATH_MAX], err[2 * PATH_MAX], q[ERROR_QUOTE_SIZE];
+	struct audit_copy copy = {{0}, {0}};
+	char path[PATH_MAX], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
 	int c, n, json = 0, status = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -152,7 +289,7 @@ int verify_main(int argc, char *argv[])
 		      strerror(errno));
 		goto cleanup;
 	}
-	if (store_open(path, STORE_READONLY, &s, err, sizeof(err)) < 0) {
+	if (open_store(path, &s, &copy, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}
@@ -178,6 +315,7 @@ cleanup:
 	json_decref(report);
 	json_decref(roster);
 	store_close(s);
+	remove_copy(&copy);
 	config_free(cfg);
 	return status;
 }

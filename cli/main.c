@@ -2,7 +2,9 @@
  * loket: the command line of a loket node. This file only wires things
  * together: it parses the global options, finds the subcommand in the
  * table below and runs it. The table is also the help, for the program and
- * for each subcommand, so the usage printed can never drift from what runs.
+ * for each subcommand, so the usage printed can never drift from what runs,
+ * and the COMMANDS section of loket(1): the build makes it with the hidden
+ * option --man (man/loket.1.in has the rest of the page).
  * A subcommand that returns 2 (usage error) has already said what was
  * wrong; main then prints its usage. Output is checked once at the end:
  * a full disk or a closed pipe on stdout is a failure, as in git.
@@ -32,7 +34,13 @@ static const struct {
      "  --listen ENDPOINT  where peers dial this node, tcp://HOST:PORT\n"
      "  --federation NAME  the federation the node belongs to (default \"default\")\n"
      "  --data DIR         the store's directory (default DIR/data; relative to DIR)\n"
-     "Prints \"NAME PUBKEY [ENDPOINT]\", the line other nodes need for their roster.\n"},
+     "Prints this node's [member NAME] section, to paste into the configuration of every\n"
+     "other node (`loket member` prints it again later).\n"},
+    {"member", member_main, "",
+     "Prints this node's [member] section for the configuration of its peers",
+     "Name, public key and the endpoint to dial ([node] listen; a listen address on every\n"
+     "interface is replaced by this host's name). The key comes from the key file, or from\n"
+     "the running loketd when this user may not read the key file.\n"},
     {"pubkey", pubkey_main, "", "Prints this node's public key (base64)", NULL},
     {"status", status_main, "[--timeout S] [--json]",
      "Shows this node: heads, counts, digest, forks, writes, peers, disk",
@@ -162,7 +170,9 @@ static const struct {
     {"verify", verify_main, "[--db FILE] [--json]",
      "Audits a store offline: signatures, chains, roster, forks, digest",
      "  --db FILE  the store to audit (default: the configuration's data/" LOKET_STORE_FILE ");\n"
-     "             without -c or $LOKET_CONF, membership in the roster is not checked\n"},
+     "             without -c or $LOKET_CONF, membership in the roster is not checked\n"
+     "Writes nothing, also not beside the store, so a backup on read-only media can be\n"
+     "audited; a store copied with its -wal but no -shm is audited as a copy in $TMPDIR.\n"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -188,6 +198,64 @@ static void show_subcommand_usage(FILE *f, size_t i, int full)
 	fprintf(f, "%s.\n", subcommands[i].description);
 	if (subcommands[i].options)
 		fputs(subcommands[i].options, f);
+}
+
+/*
+ * Writes s as roff text: a backslash is \e and a hyphen \- (so that an
+ * option copied from the page is a minus sign), a line that would start
+ * with a control character ('.' or '\'') is protected with \&, quotes
+ * and backquotes are named (\(dq, \(ga) so that they print as typed, and UTF-8
+ * becomes \[uXXXX] so that the page is ASCII.
+ */
+static void man_text(FILE *f, const char *s)
+{
+	int bol = 1;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (bol && (*p == '.' || *p == '\''))
+			fputs("\\&", f);
+		bol = *p == '\n';
+		if (*p == '\\') {
+			fputs("\\e", f);
+		} else if (*p == '-') {
+			fputs("\\-", f);
+		} else if (*p == '"') {
+			fputs("\\(dq", f);
+		} else if (*p == '`') {
+			fputs("\\(ga", f);
+		} else if (*p >= 0xc0 && *p < 0xf0 && (p[1] & 0xc0) == 0x80 &&
+		           (*p < 0xe0 || (p[2] & 0xc0) == 0x80)) {
+			unsigned cp =
+			    *p < 0xe0 ? (*p & 0x1fu) << 6 | (p[1] & 0x3fu)
+			              : (*p & 0x0fu) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+			fprintf(f, "\\[u%04X]", cp);
+			p += *p < 0xe0 ? 1 : 2;
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
+/* The COMMANDS section of loket(1), in roff, from the table. */
+static void show_man(FILE *f)
+{
+	fputs(".SH COMMANDS\n", f);
+	for (size_t i = 0; i < N_SUBCOMMANDS; i++) {
+		fputs(".SS \"loket ", f);
+		man_text(f, subcommands[i].name);
+		if (subcommands[i].args[0]) {
+			fputc(' ', f);
+			man_text(f, subcommands[i].args);
+		}
+		fputs("\"\n", f);
+		man_text(f, subcommands[i].description);
+		fputs(".\n", f);
+		if (subcommands[i].options) {
+			fputs(".PP\n.RS 4\n.nf\n", f);
+			man_text(f, subcommands[i].options);
+			fputs(".fi\n.RE\n", f);
+		}
+	}
 }
 
 /* Whether the subcommand's arguments ask for help (before any "--"). */
@@ -217,6 +285,7 @@ int main(int argc, char *argv[])
 	static const struct option options[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"man", no_argument, NULL, 'M'}, /* for the build: the COMMANDS of loket(1) */
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf = NULL;
@@ -234,6 +303,9 @@ int main(int argc, char *argv[])
 			return finish(CLI_EXIT_OK);
 		case 'V':
 			printf("loket %s\n", LOKET_VERSION);
+			return finish(CLI_EXIT_OK);
+		case 'M':
+			show_man(stdout);
 			return finish(CLI_EXIT_OK);
 		default:
 			warnx("unknown option or missing value: %s",

@@ -8,6 +8,7 @@
 #define LOKET_SUBCOMMANDS_H
 
 int init_main(int argc, char *argv[]);
+int member_main(int argc, char *argv[]);
 int pubkey_main(int argc, char *argv[]);
 int status_main(int argc, char *argv[]);
 int get_main(int argc, char *argv[]);

@@ -34,8 +34,8 @@ static void give_to_dir_owner(int fd, const char *dir)
 
 	if (geteuid() != 0 || stat(dir, &d) != 0 || fstat(fd, &f) != 0)
 		return;
-	if (f.st_uid != d.st_uid || f.st_gid != d.st_gid)
-		(void)fchown(fd, d.st_uid, d.st_gid);
+	if ((f.st_uid != d.st_uid || f.st_gid != d.st_gid) && fchown(fd, d.st_uid, d.st_gid) != 0)
+		return; /* the file stays root's: it only says who holds the lock */
 }
 
 /* What the lock file says about its holder: the program's name, if the PID matches. */
@@ -67,8 +67,9 @@ static void write_holder(int fd, const char *what)
 
 	if (n < 0 || (size_t)n >= sizeof(text))
 		n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) == 0)
-		(void)pwrite(fd, text, (size_t)n, 0);
+	/* For people only: a file that cannot say who holds it still locks. */
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)n, 0) != n)
+		return;
 }
 
 int lockfile_take(const char *dir, const char *what, int *fd, long *holder, char *err,
@@ -125,7 +126,8 @@ void lockfile_release(int fd)
 {
 	if (fd < 0)
 		return;
-	/* The PID would be stale once the lock is gone. */
-	(void)ftruncate(fd, 0);
+	/* The PID would be stale once the lock is gone; if it stays, the lock does not. */
+	int emptied = ftruncate(fd, 0);
+	(void)emptied;
 	close(fd);
 }

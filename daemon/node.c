@@ -544,14 +544,20 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	if (rc != 0)
 		goto fail;
 
-	rc = store_set_member(n->store, n->self, cfg->name);
-	for (size_t i = 0; rc == 0 && i < cfg->n_members; i++)
-		rc = store_set_member(n->store, cfg->members[i].key, cfg->members[i].name);
-	if (rc != 0) {
-		snprintf(err, errlen, "%s: cannot record the roster: %s", path,
-		         store_errmsg(n->store));
-		goto fail;
-	}
+	/*
+	 * The member table only names keys for reads, so a node whose disk is
+	 * full still comes up: it serves reads (a member not recorded yet shows
+	 * by its key), its writes fail with the store's reason until there is
+	 * room, and the next reload records the names.
+	 */
+	int named = store_set_member(n->store, n->self, cfg->name);
+	for (size_t i = 0; named == 0 && i < cfg->n_members; i++)
+		named = store_set_member(n->store, cfg->members[i].key, cfg->members[i].name);
+	if (named != 0)
+		log_warn("%s: cannot record the roster's names: %s; starting anyway: reads work, "
+		         "writes fail while the store cannot grow; once there is room, `loket "
+		         "reload` records the names",
+		         path, store_errmsg(n->store));
 	if ((rc = own_head_start(n, err, errlen)) != 0)
 		goto fail;
 	*out = n;

@@ -73,11 +73,12 @@ struct node {
 /*
  * Takes the lock of cfg->data (LOKET_E_LOCKED when another process holds
  * it, with err naming that one's PID), opens the store there, records the
- * roster's names in it, and compares the store's own chain with the record
- * beside the key to decide whether local writes open at once (a clean
- * restart, a new node) or wait (restored, wiped, record missing or
- * damaged; node_writes_refused says why). Takes ownership of cfg and key
- * (freed by node_free, also on failure).
+ * roster's names in it (when the store cannot take them, on a full disk,
+ * it says so in the log and goes on), and compares the store's own chain
+ * with the record beside the key to decide whether local writes open at
+ * once (a clean restart, a new node) or wait (restored, wiped, record
+ * missing or damaged; node_writes_refused says why). Takes ownership of
+ * cfg and key (freed by node_free, also on failure).
  */
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err,
                    size_t errlen);

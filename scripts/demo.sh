@@ -61,16 +61,17 @@ say "Five institutions each create a node: a key pair and a configuration"
 for n in "${nodes[@]}"; do
 	port[$n]=$(free_port)
 	"$loket" init "$work/$n" --name "$n" --federation leiden \
-		--listen "tcp://127.0.0.1:${port[$n]}" | tee "$work/$n.roster"
+		--listen "tcp://127.0.0.1:${port[$n]}" | tee "$work/$n.member"
 done
 
-say "They exchange roster lines: every node knows every member's key and endpoint"
+say "They exchange [member] sections: each pastes the other four into its loket.conf"
 for n in "${nodes[@]}"; do
 	for m in "${nodes[@]}"; do
 		[ "$n" = "$m" ] && continue
-		read -r name key endpoint <"$work/$m.roster"
-		printf '\n[member %s]\nkey = %s\nendpoint = %s\n' "$name" "$key" "$endpoint" \
-			>>"$work/$n/loket.conf"
+		{
+			echo
+			cat "$work/$m.member"
+		} >>"$work/$n/loket.conf"
 	done
 done
 echo "(each loket.conf now lists 4 members)"

@@ -3,9 +3,12 @@
 # saying which ones are missing; does nothing when all are present.
 set -euo pipefail
 
+# mandoc checks the man pages; lintian and systemd (for systemd-analyze)
+# check the Debian package and its unit (tests/integration/test_package.sh).
 packages=(build-essential cmake pkg-config clang-format jq
 	libzmq3-dev libsodium-dev libsqlite3-dev libuv1-dev libmsgpack-dev
-	libjansson-dev libcmocka-dev libmicrohttpd-dev sqlite3 curl python3 prometheus)
+	libjansson-dev libcmocka-dev libmicrohttpd-dev sqlite3 curl python3 prometheus
+	mandoc lintian systemd)
 
 missing=()
 for p in "${packages[@]}"; do

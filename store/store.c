@@ -261,6 +261,31 @@ static void damaged(char *err, size_t errlen, const char *path, const char *why,
 	                 : "");
 }
 
+/*
+ * "file:PATH?immutable=1", with the bytes a URI path may not hold escaped;
+ * an absolute path gets an empty authority ("file:///..."), so that one
+ * starting with "//" is not read as a host.
+ */
+static int immutable_uri(const char *path, char *out, size_t outsize)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = (size_t)snprintf(out, outsize, "%s", path[0] == '/' ? "file://" : "file:");
+
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if (n + 4 > outsize)
+			return -ENAMETOOLONG;
+		if (*p == '%' || *p == '?' || *p == '#' || *p <= ' ' || *p >= 0x7f) {
+			out[n++] = '%';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	int len = snprintf(out + n, outsize - n, "?immutable=1");
+	return len < 0 || (size_t)len >= outsize - n ? -ENAMETOOLONG : 0;
+}
+
 int store_open(const char *path, unsigned flags, struct store **out, char *err, size_t errlen)
 {
 	static pthread_once_t setup = PTHREAD_ONCE_INIT;
@@ -283,7 +308,16 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		oflags = SQLITE_OPEN_READONLY;
 	else
 		oflags = SQLITE_OPEN_READWRITE | ((flags & STORE_CREATE) ? SQLITE_OPEN_CREATE : 0);
-	rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+	char uri[PATH_MAX * 3 + 32];
+	if ((flags & STORE_IMMUTABLE) && (flags & STORE_READONLY)) {
+		if (immutable_uri(path, uri, sizeof(uri)) < 0) {
+			snprintf(err, errlen, "cannot open store %s: path too long", path);
+			rc = -ENAMETOOLONG;
+			goto fail;
+		}
+		oflags |= SQLITE_OPEN_URI;
+	}
+	rc = sqlite3_open_v2(oflags & SQLITE_OPEN_URI ? uri : path, &s->db, oflags, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open store %s: %s", qp,
 		         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

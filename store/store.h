@@ -45,6 +45,13 @@
 enum store_flags {
 	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
 	STORE_READONLY = 1 << 1, /* open read-only (offline verify, reads); no index */
+	/*
+	 * With STORE_READONLY: SQLite's immutable=1. Nothing is created beside
+	 * the file (no -wal, no -shm) and no lock is taken, so it works on
+	 * read-only media; for a file that nothing writes meanwhile and whose
+	 * WAL is absent or empty (an immutable open does not read a WAL).
+	 */
+	STORE_IMMUTABLE = 1 << 2,
 };
 
 struct store;

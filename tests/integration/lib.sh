@@ -26,15 +26,23 @@ TEST_NAME=$(basename "$0" .sh)
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/loket-$TEST_NAME.XXXXXX")
 declare -A NODE_PID=()
+# Commands (each one string) that cleanup runs once the daemons are gone,
+# like unmounting a file system the test mounted in $T.
+AT_CLEANUP=()
 
-# Stops every daemon still running, then removes $T unless the test failed.
+# Stops every daemon still running (and any other process a test put in
+# NODE_PID), runs AT_CLEANUP, then removes $T unless the test failed (exit
+# status 77 is a skip, see tests/CMakeLists.txt).
 cleanup() {
-	local status=$? dir
+	local status=$? dir cmd
 	for dir in "${!NODE_PID[@]}"; do
 		kill -KILL "${NODE_PID[$dir]}" 2>/dev/null || true
 		wait "${NODE_PID[$dir]}" 2>/dev/null || true
 	done
-	if [ "$status" = 0 ]; then
+	for cmd in "${AT_CLEANUP[@]}"; do
+		eval "$cmd" || true
+	done
+	if [ "$status" = 0 ] || [ "$status" = 77 ]; then # passed, or skipped
 		rm -rf "$T"
 	else
 		for log in "$T"/*/loketd.log; do
@@ -102,23 +110,25 @@ loket_in() {
 	"$LOKET" -c "$dir/loket.conf" "$@"
 }
 
-# init_node DIR NAME [ENDPOINT]: a new node; its roster line lands in DIR.roster.
+# init_node DIR NAME [ENDPOINT]: a new node; the [member] section that
+# `loket init` printed for its peers lands in DIR.member.
 init_node() {
 	local dir=$1 name=$2
 	if [ -n "${3:-}" ]; then
-		"$LOKET" init "$dir" --name "$name" --listen "$3" >"$dir.roster"
+		"$LOKET" init "$dir" --name "$name" --listen "$3" >"$dir.member"
 	else
-		"$LOKET" init "$dir" --name "$name" >"$dir.roster"
+		"$LOKET" init "$dir" --name "$name" >"$dir.member"
 	fi
 }
 
-# add_member DIR ROSTER_LINE: appends a [member] section to DIR's configuration.
+# add_member DIR MEMBER_FILE [nodial]: pastes a [member] section as `loket
+# init` printed it (MEMBER_FILE) into DIR's configuration; with nodial,
+# without its endpoint, so that DIR waits to be dialled.
 add_member() {
-	local dir=$1 name key endpoint
-	read -r name key endpoint <<<"$2"
+	local dir=$1 file=$2
 	{
-		printf '\n[member %s]\nkey = %s\n' "$name" "$key"
-		[ -z "$endpoint" ] || printf 'endpoint = %s\n' "$endpoint"
+		echo
+		if [ "${3:-}" = nodial ]; then grep -v '^endpoint = ' "$file"; else cat "$file"; fi
 	} >>"$dir/loket.conf"
 }
 
@@ -128,6 +138,11 @@ answers() {
 	local rc=0
 	loket_in "$1" status >/dev/null 2>&1 || rc=$?
 	[ "$rc" = 0 ] || [ "$rc" = 3 ]
+}
+
+# member_field MEMBER_FILE KEY: the value of KEY (key or endpoint) in a [member] section.
+member_field() {
+	sed -n "s/^$2 = //p" "$1"
 }
 
 # start_node DIR: runs loketd in the background (log in DIR/loketd.log) and

@@ -38,13 +38,10 @@ make_nodes() {
 
 # knows A B [dial]: A's roster gets B, with B's endpoint if "dial" is given.
 knows() {
-	local line name key endpoint
-	line=$(cat "$T/n$2.roster")
-	read -r name key endpoint <<<"$line"
 	if [ "${3:-}" = dial ]; then
-		add_member "$T/n$1" "$name $key $endpoint"
+		add_member "$T/n$1" "$T/n$2.member"
 	else
-		add_member "$T/n$1" "$name $key"
+		add_member "$T/n$1" "$T/n$2.member" nodial
 	fi
 }
 

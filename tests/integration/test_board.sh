@@ -15,12 +15,10 @@ for name in gemeente hogeschool lakenhal; do
 done
 # meet A B [dial]: A's roster gets B, with B's endpoint if "dial" is given.
 meet() {
-	local name key endpoint
-	read -r name key endpoint <"$T/$2.roster"
 	if [ "${3:-}" = dial ]; then
-		add_member "$T/$1" "$name $key $endpoint"
+		add_member "$T/$1" "$T/$2.member"
 	else
-		add_member "$T/$1" "$name $key"
+		add_member "$T/$1" "$T/$2.member" nodial
 	fi
 }
 meet gemeente hogeschool

@@ -1,13 +1,14 @@
-# loket init and loket pubkey, no daemon: files and modes, the roster line,
-# refusal to overwrite, rejected names and endpoints, usage errors.
+# loket init, member and pubkey, no daemon: files and modes, the [member]
+# section to paste into a peer's configuration, refusal to overwrite,
+# rejected names and endpoints, usage errors.
 . "$(dirname "$0")/lib.sh"
 
 mode() { stat -c %a "$1"; }
 
-# A new node: the files with their modes, and a roster line.
+# A new node: the files with their modes, and its [member] section.
 expect_status 0 "$LOKET" init "$T/a" --name uni-leiden --listen tcp://127.0.0.1:7401 \
 	--federation leiden
-line=$OUT
+block=$OUT
 assert_eq 750 "$(mode "$T/a")" "mode of the node directory"
 assert_eq 600 "$(mode "$T/a/node.key")" "mode of node.key"
 assert_eq 600 "$(mode "$T/a/node.key.head")" "mode of node.key.head"
@@ -19,12 +20,16 @@ assert_eq 2 "$(grep -c '^loket-own-head 1 0 0\{64\} [0-9a-f]\{16\} *$' "$T/a/nod
 	"slots of node.key.head"
 [ -z "$(ls -A "$T/a" | grep -v -x -e loket.conf -e node.key -e node.key.head -e data)" ] ||
 	fail "stray files left in the node directory: $(ls -A "$T/a")"
-read -r name key endpoint rest <<<"$line"
-assert_eq uni-leiden "$name" "name in the roster line"
-assert_eq tcp://127.0.0.1:7401 "$endpoint" "endpoint in the roster line"
-assert_eq "" "$rest" "nothing after the endpoint"
+key=$(sed -n 's/^key = //p' <<<"$block")
+assert_eq "[member uni-leiden]
+key = $key
+endpoint = tcp://127.0.0.1:7401" "$block" "the [member] section"
 [[ "$key" =~ ^[A-Za-z0-9+/]{43}=$ ]] || fail "key '$key' is not 44 characters of base64"
 grep -qx 'federation = leiden' "$T/a/loket.conf" || fail "federation not written"
+
+# loket member prints the same section again, from the configuration.
+expect_status 0 "$LOKET" -c "$T/a/loket.conf" member
+assert_eq "$block" "$OUT" "loket member"
 
 # pubkey prints the same key, with -c and with $LOKET_CONF.
 expect_status 0 "$LOKET" -c "$T/a/loket.conf" pubkey
@@ -32,13 +37,32 @@ assert_eq "$key" "$OUT" "pubkey with -c"
 expect_status 0 env LOKET_CONF="$T/a/loket.conf" "$LOKET" pubkey
 assert_eq "$key" "$OUT" "pubkey with \$LOKET_CONF"
 
-# Without --listen the line has no endpoint; the federation defaults.
+# Without --listen the section has no endpoint; the federation defaults.
 expect_status 0 "$LOKET" init "$T/b" --name lumc
-read -r name key2 endpoint <<<"$OUT"
-assert_eq lumc "$name" "name"
-assert_eq "" "$endpoint" "no endpoint without --listen"
+block_b=$OUT
+key2=$(sed -n 's/^key = //p' <<<"$OUT")
+assert_eq "[member lumc]
+key = $key2" "$OUT" "no endpoint without --listen"
 [ "$key" != "$key2" ] || fail "two nodes got the same key"
 grep -qx 'federation = default' "$T/b/loket.conf" || fail "federation does not default"
+
+# Pasted as it is, each node's section is a valid member of the other's roster.
+printf '\n%s\n' "$block" >>"$T/b/loket.conf"
+printf '\n%s\n' "$block_b" >>"$T/a/loket.conf"
+expect_status 0 "$LOKETD" -t -c "$T/b/loket.conf"
+assert_contains "$OUT" "1 member"
+expect_status 0 "$LOKETD" -t -c "$T/a/loket.conf"
+expect_status 0 "$LOKET" -c "$T/a/loket.conf" member
+assert_eq "$block" "$OUT" "loket member with a roster"
+
+# Listening on every address, the endpoint names this host, with a comment
+# saying so; the section still pastes as it is.
+expect_status 0 "$LOKET" init "$T/w" --name wide --listen tcp://0.0.0.0:7402
+assert_contains "$OUT" "endpoint = tcp://$(hostname):7402"
+assert_contains "$OUT" "; loketd listens on tcp://0.0.0.0:7402 (every address)"
+printf '\n%s\n' "$OUT" >>"$T/b/loket.conf"
+expect_status 0 "$LOKETD" -t -c "$T/b/loket.conf"
+assert_contains "$OUT" "2 members"
 
 # An existing node is never overwritten, whichever file exists.
 sum_before=$(sha256sum "$T/a/node.key" "$T/a/loket.conf")
@@ -92,6 +116,27 @@ assert_contains "$(cat "$T/d/loket.conf")" "data = $T/state"
 expect_status 1 "$LOKET" init "$T/e" --name e --data 'a;b'
 assert_contains "$ERR" "invalid data directory"
 [ ! -e "$T/e/loket.conf" ] || fail "a refused init left a configuration"
+
+# loketd -t checks a configuration and its key file: 0 when both load, 1
+# with the file and line (or the key file) of the first problem.
+expect_status 0 "$LOKETD" -t -c "$T/d/loket.conf"
+assert_contains "$OUT" "$T/d/loket.conf: ok: node d of federation default, 0 members"
+cp "$T/d/loket.conf" "$T/d/broken.conf"
+echo "sync_interval = often" >>"$T/d/broken.conf"
+expect_status 1 "$LOKETD" -t -c "$T/d/broken.conf"
+assert_contains "$ERR" "$T/d/broken.conf:$(wc -l <"$T/d/broken.conf"):"
+assert_contains "$ERR" "often"
+chmod 640 "$T/d/node.key"
+expect_status 1 "$LOKETD" -t -c "$T/d/loket.conf"
+assert_contains "$ERR" "$T/d/node.key"
+chmod 600 "$T/d/node.key"
+# -k names the key file instead of [node] key (as the unit does with the credential).
+cp "$T/d/node.key" "$T/d.key"
+expect_status 0 "$LOKETD" -t -c "$T/d/loket.conf" -k "$T/d.key"
+assert_contains "$OUT" "key $T/d.key"
+expect_status 1 "$LOKETD" -t -c "$T/d/loket.conf" -k "$T/nothing.key"
+assert_contains "$ERR" "$T/nothing.key"
+expect_status 2 "$LOKETD" -t -c "$T/d/loket.conf" extra
 
 # No -c, no LOKET_CONF and no default file: the error says how to name one.
 if [ ! -e /etc/loket/loket.conf ]; then

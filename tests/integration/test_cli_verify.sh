@@ -39,6 +39,49 @@ expect_status 1 loket_in "$T/b" verify --db "$T/a/data/store.db"
 assert_contains "$OUT" "seq 1: "
 assert_contains "$(tail -n 1 <<<"$OUT")" "problem"
 
+# A backup (sqlite3's .backup: a WAL-mode file without a -wal) is audited
+# without leaving anything beside it, and from read-only media.
+mkdir "$T/bk" "$T/tmp"
+sqlite3 "$T/a/data/store.db" ".backup '$T/bk/store.db'"
+expect_status 0 env TMPDIR="$T/tmp" "$LOKET" verify --db "$T/bk/store.db"
+assert_contains "$OUT" "3 changesets, 3 ops, digest $digest: ok"
+assert_eq "store.db" "$(ls -A "$T/bk")" "files beside the backup after verify"
+# A copy taken with its WAL (after a crash: the last writes may be only in
+# the -wal) is read whole, through a temporary copy that is removed again.
+start_node "$T/a"
+expect_status 0 l put expert alan --json '{"name":"Alan Turing"}'
+wal_digest=$(l status --json | jq -r .digest)
+kill9_node "$T/a"
+mkdir "$T/wal"
+cp "$T/a/data/store.db" "$T/a/data/store.db-wal" "$T/wal/"
+[ -s "$T/wal/store.db-wal" ] || fail "the crashed store has no WAL to test with"
+expect_status 0 env TMPDIR="$T/tmp" "$LOKET" verify --db "$T/wal/store.db"
+assert_contains "$OUT" "4 changesets, 4 ops, digest $wal_digest: ok"
+assert_eq "store.db store.db-wal" "$(ls -A "$T/wal" | tr '\n' ' ' | sed 's/ $//')" \
+	"files beside the copy with a WAL after verify"
+assert_eq "" "$(ls -A "$T/tmp")" "temporary files left by verify"
+# Read-only media: a read-only bind mount, where not even root may write
+# (this part needs root).
+if mount --bind "$T/bk" "$T/bk" 2>/dev/null; then
+	AT_CLEANUP+=("umount -l '$T/bk' 2>/dev/null")
+	mount -o remount,bind,ro "$T/bk" || fail "cannot make the bind mount read-only"
+	{ : >"$T/bk/probe"; } 2>/dev/null && fail "the read-only mount is writable"
+	expect_status 0 env TMPDIR="$T/tmp" "$LOKET" verify --db "$T/bk/store.db"
+	assert_contains "$OUT" "3 changesets, 3 ops, digest $digest: ok"
+	umount "$T/bk"
+	mount --bind "$T/wal" "$T/wal" && AT_CLEANUP+=("umount -l '$T/wal' 2>/dev/null")
+	mount -o remount,bind,ro "$T/wal" || fail "cannot make the bind mount read-only"
+	expect_status 0 env TMPDIR="$T/tmp" "$LOKET" verify --db "$T/wal/store.db"
+	assert_contains "$OUT" "4 changesets, 4 ops, digest $wal_digest: ok"
+	umount "$T/wal"
+	assert_eq "" "$(ls -A "$T/tmp")" "temporary files left by verify"
+else
+	echo "$TEST_NAME: not root: read-only media not tried"
+fi
+# The node's own store, stopped after the crash, audits as before.
+start_node "$T/a"
+stop_node "$T/a"
+
 # Tampering with a signed changeset is found, naming its origin and seq.
 cp "$T/a/data/store.db" "$T/pristine.db"
 sqlite3 "$T/a/data/store.db" \

@@ -27,11 +27,10 @@ done
 for i in "${!NODES[@]}"; do
 	for j in "${!NODES[@]}"; do
 		[ "$i" = "$j" ] && continue
-		read -r name key endpoint <"$T/${NODES[$j]}.roster"
 		if [ "$i" -lt "$j" ]; then
-			add_member "$T/${NODES[$i]}" "$name $key $endpoint"
+			add_member "$T/${NODES[$i]}" "$T/${NODES[$j]}.member"
 		else
-			add_member "$T/${NODES[$i]}" "$name $key"
+			add_member "$T/${NODES[$i]}" "$T/${NODES[$j]}.member" nodial
 		fi
 	done
 done

@@ -116,6 +116,24 @@ expect_status 0 l get expert b8001
 expect_status 0 l get expert b8100
 
 # Without a daemon, nothing is read.
+# On a terminal (script(1) gives it one), progress: percent, rate and time
+# left for a file, whose size is known; lines and rate for a pipe.
+on_tty() { script -qec "$1" /dev/null | tr '\r' '\n'; }
+awk 'BEGIN { for (i = 1; i <= 20000; i++)
+	printf "{\"coll\":\"expert\",\"id\":\"tty%d\",\"fields\":{\"name\":\"Expert %d\"}}\n", i, i }' \
+	>"$T/tty.jsonl"
+out=$(on_tty "'$LOKET' -c '$T/a/loket.conf' import '$T/tty.jsonl'")
+[[ "$out" =~ $T/tty.jsonl:\ +[0-9]+%,\ 8000\ lines\ \(8000\ changed\),\ [0-9]+\ lines/s,\ [0-9]+:[0-9]{2}\ left ]] ||
+	fail "no progress with percent, rate and time left on a terminal: $out"
+assert_contains "$out" "100%, 20000 lines (20000 changed)"
+assert_contains "$out" "$T/tty.jsonl: 20000 lines, 20000 changed, 0 unchanged"
+out=$(on_tty "'$LOKET' -c '$T/a/loket.conf' import - <'$T/tty.jsonl'")
+assert_contains "$out" "stdin: 100%, 20000 lines (0 changed)"
+out=$(on_tty "cat '$T/tty.jsonl' | '$LOKET' -c '$T/a/loket.conf' import -")
+[[ "$out" =~ stdin:\ 8000\ lines\ \(0\ changed\),\ [0-9]+\ lines/s ]] ||
+	fail "no line counter and rate for a pipe on a terminal: $out"
+[[ "$out" != *%* ]] || fail "a percentage for a pipe, whose size is unknown: $out"
+
 stop_node "$T/a"
 expect_status 1 l import "$T/experts.jsonl"
 assert_contains "$ERR" "cannot reach loketd"

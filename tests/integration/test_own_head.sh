@@ -16,7 +16,8 @@ make_nodes 3
 knows 1 2 dial
 knows 1 3
 knows 2 1
-read -r _ n1key n1ep <"$T/n1.roster"
+n1key=$(member_field "$T/n1.member" key)
+n1ep=$(member_field "$T/n1.member" endpoint)
 
 open_at() { status_json "$1" | jq -r .writes.open; }
 is_open() { [ "$(open_at "$1")" = true ]; }

@@ -20,8 +20,9 @@ knows 2 3
 for i in 1 2 3; do sed -i '/^\[node\]/a sync_interval = 1' "$T/n$i/loket.conf"; done
 for i in 1 2 3; do start_node "$T/n$i"; done
 for i in 1 2 3; do wait_for "writes open at n$i" 20 writes_open "$i"; done
-read -r _ n1key n1ep <"$T/n1.roster"
-read -r _ n2key _ <"$T/n2.roster"
+n1key=$(member_field "$T/n1.member" key)
+n1ep=$(member_field "$T/n1.member" endpoint)
+n2key=$(member_field "$T/n2.member" key)
 
 "$PEER" --peer "$T/n4/node.key" "$n1key" "$n1ep" claim "$n2key" 1000 25 >/dev/null &
 LIAR=$!

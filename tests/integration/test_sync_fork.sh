@@ -26,7 +26,10 @@ for i in 1 2; do
 	sed -i '/^\[node\]/a sync_interval = 1' "$T/n$i/loket.conf"
 done
 declare -A KEY EP
-for i in 1 2; do read -r _ "KEY[$i]" "EP[$i]" <"$T/n$i.roster"; done
+for i in 1 2; do
+	KEY[$i]=$(member_field "$T/n$i.member" key)
+	EP[$i]=$(member_field "$T/n$i.member" endpoint)
+done
 # as MEMBER NODE MODE ARGS...: the test peer, holding MEMBER's key, at node NODE.
 as() {
 	local member=$1 node=$2

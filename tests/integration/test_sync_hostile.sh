@@ -19,7 +19,8 @@ knows 2 1
 knows 2 3
 for i in 1 2; do start_node "$T/n$i"; done
 for i in 1 2; do wait_for "writes open at n$i" 20 writes_open "$i"; done
-read -r _ n1key n1ep <"$T/n1.roster"
+n1key=$(member_field "$T/n1.member" key)
+n1ep=$(member_field "$T/n1.member" endpoint)
 evil() { "$PEER" --peer "$T/n3/node.key" "$n1key" "$n1ep" "$1"; }
 fork_recorded() {
 	[ "$(status_json 1 | jq -r '[.forks[] | select(.origin == "n3" and .seq == 1)] | length')" = 1 ]

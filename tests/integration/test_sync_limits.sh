@@ -26,7 +26,8 @@ knows 1 2
 NODE_PID[$T/n1]=$!
 pid=${NODE_PID[$T/n1]}
 wait_for "n1 up with 256 descriptors" 10 l 1 status
-read -r _ n1key n1ep <"$T/n1.roster"
+n1key=$(member_field "$T/n1.member" key)
+n1ep=$(member_field "$T/n1.member" endpoint)
 port=${n1ep##*:}
 fds() { ls "/proc/$pid/fd" | wc -l; }
 alive() { kill -0 "$pid" 2>/dev/null || fail "loketd died"; }

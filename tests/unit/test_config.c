@@ -527,7 +527,8 @@ static void test_example(void **state)
 	assert_string_equal(cfg->federation, "leiden");
 	assert_string_equal(cfg->listen, "tcp://0.0.0.0:7400");
 	assert_string_equal(cfg->data, "/var/lib/loket");
-	assert_string_equal(cfg->key, "/var/lib/loket/node.key");
+	/* The key lives beside the configuration, outside the state directory. */
+	assert_string_equal(cfg->key, "/etc/loket/node.key");
 	assert_int_equal(cfg->sync_interval_s, 10);
 	assert_int_equal(cfg->log_level, LOG_LEVEL_INFO);
 	assert_int_equal(cfg->n_members, 2);
