@@ -109,7 +109,7 @@ static json_t *board_entry(struct store *s, sqlite3_stmt *st)
 	json_object_set_new(e, "deadline", string_or_null(fields, "deadline"));
 	json_object_set_new(e, "responses", json_integer(sqlite3_column_int64(st, 5)));
 	json_object_set_new(e, "accepted", json_integer(sqlite3_column_int64(st, 6)));
-	json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 3)));
+	store_set_hlc(e, sqlite3_column_int64(st, 3));
 	json_decref(fields);
 	return e;
 }

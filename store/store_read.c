@@ -23,6 +23,15 @@ static sqlite3_int64 sql_limit(long limit)
 	return limit <= 0 ? -1 : (sqlite3_int64)limit;
 }
 
+void store_set_hlc(json_t *o, int64_t hlc)
+{
+	char text[24];
+
+	snprintf(text, sizeof(text), "%lld", (long long)hlc);
+	json_object_set_new(o, "hlc", json_integer(hlc));
+	json_object_set_new(o, "hlc_text", json_string(text));
+}
+
 json_t *store_text_json(sqlite3_stmt *st, int col)
 {
 	const char *t = (const char *)sqlite3_column_text(st, col);
@@ -48,7 +57,7 @@ json_t *store_entity_json(struct store *s, sqlite3_stmt *st)
 	json_object_set_new(e, "id", store_text_json(st, 2));
 	json_object_set_new(e, "fields", fields);
 	json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 4)));
-	json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 5)));
+	store_set_hlc(e, sqlite3_column_int64(st, 5));
 	return e;
 }
 
@@ -276,7 +285,7 @@ int store_log(struct store *s, const char *origin, long limit, json_t **out)
 			json_object_set_new(e, "origin", json_string(""));
 		json_object_set_new(e, "seq", json_integer(sqlite3_column_int64(st, 1)));
 		json_object_set_new(e, "hash", store_hex_json(hash));
-		json_object_set_new(e, "hlc", json_integer(sqlite3_column_int64(st, 3)));
+		store_set_hlc(e, sqlite3_column_int64(st, 3));
 		json_object_set_new(e, "ops", json_integer(sqlite3_column_int64(st, 4)));
 		json_object_set_new(e, "bytes", json_integer(sqlite3_column_int64(st, 5)));
 		json_array_append_new(arr, e);

@@ -31,6 +31,11 @@ json_t *store_owner_json(struct store *s, const uint8_t key[32]);
 #define ENTITY_COLS "e.coll, e.owner, e.id, e.fields, e.seq, e.hlc"
 /* One entity {"coll","owner","id","fields","seq","hlc"} from ENTITY_COLS at column 0. */
 json_t *store_entity_json(struct store *s, sqlite3_stmt *st);
+/*
+ * Sets "hlc" (an integer) and "hlc_text" (the same in decimal digits) in o:
+ * an hlc passes 2^53, which JSON tools that read numbers as doubles round.
+ */
+void store_set_hlc(json_t *o, int64_t hlc);
 /* A text column as a JSON string ("" for NULL). */
 json_t *store_text_json(sqlite3_stmt *st, int col);
 

@@ -132,7 +132,7 @@ wait_for "matched on the hogeschool's board" 30 board_has hogeschool \
 # The board as JSON: newest first, every documented member, typed.
 h board --json >"$T/board.json"
 assert_eq "$Q" "$(jq -r '.[0].ref' "$T/board.json")" "newest (last changed) first"
-assert_eq '["accepted","asker","deadline","hlc","id","kind","owner","ref","responses","status","title","topics"]' \
+assert_eq '["accepted","asker","deadline","hlc","hlc_text","id","kind","owner","ref","responses","status","title","topics"]' \
 	"$(jq -c '[.[] | keys] | unique | .[]' "$T/board.json")" "members of a board entry"
 assert_eq true "$(jq '[.[].hlc] | . == (sort | reverse)' "$T/board.json")" "ordered by hlc"
 jq -e ".[] | select(.ref == \"$Q\") | .owner == \"gemeente\" and .id == \"eenzaamheid-in-de-merenwijk\"

@@ -149,7 +149,7 @@ static void test_response_before_question(void **state)
 	                    "ouderen");
 	assert_int_equal(num(e, "responses"), 1);
 	assert_int_equal(num(e, "accepted"), 0);
-	assert_int_equal(json_object_size(e), 12);
+	assert_int_equal(json_object_size(e), 13); /* hlc_text beside hlc */
 	json_decref(bd);
 
 	/* The owner accepts: the count follows accepted[]. */
