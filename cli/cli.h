@@ -55,17 +55,6 @@ int cli_request(const json_t *req, int timeout_ms, json_t **result, char *err, s
 int cli_parse_limit(const char *s, long *out, char *err, size_t errlen);
 
 /*
- * Checks one op as put and import send it: an object with "coll" and "id"
- * and exactly one of "fields" (a non-empty object) or "del" (true), and no
- * other key. The sentence quotes what is wrong.
- */
-int cli_check_op(const json_t *op, char *err, size_t errlen);
-/* Checks a collection name, an entity id, and a fields object. */
-int cli_check_coll(const char *coll, char *err, size_t errlen);
-int cli_check_id(const char *id, char *err, size_t errlen);
-int cli_check_fields(const json_t *fields, char *err, size_t errlen);
-
-/*
  * Prints v as JSON and a newline on stdout: indented on a terminal,
  * compact (one line) otherwise. Returns 0 or -EIO.
  */

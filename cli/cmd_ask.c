@@ -18,6 +18,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "common/op_check.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
@@ -280,7 +281,7 @@ static int pick_id(struct conn *c, const char *coll, const char *given, const ch
 
 	snprintf(r->owner, sizeof(r->owner), "%s", c->cfg->name);
 	if (given) {
-		if (cli_check_id(given, err, errlen) < 0)
+		if (op_check_id(given, err, errlen) < 0)
 			return -1;
 		snprintf(r->id, sizeof(r->id), "%s", given);
 		if (fetch(c, coll, r, &found, err, errlen) < 0)

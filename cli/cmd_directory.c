@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "common/op_check.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 
@@ -129,8 +130,8 @@ static int parse_ref(const char *s, int parts, struct ref *r, char *err, size_t 
 		                    : "OWNER/ID, like gemeente/eenzaamheid-merenwijk");
 		return -1;
 	}
-	if ((parts == 3 && cli_check_coll(r->coll, err, errlen) < 0) ||
-	    cli_check_id(r->id, err, errlen) < 0)
+	if ((parts == 3 && op_check_coll(r->coll, err, errlen) < 0) ||
+	    op_check_id(r->id, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -47,6 +47,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "common/op_check.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/jsonmp.h"
@@ -494,7 +495,7 @@ static int add_slowly(struct import *im, const char *line, size_t len, char *err
 		snprintf(err, errlen, "invalid JSON at column %d: %s", jerr.column, jerr.text);
 		return -1;
 	}
-	if (cli_check_op(op, err, errlen) < 0)
+	if (op_check(op, err, errlen) < 0)
 		goto cleanup;
 	msgpack_packer_init(&pk, &im->batch, msgpack_sbuffer_write);
 	if (value_pack_json(&pk, op, IMPORT_OP_DEPTH, err, errlen) < 0)

@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "common/op_check.h"
 #include "proto/error.h"
 
 struct write_opts {
@@ -112,7 +113,7 @@ int put_main(int argc, char *argv[])
 		return rc;
 	coll = argv[optind];
 	id = argv[optind + 1];
-	if (cli_check_coll(coll, err, sizeof(err)) < 0 || cli_check_id(id, err, sizeof(err)) < 0) {
+	if (op_check_coll(coll, err, sizeof(err)) < 0 || op_check_id(id, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}
@@ -121,7 +122,7 @@ int put_main(int argc, char *argv[])
 		warnx("--json: invalid JSON at column %d: %s", jerr.column, jerr.text);
 		goto cleanup;
 	}
-	if (cli_check_fields(fields, err, sizeof(err)) < 0) {
+	if (op_check_fields(fields, err, sizeof(err)) < 0) {
 		warnx("--json: %s", err);
 		goto cleanup;
 	}
@@ -183,7 +184,7 @@ int del_main(int argc, char *argv[])
 		return rc;
 	coll = argv[optind];
 	id = argv[optind + 1];
-	if (cli_check_coll(coll, err, sizeof(err)) < 0 || cli_check_id(id, err, sizeof(err)) < 0) {
+	if (op_check_coll(coll, err, sizeof(err)) < 0 || op_check_id(id, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}

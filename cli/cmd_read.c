@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/subcommands.h"
+#include "common/op_check.h"
 #include "proto/error.h"
 
 /* Options every read has: --json, and for some --owner/--origin/--coll and --limit. */
@@ -314,7 +315,7 @@ int get_main(int argc, char *argv[])
 	}
 	coll = argv[optind];
 	id = argv[optind + 1];
-	if (cli_check_coll(coll, err, sizeof(err)) < 0 || cli_check_id(id, err, sizeof(err)) < 0) {
+	if (op_check_coll(coll, err, sizeof(err)) < 0 || op_check_id(id, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		return CLI_EXIT_FAIL;
 	}
@@ -362,7 +363,7 @@ int list_main(int argc, char *argv[])
 		warnx("list: expected COLL");
 		return CLI_EXIT_USAGE;
 	}
-	if (cli_check_coll(argv[optind], err, sizeof(err)) < 0) {
+	if (op_check_coll(argv[optind], err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		return CLI_EXIT_FAIL;
 	}
@@ -388,7 +389,7 @@ int search_main(int argc, char *argv[])
 		warnx("search: expected TEXT");
 		return CLI_EXIT_USAGE;
 	}
-	if (o.who && cli_check_coll(o.who, err, sizeof(err)) < 0) {
+	if (o.who && op_check_coll(o.who, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		return CLI_EXIT_FAIL;
 	}

@@ -1,7 +1,7 @@
 /*
- * The op checks, sentence for sentence those of cli/cli.c.
+ * op_check: the op checks of the clients (common/op_check.h).
  */
-#include "http/ops.h"
+#include "common/op_check.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,7 +11,7 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 
-int ops_check_coll(const char *coll, char *err, size_t errlen)
+int op_check_coll(const char *coll, char *err, size_t errlen)
 {
 	char q[ERROR_QUOTE_SIZE];
 
@@ -25,7 +25,7 @@ int ops_check_coll(const char *coll, char *err, size_t errlen)
 	return 0;
 }
 
-int ops_check_id(const char *id, char *err, size_t errlen)
+int op_check_id(const char *id, char *err, size_t errlen)
 {
 	char q[ERROR_QUOTE_SIZE];
 
@@ -39,7 +39,7 @@ int ops_check_id(const char *id, char *err, size_t errlen)
 	return 0;
 }
 
-int ops_check_fields(const json_t *fields, char *err, size_t errlen)
+int op_check_fields(const json_t *fields, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v;
@@ -70,7 +70,7 @@ int ops_check_fields(const json_t *fields, char *err, size_t errlen)
 	return 0;
 }
 
-int ops_check(const json_t *op, char *err, size_t errlen)
+int op_check(const json_t *op, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *v, *coll, *id, *fields, *del;
@@ -107,8 +107,8 @@ int ops_check(const json_t *op, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", id ? "\"id\" must be a string" : "missing \"id\"");
 		return -EINVAL;
 	}
-	if ((rc = ops_check_coll(json_string_value(coll), err, errlen)) < 0 ||
-	    (rc = ops_check_id(json_string_value(id), err, errlen)) < 0)
+	if ((rc = op_check_coll(json_string_value(coll), err, errlen)) < 0 ||
+	    (rc = op_check_id(json_string_value(id), err, errlen)) < 0)
 		return rc;
 	if (fields && del) {
 		snprintf(err, errlen, "an op has either \"fields\" or \"del\", not both");
@@ -122,5 +122,5 @@ int ops_check(const json_t *op, char *err, size_t errlen)
 		snprintf(err, errlen, "\"del\" must be true");
 		return -EINVAL;
 	}
-	return fields ? ops_check_fields(fields, err, errlen) : 0;
+	return fields ? op_check_fields(fields, err, errlen) : 0;
 }

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/ops.h"
+#include "common/op_check.h"
 #include "http/reply.h"
 #include "proto/error.h"
 #include "proto/limits.h"
@@ -164,7 +164,7 @@ static void add_line(struct bulk *b, const char *s, size_t len)
 		bad_line(b, LOKET_E_MALFORMED, err);
 		return;
 	}
-	if (ops_check(op, err, sizeof(err)) < 0) {
+	if (op_check(op, err, sizeof(err)) < 0) {
 		json_decref(op);
 		bad_line(b, LOKET_E_BAD_REQUEST, err);
 		return;

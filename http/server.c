@@ -28,10 +28,10 @@
 #include <microhttpd.h>
 
 #include "common/log.h"
+#include "common/op_check.h"
 #include "http/bulk.h"
 #include "http/ctl.h"
 #include "http/openapi.h"
-#include "http/ops.h"
 #include "http/reply.h"
 #include "http/tokens.h"
 #include "proto/error.h"
@@ -263,9 +263,9 @@ static json_t *check_path(struct request *r, int coll_at, int id_at, unsigned *s
 {
 	char err[512];
 
-	if (coll_at >= 0 && ops_check_coll(r->seg[coll_at], err, sizeof(err)) < 0)
+	if (coll_at >= 0 && op_check_coll(r->seg[coll_at], err, sizeof(err)) < 0)
 		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
-	if (id_at >= 0 && ops_check_id(r->seg[id_at], err, sizeof(err)) < 0)
+	if (id_at >= 0 && op_check_id(r->seg[id_at], err, sizeof(err)) < 0)
 		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
 	return NULL;
 }
@@ -327,7 +327,7 @@ static json_t *route_put(struct request *r, unsigned *status)
 		return error_body(LOKET_E_MALFORMED, status,
 		                  "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
 		                  jerr.text);
-	if (ops_check_fields(fields, err, sizeof(err)) < 0) {
+	if (op_check_fields(fields, err, sizeof(err)) < 0) {
 		json_decref(fields);
 		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
 	}
@@ -430,7 +430,7 @@ static json_t *route_changes(struct request *r, unsigned *status)
 	char err[1024];
 	const char *coll = arg(r, "coll");
 
-	if (coll && ops_check_coll(coll, err, sizeof(err)) < 0)
+	if (coll && op_check_coll(coll, err, sizeof(err)) < 0)
 		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
 	if (arg_number(r, "wait", 0, HTTP_MAX_WAIT_S, &wait_s, &body, status) < 0 ||
 	    arg_number(r, "limit", 1, HTTP_LIMIT_MAX, &limit, &body, status) < 0)
