@@ -30,6 +30,7 @@
 #include <zmq.h>
 
 #include "common/paths.h"
+#include "proto/control_reply.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -228,34 +229,6 @@ static int receive_reply(struct client *c, zmq_msg_t *msg)
 	return 0;
 }
 
-/* Interprets a decoded reply map. */
-static int take_reply(json_t *reply, json_t **result, long *index, char *err, size_t errlen)
-{
-	json_t *ok = json_object_get(reply, "ok");
-	json_t *v;
-
-	if (json_is_true(ok)) {
-		*result = json_incref(json_object_get(reply, "result"));
-		if (!*result)
-			*result = json_null();
-		return 0;
-	}
-	if (!json_is_false(ok)) {
-		snprintf(err, errlen, "malformed reply from loketd: no \"ok\"");
-		return LOKET_E_MALFORMED;
-	}
-	v = json_object_get(reply, "error");
-	snprintf(err, errlen, "%s", json_is_string(v) ? json_string_value(v) : "request failed");
-	v = json_object_get(reply, "index");
-	if (index && json_is_integer(v))
-		*index = (long)json_integer_value(v);
-	v = json_object_get(reply, "code");
-	/* Negative errno values and LOKET_E_* codes; anything else is not a code. */
-	if (json_is_integer(v) && json_integer_value(v) < 0 && json_integer_value(v) > -100000)
-		return (int)json_integer_value(v);
-	return LOKET_E_BAD_REQUEST;
-}
-
 int client_send_raw(struct client *c, const void *msg, size_t len, char *err, size_t errlen)
 {
 	if (c->broken)
@@ -330,7 +303,7 @@ int client_receive(struct client *c, int timeout_ms, json_t **result, long *inde
 		snprintf(err, errlen, "malformed reply from loketd: %s", derr);
 		return rc;
 	}
-	rc = take_reply(reply, result, index, err, errlen);
+	rc = control_reply_take(reply, result, index, err, errlen);
 	json_decref(reply);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "common/paths.h"
+#include "proto/control_reply.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
@@ -142,32 +143,6 @@ static int unavailable(struct ctl *c, const char *why, char *err, size_t errlen)
 	return LOKET_E_UNAVAILABLE;
 }
 
-/* Interprets a decoded reply map, as cli/client.c does. */
-static int take_reply(json_t *reply, json_t **result, long *index, char *err, size_t errlen)
-{
-	json_t *ok = json_object_get(reply, "ok"), *v;
-
-	if (json_is_true(ok)) {
-		*result = json_incref(json_object_get(reply, "result"));
-		if (!*result)
-			*result = json_null();
-		return 0;
-	}
-	if (!json_is_false(ok)) {
-		snprintf(err, errlen, "malformed reply from loketd: no \"ok\"");
-		return LOKET_E_MALFORMED;
-	}
-	v = json_object_get(reply, "error");
-	snprintf(err, errlen, "%s", json_is_string(v) ? json_string_value(v) : "request failed");
-	v = json_object_get(reply, "index");
-	if (index && json_is_integer(v))
-		*index = (long)json_integer_value(v);
-	v = json_object_get(reply, "code");
-	if (json_is_integer(v) && json_integer_value(v) < 0 && json_integer_value(v) > -100000)
-		return (int)json_integer_value(v);
-	return LOKET_E_BAD_REQUEST;
-}
-
 int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, json_t **result,
                  long *index, char *err, size_t errlen)
 {
@@ -219,7 +194,7 @@ int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, jso
 		snprintf(err, errlen, "malformed reply from loketd: %s", derr);
 		return rc;
 	}
-	rc = take_reply(reply, result, index, err, errlen);
+	rc = control_reply_take(reply, result, index, err, errlen);
 	json_decref(reply);
 	return rc;
 }
