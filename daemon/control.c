@@ -60,9 +60,8 @@ static const struct {
     {"page", control_page},    {"changes", control_changes},
 };
 
-/* Typed getters: absent or nil is "not given"; anything else must have the type. */
-static int get_string(const json_t *req, const char *key, int required, const char **out, char *err,
-                      size_t errlen)
+int control_get_string(const json_t *req, const char *key, int required, const char **out,
+                       char *err, size_t errlen)
 {
 	const json_t *v = json_object_get(req, key);
 	char q[ERROR_QUOTE_SIZE];
@@ -157,11 +156,11 @@ static int handle_get(void *data, const json_t *req, json_t **result, char *err,
 {
 	struct node *n = data;
 	const char *coll, *id, *owner;
-	int rc = get_string(req, "coll", 1, &coll, err, errlen);
+	int rc = control_get_string(req, "coll", 1, &coll, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "id", 1, &id, err, errlen);
+		rc = control_get_string(req, "id", 1, &id, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "owner", 0, &owner, err, errlen);
+		rc = control_get_string(req, "owner", 0, &owner, err, errlen);
 	if (rc != 0)
 		return rc;
 	rc = store_get(n->store, coll, id, owner, result);
@@ -173,9 +172,9 @@ static int handle_list(void *data, const json_t *req, json_t **result, char *err
 	struct node *n = data;
 	const char *coll, *owner;
 	long limit;
-	int rc = get_string(req, "coll", 1, &coll, err, errlen);
+	int rc = control_get_string(req, "coll", 1, &coll, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "owner", 0, &owner, err, errlen);
+		rc = control_get_string(req, "owner", 0, &owner, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, CONTROL_DEFAULT_LIMIT, &limit, err, errlen);
 	if (rc != 0)
@@ -189,9 +188,9 @@ static int handle_search(void *data, const json_t *req, json_t **result, char *e
 	struct node *n = data;
 	const char *text, *coll;
 	long limit;
-	int rc = get_string(req, "text", 1, &text, err, errlen);
+	int rc = control_get_string(req, "text", 1, &text, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "coll", 0, &coll, err, errlen);
+		rc = control_get_string(req, "coll", 0, &coll, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, 20, &limit, err, errlen);
 	if (rc != 0)
@@ -205,7 +204,7 @@ static int handle_log(void *data, const json_t *req, json_t **result, char *err,
 	struct node *n = data;
 	const char *origin;
 	long limit;
-	int rc = get_string(req, "origin", 0, &origin, err, errlen);
+	int rc = control_get_string(req, "origin", 0, &origin, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, 20, &limit, err, errlen);
 	if (rc != 0)
@@ -246,11 +245,11 @@ static int handle_show(void *data, const json_t *req, json_t **result, char *err
 {
 	struct node *n = data;
 	const char *coll, *owner, *id;
-	int rc = get_string(req, "coll", 1, &coll, err, errlen);
+	int rc = control_get_string(req, "coll", 1, &coll, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "owner", 1, &owner, err, errlen);
+		rc = control_get_string(req, "owner", 1, &owner, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "id", 1, &id, err, errlen);
+		rc = control_get_string(req, "id", 1, &id, err, errlen);
 	if (rc != 0)
 		return rc;
 	rc = directory_show(n->store, coll, owner, id, result);
@@ -262,9 +261,9 @@ static int handle_experts(void *data, const json_t *req, json_t **result, char *
 	struct node *n = data;
 	const char *topic, *org;
 	long limit;
-	int rc = get_string(req, "topic", 0, &topic, err, errlen);
+	int rc = control_get_string(req, "topic", 0, &topic, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "org", 0, &org, err, errlen);
+		rc = control_get_string(req, "org", 0, &org, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, CONTROL_DEFAULT_LIMIT, &limit, err, errlen);
 	if (rc != 0)
@@ -278,9 +277,9 @@ static int handle_match(void *data, const json_t *req, json_t **result, char *er
 	struct node *n = data;
 	const char *owner, *id;
 	long limit;
-	int rc = get_string(req, "owner", 1, &owner, err, errlen);
+	int rc = control_get_string(req, "owner", 1, &owner, err, errlen);
 	if (rc == 0)
-		rc = get_string(req, "id", 1, &id, err, errlen);
+		rc = control_get_string(req, "id", 1, &id, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, 10, &limit, err, errlen);
 	if (rc != 0)
@@ -294,7 +293,7 @@ static int handle_query(void *data, const json_t *req, json_t **result, char *er
 	struct node *n = data;
 	const char *sql;
 	long limit;
-	int rc = get_string(req, "sql", 1, &sql, err, errlen);
+	int rc = control_get_string(req, "sql", 1, &sql, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, STORE_QUERY_MAX_ROWS, &limit, err, errlen);
 	if (rc != 0)
@@ -352,7 +351,7 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 	} else {
 		rc = value_decode_message(p, len, &req, err, sizeof(err));
 		if (rc == 0)
-			rc = get_string(req, "cmd", 1, &cmd, err, sizeof(err));
+			rc = control_get_string(req, "cmd", 1, &cmd, err, sizeof(err));
 		command = rc == 0 ? control_find(c, cmd) : NULL;
 		if (rc == 0 && !command) {
 			snprintf(err, sizeof(err), "unknown command %s",

@@ -66,6 +66,13 @@ struct control {
 /* Binds the socket in the node's data directory and starts serving. */
 int control_init(struct control *c, uv_loop_t *loop, void *zctx, struct node *node, char *err,
                  size_t errlen);
+/*
+ * The typed getter of every handler: member key of req as a non-empty
+ * string in *out (borrowed). Absent or nil is "not given" (*out NULL), an
+ * error when required; anything else must be a string without NULs.
+ */
+int control_get_string(const json_t *req, const char *key, int required, const char **out,
+                       char *err, size_t errlen);
 /* Adds a command served by another module (sync adds "peers"); name is borrowed. */
 int control_add_command(struct control *c, const char *name, control_handler handler, void *data);
 /*

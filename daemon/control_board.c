@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/control.h"
 #include "daemon/node.h"
 #include "desk/board.h"
 #include "proto/error.h"
@@ -19,26 +20,6 @@ static const char *const board_states[] = {"open",   "matched",   "in_progress",
                                            "closed", "withdrawn", NULL};
 static const char *const board_kinds[] = {"research", "thesis",       "internship", "contest",
                                           "pitch",    "science-shop", "advice",     NULL};
-
-/* An optional string member of req: absent or nil is NULL, else a non-empty string. */
-static int board_string(const json_t *req, const char *key, const char **out, char *err,
-                        size_t errlen)
-{
-	const json_t *v = json_object_get(req, key);
-
-	*out = NULL;
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    strlen(json_string_value(v)) != json_string_length(v)) {
-		char q[ERROR_QUOTE_SIZE];
-		snprintf(err, errlen, "%s must be a non-empty string",
-		         error_quote_str(q, sizeof(q), key));
-		return LOKET_E_BAD_REQUEST;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
 
 /* value, when given, must be one of values; the error lists them. */
 static int board_enum(const char *what, const char *value, const char *const *values, char *err,
@@ -71,12 +52,12 @@ int control_board(void *data, const json_t *req, json_t **result, char *err, siz
 	const char *status, *topic, *kind;
 	const json_t *lim = json_object_get(req, "limit");
 	long limit = BOARD_DEFAULT_LIMIT;
-	int rc = board_string(req, "status", &status, err, errlen);
+	int rc = control_get_string(req, "status", 0, &status, err, errlen);
 
 	if (rc == 0)
-		rc = board_string(req, "topic", &topic, err, errlen);
+		rc = control_get_string(req, "topic", 0, &topic, err, errlen);
 	if (rc == 0)
-		rc = board_string(req, "kind", &kind, err, errlen);
+		rc = control_get_string(req, "kind", 0, &kind, err, errlen);
 	if (rc == 0)
 		rc = board_enum("status", status, board_states, err, errlen);
 	if (rc == 0)

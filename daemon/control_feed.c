@@ -9,36 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "daemon/control.h"
 #include "daemon/node.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 
 #define FEED_DEFAULT_LIMIT 100
 #define FEED_MAX_LIMIT     1000
-
-/* An optional string member of req: absent or nil is NULL, else a non-empty string. */
-static int feed_string(const json_t *req, const char *key, int required, const char **out,
-                       char *err, size_t errlen)
-{
-	const json_t *v = json_object_get(req, key);
-	char q[ERROR_QUOTE_SIZE];
-
-	*out = NULL;
-	if (!v || json_is_null(v)) {
-		if (!required)
-			return 0;
-		snprintf(err, errlen, "request lacks %s", error_quote_str(q, sizeof(q), key));
-		return LOKET_E_BAD_REQUEST;
-	}
-	if (!json_is_string(v) || json_string_length(v) == 0 ||
-	    strlen(json_string_value(v)) != json_string_length(v)) {
-		snprintf(err, errlen, "%s must be a non-empty string",
-		         error_quote_str(q, sizeof(q), key));
-		return LOKET_E_BAD_REQUEST;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
 
 static int feed_limit(const json_t *req, long *out, char *err, size_t errlen)
 {
@@ -82,14 +59,14 @@ int control_page(void *data, const json_t *req, json_t **result, char *err, size
 	struct node *n = data;
 	const char *coll, *owner, *after;
 	long limit;
-	int rc = feed_string(req, "coll", 1, &coll, err, errlen);
+	int rc = control_get_string(req, "coll", 1, &coll, err, errlen);
 
 	if (rc == 0)
 		rc = check_coll(coll, err, errlen);
 	if (rc == 0)
-		rc = feed_string(req, "owner", 0, &owner, err, errlen);
+		rc = control_get_string(req, "owner", 0, &owner, err, errlen);
 	if (rc == 0)
-		rc = feed_string(req, "after", 0, &after, err, errlen);
+		rc = control_get_string(req, "after", 0, &after, err, errlen);
 	if (rc == 0)
 		rc = feed_limit(req, &limit, err, errlen);
 	if (rc != 0)
@@ -103,14 +80,14 @@ int control_changes(void *data, const json_t *req, json_t **result, char *err, s
 	struct node *n = data;
 	const char *since, *coll, *owner;
 	long limit;
-	int rc = feed_string(req, "since", 0, &since, err, errlen);
+	int rc = control_get_string(req, "since", 0, &since, err, errlen);
 
 	if (rc == 0)
-		rc = feed_string(req, "coll", 0, &coll, err, errlen);
+		rc = control_get_string(req, "coll", 0, &coll, err, errlen);
 	if (rc == 0)
 		rc = check_coll(coll, err, errlen);
 	if (rc == 0)
-		rc = feed_string(req, "owner", 0, &owner, err, errlen);
+		rc = control_get_string(req, "owner", 0, &owner, err, errlen);
 	if (rc == 0)
 		rc = feed_limit(req, &limit, err, errlen);
 	if (rc != 0)

@@ -8,8 +8,7 @@
 
 #include "proto/error.h"
 
-int control_reply_take(const json_t *reply, json_t **result, long *index, char *err,
-                       size_t errlen)
+int control_reply_take(const json_t *reply, json_t **result, long *index, char *err, size_t errlen)
 {
 	const json_t *ok = json_object_get(reply, "ok");
 	const json_t *v;

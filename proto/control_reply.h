@@ -18,7 +18,6 @@
  * index is not NULL and the reply names one, the op at fault in *index.
  * LOKET_E_MALFORMED for a map without "ok".
  */
-int control_reply_take(const json_t *reply, json_t **result, long *index, char *err,
-                       size_t errlen);
+int control_reply_take(const json_t *reply, json_t **result, long *index, char *err, size_t errlen);
 
 #endif
