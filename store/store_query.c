@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/interrupt.h"
 #include "proto/error.h"
 #include "store/store_int.h"
 
@@ -62,6 +63,7 @@ struct guard {
 struct clock_limit {
 	long long deadline_ms;
 	int expired;
+	int stopped; /* by a stop signal */
 };
 
 static long long now_ms(void)
@@ -169,6 +171,10 @@ static int progress(void *arg)
 {
 	struct clock_limit *c = arg;
 
+	if (interrupt_requested()) {
+		c->stopped = 1;
+		return 1;
+	}
 	if (now_ms() > c->deadline_ms) {
 		c->expired = 1;
 		return 1;
@@ -439,7 +445,11 @@ int store_query(struct store *s, const char *sql, long limit, json_t **out)
 		json_array_append_new(rows, row);
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		if (clk.expired) {
+		if (clk.stopped) {
+			snprintf(s->err, sizeof(s->err),
+			         "the query was stopped: loketd is stopping");
+			rc = LOKET_E_UNAVAILABLE;
+		} else if (clk.expired) {
 			snprintf(s->err, sizeof(s->err),
 			         "the query ran longer than %d ms and was stopped; narrow it down",
 			         STORE_QUERY_MAX_MS);
