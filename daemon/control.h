@@ -37,6 +37,8 @@ struct control {
 	char endpoint[PATH_MAX + 8];
 	unsigned long requests;
 	unsigned long bad_requests;
+	unsigned long dropped_replies; /* left unread beyond LOKET_CONTROL_SNDHWM */
+	uint64_t dropped_logged_at;    /* loop time of the last log line about them */
 	struct control_command commands[CONTROL_MAX_COMMANDS];
 	size_t n_commands;
 	void (*on_closed)(struct control *c);

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "common/config.h"
+#include "common/interrupt.h"
 #include "common/key.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -135,6 +136,9 @@ static int daemon_run(struct daemon *d)
 	d->sighup.data = d;
 	uv_signal_start(&d->sigterm, daemon_on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, daemon_on_signal, SIGINT);
+	/* Also heard while a long read holds the loop: SQLite stops it (store_budget). */
+	if (interrupt_arm(SIGTERM) != 0 || interrupt_arm(SIGINT) != 0)
+		log_warn("a stop signal will wait for the request under way");
 	rc = sync_init(&d->sync, &d->loop, d->zctx, d->node, &d->control, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);
