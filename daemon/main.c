@@ -113,6 +113,14 @@ static int daemon_load(const char *conf_path, struct node **out)
 		config_free(cfg);
 		return rc;
 	}
+	uint8_t self[32];
+	key_public(key, self);
+	if ((rc = config_check_self(cfg, self, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		key_free(key);
+		config_free(cfg);
+		return rc;
+	}
 	rc = node_open_take(cfg, key, out, err, sizeof(err));
 	if (rc != 0)
 		log_error("%s", err);
