@@ -57,12 +57,16 @@
  * LOKET_MAX_READ_MS is stopped and refused, so that a request waiting
  * behind it (a status, a sync message, a CURVE handshake) is answered
  * within about that time. A search holds at most LOKET_MAX_SEARCH_WORDS
- * words (repeats are dropped) in LOKET_MAX_SEARCH_BYTES bytes; a match
- * looks up at most LOKET_MAX_MATCH_WORDS of the question's words.
+ * words (a repeat counts, and is looked up once) in LOKET_MAX_SEARCH_BYTES
+ * bytes, and a prefix word ("eenzaam*") at least LOKET_MIN_SEARCH_PREFIX
+ * bytes before its '*': the search index expands a prefix into all the
+ * terms it starts in one step that no time budget can stop. A match looks
+ * up at most LOKET_MAX_MATCH_WORDS of the question's words (desk/broker.c).
  */
-#define LOKET_MAX_READ_MS      50
-#define LOKET_MAX_SEARCH_WORDS 32u
-#define LOKET_MAX_SEARCH_BYTES 4096u
-#define LOKET_MAX_MATCH_WORDS  64u
+#define LOKET_MAX_READ_MS       50
+#define LOKET_MAX_SEARCH_WORDS  32u
+#define LOKET_MAX_SEARCH_BYTES  4096u
+#define LOKET_MIN_SEARCH_PREFIX 3u /* bytes before the '*' of a prefix word */
+#define LOKET_MAX_MATCH_WORDS   64u
 
 #endif

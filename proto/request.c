@@ -18,12 +18,24 @@
 #include "proto/mpread.h"
 #include "proto/value.h"
 
-#define STR(name)      {name, REQUEST_STR, 0}
-#define STR_REQ(name)  {name, REQUEST_STR, 1}
-#define LIMIT          {"limit", REQUEST_LIMIT, 0}
-#define KEYS(...)      ((const struct request_key[]){__VA_ARGS__})
-#define N_KEYS(...)    (sizeof(KEYS(__VA_ARGS__)) / sizeof(struct request_key))
-#define COMMAND(c, ...) {c, KEYS(__VA_ARGS__), N_KEYS(__VA_ARGS__)}
+#define STR(name)                                                                                  \
+	{                                                                                          \
+		name, REQUEST_STR, 0                                                               \
+	}
+#define STR_REQ(name)                                                                              \
+	{                                                                                          \
+		name, REQUEST_STR, 1                                                               \
+	}
+#define LIMIT                                                                                      \
+	{                                                                                          \
+		"limit", REQUEST_LIMIT, 0                                                          \
+	}
+#define KEYS(...)   ((const struct request_key[]){__VA_ARGS__})
+#define N_KEYS(...) (sizeof(KEYS(__VA_ARGS__)) / sizeof(struct request_key))
+#define COMMAND(c, ...)                                                                            \
+	{                                                                                          \
+		c, KEYS(__VA_ARGS__), N_KEYS(__VA_ARGS__)                                          \
+	}
 
 /* Every command of proto/CONTROL.md and its keys besides "cmd". */
 static const struct request_command commands[] = {
@@ -199,8 +211,8 @@ int request_decode(const uint8_t *p, size_t len, json_t **out, char *err, size_t
 	if ((rc = check_keys(p, len, err, errlen)) != 0)
 		return rc;
 	if (rules.elements > LOKET_MAX_MESSAGE_ELEMENTS) {
-		snprintf(err, errlen, "request holds %zu values; at most %u are read", rules.elements,
-		         LOKET_MAX_MESSAGE_ELEMENTS);
+		snprintf(err, errlen, "request holds %zu values; at most %u are read",
+		         rules.elements, LOKET_MAX_MESSAGE_ELEMENTS);
 		return LOKET_E_TOO_BIG;
 	}
 	json_t *req = value_to_json(p, len);

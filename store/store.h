@@ -169,7 +169,8 @@ int store_search(struct store *s, const char *text, const char *coll, long limit
  * The words of a search text as store_search reads them (a repeat counts,
  * though it is looked up once): 0 with their number in *n, or LOKET_E_TOO_BIG with a sentence in
  * err when the text holds more than LOKET_MAX_SEARCH_WORDS of them or is longer than
- * LOKET_MAX_SEARCH_BYTES (store_search refuses those the same way).
+ * LOKET_MAX_SEARCH_BYTES (store_search refuses those the same way), or
+ * LOKET_E_BAD_REQUEST for a prefix word shorter than LOKET_MIN_SEARCH_PREFIX.
  */
 int store_search_words(const char *text, size_t *n, char *err, size_t errlen);
 /* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */

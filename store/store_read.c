@@ -222,6 +222,18 @@ int store_search_words(const char *text, size_t *n, char *err, size_t errlen)
 	}
 	/* Repeats count too: each is read (and dropped) by store_fts_query. */
 	while (next_word(&p, end, &w, &wend, &prefix)) {
+		/*
+		 * FTS5 expands a prefix into every term it starts in one step that
+		 * SQLite cannot stop: "a*" is most of the vocabulary.
+		 */
+		if (prefix && (size_t)(wend - w) < LOKET_MIN_SEARCH_PREFIX) {
+			char q[ERROR_QUOTE_SIZE];
+			snprintf(
+			    err, errlen, "a prefix has at least %u letters (got %s)",
+			    LOKET_MIN_SEARCH_PREFIX,
+			    error_quotef(q, sizeof(q), "%.*s*", (int)(wend - w), (const char *)w));
+			return LOKET_E_BAD_REQUEST;
+		}
 		if (++*n > LOKET_MAX_SEARCH_WORDS) {
 			snprintf(err, errlen, "the search has more than %u words",
 			         LOKET_MAX_SEARCH_WORDS);

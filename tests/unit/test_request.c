@@ -95,9 +95,9 @@ static void test_refuses_wrong_types(void **state)
 	assert_string_equal(err,
 	                    "\"cmd\": bin where a string is meant (send text as msgpack str) at "
 	                    "byte 5");
-	static const uint8_t nan[] = {0x82, 0xa3, 'c', 'm',  'd',  0xa6, 's', 't', 'a', 't', 'u',
-	                              's',  0xa1, 'x', 0xcb, 0x7f, 0xf8, 0,   0,   0,   0,   0,
-	                              0,    0};
+	static const uint8_t nan[] = {0x82, 0xa3, 'c', 'm', 'd',  0xa6, 's',  't',
+	                              'a',  't',  'u', 's', 0xa1, 'x',  0xcb, 0x7f,
+	                              0xf8, 0,    0,   0,   0,    0,    0,    0};
 	assert_int_equal(request_decode(nan, sizeof(nan), &req, err, sizeof(err)),
 	                 LOKET_E_MALFORMED);
 	assert_string_equal(err, "\"x\": float is NaN at byte 14");
@@ -120,7 +120,14 @@ static void test_bounds(void **state)
 	json_t *req = NULL;
 	char err[256];
 	assert_non_null(p);
-	memcpy(p, "\x82\xa3" "cmd" "\xa6" "status" "\xa1" "x\xdd", 15);
+	memcpy(p,
+	       "\x82\xa3"
+	       "cmd"
+	       "\xa6"
+	       "status"
+	       "\xa1"
+	       "x\xdd",
+	       15);
 	o = 15;
 	size_t count = n - o - 4;
 	p[o++] = 0;
