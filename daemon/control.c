@@ -309,9 +309,25 @@ static int handle_match(void *data, const json_t *req, json_t **result, char *er
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
+/*
+ * Queries share a budget of loop time, a bucket of STORE_QUERY_MAX_MS that
+ * fills at CONTROL_QUERY_SHARE ms per second: one query may run its full
+ * time, but queries one after the other (from any number of clients) hold
+ * the loop at most about a quarter of the time, and are refused with a retry
+ * once the bucket is empty.
+ */
+#define CONTROL_QUERY_SHARE 250
+#define CONTROL_QUERY_MIN   50 /* ms the bucket must hold for a query to start */
+
+static uint64_t mono_ms(void)
+{
+	return uv_hrtime() / 1000000u;
+}
+
 static int handle_query(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
 {
-	struct node *n = data;
+	struct control *c = data;
+	struct node *n = c->node;
 	const char *sql;
 	long limit;
 	int rc = get_string(req, "sql", 1, &sql, err, errlen);
@@ -319,7 +335,25 @@ static int handle_query(void *data, const json_t *req, json_t **result, char *er
 		rc = get_limit(req, STORE_QUERY_MAX_ROWS, &limit, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = store_query(n->store, sql, limit, result);
+	uint64_t now = mono_ms();
+	if (!c->query_at) {
+		c->query_ms = STORE_QUERY_MAX_MS;
+	} else {
+		c->query_ms += (double)(now - c->query_at) * CONTROL_QUERY_SHARE / 1000.0;
+		if (c->query_ms > STORE_QUERY_MAX_MS)
+			c->query_ms = STORE_QUERY_MAX_MS;
+	}
+	c->query_at = now;
+	if (c->query_ms < CONTROL_QUERY_MIN) {
+		snprintf(err, errlen,
+		         "queries have used their share of loketd's time; retry in %d ms",
+		         (int)((CONTROL_QUERY_MIN - c->query_ms) * 1000 / CONTROL_QUERY_SHARE) + 1);
+		return LOKET_E_UNAVAILABLE;
+	}
+	rc = store_query_for(n->store, sql, limit, (int)c->query_ms, result);
+	c->query_ms -= (double)(mono_ms() - now);
+	if (c->query_ms < 0)
+		c->query_ms = 0;
 	if (rc == LOKET_E_BAD_REQUEST)
 		log_info("control: query refused: %s", store_errmsg(n->store));
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
@@ -584,7 +618,9 @@ int control_init(struct control *c, uv_loop_t *loop, void *zctx, struct node *no
 	memset(c, 0, sizeof(*c));
 	c->node = node;
 	for (size_t i = 0; i < sizeof(builtin_commands) / sizeof(builtin_commands[0]); i++)
-		control_add_command(c, builtin_commands[i].name, builtin_commands[i].handler, node);
+		control_add_command(c, builtin_commands[i].name, builtin_commands[i].handler,
+		                    builtin_commands[i].handler == handle_query ? (void *)c
+		                                                                : (void *)node);
 
 	char path[PATH_MAX];
 	int len = snprintf(path, sizeof(path), "%s/%s", node->cfg->data, LOKET_CONTROL_FILE);

@@ -209,6 +209,8 @@ int store_budget_end(struct store *s);
 #define STORE_QUERY_MAX_ROWS 10000
 #define STORE_QUERY_MAX_MS   2000
 int store_query(struct store *s, const char *sql, long limit, json_t **out);
+/* store_query stopped after ms (at most STORE_QUERY_MAX_MS) instead. */
+int store_query_for(struct store *s, const char *sql, long limit, int ms, json_t **out);
 
 /*
  * Recreates every entity and the digest from the changesets, in one

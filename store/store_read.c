@@ -220,8 +220,14 @@ int store_search_words(const char *text, size_t *n, char *err, size_t errlen)
 		         LOKET_MAX_SEARCH_BYTES);
 		return LOKET_E_TOO_BIG;
 	}
+	size_t prefixes = 0;
 	/* Repeats count too: each is read (and dropped) by store_fts_query. */
 	while (next_word(&p, end, &w, &wend, &prefix)) {
+		if (prefix && ++prefixes > LOKET_MAX_SEARCH_PREFIXES) {
+			snprintf(err, errlen, "the search has more than %u prefix words (word*)",
+			         LOKET_MAX_SEARCH_PREFIXES);
+			return LOKET_E_TOO_BIG;
+		}
 		/*
 		 * FTS5 expands a prefix into every term it starts in one step that
 		 * SQLite cannot stop: "a*" is most of the vocabulary.
