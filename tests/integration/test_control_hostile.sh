@@ -22,6 +22,12 @@ pid=${NODE_PID[$T/a]}
 SOCK="$T/a/data/control.sock"
 client() { "$CLIENT" --client "$SOCK" "$@"; }
 kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
+# Under AddressSanitizer memory and time are not what they are in use (its
+# allocator keeps freed memory; it runs several times slower): there the
+# figures are printed, and held to the budget only in a normal build.
+sanitized=0
+ldd "$LOKETD" 2>/dev/null | grep -q libasan && sanitized=1
+within() { [ "$sanitized" = 1 ] || [ "$1" -lt "$2" ]; }
 
 # 20,000 experts whose descriptions share many prefixes, for searches that cost.
 awk 'BEGIN {
@@ -98,7 +104,7 @@ assert_contains "$out" "answered 20 of 20: request holds 2097066 values; at most
 	"the amplifying requests"
 grew=$(($(kib VmHWM) - peak))
 echo "amplify: peak RSS grew by $grew KiB"
-[ "$grew" -lt $((32 * 1024)) ] || fail "20 amplifying requests grew the peak RSS by $grew KiB"
+within "$grew" $((32 * 1024)) || fail "20 amplifying requests grew the peak RSS by $grew KiB"
 
 # 300 queries of about 1 MB of reply each, never read: 279 MB were held before.
 cpu() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
@@ -120,7 +126,7 @@ wait_for "loketd to have served the 300 queries" 60 idle
 expect_status 0 l status
 held=$(($(kib VmHWM) - peak))
 echo "unread: peak RSS grew by $held KiB with 300 replies of 1 MB unread"
-[ "$held" -lt $((64 * 1024)) ] || fail "300 unread replies hold $held KiB"
+within "$held" $((64 * 1024)) || fail "300 unread replies hold $held KiB"
 kill "$unread" 2>/dev/null || true
 wait "$unread" 2>/dev/null || true
 [ "$(grep -c "a client leaves its replies unread" "$T/a/loketd.log")" -le 6 ] ||
@@ -146,7 +152,7 @@ for worst in "expert" "wat* kli*"; do
 	echo "flood \"$worst\": $out"
 	slowest=$(sed -n 's/.*slowest \([0-9]*\) ms.*/\1/p' <<<"$out")
 	[ -n "$slowest" ] || fail "no status latency in: $out"
-	[ "$slowest" -lt 100 ] || fail "status took $slowest ms while \"$worst\" flooded"
+	within "$slowest" 100 || fail "status took $slowest ms while \"$worst\" flooded"
 done
 
 # SIGTERM during a query that would run its full 2 s: loketd stops at once.
@@ -159,6 +165,6 @@ start=$(date +%s%N)
 stop_node "$T/a"
 took=$((($(date +%s%N) - start) / 1000000))
 echo "SIGTERM during a query: stopped in $took ms"
-[ "$took" -lt 1000 ] || fail "loketd took $took ms to stop on SIGTERM during a query"
+within "$took" 1000 || fail "loketd took $took ms to stop on SIGTERM during a query"
 wait "$query" 2>/dev/null || true
 pass
