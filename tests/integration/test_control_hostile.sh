@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A hostile local client on the control socket of a real loketd, speaking
-# the real protocol (tests/unit/test_control in --client mode): requests
+# the real protocol (tests/unit/test_control_limits in --client mode): requests
 # framed wrongly or over the size limit get an error reply naming the
 # problem, with a code and whether a retry helps; text sent as bin, unknown
 # collections and keys, and every way an op's fields can be malformed are
@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v jq >/dev/null || fail "jq is needed"
-CLIENT="$LOKET_BIN/tests/test_control"
+CLIENT="$LOKET_BIN/tests/test_control_limits"
 [ -x "$CLIENT" ] || fail "no test client at $CLIENT"
 
 init_node "$T/a" uni

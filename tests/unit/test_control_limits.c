@@ -1,10 +1,10 @@
 /*
- * test_control: the control socket on a real loop and a real node (every
+ * test_control_limits: the control socket on a real loop and a real node (every
  * request gets an answer, framed as it came; error replies carry a code
  * and say whether a retry helps; unread replies are bounded), and a
  * hostile local client for tests/integration/test_control_hostile.sh:
  *
- *   test_control --client SOCKET MODE ARGS...
+ *   test_control_limits --client SOCKET MODE ARGS...
  *
  * speaks to the ipc socket file SOCKET of a running loketd:
  *
@@ -327,7 +327,7 @@ static int client_main(int argc, char **argv)
 {
 	char endpoint[512];
 	if (argc < 4) {
-		fprintf(stderr, "usage: test_control --client SOCKET MODE ARGS...\n");
+		fprintf(stderr, "usage: test_control_limits --client SOCKET MODE ARGS...\n");
 		return 2;
 	}
 	snprintf(endpoint, sizeof(endpoint), "ipc://%s", argv[2]);
