@@ -296,8 +296,13 @@ int client_receive(struct client *c, int timeout_ms, json_t **result, long *inde
 		                                 : "the reply was lost: is it running?",
 		                   err, errlen);
 	}
-	rc = value_decode_message(zmq_msg_data(&msg), zmq_msg_size(&msg), &reply, derr,
-	                          sizeof(derr));
+	/*
+	 * No bound on the values: a reply of the node's own daemon may hold
+	 * many (a query of 10,000 rows of small numbers), and it is bounded in
+	 * bytes; the bound is for what the daemon takes from others.
+	 */
+	rc = value_decode_message_limit(zmq_msg_data(&msg), zmq_msg_size(&msg), 0, &reply, derr,
+	                                sizeof(derr));
 	zmq_msg_close(&msg);
 	if (rc < 0) {
 		snprintf(err, errlen, "malformed reply from loketd: %s", derr);

@@ -19,12 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
 #include <sodium.h>
 
 #include "common/log.h"
 #include "proto/error.h"
 
-#define CONFIG_LINE_MAX     4096u /* bytes of one line, newline excluded */
+#define CONFIG_LINE_MAX     4096u           /* bytes of one line, newline excluded */
+#define CONFIG_FILE_MAX     (1024u * 1024u) /* bytes of the file: 1,024 members fit many times */
 #define CONFIG_MEMBERS_MAX  1024u
 #define CONFIG_SYNC_MIN     1ul
 #define CONFIG_SYNC_MAX     3600ul
@@ -196,7 +200,6 @@ static bool valid_name(const char *s, size_t len, size_t max)
 	return true;
 }
 
-/* An endpoint we dial or bind: "tcp://" and something after it, no spaces. */
 /* "HOST:PORT" for [node] metrics: an IPv4 or bracketed IPv6 literal, a port 1..65535. */
 static bool valid_metrics(const char *v, size_t len)
 {
@@ -224,16 +227,98 @@ static bool valid_metrics(const char *v, size_t len)
 	return inet_pton(AF_INET, host, addr) == 1;
 }
 
-static bool valid_endpoint(const char *s, size_t len)
+/* A DNS name (RFC 1123): labels of letters, digits and '-', not at a label's ends. */
+static bool valid_hostname(const char *s, size_t len)
+{
+	size_t label = 0;
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? s[i] : '.';
+		if (c == '.') {
+			if (label == 0 || label > 63 || s[i - 1] == '-')
+				return false;
+			label = 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		           (c >= '0' && c <= '9') || (c == '-' && label > 0)) {
+			label++;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * An endpoint we dial or bind: tcp://HOST:PORT, where HOST is an IPv4
+ * address, an IPv6 address in brackets, a host name (or, to bind, an
+ * interface name, which reads like one) or, for listen only, '*'; PORT is
+ * 1..65535. Anything else is a sentence in why: ZeroMQ would take "tcp://
+ * 256.1.1.1:7400" as a name to look up, and a port above 65535 wraps.
+ */
+static bool valid_endpoint(const char *s, size_t len, bool listen, char *why, size_t whylen)
 {
 	static const char prefix[] = "tcp://";
-	if (len <= sizeof(prefix) - 1 || len >= CONFIG_ENDPOINT_MAX)
+	char host[CONFIG_ENDPOINT_MAX], q[ERROR_QUOTE_SIZE];
+	snprintf(why, whylen, "expected tcp://HOST:PORT, at most %u bytes",
+	         CONFIG_ENDPOINT_MAX - 1);
+	if (len <= sizeof(prefix) - 1 || len >= CONFIG_ENDPOINT_MAX ||
+	    memcmp(s, prefix, sizeof(prefix) - 1) != 0)
 		return false;
-	if (memcmp(s, prefix, sizeof(prefix) - 1) != 0)
+	const char *h = s + sizeof(prefix) - 1, *end = s + len;
+	const char *colon = NULL;
+	for (const char *c = h; c < end; c++)
+		if (*c == ':')
+			colon = c;
+	if (!colon || colon == h || colon + 1 == end) {
+		snprintf(why, whylen, "expected tcp://HOST:PORT");
 		return false;
-	for (size_t i = 0; i < len; i++) {
-		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] >= 0x7f)
+	}
+	size_t hlen = (size_t)(colon - h), plen = (size_t)(end - colon - 1);
+	unsigned long port = 0;
+	for (size_t i = 0; i < plen; i++) {
+		char c = colon[1 + i];
+		if (c < '0' || c > '9' || plen > 5) {
+			snprintf(why, whylen, "port %s is not a number from 1 to 65535",
+			         error_quote(q, sizeof(q), colon + 1, plen));
 			return false;
+		}
+		port = port * 10 + (unsigned long)(c - '0');
+	}
+	if (port < 1 || port > 65535) {
+		snprintf(why, whylen, "port %lu is out of range (1..65535)", port);
+		return false;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	error_quote(q, sizeof(q), h, hlen);
+	if (hlen == 1 && host[0] == '*') {
+		if (listen)
+			return true;
+		snprintf(why, whylen, "host \"*\" is for listen only; name the host to dial");
+		return false;
+	}
+	uint8_t addr[16];
+	if (host[0] == '[') {
+		if (hlen > 2 && host[hlen - 1] == ']') {
+			host[hlen - 1] = '\0';
+			if (inet_pton(AF_INET6, host + 1, addr) == 1)
+				return true;
+		}
+		snprintf(why, whylen, "host %s is not an IPv6 address", q);
+		return false;
+	}
+	/* Digits and dots only: an IPv4 address, never a name to look up. */
+	if (strspn(host, "0123456789.") == hlen) {
+		if (inet_pton(AF_INET, host, addr) == 1)
+			return true;
+		snprintf(why, whylen, "host %s is not an IPv4 address", q);
+		return false;
+	}
+	if (!valid_hostname(host, hlen)) {
+		snprintf(why, whylen, "host %s is not a host name, IPv4 address or [IPv6] address",
+		         q);
+		return false;
 	}
 	return true;
 }
@@ -398,11 +483,8 @@ static int parse_node_key(struct config_parser *cp, enum node_key key, const cha
 		copy_bytes(cfg->federation, sizeof(cfg->federation), v, vlen);
 		return 0;
 	case NODE_LISTEN:
-		if (!valid_endpoint(v, vlen))
-			return fail(cp, err, errlen,
-			            "invalid listen %s (expected tcp://HOST:PORT, at most %u "
-			            "bytes)",
-			            qv, CONFIG_ENDPOINT_MAX - 1);
+		if (!valid_endpoint(v, vlen, true, buf, sizeof(buf)))
+			return fail(cp, err, errlen, "invalid listen %s (%s)", qv, buf);
 		copy_bytes(cfg->listen, sizeof(cfg->listen), v, vlen);
 		return 0;
 	case NODE_METRICS:
@@ -526,15 +608,30 @@ static int parse_member_key(struct config_parser *cp, enum member_key key, const
 {
 	struct config_member *m = current_member(cp);
 	struct config *cfg = cp->cfg;
-	char buf[48];
+	char buf[512];
+	uint8_t curve[32];
+	static const uint8_t zero[32];
 
 	switch (key) {
 	case MEMBER_KEY:
-		if (copy_bytes(buf, sizeof(buf), v, vlen) < 0 || config_key_decode(buf, m->key) < 0)
+		if (vlen > 48 || copy_bytes(buf, sizeof(buf), v, vlen) < 0 ||
+		    config_key_decode(buf, m->key) < 0)
 			return fail(cp, err, errlen,
 			            "invalid key %s in [member %s] (expected 44 characters of "
 			            "base64 for 32 bytes)",
 			            qv, m->name);
+		/*
+		 * CURVE keys are derived from it: a key that is no point of the curve
+		 * (or of small order, as all zeros) could never authenticate.
+		 */
+		if (memcmp(m->key, zero, sizeof(zero)) == 0 ||
+		    crypto_sign_ed25519_pk_to_curve25519(curve, m->key) != 0) {
+			memset(m->key, 0, sizeof(m->key));
+			return fail(cp, err, errlen,
+			            "key %s of [member %s] is not a valid Ed25519 public key", qv,
+			            m->name);
+		}
+		m->line = cp->line;
 		for (size_t i = 0; i + 1 < cfg->n_members; i++) {
 			if (memcmp(cfg->members[i].key, m->key, sizeof(m->key)) == 0) {
 				memset(m->key, 0, sizeof(m->key));
@@ -546,11 +643,9 @@ static int parse_member_key(struct config_parser *cp, enum member_key key, const
 		}
 		return 0;
 	case MEMBER_ENDPOINT:
-		if (!valid_endpoint(v, vlen))
-			return fail(cp, err, errlen,
-			            "invalid endpoint %s in [member %s] (expected tcp://HOST:PORT, "
-			            "at most %u bytes)",
-			            qv, m->name, CONFIG_ENDPOINT_MAX - 1);
+		if (!valid_endpoint(v, vlen, false, buf, sizeof(buf)))
+			return fail(cp, err, errlen, "invalid endpoint %s in [member %s] (%s)", qv,
+			            m->name, buf);
 		copy_bytes(m->endpoint, sizeof(m->endpoint), v, vlen);
 		return 0;
 	}
@@ -736,10 +831,12 @@ static int read_line(FILE *f, char *buf, size_t bufsize, size_t *len, bool *too_
 	*len = 0;
 	*too_long = false;
 	while ((c = getc(f)) != EOF && c != '\n') {
-		if (n < bufsize)
-			buf[n++] = (char)c;
-		else
+		if (n == bufsize) {
+			/* Refused at once: the rest of the line is never read. */
 			*too_long = true;
+			return 0;
+		}
+		buf[n++] = (char)c;
 	}
 	if (ferror(f))
 		return errno ? -errno : -EIO;
@@ -763,6 +860,24 @@ int config_load(const char *path, struct config **out, char *err, size_t errlen)
 	if (!f) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	/* A device or a FIFO could be read forever: only a file of bounded size. */
+	struct stat st;
+	if (fstat(fileno(f), &st) != 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = LOKET_E_CONFIG;
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto cleanup;
+	}
+	if (st.st_size > CONFIG_FILE_MAX) {
+		rc = LOKET_E_CONFIG;
+		snprintf(err, errlen, "%s: %lld bytes; a configuration is at most %u bytes", path,
+		         (long long)st.st_size, CONFIG_FILE_MAX);
 		goto cleanup;
 	}
 	if (copy_bytes(dir, sizeof(dir), path, strlen(path)) < 0) {
@@ -839,6 +954,22 @@ void config_free(struct config *cfg)
 		return;
 	free(cfg->members);
 	free(cfg);
+}
+
+int config_check_self(const struct config *cfg, const uint8_t self[32], char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->n_members; i++) {
+		const struct config_member *m = &cfg->members[i];
+		char b64[45];
+		if (memcmp(m->key, self, 32) != 0)
+			continue;
+		config_key_encode(self, b64);
+		snprintf(err, errlen,
+		         "%s:%u: key \"%s\" of [member %s] is this node's own key (from %s)",
+		         cfg->path[0] ? cfg->path : "<config>", m->line, b64, m->name, cfg->key);
+		return LOKET_E_CONFIG;
+	}
+	return 0;
 }
 
 const struct config_member *config_member_by_key(const struct config *cfg, const uint8_t key[32])

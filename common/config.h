@@ -16,13 +16,18 @@
  *   metrics = 127.0.0.1:9740        ; optional; Prometheus /metrics (off by default)
  *
  *   [member lumc]
- *   key = BASE64 (44 chars)         ; required: Ed25519 public key
+ *   key = BASE64 (44 chars)         ; required: Ed25519 public key, a valid
+ *                                   ; point, not all zeros, not the node's own
  *   endpoint = tcp://127.0.0.1:7401 ; optional: dialled if present
  *
  *   [http]                          ; optional: read by loket-http only
  *   listen = 127.0.0.1:8470         ; ADDRESS:PORT (IPv4, localhost or [IPv6])
  *   tokens = http.tokens            ; the bearer token file; default "http.tokens"
  *   timeout = 10                    ; seconds of silence before a connection is dropped
+ *
+ * Endpoints are tcp://HOST:PORT: an IPv4 address, [IPv6], or a host name
+ * (listen also '*'), and a port 1..65535. The file must be a regular file
+ * of at most 1 MiB, each line at most 4096 bytes.
  *
  * Relative paths are relative to the directory of the config file. Comments
  * start with ';' or '#'. Unknown sections or keys, duplicates and malformed
@@ -47,6 +52,7 @@ struct config_member {
 	char name[LOKET_MAX_NAME_LEN + 1];
 	uint8_t key[32];
 	char endpoint[CONFIG_ENDPOINT_MAX]; /* "" if none */
+	unsigned line;                      /* of its key, for messages */
 };
 
 struct config {
@@ -79,6 +85,14 @@ int config_parse_finish(struct config_parser *cp, struct config **out, char *err
 /* Reads and parses path. Errors read "FILE:LINE: reason". */
 int config_load(const char *path, struct config **out, char *err, size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * The node's own public key may not be a member's: it would be its own
+ * peer. Known only once the key file is read, so checked then (loketd at
+ * start and on every reload): 0, or LOKET_E_CONFIG with "FILE:LINE: ..."
+ * in err.
+ */
+int config_check_self(const struct config *cfg, const uint8_t self[32], char *err, size_t errlen);
 
 const struct config_member *config_member_by_key(const struct config *cfg, const uint8_t key[32]);
 const struct config_member *config_member_by_name(const struct config *cfg, const char *name);

@@ -2,9 +2,15 @@
  * control: serves local clients on ipc://DATA/control.sock.
  *
  * Frames: a REQ client's message arrives on the ROUTER as [identity, empty,
- * request] and the reply goes back as [identity, empty, reply]. Anything
- * else is dropped and counted; the socket's ZMQ_MAXMSGSIZE bounds what a
- * client can make the daemon hold.
+ * request] and the reply goes back as [identity, empty, reply]. A message
+ * framed otherwise gets an error reply framed as it came (without the
+ * delimiter when it had none), so that every request that can be routed
+ * is answered. What a client can make the daemon hold is bounded by the
+ * socket: ZMQ_MAXMSGSIZE (a frame beyond it ends the connection), and the
+ * high-water marks (requests waiting in, replies waiting unread); a reply
+ * the client leaves unread beyond those is dropped and logged. Each read
+ * runs under a time budget (store_budget_begin), and one request is served
+ * per loop iteration, so that sync and ZAP run between two requests.
  *
  * Most handlers answer at once. One that answers later (the backup) keeps
  * its client's identity frame until control_answer; that client's next
@@ -29,12 +35,16 @@
 #include "daemon/put_ops.h"
 #include "desk/broker.h"
 #include "desk/directory.h"
+#include "desk/schema.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/request.h"
 #include "proto/value.h"
 
 #define CONTROL_MAX_FRAMES    4
 #define CONTROL_DEFAULT_LIMIT 100
+/* A client that leaves its replies unread is logged at most this often. */
+#define CONTROL_LOG_EVERY_MS 10000
 
 static int handle_status(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
 static int handle_get(void *data, const json_t *req, json_t **result, char *err, size_t errlen);
@@ -96,6 +106,8 @@ static int get_limit(const json_t *req, long fallback, long *out, char *err, siz
 	return 0;
 }
 
+static int directory_failed(struct node *n, int rc, char *err, size_t errlen);
+
 static int store_failed(struct node *n, int rc, char *err, size_t errlen)
 {
 	if (rc == LOKET_E_NOT_FOUND)
@@ -103,6 +115,14 @@ static int store_failed(struct node *n, int rc, char *err, size_t errlen)
 	else
 		snprintf(err, errlen, "store: %s (%s)", loket_strerror(rc), store_errmsg(n->store));
 	return rc;
+}
+
+/* A collection the desk does not know holds nothing: say so instead of answering []. */
+static int known_coll(const char *coll, char *err, size_t errlen)
+{
+	if (!coll || schema_check_coll(coll, err, errlen) == 0)
+		return 0;
+	return LOKET_E_BAD_REQUEST;
 }
 
 static int handle_status(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -161,10 +181,12 @@ static int handle_get(void *data, const json_t *req, json_t **result, char *err,
 		rc = control_get_string(req, "id", 1, &id, err, errlen);
 	if (rc == 0)
 		rc = control_get_string(req, "owner", 0, &owner, err, errlen);
+	if (rc == 0)
+		rc = known_coll(coll, err, errlen);
 	if (rc != 0)
 		return rc;
 	rc = store_get(n->store, coll, id, owner, result);
-	return rc ? store_failed(n, rc, err, errlen) : 0;
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
 static int handle_list(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -177,10 +199,12 @@ static int handle_list(void *data, const json_t *req, json_t **result, char *err
 		rc = control_get_string(req, "owner", 0, &owner, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, CONTROL_DEFAULT_LIMIT, &limit, err, errlen);
+	if (rc == 0)
+		rc = known_coll(coll, err, errlen);
 	if (rc != 0)
 		return rc;
 	rc = store_list(n->store, coll, owner, limit, result);
-	return rc ? store_failed(n, rc, err, errlen) : 0;
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
 static int handle_search(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -193,10 +217,12 @@ static int handle_search(void *data, const json_t *req, json_t **result, char *e
 		rc = control_get_string(req, "coll", 0, &coll, err, errlen);
 	if (rc == 0)
 		rc = get_limit(req, 20, &limit, err, errlen);
+	if (rc == 0)
+		rc = known_coll(coll, err, errlen);
 	if (rc != 0)
 		return rc;
 	rc = store_search(n->store, text, coll, limit, result);
-	return rc ? store_failed(n, rc, err, errlen) : 0;
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
 static int handle_log(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -210,7 +236,7 @@ static int handle_log(void *data, const json_t *req, json_t **result, char *err,
 	if (rc != 0)
 		return rc;
 	rc = store_log(n->store, origin, limit, result);
-	return rc ? store_failed(n, rc, err, errlen) : 0;
+	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
 static int handle_rebuild(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
@@ -250,6 +276,8 @@ static int handle_show(void *data, const json_t *req, json_t **result, char *err
 		rc = control_get_string(req, "owner", 1, &owner, err, errlen);
 	if (rc == 0)
 		rc = control_get_string(req, "id", 1, &id, err, errlen);
+	if (rc == 0)
+		rc = known_coll(coll, err, errlen);
 	if (rc != 0)
 		return rc;
 	rc = directory_show(n->store, coll, owner, id, result);
@@ -288,9 +316,25 @@ static int handle_match(void *data, const json_t *req, json_t **result, char *er
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
 }
 
+/*
+ * Queries share a budget of loop time, a bucket of STORE_QUERY_MAX_MS that
+ * fills at CONTROL_QUERY_SHARE ms per second: one query may run its full
+ * time, but queries one after the other (from any number of clients) hold
+ * the loop at most about a quarter of the time, and are refused with a retry
+ * once the bucket is empty.
+ */
+#define CONTROL_QUERY_SHARE 250
+#define CONTROL_QUERY_MIN   50 /* ms the bucket must hold for a query to start */
+
+static uint64_t mono_ms(void)
+{
+	return uv_hrtime() / 1000000u;
+}
+
 static int handle_query(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
 {
-	struct node *n = data;
+	struct control *c = data;
+	struct node *n = c->node;
 	const char *sql;
 	long limit;
 	int rc = control_get_string(req, "sql", 1, &sql, err, errlen);
@@ -298,7 +342,25 @@ static int handle_query(void *data, const json_t *req, json_t **result, char *er
 		rc = get_limit(req, STORE_QUERY_MAX_ROWS, &limit, err, errlen);
 	if (rc != 0)
 		return rc;
-	rc = store_query(n->store, sql, limit, result);
+	uint64_t now = mono_ms();
+	if (!c->query_at) {
+		c->query_ms = STORE_QUERY_MAX_MS;
+	} else {
+		c->query_ms += (double)(now - c->query_at) * CONTROL_QUERY_SHARE / 1000.0;
+		if (c->query_ms > STORE_QUERY_MAX_MS)
+			c->query_ms = STORE_QUERY_MAX_MS;
+	}
+	c->query_at = now;
+	if (c->query_ms < CONTROL_QUERY_MIN) {
+		snprintf(err, errlen,
+		         "queries have used their share of loketd's time; retry in %d ms",
+		         (int)((CONTROL_QUERY_MIN - c->query_ms) * 1000 / CONTROL_QUERY_SHARE) + 1);
+		return LOKET_E_UNAVAILABLE;
+	}
+	rc = store_query_for(n->store, sql, limit, (int)c->query_ms, result);
+	c->query_ms -= (double)(mono_ms() - now);
+	if (c->query_ms < 0)
+		c->query_ms = 0;
 	if (rc == LOKET_E_BAD_REQUEST)
 		log_info("control: query refused: %s", store_errmsg(n->store));
 	return rc ? directory_failed(n, rc, err, errlen) : 0;
@@ -312,6 +374,66 @@ static const struct control_command *control_find(const struct control *c, const
 	return NULL;
 }
 
+/*
+ * The reads that run under the time budget of LOKET_MAX_READ_MS; rebuild
+ * runs under none but stops for a stop signal (a rebuild undone loses
+ * nothing: the log is all there).
+ */
+static int read_budget(const char *cmd)
+{
+	static const char *const reads[] = {"get",  "list",    "search", "log",  "board",
+	                                    "show", "experts", "match",  "page", "changes"};
+	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+		if (strcmp(reads[i], cmd) == 0)
+			return LOKET_MAX_READ_MS;
+	return strcmp(cmd, "rebuild") == 0 ? 0 : -1;
+}
+
+/* Runs a command's handler under its budget; a read stopped says why instead. */
+static int run_command(struct control *c, const struct control_command *command, const char *cmd,
+                       const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	int ms = read_budget(cmd);
+	if (ms < 0)
+		return command->handler(command->data, req, result, err, errlen);
+	store_budget_begin(c->node->store, ms);
+	int rc = command->handler(command->data, req, result, err, errlen);
+	int ran_out = store_budget_end(c->node->store);
+	if (rc == 0 || ran_out == STORE_BUDGET_KEPT)
+		return rc;
+	json_decref(*result);
+	*result = NULL;
+	if (ran_out == STORE_BUDGET_STOPPED) {
+		snprintf(err, errlen, "%s was stopped: loketd is stopping", cmd);
+		return LOKET_E_UNAVAILABLE;
+	}
+	snprintf(err, errlen,
+	         "the %s ran longer than %d ms and was stopped; narrow it down (fewer or longer "
+	         "words, a collection, a lower limit)",
+	         cmd, ms);
+	return LOKET_E_TOO_BIG;
+}
+
+/*
+ * Whether the same request may succeed later: only while this node waits
+ * to take back its own chain (writes refused for now), or is stopping.
+ */
+static int retry_helps(int rc)
+{
+	return rc == LOKET_E_UNAVAILABLE;
+}
+
+/* {"ok":false,"error","code","retry"}: every error reply has this shape. */
+static json_t *error_reply(int rc, const char *err)
+{
+	json_t *reply = json_pack("{s:b, s:s, s:i, s:b}", "ok", 0, "error",
+	                          err && err[0] ? err : loket_strerror(rc), "code", rc, "retry",
+	                          retry_helps(rc));
+	if (!reply)
+		abort();
+	return reply;
+}
+
 /* The reply to a request: its result, or the error with the members of result added. */
 static json_t *control_reply(struct control *c, int rc, json_t *result, const char *err,
                              int counted)
@@ -320,17 +442,16 @@ static json_t *control_reply(struct control *c, int rc, json_t *result, const ch
 
 	if (rc == 0) {
 		reply = json_pack("{s:b, s:o}", "ok", 1, "result", result ? result : json_null());
-	} else {
-		if (counted)
-			c->bad_requests++;
-		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
-		                  err && err[0] ? err : loket_strerror(rc), "code", rc);
-		if (json_is_object(result))
-			json_object_update(reply, result);
-		json_decref(result);
+		if (!reply)
+			abort();
+		return reply;
 	}
-	if (!reply)
-		abort();
+	if (counted)
+		c->bad_requests++;
+	reply = error_reply(rc, err);
+	if (json_is_object(result))
+		json_object_update_missing(reply, result);
+	json_decref(result);
 	return reply;
 }
 
@@ -349,9 +470,9 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 		cmd = "put";
 		rc = handle_put(c->node, ops, ops_len, &result, err, sizeof(err));
 	} else {
-		rc = value_decode_message(p, len, &req, err, sizeof(err));
+		rc = request_decode(p, len, &req, err, sizeof(err));
 		if (rc == 0)
-			rc = control_get_string(req, "cmd", 1, &cmd, err, sizeof(err));
+			cmd = json_string_value(json_object_get(req, "cmd"));
 		command = rc == 0 ? control_find(c, cmd) : NULL;
 		if (rc == 0 && !command) {
 			snprintf(err, sizeof(err), "unknown command %s",
@@ -359,7 +480,7 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 			rc = LOKET_E_BAD_REQUEST;
 		}
 		if (rc == 0)
-			rc = command->handler(command->data, req, &result, err, sizeof(err));
+			rc = run_command(c, command, cmd, req, &result, err, sizeof(err));
 	}
 	if (rc == CONTROL_LATER) {
 		json_decref(req);
@@ -372,47 +493,74 @@ static json_t *control_run(struct control *c, const uint8_t *p, size_t len)
 	return reply;
 }
 
-/* Receives the rest of a multipart message so that the next one starts clean. */
-static void discard_rest(void *zsock)
+/* Receives the rest of a multipart message so that the next one starts clean; counts it. */
+static size_t discard_rest(void *zsock)
 {
 	int more = 1;
-	size_t size = sizeof(more);
+	size_t size = sizeof(more), n = 0;
 	while (zmq_getsockopt(zsock, ZMQ_RCVMORE, &more, &size) == 0 && more) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
-		zmq_msg_recv(&m, zsock, ZMQ_DONTWAIT);
+		if (zmq_msg_recv(&m, zsock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
 		zmq_msg_close(&m);
+		n++;
 	}
+	return n;
 }
 
-/* Sends reply (taken) to the client identity names; the identity message is used up. */
-static void control_send(struct control *c, zmq_msg_t *identity, json_t *reply)
+/* Encodes a reply (taken); one too big for a message becomes an error saying so. */
+static void encode_reply(struct control *c, json_t *reply, msgpack_sbuffer *out)
 {
-	msgpack_sbuffer out;
-	msgpack_sbuffer_init(&out);
-	int rc = value_encode_message(reply, &out);
+	int rc = value_encode_message(reply, out);
 	json_decref(reply);
 	/* A result too big for one message (a huge list, a big entity) is an error, not a crash. */
 	if (rc != 0) {
 		c->bad_requests++;
 		log_warn("control: a reply could not be encoded (%s); sent an error instead",
 		         loket_strerror(rc));
-		reply = json_pack("{s:b, s:s, s:i}", "ok", 0, "error",
-		                  rc == LOKET_E_TOO_BIG
-		                      ? "the reply would exceed the size of one message;"
-		                        " ask for less (a lower --limit)"
-		                      : "the reply could not be encoded",
-		                  "code", rc);
-		if (!reply || value_encode_message(reply, &out) != 0)
+		reply = error_reply(rc, rc == LOKET_E_TOO_BIG
+		                            ? "the reply would exceed the size of one message;"
+		                              " ask for less (a lower --limit)"
+		                            : "the reply could not be encoded");
+		if (value_encode_message(reply, out) != 0)
 			abort();
 		json_decref(reply);
 	}
-	/* A client gone meanwhile makes the ROUTER drop the reply; that is fine. */
-	if (zmq_msg_send(identity, c->zsock, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
-	    zmq_send(c->zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-		zmq_send(c->zsock, out.data, out.size, ZMQ_DONTWAIT);
+}
+
+/*
+ * Sends [identity, (empty,) reply] (reply taken; the identity message is
+ * used up). The socket is ROUTER_MANDATORY, so a client whose replies wait
+ * unread up to the high-water mark makes the send fail at once (EAGAIN)
+ * instead of queueing without bound: the reply is dropped, counted, and
+ * logged once per CONTROL_LOG_EVERY_MS. A client gone meanwhile
+ * (EHOSTUNREACH) needs no reply.
+ */
+static void control_send(struct control *c, zmq_msg_t *identity, int delimiter, json_t *reply)
+{
+	msgpack_sbuffer out;
+	msgpack_sbuffer_init(&out);
+	encode_reply(c, reply, &out);
+	int rc = zmq_msg_send(identity, c->zsock, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	if (rc >= 0 && delimiter)
+		rc = zmq_send(c->zsock, "", 0, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+	if (rc >= 0)
+		rc = zmq_send(c->zsock, out.data, out.size, ZMQ_DONTWAIT);
 	msgpack_sbuffer_destroy(&out);
 	zwatch_kick(&c->watch);
+	if (rc >= 0 || zmq_errno() != EAGAIN)
+		return;
+	c->dropped_replies++;
+	uint64_t now = uv_now(c->watch.poll.loop);
+	if (c->dropped_logged_at == 0 || now - c->dropped_logged_at >= CONTROL_LOG_EVERY_MS) {
+		log_warn("control: a client leaves its replies unread (%d waiting); dropped %lu "
+		         "replies so far",
+		         LOKET_CONTROL_SNDHWM, c->dropped_replies);
+		c->dropped_logged_at = now;
+	}
 }
 
 /* Runs a request of the client identity names and answers it, now or (CONTROL_LATER) later. */
@@ -421,7 +569,7 @@ static void control_serve(struct control *c, zmq_msg_t *identity, const uint8_t 
 	json_t *reply = control_run(c, p, len);
 
 	if (reply) {
-		control_send(c, identity, reply);
+		control_send(c, identity, 1, reply);
 		return;
 	}
 	/* One request at a time waits: a module answering later refuses a second. */
@@ -468,13 +616,32 @@ static void control_unpark(struct control *c)
 	}
 }
 
+/*
+ * What is wrong with the frames of a message, or NULL: [identity, empty,
+ * request] is a request; anything else is answered with why.
+ */
+static const char *misframed(size_t n, size_t extra, int delimiter, char *buf, size_t buflen)
+{
+	size_t payload = n - 1 - (delimiter ? 1 : 0) + extra;
+	if (!delimiter)
+		return "a request comes after an empty delimiter frame, which this one lacks "
+		       "(a DEALER sends it before each request; REQ does so itself)";
+	if (payload == 1)
+		return NULL;
+	if (payload == 0)
+		return "the empty delimiter frame came without a request after it";
+	snprintf(buf, buflen, "a request is one frame; this one came in %zu frames", payload);
+	return buf;
+}
+
 static void control_on_readable(struct zwatch *w, void *zsock, void *data)
 {
 	(void)w; /* control_send kicks it */
 	struct control *c = data;
 	zmq_msg_t frames[CONTROL_MAX_FRAMES];
-	size_t n = 0;
+	size_t n = 0, extra = 0;
 	int more = 1;
+	char why[96];
 	for (; n < CONTROL_MAX_FRAMES && more; n++) {
 		zmq_msg_init(&frames[n]);
 		if (zmq_msg_recv(&frames[n], zsock, ZMQ_DONTWAIT) < 0) {
@@ -484,18 +651,30 @@ static void control_on_readable(struct zwatch *w, void *zsock, void *data)
 		more = zmq_msg_more(&frames[n]);
 	}
 	if (more)
-		discard_rest(zsock);
+		extra = discard_rest(zsock);
 	c->requests++;
-	/* [identity, empty, request]: anything else cannot be answered. */
-	if (more || n != 3 || zmq_msg_size(&frames[1]) != 0) {
-		c->bad_requests++;
-		log_warn("control: dropped a message of %zu frames that is not a request", n);
+	/* frames[0] is the identity the ROUTER put in front: always there. */
+	if (n < 1)
 		goto done;
-	}
-	if (c->later && same_client(&frames[0], &c->later_id))
+	int delimiter = n >= 2 && zmq_msg_size(&frames[1]) == 0;
+	const char *bad = misframed(n, extra, delimiter, why, sizeof(why));
+	if (bad) {
+		c->bad_requests++;
+		log_debug("control: %s", bad);
+		control_send(c, &frames[0], delimiter, error_reply(LOKET_E_BAD_REQUEST, bad));
+	} else if (zmq_msg_size(&frames[2]) > LOKET_MAX_MESSAGE_BYTES) {
+		/* Read whole so that it can be answered; ZMQ_MAXMSGSIZE bounds it. */
+		char err[128];
+		c->bad_requests++;
+		snprintf(err, sizeof(err), "request of %zu bytes is over the limit of %u bytes",
+		         zmq_msg_size(&frames[2]), LOKET_MAX_MESSAGE_BYTES);
+		log_debug("control: %s", err);
+		control_send(c, &frames[0], delimiter, error_reply(LOKET_E_TOO_BIG, err));
+	} else if (c->later && same_client(&frames[0], &c->later_id)) {
 		control_park(c, &frames[0], &frames[2]);
-	else
+	} else {
 		control_serve(c, &frames[0], zmq_msg_data(&frames[2]), zmq_msg_size(&frames[2]));
+	}
 done:
 	for (size_t i = 0; i < n; i++)
 		zmq_msg_close(&frames[i]);
@@ -510,7 +689,7 @@ void control_answer(struct control *c, int rc, json_t *result_take, const char *
 	if (rc != 0)
 		log_debug("control: answered later: %s", err ? err : loket_strerror(rc));
 	c->later = 0;
-	control_send(c, &c->later_id, control_reply(c, rc, result_take, err, 0));
+	control_send(c, &c->later_id, 1, control_reply(c, rc, result_take, err, 0));
 	zmq_msg_close(&c->later_id);
 	control_unpark(c);
 }
@@ -529,7 +708,9 @@ int control_init(struct control *c, uv_loop_t *loop, void *zctx, struct node *no
 	memset(c, 0, sizeof(*c));
 	c->node = node;
 	for (size_t i = 0; i < sizeof(builtin_commands) / sizeof(builtin_commands[0]); i++)
-		control_add_command(c, builtin_commands[i].name, builtin_commands[i].handler, node);
+		control_add_command(c, builtin_commands[i].name, builtin_commands[i].handler,
+		                    builtin_commands[i].handler == handle_query ? (void *)c
+		                                                                : (void *)node);
 
 	char path[PATH_MAX];
 	int len = snprintf(path, sizeof(path), "%s/%s", node->cfg->data, LOKET_CONTROL_FILE);
@@ -543,10 +724,20 @@ int control_init(struct control *c, uv_loop_t *loop, void *zctx, struct node *no
 	c->zsock = zmq_socket(zctx, ZMQ_ROUTER);
 	if (!c->zsock)
 		goto zmq_failed;
-	int64_t max = LOKET_MAX_MESSAGE_BYTES;
-	int linger = 0;
-	zmq_setsockopt(c->zsock, ZMQ_MAXMSGSIZE, &max, sizeof(max));
-	zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger));
+	/*
+	 * Requests a little over the limit are read so that they can be told
+	 * so; the high-water marks bound what one client holds in the daemon
+	 * (proto/limits.h); mandatory routing makes a full client's reply fail
+	 * at once instead of vanishing, so that it is counted.
+	 */
+	int64_t max = LOKET_CONTROL_MAX_READ;
+	int linger = 0, sndhwm = LOKET_CONTROL_SNDHWM, rcvhwm = LOKET_CONTROL_RCVHWM, mandatory = 1;
+	if (zmq_setsockopt(c->zsock, ZMQ_MAXMSGSIZE, &max, sizeof(max)) != 0 ||
+	    zmq_setsockopt(c->zsock, ZMQ_LINGER, &linger, sizeof(linger)) != 0 ||
+	    zmq_setsockopt(c->zsock, ZMQ_SNDHWM, &sndhwm, sizeof(sndhwm)) != 0 ||
+	    zmq_setsockopt(c->zsock, ZMQ_RCVHWM, &rcvhwm, sizeof(rcvhwm)) != 0 ||
+	    zmq_setsockopt(c->zsock, ZMQ_ROUTER_MANDATORY, &mandatory, sizeof(mandatory)) != 0)
+		goto zmq_failed;
 	/* A stale socket file from a crash would make bind fail. */
 	unlink(path);
 	mode_t old = umask(0117);
@@ -560,6 +751,8 @@ int control_init(struct control *c, uv_loop_t *loop, void *zctx, struct node *no
 		snprintf(err, errlen, "control: cannot watch socket: %s", uv_strerror(rc));
 		return rc;
 	}
+	/* One request per loop iteration: sync and ZAP run between any two. */
+	c->watch.budget = 1;
 	log_info("control: listening on %s", c->endpoint);
 	return 0;
 zmq_failed:

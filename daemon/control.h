@@ -50,6 +50,11 @@ struct control {
 	char endpoint[PATH_MAX + 8];
 	unsigned long requests;
 	unsigned long bad_requests;
+	unsigned long dropped_replies; /* left unread beyond LOKET_CONTROL_SNDHWM */
+	uint64_t dropped_logged_at;    /* loop time of the last log line about them */
+	/* The loop time queries may still take (control.c), and when it was counted. */
+	double query_ms;
+	uint64_t query_at;
 	struct control_command commands[CONTROL_MAX_COMMANDS];
 	size_t n_commands;
 	/* The request answered later, by its client's identity, and that client's next ones. */

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "common/config.h"
+#include "common/interrupt.h"
 #include "common/key.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -191,6 +192,14 @@ static int daemon_load(const char *conf_path, const char *key_path, int check, s
 		config_free(cfg);
 		return rc;
 	}
+	uint8_t self[32];
+	key_public(key, self);
+	if ((rc = config_check_self(cfg, self, err, sizeof(err))) != 0) {
+		log_error("%s", err);
+		key_free(key);
+		config_free(cfg);
+		return rc;
+	}
 	if (check) {
 		printf("%s: ok: node %s of federation %s, %zu member%s, key %s\n", conf_path,
 		       cfg->name, cfg->federation, cfg->n_members, cfg->n_members == 1 ? "" : "s",
@@ -223,6 +232,9 @@ static int daemon_run(struct daemon *d)
 	d->sighup.data = d;
 	uv_signal_start(&d->sigterm, daemon_on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, daemon_on_signal, SIGINT);
+	/* Also heard while a long read holds the loop: SQLite stops it (store_budget). */
+	if (interrupt_arm(SIGTERM) != 0 || interrupt_arm(SIGINT) != 0)
+		log_warn("a stop signal will wait for the request under way");
 	rc = sync_init(&d->sync, &d->loop, d->zctx, d->node, &d->control, err, sizeof(err));
 	if (rc != 0) {
 		log_error("%s", err);

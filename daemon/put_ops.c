@@ -84,14 +84,16 @@ int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *op
 			if (!read_str(&r, &cmd, &cmd_len) || !str_is(cmd, cmd_len, "put"))
 				return 0;
 			put = 1;
-		} else if (str_is(key, key_len, "ops") && i + 1 == n) {
+		} else if (!str_is(key, key_len, "ops")) {
+			return 0; /* the generic path names the unknown key */
+		} else if (i + 1 == n) {
 			/* Last, as loket sends it: put_ops_parse reads it to the end, once. */
 			*ops = r.p;
 			*ops_len = (size_t)(r.end - r.p);
 			r.p = r.end;
 		} else if (!skip_value(&r, &at, &at_len)) {
 			return 0;
-		} else if (str_is(key, key_len, "ops")) {
+		} else {
 			*ops = at;
 			*ops_len = at_len;
 		}
@@ -101,7 +103,9 @@ int put_ops_find(const uint8_t *req, size_t len, const uint8_t **ops, size_t *op
 
 /*
  * Fields sent in another form than the canonical one (keys unsorted, wider
- * integers, bin) are packed canonically, as the JSON path always did.
+ * integers) are packed canonically, as the JSON path always did. They
+ * passed check_fields, so they decode, within LOKET_MAX_MESSAGE_ELEMENTS
+ * values.
  */
 static int repack_fields(struct put_ops *po, const uint8_t *p, size_t len, size_t *off, char *err,
                          size_t errlen)
@@ -124,6 +128,65 @@ static int repack_fields(struct put_ops *po, const uint8_t *p, size_t len, size_
 	                              po->repacked.size - *off, err, errlen);
 }
 
+/*
+ * Checks fields that are not canonical before they are decoded: a map of 1
+ * to LOKET_MAX_FIELDS fields, and every value one the changeset can hold
+ * (finite numbers in the int64 range, text as UTF-8 str, keys once each,
+ * depth, values), each refusal naming the field. *len gets their length.
+ */
+static int check_fields(const uint8_t *p, size_t avail, size_t *len, char *err, size_t errlen)
+{
+	struct mpread r = mpread_init(p, avail);
+	size_t n;
+	int map = mpread_map(&r, &n) == 0;
+	if (!map || n == 0 || n > LOKET_MAX_FIELDS) {
+		if (map && n > LOKET_MAX_FIELDS)
+			snprintf(err, errlen,
+			         "\"fields\" must be a map of 1 to %u fields (it has %zu)",
+			         LOKET_MAX_FIELDS, n);
+		else
+			snprintf(err, errlen, "\"fields\" must be a map of 1 to %u fields",
+			         LOKET_MAX_FIELDS);
+		return LOKET_E_BAD_REQUEST;
+	}
+	struct value_rules rules = {.max_depth = LOKET_MAX_DEPTH,
+	                            .flags = VALUE_FINITE | VALUE_NO_BIN,
+	                            .max_elements = LOKET_MAX_MESSAGE_ELEMENTS,
+	                            .root = "fields"};
+	return value_check_rules(p, avail, &rules, len, err, errlen);
+}
+
+/* The op's "coll" or "id": a str, said so when it is a bin (Python's bytes). */
+static int read_text(struct mpread *r, const char *key, const char **s, size_t *len, char *err,
+                     size_t errlen)
+{
+	if (r->p < r->end && *r->p >= 0xc4 && *r->p <= 0xc6) {
+		snprintf(err, errlen,
+		         "\"%s\" is a bin where a string is meant (send text as "
+		         "msgpack str)",
+		         key);
+		return LOKET_E_BAD_REQUEST;
+	}
+	return read_str(r, s, len) ? 1 : 0;
+}
+
+/* The keys of an op, each allowed once. */
+enum op_key {
+	OP_KEY_COLL,
+	OP_KEY_ID,
+	OP_KEY_FIELDS,
+	OP_KEY_DEL,
+};
+
+static int op_key(const char *key, size_t len)
+{
+	static const char *const names[] = {"coll", "id", "fields", "del"};
+	for (int i = 0; i < 4; i++)
+		if (str_is(key, len, names[i]))
+			return i;
+	return -1;
+}
+
 /* Reads one op; *off is set when its fields were repacked (else SIZE_MAX). */
 static int parse_op(struct put_ops *po, struct mpread *r, struct op *op, size_t *off, char *err,
                     size_t errlen)
@@ -131,7 +194,9 @@ static int parse_op(struct put_ops *po, struct mpread *r, struct op *op, size_t 
 	const uint8_t *fields = NULL, *del = NULL;
 	size_t fields_len = 0, del_len = 0;
 	size_t n;
-	int have_coll = 0, have_id = 0, canonical = 0;
+	unsigned seen = 0;
+	int have_coll = 0, have_id = 0, canonical = 0, rc;
+	char q[ERROR_QUOTE_SIZE];
 
 	*off = SIZE_MAX;
 	if (mpread_map(r, &n) != 0) {
@@ -145,42 +210,71 @@ static int parse_op(struct put_ops *po, struct mpread *r, struct op *op, size_t 
 		size_t key_len;
 		const uint8_t *at;
 		size_t at_len;
-		if (!read_str(r, &key, &key_len) ||
-		    !value_valid_utf8((const uint8_t *)key, key_len)) {
-			snprintf(err, errlen, "the op is not a well-formed map");
+		if (!read_str(r, &key, &key_len)) {
+			snprintf(err, errlen, "a key of the op is not a string");
 			return LOKET_E_MALFORMED;
 		}
-		/* Canonical fields, the common case, are checked in the one pass that finds their
-		 * end. */
-		if (str_is(key, key_len, "fields") &&
-		    changeset_check_fields_at(r->p, (size_t)(r->end - r->p), &at_len, NULL, 0) ==
-		        0) {
-			fields = r->p;
-			fields_len = at_len;
-			canonical = 1;
-			r->p += at_len;
-			continue;
-		}
-		if (!skip_value(r, &at, &at_len)) {
-			snprintf(err, errlen, "the op is not a well-formed map");
+		if (!value_valid_utf8((const uint8_t *)key, key_len)) {
+			snprintf(err, errlen, "key %s of the op is not valid UTF-8",
+			         error_quote(q, sizeof(q), key, key_len));
 			return LOKET_E_MALFORMED;
 		}
-		struct mpread v = mpread_init(at, at_len);
-		if (str_is(key, key_len, "coll")) {
-			have_coll = read_str(&v, &op->coll, &op->coll_len);
-		} else if (str_is(key, key_len, "id")) {
-			have_id = read_str(&v, &op->id, &op->id_len);
-		} else if (str_is(key, key_len, "fields")) {
-			fields = at;
-			fields_len = at_len;
-		} else if (str_is(key, key_len, "del")) {
-			del = at;
-			del_len = at_len;
-		} else {
-			char q[ERROR_QUOTE_SIZE];
+		int k = op_key(key, key_len);
+		if (k < 0) {
 			snprintf(err, errlen, "unknown key %s",
 			         error_quote(q, sizeof(q), key, key_len));
 			return LOKET_E_BAD_REQUEST;
+		}
+		if (seen & (1u << k)) {
+			snprintf(err, errlen, "key %s appears twice in the op",
+			         error_quote(q, sizeof(q), key, key_len));
+			return LOKET_E_DUPLICATE_KEY;
+		}
+		seen |= 1u << k;
+		size_t avail = (size_t)(r->end - r->p);
+		switch (k) {
+		case OP_KEY_FIELDS:
+			/* Canonical fields, the common case, are checked in the one pass that finds
+			 * their end. */
+			if (changeset_check_fields_at(r->p, avail, &at_len, NULL, 0) == 0) {
+				canonical = 1;
+			} else if ((r->p < r->end && *r->p == 0xc0)) {
+				at_len = 1; /* nil: no fields, refused below */
+			} else if ((rc = check_fields(r->p, avail, &at_len, err, errlen)) != 0) {
+				return rc;
+			}
+			fields = r->p;
+			fields_len = at_len;
+			r->p += at_len;
+			continue;
+		case OP_KEY_COLL:
+			if ((rc = read_text(r, "coll", &op->coll, &op->coll_len, err, errlen)) < 0)
+				return rc;
+			have_coll = rc;
+			break;
+		case OP_KEY_ID:
+			if ((rc = read_text(r, "id", &op->id, &op->id_len, err, errlen)) < 0)
+				return rc;
+			have_id = rc;
+			break;
+		default:
+			break;
+		}
+		if ((k == OP_KEY_COLL && have_coll) || (k == OP_KEY_ID && have_id))
+			continue;
+		/* "del", or a "coll" or "id" of another type: refused below, once read. */
+		struct value_rules rules = {.max_depth = LOKET_MAX_DEPTH,
+		                            .flags = VALUE_FINITE | VALUE_NO_BIN,
+		                            .root = k == OP_KEY_DEL    ? "del"
+		                                    : k == OP_KEY_COLL ? "coll"
+		                                                       : "id"};
+		if ((rc = value_check_rules(r->p, avail, &rules, &at_len, err, errlen)) != 0)
+			return rc;
+		at = r->p;
+		r->p += at_len;
+		if (k == OP_KEY_DEL) {
+			del = at;
+			del_len = at_len;
 		}
 	}
 	if (!have_coll || !changeset_valid_coll(op->coll, op->coll_len)) {
@@ -215,7 +309,7 @@ static int parse_op(struct put_ops *po, struct mpread *r, struct op *op, size_t 
 	op->fields_len = fields_len;
 	if (canonical)
 		return 0;
-	int rc = repack_fields(po, fields, fields_len, off, err, errlen);
+	rc = repack_fields(po, fields, fields_len, off, err, errlen);
 	if (rc == 0)
 		op->fields_len = po->repacked.size - *off;
 	return rc;

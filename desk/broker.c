@@ -27,9 +27,11 @@
 #include "proto/limits.h"
 #include "store/store_sql.h"
 
-#define MATCH_MAX_TERMS 64 /* words looked up; one bit each in a hit's mask */
-#define MATCH_MIN_WORD  3  /* shorter words say too little */
-#define MATCH_MAX_WORD  64 /* longer "words" are not words */
+/* Words looked up; one bit each in a hit's mask. */
+#define MATCH_MAX_TERMS LOKET_MAX_MATCH_WORDS
+_Static_assert(MATCH_MAX_TERMS <= 64, "a hit's mask has 64 bits");
+#define MATCH_MIN_WORD 3  /* shorter words say too little */
+#define MATCH_MAX_WORD 64 /* longer "words" are not words */
 /* Hits kept per term, best first: bounds memory when a word is everywhere. */
 #define MATCH_TERM_HITS_S  "5000"
 #define MATCH_TOPIC_WEIGHT 1.0

@@ -187,8 +187,9 @@ int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, jso
 		zmq_msg_close(&m);
 		return unavailable(c, "a malformed reply", err, errlen);
 	}
-	int rc =
-	    value_decode_message(zmq_msg_data(&m), zmq_msg_size(&m), &reply, derr, sizeof(derr));
+	/* No bound on the values, as in the CLI: loketd's replies are bounded in bytes. */
+	int rc = value_decode_message_limit(zmq_msg_data(&m), zmq_msg_size(&m), 0, &reply, derr,
+	                                    sizeof(derr));
 	zmq_msg_close(&m);
 	if (rc < 0) {
 		snprintf(err, errlen, "malformed reply from loketd: %s", derr);

@@ -28,6 +28,13 @@
  */
 #define VALUE_DEPTH_CAP 32u
 
+/* One step of the path to the value being checked, for messages. */
+struct walk_step {
+	const uint8_t *key; /* NULL for an array element */
+	size_t len;
+	size_t index;
+};
+
 struct walk {
 	const uint8_t *p;
 	size_t len;
@@ -35,6 +42,13 @@ struct walk {
 	unsigned max_depth;
 	int canonical;
 	int finite; /* floats must be finite */
+	int no_bin; /* text must be str: bin is refused */
+	size_t elements;
+	size_t max_elements; /* 0: no bound */
+	const char *root;    /* names the value in messages; NULL: none */
+	/* Where the walk is: steps 0..n_path-1, formatted only for a message. */
+	struct walk_step path[VALUE_DEPTH_CAP + 1];
+	size_t n_path;
 	char *err;
 	size_t errlen;
 };
@@ -96,17 +110,60 @@ int value_valid_utf8(const uint8_t *s, size_t len)
 	return 1;
 }
 
+/*
+ * Writes the path of the value being checked (root, then fields.topics[2])
+ * into buf as it is, for fail to quote, and returns its length; a path
+ * longer than buf is cut, which the quote then shows as "...".
+ */
+static size_t walk_path(const struct walk *w, char *buf, size_t buflen)
+{
+	size_t o = 0;
+	if (w->root) {
+		size_t n = strlen(w->root);
+		if (n > buflen)
+			n = buflen;
+		memcpy(buf, w->root, n);
+		o = n;
+	}
+	for (size_t i = 0; i < w->n_path && o < buflen; i++) {
+		const struct walk_step *st = &w->path[i];
+		char index[32];
+		const char *p = (const char *)st->key;
+		size_t n = st->len;
+		if (!st->key) {
+			int k = snprintf(index, sizeof(index), "[%zu]", st->index);
+			p = index;
+			n = k > 0 ? (size_t)k : 0;
+		} else if (o > 0) {
+			buf[o++] = '.';
+		}
+		if (n > buflen - o)
+			n = buflen - o;
+		memcpy(buf + o, p, n);
+		o += n;
+	}
+	return o;
+}
+
 __attribute__((format(printf, 4, 5))) static int fail(struct walk *w, size_t at, int code,
                                                       const char *fmt, ...)
 {
 	if (!w->err || w->errlen == 0)
 		return code;
+	char path[ERROR_QUOTE_MAX + 1], q[ERROR_QUOTE_SIZE];
+	size_t plen = walk_path(w, path, sizeof(path));
+	int n = 0;
+	if (plen > 0)
+		n = snprintf(w->err, w->errlen, "%s: ", error_quote(q, sizeof(q), path, plen));
+	if (n < 0 || (size_t)n >= w->errlen)
+		return code;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(w->err, w->errlen, fmt, ap);
+	int m = vsnprintf(w->err + n, w->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
-	if (n >= 0 && (size_t)n < w->errlen)
-		snprintf(w->err + n, w->errlen - (size_t)n, " at byte %zu", at);
+	/* Under a root the path says where; a byte offset into a part would mislead. */
+	if (m >= 0 && (size_t)(n + m) < w->errlen && !w->root)
+		snprintf(w->err + n + m, w->errlen - (size_t)(n + m), " at byte %zu", at);
 	return code;
 }
 
@@ -152,8 +209,13 @@ static int check_str(struct walk *w, size_t at, uint8_t t, const uint8_t **s, si
 		return fail(w, at, LOKET_E_NOT_CANONICAL,
 		            "string of %zu bytes not in shortest form", len);
 	const uint8_t *body = w->p + w->pos;
-	if (!value_valid_utf8(body, len))
+	if (!value_valid_utf8(body, len)) {
+		char q[ERROR_QUOTE_SIZE];
+		if (s) /* a map key */
+			return fail(w, at, LOKET_E_MALFORMED, "map key %s is not valid UTF-8",
+			            error_quote(q, sizeof(q), (const char *)body, len));
 		return fail(w, at, LOKET_E_MALFORMED, "string is not valid UTF-8");
+	}
 	w->pos += len;
 	if (s) {
 		*s = body;
@@ -179,8 +241,13 @@ static int check_container_header(struct walk *w, size_t at, unsigned depth, siz
 static int check_array(struct walk *w, size_t at, unsigned depth, size_t count, size_t min)
 {
 	int rc = check_container_header(w, at, depth, count, min, 1, "elements");
-	for (size_t i = 0; rc == 0 && i < count; i++)
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		w->path[depth] = (struct walk_step){NULL, 0, i};
+		w->n_path = depth + 1;
 		rc = check_item(w, depth + 1);
+	}
+	if (rc == 0)
+		w->n_path = depth;
 	return rc;
 }
 
@@ -207,6 +274,12 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 		uint8_t t = w->p[w->pos];
 		if (!((t >= 0xa0 && t <= 0xbf) || (t >= 0xd9 && t <= 0xdb)))
 			return fail(w, kat, LOKET_E_MALFORMED, "map key is not a string");
+		/* A key is a value too: a member of the decoded object. */
+		if (++w->elements > w->max_elements && w->max_elements) {
+			w->n_path = 0;
+			return fail(w, kat, LOKET_E_TOO_BIG, "more than %zu values",
+			            w->max_elements);
+		}
 		w->pos++;
 		if ((rc = check_str(w, kat, t, &k, &klen)))
 			return rc;
@@ -249,8 +322,11 @@ static int check_map(struct walk *w, size_t at, unsigned depth, size_t count, si
 		size_t slot = i < LOKET_MAX_UNSORTED_KEYS ? i : LOKET_MAX_UNSORTED_KEYS - 1;
 		seen[slot].off = (size_t)(k - w->p);
 		seen[slot].len = klen;
+		w->path[depth] = (struct walk_step){k, klen, 0};
+		w->n_path = depth + 1;
 		if ((rc = check_item(w, depth + 1)))
 			return rc;
+		w->n_path = depth;
 	}
 	return 0;
 }
@@ -340,6 +416,9 @@ static int check_bin(struct walk *w, size_t at, uint8_t t)
 	w->pos += hl;
 	if (w->canonical)
 		return fail(w, at, LOKET_E_NOT_CANONICAL, "bin where text must be str");
+	if (w->no_bin)
+		return fail(w, at, LOKET_E_MALFORMED,
+		            "bin where a string is meant (send text as msgpack str)");
 	if (w->len - w->pos < len)
 		return fail(w, at, LOKET_E_TRUNCATED, "bin of %zu bytes but only %zu bytes remain",
 		            len, w->len - w->pos);
@@ -353,6 +432,14 @@ static int check_item(struct walk *w, unsigned depth)
 	int rc = need(w, at, 1, "a value");
 	if (rc)
 		return rc;
+	/*
+	 * Every value counts, scalars too: each becomes an object when the
+	 * message is decoded, whatever few bytes it took here.
+	 */
+	if (++w->elements > w->max_elements && w->max_elements) {
+		w->n_path = 0; /* a bound on the whole, not on where it was reached */
+		return fail(w, at, LOKET_E_TOO_BIG, "more than %zu values", w->max_elements);
+	}
 	uint8_t t = w->p[w->pos++];
 	if (t <= 0x7f || t >= 0xe0)
 		return 0;
@@ -409,24 +496,36 @@ static int check_item(struct walk *w, unsigned depth)
 	}
 }
 
-int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags, size_t *used,
-                char *err, size_t errlen)
+int value_check_rules(const uint8_t *p, size_t len, struct value_rules *rules, size_t *used,
+                      char *err, size_t errlen)
 {
+	/* On the stack: the path is the one thing of size here, a few hundred bytes. */
 	struct walk w = {
 	    .p = p,
 	    .len = p ? len : 0,
-	    .max_depth = max_depth < VALUE_DEPTH_CAP ? max_depth : VALUE_DEPTH_CAP,
-	    .canonical = (flags & VALUE_CANONICAL) != 0,
-	    .finite = (flags & VALUE_FINITE) != 0,
+	    .max_depth = rules->max_depth < VALUE_DEPTH_CAP ? rules->max_depth : VALUE_DEPTH_CAP,
+	    .canonical = (rules->flags & VALUE_CANONICAL) != 0,
+	    .finite = (rules->flags & VALUE_FINITE) != 0,
+	    .no_bin = (rules->flags & VALUE_NO_BIN) != 0,
+	    .max_elements = rules->max_elements,
+	    .root = rules->root,
 	    .err = err,
 	    .errlen = errlen,
 	};
 	if (err && errlen)
 		err[0] = '\0';
 	int rc = check_item(&w, 0);
+	rules->elements = w.elements;
 	if (rc == 0 && used)
 		*used = w.pos;
 	return rc;
+}
+
+int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags, size_t *used,
+                char *err, size_t errlen)
+{
+	struct value_rules rules = {.max_depth = max_depth, .flags = flags};
+	return value_check_rules(p, len, &rules, used, err, errlen);
 }
 
 /* JSON to msgpack. */
@@ -885,6 +984,12 @@ int value_encode_message(const json_t *msg, msgpack_sbuffer *out)
 
 int value_decode_message(const uint8_t *p, size_t len, json_t **out, char *err, size_t errlen)
 {
+	return value_decode_message_limit(p, len, LOKET_MAX_MESSAGE_ELEMENTS, out, err, errlen);
+}
+
+int value_decode_message_limit(const uint8_t *p, size_t len, size_t max_elements, json_t **out,
+                               char *err, size_t errlen)
+{
 	size_t used = 0;
 	*out = NULL;
 	if (err && errlen)
@@ -905,7 +1010,9 @@ int value_decode_message(const uint8_t *p, size_t len, json_t **out, char *err, 
 			snprintf(err, errlen, "message is not a map (first byte 0x%02x)", p[0]);
 		return LOKET_E_MALFORMED;
 	}
-	int rc = value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, err, errlen);
+	struct value_rules rules = {.max_depth = LOKET_MAX_MESSAGE_DEPTH,
+	                            .max_elements = max_elements};
+	int rc = value_check_rules(p, len, &rules, &used, err, errlen);
 	if (rc)
 		return rc;
 	if (used != len) {

@@ -27,9 +27,30 @@
 enum value_check_flags {
 	VALUE_CANONICAL = 1 << 0, /* require the one canonical encoding */
 	VALUE_FINITE = 1 << 1,    /* no NaN or infinite float (which JSON cannot hold) */
+	VALUE_NO_BIN = 1 << 2,    /* no bin: text must be str (clients' requests) */
 };
 int value_check(const uint8_t *p, size_t len, unsigned max_depth, unsigned flags, size_t *used,
                 char *err, size_t errlen);
+
+/*
+ * value_check with more rules. max_elements bounds the values (map keys,
+ * map values, array elements and scalars, each one) of the whole value, 0
+ * for no bound: decoding makes one object of each, so this is what bounds
+ * the memory a decoded value takes (LOKET_MAX_MESSAGE_ELEMENTS). A message
+ * names where it found the problem by the path from the top,
+ * "fields.topics[2]": string is not valid UTF-8 at byte 40, and with root
+ * set the path starts with root and no byte offset is given (the caller
+ * checks a part of something bigger). elements is set to the values walked.
+ */
+struct value_rules {
+	unsigned max_depth;
+	unsigned flags;      /* enum value_check_flags */
+	size_t max_elements; /* 0: no bound */
+	const char *root;    /* NULL: none */
+	size_t elements;     /* out */
+};
+int value_check_rules(const uint8_t *p, size_t len, struct value_rules *rules, size_t *used,
+                      char *err, size_t errlen);
 
 /*
  * Packs a JSON value canonically (map keys sorted, integers shortest,
@@ -50,12 +71,17 @@ json_t *value_to_json(const uint8_t *p, size_t len);
 /*
  * Control and sync messages are msgpack maps of bounded size and depth;
  * these convert a whole message. value_decode_message fails with a sentence
- * in err on anything that is not one map within LOKET_MAX_MESSAGE_BYTES.
- * Messages need not be canonical (clients in other languages), but must be
- * bounded and well formed; bin values become hex strings.
+ * in err on anything that is not one map within LOKET_MAX_MESSAGE_BYTES and
+ * LOKET_MAX_MESSAGE_ELEMENTS values. Messages need not be canonical
+ * (clients in other languages), but must be bounded and well formed; bin
+ * values become hex strings. value_decode_message_limit takes another bound
+ * on the values (0: none), for the CLI reading its own daemon's replies,
+ * whose size alone is bounded.
  */
 int value_encode_message(const json_t *msg, msgpack_sbuffer *out);
 int value_decode_message(const uint8_t *p, size_t len, json_t **out, char *err, size_t errlen);
+int value_decode_message_limit(const uint8_t *p, size_t len, size_t max_elements, json_t **out,
+                               char *err, size_t errlen);
 
 /* 1 if s holds valid UTF-8 (no overlong forms, surrogates or code points beyond U+10FFFF). */
 int value_valid_utf8(const uint8_t *s, size_t len);

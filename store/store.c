@@ -1018,7 +1018,21 @@ int store_search_db(struct store *s, sqlite3 **db)
 		         "the store is open read-only, without its search index");
 		return LOKET_E_STORE;
 	}
-	store_index_wait(s->index, s->committed_ver);
+	/*
+	 * Within a read's budget the wait is bounded by it too, and the read
+	 * that follows gets its budget afresh: an index behind a bulk import is
+	 * then read as it stands instead of failing the read (store_budget.c).
+	 */
+	if (s->budget.active && s->budget.ms > 0 && s->budget.ms < STORE_INDEX_WAIT_MS) {
+		if (store_index_wait(s->index, s->committed_ver, s->budget.ms) != 0 &&
+		    !s->budget.waited) {
+			s->budget.waited = 1; /* once per budget */
+			store_budget_begin(s, s->budget.ms);
+			s->budget.waited = 1;
+		}
+	} else {
+		store_index_wait(s->index, s->committed_ver, STORE_INDEX_WAIT_MS);
+	}
 	*db = store_index_reader(s->index);
 	return 0;
 }

@@ -204,6 +204,14 @@ int store_list(struct store *s, const char *coll, const char *owner, long limit,
  * valid query: words are matched as terms, all must occur, "word*" is a
  * prefix. coll may be NULL; limit <= 0 means no limit (also for list/log). */
 int store_search(struct store *s, const char *text, const char *coll, long limit, json_t **out);
+/*
+ * The words of a search text as store_search reads them (a repeat counts,
+ * though it is looked up once): 0 with their number in *n, or LOKET_E_TOO_BIG with a sentence in
+ * err when the text holds more than LOKET_MAX_SEARCH_WORDS of them or is longer than
+ * LOKET_MAX_SEARCH_BYTES (store_search refuses those the same way), or
+ * LOKET_E_BAD_REQUEST for a prefix word shorter than LOKET_MIN_SEARCH_PREFIX.
+ */
+int store_search_words(const char *text, size_t *n, char *err, size_t errlen);
 /* Newest first: {"origin","seq","hash","hlc","ops","bytes"}. */
 int store_log(struct store *s, const char *origin, long limit, json_t **out);
 /* {"heads":{NAME:{"seq","hash"}},"counts":{COLL:N},"entities":N,"changesets":N,
@@ -234,6 +242,23 @@ int store_changes(struct store *s, const char *since, const char *coll, const ch
                   long limit, json_t **out);
 
 /*
+ * A time budget for the reads between store_budget_begin and
+ * store_budget_end (store_budget.c), so that one read cannot hold the
+ * thread that serves everything else. SQLite's progress handler stops a
+ * statement still running ms milliseconds after the begin (ms 0: no time
+ * bound), or once a stop signal came (common/interrupt.h); the read then
+ * fails, and store_budget_end says why. A read waits for the search index
+ * at most ms too (else STORE_INDEX_WAIT_MS). Writes are not bounded.
+ */
+enum store_budget_end {
+	STORE_BUDGET_KEPT = 0,    /* nothing was stopped */
+	STORE_BUDGET_TIME = 1,    /* a statement ran past the budget */
+	STORE_BUDGET_STOPPED = 2, /* a statement was stopped for a stop signal */
+};
+void store_budget_begin(struct store *s, int ms);
+int store_budget_end(struct store *s);
+
+/*
  * Read-only SQL (store_query.c) on a second, read-only connection with one
  * TEMP view per collection. *out = {"columns":[...],"rows":[[...]],
  * "truncated":bool}; at most limit rows (<= 0 or above the maximum: the
@@ -244,6 +269,8 @@ int store_changes(struct store *s, const char *since, const char *coll, const ch
 #define STORE_QUERY_MAX_ROWS 10000
 #define STORE_QUERY_MAX_MS   2000
 int store_query(struct store *s, const char *sql, long limit, json_t **out);
+/* store_query stopped after ms (at most STORE_QUERY_MAX_MS) instead. */
+int store_query_for(struct store *s, const char *sql, long limit, int ms, json_t **out);
 
 /*
  * Recreates every entity and the digest from the changesets, in one

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/interrupt.h"
 #include "common/log.h"
 #include "proto/error.h"
 #include "store/store_int.h"
@@ -521,22 +522,34 @@ void store_index_publish(struct store_index *ix, int64_t ver)
 	pthread_mutex_unlock(&ix->mu);
 }
 
-int store_index_wait(struct store_index *ix, int64_t ver)
+int store_index_wait(struct store_index *ix, int64_t ver, int wait_ms)
 {
-	struct timespec until;
+	struct timespec until, slice;
 	int64_t behind;
 
 	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += STORE_INDEX_WAIT_MS / 1000;
-	until.tv_nsec += (long)(STORE_INDEX_WAIT_MS % 1000) * 1000000L;
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
 		until.tv_sec++;
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&ix->mu);
-	while (ix->watermark < ver && !ix->failing && ix->running)
-		if (pthread_cond_timedwait(&ix->moved, &ix->mu, &until) == ETIMEDOUT)
+	/* In slices, so that a stop signal ends the wait within STORE_INDEX_SLICE_MS. */
+	while (ix->watermark < ver && !ix->failing && ix->running && !interrupt_requested()) {
+		clock_gettime(CLOCK_MONOTONIC, &slice);
+		slice.tv_nsec += STORE_INDEX_SLICE_MS * 1000000L;
+		if (slice.tv_nsec >= 1000000000L) {
+			slice.tv_sec++;
+			slice.tv_nsec -= 1000000000L;
+		}
+		if (slice.tv_sec > until.tv_sec ||
+		    (slice.tv_sec == until.tv_sec && slice.tv_nsec > until.tv_nsec))
+			slice = until;
+		if (pthread_cond_timedwait(&ix->moved, &ix->mu, &slice) == ETIMEDOUT &&
+		    slice.tv_sec == until.tv_sec && slice.tv_nsec == until.tv_nsec)
 			break;
+	}
 	behind = ver - ix->watermark;
 	pthread_mutex_unlock(&ix->mu);
 	if (behind <= 0)

@@ -48,11 +48,13 @@ void store_index_stop(struct store_index *ix);
 void store_index_publish(struct store_index *ix, int64_t ver);
 
 /*
- * Waits until the index holds every entity up to ver, at most
- * STORE_INDEX_WAIT_MS (then logs at debug level and returns 1; the index is
- * read as it is). 0 when caught up.
+ * Waits until the index holds every entity up to ver, at most wait_ms
+ * (STORE_INDEX_WAIT_MS, or a read's budget) and not past a stop signal
+ * (then logs at debug level and returns 1; the index is read as it is). 0
+ * when caught up.
  */
-int store_index_wait(struct store_index *ix, int64_t ver);
+#define STORE_INDEX_SLICE_MS 10
+int store_index_wait(struct store_index *ix, int64_t ver, int wait_ms);
 
 /* The highest entity ver the index holds. */
 int64_t store_index_watermark(struct store_index *ix);

@@ -139,6 +139,14 @@ struct store {
 	 */
 	struct coll_counts counts;
 	int counts_known;
+	/* The time budget of the reads under way (store_budget.c); deadline 0: none. */
+	struct {
+		int active;
+		long long deadline_ms;
+		int ms;
+		int waited;  /* for the search index, once */
+		int ran_out; /* enum store_budget_end */
+	} budget;
 	char err[STORE_ERR_MAX];
 };
 

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/interrupt.h"
 #include "proto/error.h"
 #include "store/store_int.h"
 
@@ -62,6 +63,7 @@ struct guard {
 struct clock_limit {
 	long long deadline_ms;
 	int expired;
+	int stopped; /* by a stop signal */
 };
 
 static long long now_ms(void)
@@ -169,6 +171,10 @@ static int progress(void *arg)
 {
 	struct clock_limit *c = arg;
 
+	if (interrupt_requested()) {
+		c->stopped = 1;
+		return 1;
+	}
 	if (now_ms() > c->deadline_ms) {
 		c->expired = 1;
 		return 1;
@@ -382,6 +388,11 @@ static int prepare_read(struct store *s, sqlite3 *db, const struct guard *g, con
 
 int store_query(struct store *s, const char *sql, long limit, json_t **out)
 {
+	return store_query_for(s, sql, limit, STORE_QUERY_MAX_MS, out);
+}
+
+int store_query_for(struct store *s, const char *sql, long limit, int ms, json_t **out)
+{
 	struct guard g = {0};
 	struct clock_limit clk = {0};
 	sqlite3 *db = NULL;
@@ -411,7 +422,7 @@ int store_query(struct store *s, const char *sql, long limit, json_t **out)
 		json_array_append_new(cols, v ? v : json_string("?"));
 		bytes += name ? strlen(name) + 4 : 4;
 	}
-	clk.deadline_ms = now_ms() + STORE_QUERY_MAX_MS;
+	clk.deadline_ms = now_ms() + (ms > 0 && ms < STORE_QUERY_MAX_MS ? ms : STORE_QUERY_MAX_MS);
 	sqlite3_progress_handler(db, 1000, progress, &clk);
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *row;
@@ -439,10 +450,14 @@ int store_query(struct store *s, const char *sql, long limit, json_t **out)
 		json_array_append_new(rows, row);
 	}
 	if (step != SQLITE_ROW && step != SQLITE_DONE) {
-		if (clk.expired) {
+		if (clk.stopped) {
+			snprintf(s->err, sizeof(s->err),
+			         "the query was stopped: loketd is stopping");
+			rc = LOKET_E_UNAVAILABLE;
+		} else if (clk.expired) {
 			snprintf(s->err, sizeof(s->err),
 			         "the query ran longer than %d ms and was stopped; narrow it down",
-			         STORE_QUERY_MAX_MS);
+			         ms > 0 && ms < STORE_QUERY_MAX_MS ? ms : STORE_QUERY_MAX_MS);
 			rc = LOKET_E_TOO_BIG;
 		} else {
 			snprintf(s->err, sizeof(s->err), "SQL error: %.200s", sqlite3_errmsg(db));

@@ -61,13 +61,39 @@ json_t *store_entity_json(struct store *s, sqlite3_stmt *st)
 	return e;
 }
 
+/*
+ * A reply is one message: a read stops building it once its rows' text
+ * passes what a message may hold, instead of building objects of a size
+ * without bound (100,000 entities) only to fail when encoding them.
+ */
+static int reply_full(struct store *s, size_t bytes)
+{
+	if (bytes <= LOKET_MAX_MESSAGE_BYTES)
+		return 0;
+	snprintf(s->err, sizeof(s->err),
+	         "the reply would exceed the %u bytes of one message; ask for less (a lower "
+	         "limit)",
+	         LOKET_MAX_MESSAGE_BYTES);
+	return LOKET_E_TOO_BIG;
+}
+
 /* Steps st to the end, appending one entity per row (plus search extras). */
 static int collect(struct store *s, sqlite3_stmt *st, int search, json_t **out)
 {
 	json_t *arr = json_array();
-	int step;
+	size_t bytes = 0;
+	int step, rc;
 
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		/* The text of its columns, and the keys and numbers around them. */
+		bytes +=
+		    64 + (size_t)sqlite3_column_bytes(st, 2) + (size_t)sqlite3_column_bytes(st, 3);
+		if (search)
+			bytes += 32 + (size_t)sqlite3_column_bytes(st, 7);
+		if ((rc = reply_full(s, bytes)) < 0) {
+			json_decref(arr);
+			return rc;
+		}
 		json_t *e = store_entity_json(s, st);
 
 		if (search) {
@@ -160,44 +186,110 @@ static int is_word_byte(unsigned char c)
 	       (c >= 'A' && c <= 'Z');
 }
 
+/* The next word of [*p, end) as store_fts_query reads it: 1 and [*w, *wend), with *prefix. */
+static int next_word(const unsigned char **p, const unsigned char *end, const unsigned char **w,
+                     const unsigned char **wend, int *prefix)
+{
+	while (*p < end && !is_word_byte(**p))
+		(*p)++;
+	if (*p == end)
+		return 0;
+	*w = *p;
+	while (*p < end && is_word_byte(**p))
+		(*p)++;
+	*wend = *p;
+	*prefix = *p < end && **p == '*';
+	if (*prefix)
+		(*p)++;
+	return 1;
+}
+
+/* 1 if the word [w, wend) with prefix came before at [start, before). */
+static int seen_before(const unsigned char *start, const unsigned char *before,
+                       const unsigned char *w, const unsigned char *wend, int prefix)
+{
+	const unsigned char *p = start, *v, *vend;
+	int vprefix;
+	while (p < before && next_word(&p, before, &v, &vend, &vprefix))
+		if (v < w && vprefix == prefix && vend - v == wend - w &&
+		    memcmp(v, w, (size_t)(wend - w)) == 0)
+			return 1;
+	return 0;
+}
+
+int store_search_words(const char *text, size_t *n, char *err, size_t errlen)
+{
+	size_t len = strlen(text);
+	const unsigned char *p = (const unsigned char *)text, *end = p + len, *w, *wend;
+	int prefix;
+
+	*n = 0;
+	if (len > LOKET_MAX_SEARCH_BYTES) {
+		snprintf(err, errlen, "the search text is %zu bytes long; at most %u are read", len,
+		         LOKET_MAX_SEARCH_BYTES);
+		return LOKET_E_TOO_BIG;
+	}
+	size_t prefixes = 0;
+	/* Repeats count too: each is read (and dropped) by store_fts_query. */
+	while (next_word(&p, end, &w, &wend, &prefix)) {
+		if (prefix && ++prefixes > LOKET_MAX_SEARCH_PREFIXES) {
+			snprintf(err, errlen, "the search has more than %u prefix words (word*)",
+			         LOKET_MAX_SEARCH_PREFIXES);
+			return LOKET_E_TOO_BIG;
+		}
+		/*
+		 * FTS5 expands a prefix into every term it starts in one step that
+		 * SQLite cannot stop: "a*" is most of the vocabulary.
+		 */
+		if (prefix && (size_t)(wend - w) < LOKET_MIN_SEARCH_PREFIX) {
+			char q[ERROR_QUOTE_SIZE];
+			snprintf(
+			    err, errlen, "a prefix has at least %u letters (got %s)",
+			    LOKET_MIN_SEARCH_PREFIX,
+			    error_quotef(q, sizeof(q), "%.*s*", (int)(wend - w), (const char *)w));
+			return LOKET_E_BAD_REQUEST;
+		}
+		if (++*n > LOKET_MAX_SEARCH_WORDS) {
+			snprintf(err, errlen, "the search has more than %u words",
+			         LOKET_MAX_SEARCH_WORDS);
+			return LOKET_E_TOO_BIG;
+		}
+	}
+	return 0;
+}
+
 /*
  * Turns what a user typed into an FTS5 query that cannot be a syntax error:
  * each word becomes a quoted string (quotes doubled), "word*" a prefix
- * query, and the words are ANDed. Non-ASCII bytes stay inside words and are
- * left to FTS5's own tokenizer. Returns a malloc'd string ("" if no words).
+ * query, and the words are ANDed; a word given twice is taken once (it
+ * would only cost the same lookup again). Non-ASCII bytes stay inside words
+ * and are left to FTS5's own tokenizer. Returns a malloc'd string ("" if no
+ * words).
  */
 char *store_fts_query(const char *text)
 {
 	size_t len = strlen(text), n = 0;
 	/* Worst case: every byte a one-letter word: "x"* plus a space, or a quote doubled. */
 	char *q = malloc(len * 6 + 1);
-	const unsigned char *p = (const unsigned char *)text, *end = p + len;
+	const unsigned char *p = (const unsigned char *)text, *end = p + len, *w, *wend;
+	int prefix;
 
 	if (!q)
 		abort();
-	while (p < end) {
-		const unsigned char *w;
-
-		while (p < end && !is_word_byte(*p))
-			p++;
-		if (p == end)
-			break;
-		w = p;
-		while (p < end && is_word_byte(*p))
-			p++;
+	while (next_word(&p, end, &w, &wend, &prefix)) {
+		if (seen_before((const unsigned char *)text, w, w, wend, prefix))
+			continue;
 		if (n)
 			q[n++] = ' ';
 		q[n++] = '"';
-		for (; w < p; w++) {
+		for (; w < wend; w++) {
 			if (*w == '"')
 				q[n++] = '"';
 			q[n++] = (char)*w;
 		}
 		q[n++] = '"';
-		if (p < end && *p == '*') {
+		if (prefix)
 			q[n++] = '*';
-			p++;
-		}
 	}
 	q[n] = '\0';
 	return q;
@@ -212,6 +304,9 @@ int store_search(struct store *s, const char *text, const char *coll, long limit
 
 	*out = NULL;
 	s->err[0] = '\0';
+	size_t words;
+	if ((rc = store_search_words(text, &words, s->err, sizeof(s->err))) < 0)
+		return rc;
 	q = store_fts_query(text);
 	if (!q[0]) {
 		free(q);
@@ -272,9 +367,19 @@ int store_log(struct store *s, const char *origin, long limit, json_t **out)
 		sqlite3_bind_blob(st, 1, key, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, sql_limit(limit));
 	arr = json_array();
+	size_t bytes = 0;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *e = json_object();
+		json_t *e;
 		uint8_t hash[32] = {0};
+
+		/* A hash in hex, an origin's name, four numbers and six keys. */
+		bytes += 160;
+		if ((rc = reply_full(s, bytes)) < 0) {
+			sqlite3_finalize(st);
+			json_decref(arr);
+			return rc;
+		}
+		e = json_object();
 
 		if (sqlite3_column_bytes(st, 2) == 32)
 			memcpy(hash, sqlite3_column_blob(st, 2), 32);

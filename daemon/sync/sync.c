@@ -693,6 +693,12 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen)
 		config_free(cfg);
 		return LOKET_E_CONFIG;
 	}
+	uint8_t self[32];
+	key_public(n->key, self);
+	if ((rc = config_check_self(cfg, self, err, errlen)) != 0) {
+		config_free(cfg);
+		return rc;
+	}
 	if (cfg->n_members + 1 > SYNC_MAX_ORIGINS) {
 		snprintf(err, errlen, "%s: more than %u members", n->cfg->path,
 		         SYNC_MAX_ORIGINS - 1);

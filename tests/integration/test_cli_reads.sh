@@ -52,8 +52,11 @@ expect_status 0 l list expert --limit 1 --json
 assert_eq 1 "$(jq length <<<"$OUT")" "list --limit 1"
 expect_status 0 l list expert --owner uni
 assert_eq 2 "$(grep -c '^expert/uni/' <<<"$OUT")" "human list"
-expect_status 0 l list nothing --json
+expect_status 0 l list project --json
 assert_eq 0 "$(jq length <<<"$OUT")" "list of an empty collection"
+# A collection no schema names holds nothing: refused, not answered with [].
+expect_status 1 l list experts --json
+assert_contains "$ERR" 'unknown collection "experts" (known: org, expert,' "list of an unknown collection"
 
 # search: several words, a collection, best first.
 expect_status 0 l search lovelace --json

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sodium.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -386,10 +387,12 @@ static void test_many_members(void **state)
 	int rc = 0;
 	unsigned i;
 	for (i = 0; i <= 1024 && rc == 0; i++) {
-		uint8_t k[32] = {0};
+		/* Keys must be points of the curve: made from seeds. */
+		uint8_t seed[32] = {0}, k[32], sk[64];
 		char b64[45];
-		k[0] = (uint8_t)i;
-		k[1] = (uint8_t)(i >> 8);
+		seed[0] = (uint8_t)i;
+		seed[1] = (uint8_t)(i >> 8);
+		crypto_sign_seed_keypair(k, sk, seed);
 		config_key_encode(k, b64);
 		int n = snprintf(line, sizeof(line), "[member m%u]", i);
 		rc = config_parse_line(cp, line, (size_t)n, err, sizeof(err));
@@ -504,6 +507,80 @@ static void test_load_file(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* Values are checked for meaning: ports in range, hosts that parse, keys that are points. */
+static void test_err_values_meaningless(void **state)
+{
+	(void)state;
+	assert_rejects("[node]\nname = a\nlisten = tcp://0.0.0.0:113646\n",
+	               "t.conf:3: invalid listen \"tcp://0.0.0.0:113646\" (port \"113646\" is not "
+	               "a number from 1 to 65535)");
+	assert_rejects("[node]\nname = a\nlisten = tcp://0.0.0.0:65536\n",
+	               "t.conf:3: invalid listen \"tcp://0.0.0.0:65536\" (port 65536 is out of "
+	               "range (1..65535))");
+	assert_rejects("[node]\nname = a\nlisten = tcp://0.0.0.0:0\n",
+	               "t.conf:3: invalid listen \"tcp://0.0.0.0:0\" (port 0 is out of range "
+	               "(1..65535))");
+	assert_rejects("[node]\nname = a\nlisten = tcp://0.0.0.0\n",
+	               "t.conf:3: invalid listen \"tcp://0.0.0.0\" (expected tcp://HOST:PORT)");
+	assert_rejects("[node]\nname = a\n[member b]\nkey = " KEY_LUMC
+	               "\nendpoint = tcp://256.1.1.1:7400\n",
+	               "t.conf:5: invalid endpoint \"tcp://256.1.1.1:7400\" in [member b] (host "
+	               "\"256.1.1.1\" is not an IPv4 address)");
+	assert_rejects("[node]\nname = a\n[member b]\nkey = " KEY_LUMC
+	               "\nendpoint = tcp://[::g]:7400\n",
+	               "t.conf:5: invalid endpoint \"tcp://[::g]:7400\" in [member b] (host "
+	               "\"[::g]\" is not an IPv6 address)");
+	assert_rejects("[node]\nname = a\n[member b]\nkey = " KEY_LUMC
+	               "\nendpoint = tcp://a;b:7400\n",
+	               "t.conf:5: invalid endpoint \"tcp://a;b:7400\" in [member b] (host "
+	               "\"a;b\" is not a host name, IPv4 address or [IPv6] address)");
+	assert_rejects("[node]\nname = a\n[member b]\nkey = " KEY_LUMC
+	               "\nendpoint = tcp://*:7400\n",
+	               "t.conf:5: invalid endpoint \"tcp://*:7400\" in [member b] (host \"*\" is "
+	               "for listen only; name the host to dial)");
+	assert_rejects(
+	    "[node]\nname = a\n[member b]\nkey = "
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+	    "t.conf:4: key \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\" of [member b] "
+	    "is not a valid Ed25519 public key");
+	/* 32 bytes that are no point of the curve. */
+	assert_rejects(
+	    "[node]\nname = a\n[member b]\nkey = "
+	    "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+	    "t.conf:4: key \"AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\" of [member b] "
+	    "is not a valid Ed25519 public key");
+
+	struct config *cfg;
+	char err[512];
+	assert_int_equal(
+	    parse_text("[node]\nname = a\nlisten = tcp://*:7400\n[member b]\nkey = " KEY_LUMC
+	               "\nendpoint = tcp://[::1]:65535\n[member c]\nkey = " KEY_HS
+	               "\nendpoint = tcp://hogeschool.example.org:1\n",
+	               &cfg, err, sizeof(err)),
+	    0);
+	/* The node's own key is known once its key file is read. */
+	uint8_t self[32];
+	assert_int_equal(config_key_decode(KEY_HS, self), 0);
+	assert_int_equal(config_check_self(cfg, self, err, sizeof(err)), LOKET_E_CONFIG);
+	assert_string_equal(err, "<config>:8: key \"" KEY_HS "\" of [member c] is this node's own "
+	                         "key (from /srv/loket/node.key)");
+	self[0] ^= 1;
+	assert_int_equal(config_check_self(cfg, self, err, sizeof(err)), 0);
+	config_free(cfg);
+}
+
+/* A file that is not a regular file (a device, a FIFO) is refused before it is read. */
+static void test_load_not_regular(void **state)
+{
+	(void)state;
+	struct config *cfg;
+	char err[512] = "";
+	assert_int_equal(config_load("/dev/zero", &cfg, err, sizeof(err)), LOKET_E_CONFIG);
+	assert_string_equal(err, "/dev/zero: not a regular file");
+	assert_int_equal(config_load("/tmp", &cfg, err, sizeof(err)), LOKET_E_CONFIG);
+	assert_string_equal(err, "/tmp: not a regular file");
+}
+
 /* The shipped example must parse: locate it from this file's path in the source tree. */
 static void test_example(void **state)
 {
@@ -559,6 +636,8 @@ int main(void)
 	    cmocka_unit_test(test_many_members),
 	    cmocka_unit_test(test_key_codec),
 	    cmocka_unit_test(test_load_file),
+	    cmocka_unit_test(test_err_values_meaningless),
+	    cmocka_unit_test(test_load_not_regular),
 	    cmocka_unit_test(test_example),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,9 +99,10 @@ static void test_find(void **state)
 	static const uint8_t inf32_key[] = {0x82, 0xa3, 'c', 'm',  'd',  0xa3, 'p',  'u',
 	                                    't',  0xa1, 'x', 0xca, 0x7f, 0x80, 0x00, 0x00};
 	assert_int_equal(put_ops_find(inf32_key, sizeof(inf32_key), &ops, &len), 0);
+	/* Any key but "cmd" and "ops" too: the generic path names it (proto/request.c). */
 	static const uint8_t finite_key[] = {0x82, 0xa3, 'c', 'm',  'd',  0xa3, 'p',  'u',
 	                                     't',  0xa1, 'x', 0xca, 0x3f, 0x80, 0x00, 0x00};
-	assert_int_equal(put_ops_find(finite_key, sizeof(finite_key), &ops, &len), 1);
+	assert_int_equal(put_ops_find(finite_key, sizeof(finite_key), &ops, &len), 0);
 
 	/* ["cmd", "put"]: not a map */
 	static const uint8_t array[] = {0x92, 0xa3, 'c', 'm', 'd', 0xa3, 'p', 'u', 't'};
@@ -266,6 +267,128 @@ static void test_field_limits(void **state)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/*
+ * {"cmd":"put","ops":[{"coll":"expert","id":"a",KEY:VALUE}]} with VALUE as
+ * raw msgpack bytes, parsed; the refusal must read message.
+ */
+static void expect_raw_refusal(const char *key, const uint8_t *raw, size_t raw_len, int code,
+                               const char *message)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	struct put_ops po;
+	long index;
+	char err[256];
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_str_with_body(&pk, "cmd", 3);
+	msgpack_pack_str_with_body(&pk, "put", 3);
+	msgpack_pack_str_with_body(&pk, "ops", 3);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_map(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "coll", 4);
+	msgpack_pack_str_with_body(&pk, "expert", 6);
+	msgpack_pack_str_with_body(&pk, "id", 2);
+	msgpack_pack_str_with_body(&pk, "a", 1);
+	msgpack_pack_str_with_body(&pk, key, strlen(key));
+	msgpack_sbuffer_write(&sb, (const char *)raw, raw_len);
+	assert_int_equal(parse_request(&sb, &po, &index, err, sizeof(err)), code);
+	assert_int_equal(index, 0);
+	assert_string_equal(err, message);
+	put_ops_release(&po);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+/* Each way an op's fields can be malformed has its own sentence, naming the field. */
+static void test_malformed_fields_named(void **state)
+{
+	(void)state;
+	static const uint8_t big_int[] = {0x81, 0xa1, 'n', 0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0};
+	expect_raw_refusal("fields", big_int, sizeof(big_int), LOKET_E_TOO_BIG,
+	                   "\"fields.n\": integer 9223372036854775808 beyond the int64 range");
+	static const uint8_t nan[] = {0x81, 0xa1, 'x', 0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0};
+	expect_raw_refusal("fields", nan, sizeof(nan), LOKET_E_MALFORMED,
+	                   "\"fields.x\": float is NaN");
+	static const uint8_t inf[] = {0x81, 0xa1, 'x', 0x91, 0xca, 0x7f, 0x80, 0x00, 0x00};
+	expect_raw_refusal("fields", inf, sizeof(inf), LOKET_E_MALFORMED,
+	                   "\"fields.x[0]\": float is infinite");
+	static const uint8_t int_key[] = {0x81, 0x01, 0x01};
+	expect_raw_refusal("fields", int_key, sizeof(int_key), LOKET_E_MALFORMED,
+	                   "\"fields\": map key is not a string");
+	static const uint8_t bad_key[] = {0x81, 0xa2, 'a', 0xc3, 0x01};
+	expect_raw_refusal("fields", bad_key, sizeof(bad_key), LOKET_E_MALFORMED,
+	                   "\"fields\": map key \"a\\xc3\" is not valid UTF-8");
+	static const uint8_t bad_text[] = {0x81, 0xa1, 't', 0xa1, 0xff};
+	expect_raw_refusal("fields", bad_text, sizeof(bad_text), LOKET_E_MALFORMED,
+	                   "\"fields.t\": string is not valid UTF-8");
+	static const uint8_t dup[] = {0x82, 0xa1, 'b', 0x01, 0xa1, 'b', 0x02};
+	expect_raw_refusal("fields", dup, sizeof(dup), LOKET_E_DUPLICATE_KEY,
+	                   "\"fields\": map key \"b\" appears twice");
+	static const uint8_t bin[] = {0x81, 0xa4, 'n', 'a', 'm', 'e', 0xc4, 0x01, 'A'};
+	expect_raw_refusal("fields", bin, sizeof(bin), LOKET_E_MALFORMED,
+	                   "\"fields.name\": bin where a string is meant (send text as msgpack "
+	                   "str)");
+	/* 257 fields, sorted: one more than an op may set. */
+	uint8_t many[3 + 257 * 5];
+	size_t o = 0;
+	many[o++] = 0xde;
+	many[o++] = 0x01;
+	many[o++] = 0x01;
+	for (unsigned i = 0; i < 257; i++) {
+		many[o++] = 0xa3;
+		many[o++] = (uint8_t)('a' + i / 100);
+		many[o++] = (uint8_t)('0' + i / 10 % 10);
+		many[o++] = (uint8_t)('0' + i % 10);
+		many[o++] = 0x01;
+	}
+	char msg[96];
+	snprintf(msg, sizeof(msg), "\"fields\" must be a map of 1 to %u fields (it has 257)",
+	         LOKET_MAX_FIELDS);
+	expect_raw_refusal("fields", many, sizeof(many), LOKET_E_BAD_REQUEST, msg);
+	/* Nesting deeper than a changeset holds. */
+	static const uint8_t deep[] = {0x81, 0xa1, 'd',  0x91, 0x91, 0x91,
+	                               0x91, 0x91, 0x91, 0x91, 0x91, 0x01};
+	expect_raw_refusal("fields", deep, sizeof(deep), LOKET_E_TOO_DEEP,
+	                   "\"fields.d[0][0][0][0][0][0][0]\": nesting deeper than 8");
+	/* The op's own keys: once each, as str, never bin. */
+	static const uint8_t coll_again[] = {0xa3, 'o', 'r', 'g'};
+	expect_raw_refusal("coll", coll_again, sizeof(coll_again), LOKET_E_DUPLICATE_KEY,
+	                   "key \"coll\" appears twice in the op");
+	static const uint8_t del_nan[] = {0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0};
+	expect_raw_refusal("del", del_nan, sizeof(del_nan), LOKET_E_MALFORMED,
+	                   "\"del\": float is NaN");
+}
+
+/* coll and id sent as bin (Python's bytes) are refused as such. */
+static void test_bin_coll_refused(void **state)
+{
+	(void)state;
+	static const uint8_t op[] = {0x92, 0x82, 0xa4, 'c', 'o', 'l',  'l', 0xc4, 0x06, 'e',
+	                             'x',  'p',  'e',  'r', 't', 0xa2, 'i', 'd',  0xa1, 'a'};
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_sbuffer_write(&sb,
+	                      "\x82\xa3"
+	                      "cmd"
+	                      "\xa3"
+	                      "put"
+	                      "\xa3"
+	                      "ops",
+	                      13);
+	msgpack_sbuffer_write(&sb, (const char *)op, sizeof(op));
+	struct put_ops po;
+	long index;
+	char err[256];
+	/* The array says 2 ops but holds one: the first is refused before that shows. */
+	assert_int_equal(parse_request(&sb, &po, &index, err, sizeof(err)), LOKET_E_BAD_REQUEST);
+	assert_string_equal(err,
+	                    "\"coll\" is a bin where a string is meant (send text as msgpack str)");
+	put_ops_release(&po);
+	msgpack_sbuffer_destroy(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +397,8 @@ int main(void)
 	    cmocka_unit_test(test_other_fields_repacked),
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_field_limits),
+	    cmocka_unit_test(test_malformed_fields_named),
+	    cmocka_unit_test(test_bin_coll_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cmocka.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -1549,6 +1551,99 @@ static void test_values_roundtrip(void **state)
 	store_close(s);
 }
 
+/* A read past its budget is stopped by SQLite, and store_budget_end says so. */
+static void test_read_budget(void **state)
+{
+	struct store *s = open_new();
+	struct timespec t0, t1;
+	sqlite3_stmt *st;
+
+	(void)state;
+	/* A statement that would count for ever: only the budget ends it. */
+	assert_int_equal(
+	    sqlite3_prepare_v2(s->db,
+	                       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+	                       "FROM c) SELECT count(*) FROM c",
+	                       -1, &st, NULL),
+	    SQLITE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	store_budget_begin(s, 20);
+	assert_int_equal(sqlite3_step(st), SQLITE_INTERRUPT);
+	assert_int_equal(store_budget_end(s), STORE_BUDGET_TIME);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(ms >= 20 && ms < 1000);
+	sqlite3_finalize(st);
+
+	/* Outside a budget nothing is stopped; a quick read inside one is kept. */
+	json_t *arr;
+	store_budget_begin(s, 1000);
+	assert_int_equal(store_list(s, "expert", NULL, 10, &arr), 0);
+	assert_int_equal(store_budget_end(s), STORE_BUDGET_KEPT);
+	json_decref(arr);
+	store_close(s);
+}
+
+/* Searches are bounded in words, bytes and prefixes; a repeated word is looked up once. */
+static void test_search_words(void **state)
+{
+	char err[256], text[LOKET_MAX_SEARCH_BYTES + 2];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(store_search_words("eenzaam* ouderen wijk", &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 3);
+	text[0] = '\0';
+	for (int i = 0; i < 33; i++)
+		strcat(text, "wijk ");
+	assert_int_equal(store_search_words(text, &n, err, sizeof(err)), LOKET_E_TOO_BIG);
+	assert_string_equal(err, "the search has more than 32 words");
+	assert_int_equal(store_search_words("oud* wa*", &n, err, sizeof(err)), LOKET_E_BAD_REQUEST);
+	assert_string_equal(err, "a prefix has at least 3 letters (got \"wa*\")");
+	memset(text, 'a', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	assert_int_equal(store_search_words(text, &n, err, sizeof(err)), LOKET_E_TOO_BIG);
+	assert_string_equal(err, "the search text is 4097 bytes long; at most 4096 are read");
+
+	char *q = store_fts_query("wijk Wijk wijk* wijk oud*");
+	assert_string_equal(q, "\"wijk\" \"Wijk\" \"wijk\"* \"oud\"*");
+	free(q);
+}
+
+/* A reply too big for one message is refused while it is read, not after. */
+static void test_reply_bounded(void **state)
+{
+	struct store *s = open_new();
+	struct node a;
+	json_t *arr = NULL;
+	static char ops[10 * 60100];
+
+	(void)state;
+	node_init(&a);
+	/* 40 entities of 60 KB, ten a changeset (of at most 1 MiB). */
+	for (int c = 0; c < 4; c++) {
+		size_t o = (size_t)snprintf(ops, sizeof(ops), "[");
+		for (int i = 0; i < 10; i++) {
+			o += (size_t)snprintf(
+			    ops + o, sizeof(ops) - o,
+			    "%s{\"coll\":\"expert\",\"id\":\"e%d\",\"fields\":{\"t\":\"",
+			    i ? "," : "", c * 10 + i);
+			memset(ops + o, 'x', 60000);
+			o += 60000;
+			o += (size_t)snprintf(ops + o, sizeof(ops) - o, "\"}}");
+		}
+		snprintf(ops + o, sizeof(ops) - o, "]");
+		append_ops(s, &a, ops);
+	}
+	assert_int_equal(store_list(s, "expert", NULL, 0, &arr), LOKET_E_TOO_BIG);
+	assert_null(arr);
+	assert_non_null(strstr(store_errmsg(s), "would exceed the 2097152 bytes of one message"));
+	assert_int_equal(store_list(s, "expert", NULL, 10, &arr), 0);
+	assert_int_equal(json_array_size(arr), 10);
+	json_decref(arr);
+	store_close(s);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -1594,6 +1689,9 @@ int main(void)
 	    cmocka_unit_test(test_status_counts_kept),
 	    cmocka_unit_test(test_each_head),
 	    cmocka_unit_test(test_values_roundtrip),
+	    cmocka_unit_test(test_read_budget),
+	    cmocka_unit_test(test_search_words),
+	    cmocka_unit_test(test_reply_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -159,7 +159,7 @@ static void test_search_sees_each_write(void **state)
 		write_ops(s, &a, ops);
 		assert_int_equal(hits(s, word), 1);
 	}
-	assert_int_equal(store_index_wait(s->index, s->committed_ver), 0);
+	assert_int_equal(store_index_wait(s->index, s->committed_ver, STORE_INDEX_WAIT_MS), 0);
 	assert_int_equal(index_behind(s), 0);
 	store_close(s);
 }

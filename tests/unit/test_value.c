@@ -408,6 +408,88 @@ static void test_decode_message_rejections(void **state)
 	free(big);
 }
 
+/* A 2 MiB message of empty maps decodes to 490 MB; the bound on values refuses it. */
+static void test_decode_message_bounds_values(void **state)
+{
+	(void)state;
+	size_t n = LOKET_MAX_MESSAGE_BYTES - 16, o = 0;
+	uint8_t *p = malloc(n);
+	json_t *v = NULL;
+	char err[256];
+	assert_non_null(p);
+	p[o++] = 0x81;
+	p[o++] = 0xa1;
+	p[o++] = 'x';
+	p[o++] = 0xdd;
+	size_t count = n - o - 4;
+	p[o++] = (uint8_t)(count >> 24);
+	p[o++] = (uint8_t)(count >> 16);
+	p[o++] = (uint8_t)(count >> 8);
+	p[o++] = (uint8_t)count;
+	memset(p + o, 0x80, count);
+	assert_int_equal(value_decode_message(p, n, &v, err, sizeof(err)), LOKET_E_TOO_BIG);
+	assert_null(v);
+	assert_non_null(strstr(err, "more than 16384 values"));
+
+	/* Just below the bound it decodes: the top map, its key, the array, 16381 maps. */
+	size_t fits = LOKET_MAX_MESSAGE_ELEMENTS - 3;
+	p[5] = (uint8_t)(fits >> 16);
+	p[6] = (uint8_t)(fits >> 8);
+	p[7] = (uint8_t)fits;
+	p[4] = 0;
+	assert_int_equal(value_decode_message(p, 8 + fits, &v, err, sizeof(err)), 0);
+	assert_int_equal(json_array_size(json_object_get(v, "x")), fits);
+	json_decref(v);
+	p[7] = (uint8_t)(fits + 1);
+	assert_int_equal(value_decode_message(p, 9 + fits, &v, err, sizeof(err)), LOKET_E_TOO_BIG);
+	/* The CLI reads its own daemon's replies without the bound. */
+	assert_int_equal(value_decode_message_limit(p, 9 + fits, 0, &v, err, sizeof(err)), 0);
+	json_decref(v);
+	free(p);
+}
+
+/* Messages name the path to the value at fault; under a root, without an offset. */
+static void test_check_names_the_path(void **state)
+{
+	(void)state;
+	char err[256];
+	size_t used;
+	/* {"ops":[{"fields":{"n":uint64 max}}]} */
+	const uint8_t big[] = {0x81, 0xa3, 'o',  'p',  's',  0x91, 0x81, 0xa6, 'f',
+	                       'i',  'e',  'l',  'd',  's',  0x81, 0xa1, 'n',  0xcf,
+	                       0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	assert_int_equal(value_check(big, sizeof(big), 16, 0, &used, err, sizeof(err)),
+	                 LOKET_E_TOO_BIG);
+	assert_string_equal(err, "\"ops[0].fields.n\": integer 18446744073709551615 beyond the "
+	                         "int64 range at byte 17");
+	struct value_rules r = {.max_depth = 8, .root = "fields"};
+	assert_int_equal(value_check_rules(big + 14, sizeof(big) - 14, &r, &used, err, sizeof(err)),
+	                 LOKET_E_TOO_BIG);
+	assert_string_equal(err,
+	                    "\"fields.n\": integer 18446744073709551615 beyond the int64 range");
+	/* A key that is not UTF-8 is quoted with its escapes. */
+	const uint8_t badkey[] = {0x81, 0xa1, 0xff, 0x01};
+	assert_int_equal(value_check_rules(badkey, sizeof(badkey), &r, &used, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_string_equal(err, "\"fields\": map key \"\\xff\" is not valid UTF-8");
+}
+
+/* Clients' requests must send text as str: Python's msgpack sends bytes as bin. */
+static void test_check_no_bin(void **state)
+{
+	(void)state;
+	char err[256];
+	size_t used;
+	const uint8_t p[] = {0x81, 0xa3, 'c', 'm', 'd', 0xc4, 0x02, 'o', 'k'};
+	struct value_rules r = {.max_depth = 16};
+	assert_int_equal(value_check_rules(p, sizeof(p), &r, &used, err, sizeof(err)), 0);
+	r.flags = VALUE_NO_BIN;
+	assert_int_equal(value_check_rules(p, sizeof(p), &r, &used, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_string_equal(
+	    err, "\"cmd\": bin where a string is meant (send text as msgpack str) at byte 5");
+}
+
 static void test_strerror_covers_every_code(void **state)
 {
 	(void)state;
@@ -442,6 +524,9 @@ int main(void)
 	    cmocka_unit_test(test_message_round_trip),
 	    cmocka_unit_test(test_decode_message_accepts_other_writers),
 	    cmocka_unit_test(test_decode_message_rejections),
+	    cmocka_unit_test(test_decode_message_bounds_values),
+	    cmocka_unit_test(test_check_names_the_path),
+	    cmocka_unit_test(test_check_no_bin),
 	    cmocka_unit_test(test_strerror_covers_every_code),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
