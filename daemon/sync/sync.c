@@ -85,6 +85,14 @@ static void handle_message(struct sync_state *st, struct sync_member *m, int kin
 	sess->last_seen = sync_now_ms(st);
 	sess->last_seen_wall = hlc_wall_ms();
 	m->bytes_in += len;
+	if (len > SYNC_MSG_MAX) {
+		char why[128];
+		m->oversize++;
+		snprintf(why, sizeof(why), "a frame of %zu bytes, over the limit of %u", len,
+		         SYNC_MSG_MAX);
+		sync_misbehave(st, m, kind, why);
+		return;
+	}
 	if (value_check(p, len, LOKET_MAX_MESSAGE_DEPTH, 0, &used, err, sizeof(err)) != 0 ||
 	    value_decode_message(p, used, &hdr, err, sizeof(err)) != 0) {
 		char why[320];
@@ -552,7 +560,7 @@ static json_t *member_json(struct sync_state *st, struct sync_member *m)
 	unsigned offences;
 	uint64_t banned = zap_ban_left(&st->zap, m->key, &offences);
 	json_t *o = json_pack(
-	    "{s:s, s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:s?, s:b, s:I, s:I}", "name", m->name,
+	    "{s:s, s:s, s:s?, s:s?, s:o, s:I, s:I, s:I, s:I, s:s?, s:b, s:I, s:I}", "name", m->name,
 	    "key", m->b64, "endpoint", m->endpoint[0] ? m->endpoint : NULL, "session",
 	    d && a ? "both"
 	    : d    ? "dialled"
@@ -560,8 +568,9 @@ static json_t *member_json(struct sync_state *st, struct sync_member *m)
 	           : NULL,
 	    "last_seen", seen ? json_integer((json_int_t)seen) : json_null(), "they_lack",
 	    (json_int_t)they_lack, "we_lack", (json_int_t)we_lack, "errors", (json_int_t)m->errors,
-	    "last_error", m->last_error[0] ? m->last_error : NULL, "incompatible", m->incompatible,
-	    "banned_ms", (json_int_t)banned, "offences", (json_int_t)offences);
+	    "oversize", (json_int_t)m->oversize, "last_error",
+	    m->last_error[0] ? m->last_error : NULL, "incompatible", m->incompatible, "banned_ms",
+	    (json_int_t)banned, "offences", (json_int_t)offences);
 	json_object_set_new(o, "bytes_in", json_integer((json_int_t)m->bytes_in));
 	json_object_set_new(o, "bytes_out", json_integer((json_int_t)m->bytes_out));
 	if (!o)

@@ -107,6 +107,7 @@ struct sync_member {
 	uint64_t redial_at;
 	unsigned redial_backoff;
 	unsigned long errors;
+	unsigned long oversize; /* frames over SYNC_MSG_MAX that libzmq still passed on */
 	char last_error[SYNC_REASON_MAX];
 	uint64_t bytes_in, bytes_out; /* of sync messages, for metrics */
 	/* Their heads: what they reported, raised by what we sent them. */

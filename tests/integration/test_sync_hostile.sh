@@ -5,7 +5,8 @@
 # counted, nothing of it is stored, and sync between the honest nodes n1
 # and n2 goes on. Then a fork: a second, validly signed seq 1 of n3 makes a
 # fork proof, reported by status, the log and verify, and n3 is frozen
-# before seq 1. A protocol error shuts n3 out at ZAP until its ban ends.
+# before seq 1. A protocol error shuts n3 out at ZAP until its ban ends. A
+# frame over the size limit is counted in peers (oversize) and bans too.
 # The peer is tests/unit/test_sync in --peer mode.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
@@ -82,6 +83,14 @@ assert_eq null "$(status_json 1 | jq -r '.heads.n3')" "n3 head after the fork"
 has 1 expert evil1 n3 && fail "n1 still holds n3's forked seq 1"
 assert_contains "$(l 1 status)" "forks:" "human status"
 grep -qi "fork" "$T/n1/loketd.log" || fail "the fork is not in n1's log"
+
+# A frame over the limit that libzmq still passes on is counted, and bans.
+evil oversize >/dev/null
+oversize() { [ "$(l 1 peers --json | jq -r '.[] | select(.name == "n3") | .oversize')" = 1 ]; }
+wait_for "n3's oversize frame counted" 10 oversize
+[ "$(banned_ms)" -gt 0 ] || fail "n3 is not banned after an oversize frame"
+grep -q "a frame of 209[0-9]* bytes, over the limit of 2097152" "$T/n1/loketd.log" ||
+	fail "the oversize frame is not in n1's log"
 stop_node "$T/n1"
 expect_status 1 "$LOKET" -c "$T/n1/loket.conf" verify
 assert_contains "$OUT$ERR" "n3 seq 1" "verify names the forked changeset"

@@ -42,6 +42,7 @@
 #include "daemon/sync/sync.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/limits.h"
 #include "proto/value.h"
 
 /* ---- the hostile peer ---- */
@@ -338,6 +339,14 @@ static int peer_main(int argc, char **argv)
 		peer_changeset(k, 1, zero, 2, &cs);
 		peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 		msgpack_sbuffer_destroy(&cs);
+	} else if (strcmp(mode, "oversize") == 0) {
+		/* A frame 1 KiB over the limit, within what libzmq reads. */
+		size_t len = LOKET_MAX_MESSAGE_BYTES + 1024;
+		uint8_t *junk = calloc(1, len);
+		if (!junk)
+			abort();
+		peer_send(sock, json_pack("{s:s}", "t", "cs"), junk, len);
+		free(junk);
 	} else if (strcmp(mode, "garbage") == 0) {
 		uint8_t junk[4096];
 		randombytes_buf(junk, sizeof(junk));
