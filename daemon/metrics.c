@@ -173,6 +173,42 @@ static void peer_metrics(struct text *t, const json_t *peers)
 	           "Changesets the member claims that this node does not hold.", "we_lack", 1);
 }
 
+/* Per origin: changesets and ops from peers applied, and changesets refused by reason. */
+static void origin_metrics(struct text *t, const json_t *origins)
+{
+	static const char *const reasons[] = {"invalid", "fork", "frozen", "gap", NULL};
+	const char *k;
+	json_t *v;
+
+	family(t, "loket_origin_applied_changesets_total", "counter",
+	       "Changesets of each origin received from peers and applied since start.");
+	json_object_foreach((json_t *)origins, k, v)
+	{
+		put(t, "loket_origin_applied_changesets_total{origin=");
+		label(t, k);
+		put(t, "} %lld\n", (long long)int_of(v, "applied_changesets"));
+	}
+	family(t, "loket_origin_applied_ops_total", "counter",
+	       "Ops in the changesets of each origin received from peers and applied since start.");
+	json_object_foreach((json_t *)origins, k, v)
+	{
+		put(t, "loket_origin_applied_ops_total{origin=");
+		label(t, k);
+		put(t, "} %lld\n", (long long)int_of(v, "applied_ops"));
+	}
+	family(t, "loket_origin_refused_changesets_total", "counter",
+	       "Changesets of each origin received from peers and not applied, by reason.");
+	json_object_foreach((json_t *)origins, k, v)
+	{
+		for (size_t i = 0; reasons[i]; i++) {
+			put(t, "loket_origin_refused_changesets_total{origin=");
+			label(t, k);
+			put(t, ",reason=\"%s\"} %lld\n", reasons[i],
+			    (long long)int_of(json_object_get(v, "refused"), reasons[i]));
+		}
+	}
+}
+
 static void counter_metrics(struct text *t, const json_t *c)
 {
 	static const char *const results[] = {"accepted", "duplicate", "gap",  "fork",
@@ -182,6 +218,14 @@ static void counter_metrics(struct text *t, const json_t *c)
 	for (size_t i = 0; results[i]; i++)
 		put(t, "loket_received_changesets_total{result=\"%s\"} %lld\n", results[i],
 		    (long long)int_of(c, results[i]));
+	const json_t *w = json_object_get(c, "written");
+	family(t, "loket_written_changesets_total", "counter",
+	       "Changesets of this node's own chain written by local puts since start.");
+	put(t, "loket_written_changesets_total %lld\n", (long long)int_of(w, "changesets"));
+	family(t, "loket_written_ops_total", "counter",
+	       "Ops written by local puts since start (ops that changed nothing are not).");
+	put(t, "loket_written_ops_total %lld\n", (long long)int_of(w, "ops"));
+	origin_metrics(t, json_object_get(c, "origins"));
 	family(t, "loket_zap_refused_total", "counter",
 	       "Connections refused at the handshake (not a member, or banned).");
 	put(t, "loket_zap_refused_total %lld\n", (long long)int_of(c, "zap_refused"));

@@ -846,6 +846,8 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 	 */
 	if (b.n_sealed > 0)
 		record_write(n, b.tip_seq, b.tip_hash);
+	n->written_changesets += b.n_sealed;
+	n->written_ops += changed;
 	for (size_t i = 0; n->on_accepted && i < b.n_sealed; i++)
 		n->on_accepted((const uint8_t *)b.sealed[i].bytes.data, b.sealed[i].bytes.size,
 		               b.sealed[i].hash, n->on_accepted_data);

@@ -57,6 +57,8 @@ struct node {
 	void (*peers_count)(void *data, size_t *up, size_t *total);
 	void *peers_count_data;
 	uint64_t started_ms; /* wall clock at node_open_take, for uptime */
+	/* Local writes committed since start, for metrics. */
+	uint64_t written_changesets, written_ops;
 	/* The record of the node's own head; NULL while it cannot be opened. */
 	struct own_head *own_head;
 	char own_head_path[PATH_MAX];

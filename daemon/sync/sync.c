@@ -588,6 +588,38 @@ json_t *sync_peers(struct sync *s)
 	return arr;
 }
 
+/* An origin's name as status names it: this node's, a member's, or its key. */
+static const char *origin_name(struct sync_state *st, size_t slot)
+{
+	if (memcmp(st->origins[slot].key, st->node->self, 32) == 0)
+		return st->node->cfg->name;
+	for (size_t i = 0; i < st->n_members; i++)
+		if (st->members[i]->slot == slot && !st->members[i]->removed)
+			return st->members[i]->name;
+	return st->origins[slot].b64;
+}
+
+/* Per origin, what came from peers since start: applied, and refused by reason. */
+static json_t *origin_counters(struct sync_state *st)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < st->n_origins; i++) {
+		const struct sync_origin *g = &st->origins[i];
+		json_t *c = json_pack("{s:I, s:I, s:{s:I, s:I, s:I, s:I}}", "applied_changesets",
+		                      (json_int_t)g->applied_changesets, "applied_ops",
+		                      (json_int_t)g->applied_ops, "refused", "invalid",
+		                      (json_int_t)g->refused[SYNC_REFUSED_INVALID], "fork",
+		                      (json_int_t)g->refused[SYNC_REFUSED_FORK], "frozen",
+		                      (json_int_t)g->refused[SYNC_REFUSED_FROZEN], "gap",
+		                      (json_int_t)g->refused[SYNC_REFUSED_GAP]);
+		if (!c || json_object_set_new(o, origin_name(st, i), c) != 0)
+			abort();
+	}
+	if (!o)
+		abort();
+	return o;
+}
+
 json_t *sync_counters(struct sync *s)
 {
 	struct sync_state *st = s->st;
@@ -600,6 +632,11 @@ json_t *sync_counters(struct sync *s)
 	              "conns_shut", (json_int_t)(st->conns_open ? st->conns.shut : 0));
 	if (!c)
 		abort();
+	json_object_set_new(c, "origins", origin_counters(st));
+	json_object_set_new(c, "written",
+	                    json_pack("{s:I, s:I}", "changesets",
+	                              (json_int_t)st->node->written_changesets, "ops",
+	                              (json_int_t)st->node->written_ops));
 	return c;
 }
 

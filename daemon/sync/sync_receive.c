@@ -129,6 +129,7 @@ struct accepted {
 	const uint8_t *p;
 	size_t len;
 	const uint8_t *hash;
+	size_t n_ops;
 };
 
 /*
@@ -297,6 +298,7 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 			snprintf(why, sizeof(why), "changeset %s seq %" PRIu64 " refused: %s",
 			         st->origins[it->slot].b64, it->seq, it->err);
 			st->refused++;
+			st->origins[it->slot].refused[SYNC_REFUSED_INVALID]++;
 			for (size_t k = i; k < b->n; k++)
 				reset[b->items[k].slot] = 1;
 			sync_misbehave(st, m, b->kind, why);
@@ -310,6 +312,7 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 			           */
 		if (!sync_origin_admitted(st, it->slot)) {
 			st->refused++;
+			st->origins[it->slot].refused[SYNC_REFUSED_INVALID]++;
 			reset[it->slot] = 1;
 			snprintf(why, sizeof(why), "changeset of %s, which is not a roster member",
 			         st->origins[it->slot].b64);
@@ -319,8 +322,8 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 		int rc = store_append(store, it->p, it->len, &it->cs, it->hash);
 		switch (rc) {
 		case 0:
-			acc[n_acc++] =
-			    (struct accepted){it->slot, it->seq, it->p, it->len, it->hash};
+			acc[n_acc++] = (struct accepted){it->slot, it->seq,  it->p,
+			                                 it->len,  it->hash, it->cs.n_ops};
 			m->strikes[it->slot] = 0;
 			hlc_observe(&st->node->hlc, it->cs.hlc);
 			break;
@@ -329,14 +332,17 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 			break;
 		case LOKET_E_FORK:
 			forks[n_forks++] = i; /* proved once this transaction ends */
+			st->origins[it->slot].refused[SYNC_REFUSED_FORK]++;
 			reset[it->slot] = 1;
 			break;
 		case LOKET_E_FROZEN:
 			st->frozen++;
+			st->origins[it->slot].refused[SYNC_REFUSED_FROZEN]++;
 			reset[it->slot] = 1;
 			break;
 		case LOKET_E_BAD_SEQ:
 			st->gaps++;
+			st->origins[it->slot].refused[SYNC_REFUSED_GAP]++;
 			reset[it->slot] = 1;
 			break;
 		case LOKET_E_BAD_PREV:
@@ -368,6 +374,10 @@ done:
 		if (touched[i])
 			refresh_origin(st, i, reset[i]);
 	st->accepted += n_acc;
+	for (size_t k = 0; k < n_acc; k++) {
+		st->origins[acc[k].slot].applied_changesets++;
+		st->origins[acc[k].slot].applied_ops += acc[k].n_ops;
+	}
 	if (n_acc > 0 && !st->closing)
 		announce(st, acc, n_acc, m);
 	free(acc);
@@ -544,6 +554,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 		}
 		if (o->frozen_at && seq >= o->frozen_at) {
 			st->frozen++; /* a fork proof froze the origin before it */
+			o->refused[SYNC_REFUSED_FROZEN]++;
 			continue;
 		}
 		if (seq < o->expect) {
@@ -568,6 +579,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 			/* A different changeset for a seq we hold: verify it, keep the evidence. */
 		} else if (seq > o->expect) {
 			st->gaps++;
+			o->refused[SYNC_REFUSED_GAP]++;
 			continue; /* the pump asks for what is missing */
 		} else {
 			o->expect++;
@@ -640,6 +652,6 @@ void sync_on_own_accepted(const uint8_t *bytes, size_t len, const uint8_t hash[3
 	memcpy(o->head_hash, hash, 32);
 	if (o->expect <= seq)
 		o->expect = seq + 1;
-	struct accepted a = {0, seq, bytes, len, hash};
+	struct accepted a = {0, seq, bytes, len, hash, 0}; /* ops: not needed to announce */
 	announce(st, &a, 1, NULL);
 }

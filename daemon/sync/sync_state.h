@@ -75,6 +75,15 @@ struct sync_session {
 	uint64_t stalled_until; /* its send queue was full: its wants are not answered */
 };
 
+/* Why a peer's changeset of an origin was not applied (sync_origin.refused). */
+enum sync_refused {
+	SYNC_REFUSED_INVALID, /* a bad signature, encoding or chain link; not a member */
+	SYNC_REFUSED_FORK,    /* a second changeset for a held seq */
+	SYNC_REFUSED_FROZEN,  /* at or after the origin's fork proof */
+	SYNC_REFUSED_GAP,     /* beyond the held head: asked for again */
+	SYNC_REFUSED_REASONS,
+};
+
 struct sync_origin {
 	uint8_t key[32];
 	char b64[45];
@@ -86,6 +95,9 @@ struct sync_origin {
 	uint64_t fetch_seq; /* the first seq the want in flight asked for */
 	/* The seq of this origin's fork proof: nothing from it on is taken. 0: none. */
 	uint64_t frozen_at;
+	/* Received from peers since start, for metrics: applied, and refused by reason. */
+	uint64_t applied_changesets, applied_ops;
+	uint64_t refused[SYNC_REFUSED_REASONS];
 };
 
 struct sync_member {

@@ -33,6 +33,18 @@ assert_eq 1 "$(value 'loket_entities{collection="expert"}')" "experts in the met
 grep -q '^process_resident_memory_bytes [1-9]' "$T/metrics.txt" || fail "no RSS in the metrics"
 grep -q '^loket_received_changesets_total{result="accepted"} ' "$T/metrics.txt" ||
 	fail "no received changesets in the metrics"
+# Per origin: n2's two writes applied at n1, n1's own one counted as written.
+l 2 put expert bo --json '{"name":"Bo"}' >/dev/null
+l 2 put expert cy --json '{"name":"Cy"}' >/dev/null
+n2_applied() { [ "$(value 'loket_origin_applied_ops_total{origin="n2"}')" = 2 ]; }
+wait_for "n2's two ops applied at n1 in the metrics" 20 n2_applied
+assert_eq 2 "$(value 'loket_origin_applied_changesets_total{origin="n2"}')" "n2's changesets applied"
+assert_eq 1 "$(value 'loket_written_ops_total')" "n1's own op written"
+assert_eq 1 "$(value 'loket_written_changesets_total')" "n1's own changeset written"
+assert_eq 0 "$(value 'loket_origin_refused_changesets_total{origin="n2",reason="invalid"}')" \
+	"nothing of n2 refused"
+scrape >"$T/metrics.txt"
+promtool check metrics <"$T/metrics.txt" || fail "promtool refuses the per-origin metrics"
 assert_eq 404 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/other")" "another path"
 assert_eq 405 "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url")" "a POST"
 
