@@ -173,6 +173,21 @@ static void peer_metrics(struct text *t, const json_t *peers)
 	           "Changesets the member claims that this node does not hold.", "we_lack", 1);
 }
 
+/* One counter per origin: the value under key in each origin's counters. */
+static void per_origin(struct text *t, const json_t *origins, const char *name, const char *help,
+                       const char *key)
+{
+	const char *k;
+	json_t *v;
+	family(t, name, "counter", help);
+	json_object_foreach((json_t *)origins, k, v)
+	{
+		put(t, "%s{origin=", name);
+		label(t, k);
+		put(t, "} %lld\n", (long long)int_of(v, key));
+	}
+}
+
 /* Per origin: changesets and ops from peers applied, and changesets refused by reason. */
 static void origin_metrics(struct text *t, const json_t *origins)
 {
@@ -180,22 +195,13 @@ static void origin_metrics(struct text *t, const json_t *origins)
 	const char *k;
 	json_t *v;
 
-	family(t, "loket_origin_applied_changesets_total", "counter",
-	       "Changesets of each origin received from peers and applied since start.");
-	json_object_foreach((json_t *)origins, k, v)
-	{
-		put(t, "loket_origin_applied_changesets_total{origin=");
-		label(t, k);
-		put(t, "} %lld\n", (long long)int_of(v, "applied_changesets"));
-	}
-	family(t, "loket_origin_applied_ops_total", "counter",
-	       "Ops in the changesets of each origin received from peers and applied since start.");
-	json_object_foreach((json_t *)origins, k, v)
-	{
-		put(t, "loket_origin_applied_ops_total{origin=");
-		label(t, k);
-		put(t, "} %lld\n", (long long)int_of(v, "applied_ops"));
-	}
+	per_origin(t, origins, "loket_origin_applied_changesets_total",
+	           "Changesets of each origin received from peers and applied since start.",
+	           "applied_changesets");
+	per_origin(t, origins, "loket_origin_applied_ops_total",
+	           "Ops in the changesets of each origin received from peers and applied since "
+	           "start.",
+	           "applied_ops");
 	family(t, "loket_origin_refused_changesets_total", "counter",
 	       "Changesets of each origin received from peers and not applied, by reason.");
 	json_object_foreach((json_t *)origins, k, v)

@@ -111,6 +111,27 @@ int value_valid_utf8(const uint8_t *s, size_t len)
 }
 
 /*
+ * Appends one step of a value's path at o in buf: ".key" (no dot first) or
+ * "[index]" for an array element (key NULL); cut at buflen. The new length.
+ */
+static size_t path_append(char *buf, size_t buflen, size_t o, const char *key, size_t len,
+                          size_t index)
+{
+	char at[32];
+	if (!key) {
+		int k = snprintf(at, sizeof(at), "[%zu]", index);
+		key = at;
+		len = k > 0 ? (size_t)k : 0;
+	} else if (o > 0 && o < buflen) {
+		buf[o++] = '.';
+	}
+	if (len > buflen - o)
+		len = buflen - o;
+	memcpy(buf + o, key, len);
+	return o + len;
+}
+
+/*
  * Writes the path of the value being checked (root, then fields.topics[2])
  * into buf as it is, for fail to quote, and returns its length; a path
  * longer than buf is cut, which the quote then shows as "...".
@@ -125,23 +146,9 @@ static size_t walk_path(const struct walk *w, char *buf, size_t buflen)
 		memcpy(buf, w->root, n);
 		o = n;
 	}
-	for (size_t i = 0; i < w->n_path && o < buflen; i++) {
-		const struct walk_step *st = &w->path[i];
-		char index[32];
-		const char *p = (const char *)st->key;
-		size_t n = st->len;
-		if (!st->key) {
-			int k = snprintf(index, sizeof(index), "[%zu]", st->index);
-			p = index;
-			n = k > 0 ? (size_t)k : 0;
-		} else if (o > 0) {
-			buf[o++] = '.';
-		}
-		if (n > buflen - o)
-			n = buflen - o;
-		memcpy(buf + o, p, n);
-		o += n;
-	}
+	for (size_t i = 0; i < w->n_path && o < buflen; i++)
+		o = path_append(buf, buflen, o, (const char *)w->path[i].key, w->path[i].len,
+		                w->path[i].index);
 	return o;
 }
 
@@ -566,23 +573,9 @@ static int pack_value(struct pack *c, const json_t *v, unsigned depth);
 static size_t path_format(const struct pack *c, char *buf, size_t buflen)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < c->depth && i < sizeof(c->path) / sizeof(c->path[0]); i++) {
-		const struct path_step *st = &c->path[i];
-		char index[32];
-		const char *p = st->key;
-		size_t n = st->len;
-		if (!st->key) {
-			int w = snprintf(index, sizeof(index), "[%zu]", st->index);
-			p = index;
-			n = w > 0 ? (size_t)w : 0;
-		} else if (o > 0 && o < buflen) {
-			buf[o++] = '.';
-		}
-		if (n > buflen - o)
-			n = buflen - o;
-		memcpy(buf + o, p, n);
-		o += n;
-	}
+	for (size_t i = 0; i < c->depth && i < sizeof(c->path) / sizeof(c->path[0]) && o < buflen;
+	     i++)
+		o = path_append(buf, buflen, o, c->path[i].key, c->path[i].len, c->path[i].index);
 	return o;
 }
 
