@@ -242,7 +242,8 @@ static json_t *streamed(struct request *r, struct MHD_Response *resp, json_t *er
                         unsigned *status)
 {
 	r->stream = resp;
-	*status = 200;
+	if (resp)
+		*status = 200;
 	return error;
 }
 
