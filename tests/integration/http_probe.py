@@ -13,6 +13,7 @@ it measured and exits 0 if it held, 1 otherwise.
   http_probe.py PORT TOKEN total-cap TOTAL PER_ADDRESS
   http_probe.py PORT TOKEN longpoll WRITE_TOKEN TRIALS LOG LOKET CONF
   http_probe.py PORT TOKEN page-while-writing WRITE_TOKEN COLL N
+  http_probe.py PORT TOKEN feed SINCE OUT
   http_probe.py PORT TOKEN sse-follow WRITE_TOKEN LOKET CONF
   http_probe.py PORT TOKEN sse-quiet HEARTBEAT_MS MAX_S
   http_probe.py PORT TOKEN sse-gone CAP
@@ -273,7 +274,7 @@ elif CMD == "page-while-writing":
     after = None
     pages = 0
     while True:
-        path = "/v1/entities/%s?limit=97" % coll + ("&after=" + after if after else "")
+        path = "/v1/entities/%s?limit=997" % coll + ("&after=" + after if after else "")
         st, body = call("GET", path)
         if st != 200:
             stop.set()
@@ -602,5 +603,20 @@ elif CMD == "sse-gone":
         fail("loket-http noticed the closed streams only after %.0f ms" % took)
     print("ok")
 
+elif CMD == "feed":
+    # The whole feed after SINCE ("" for all), a page of 1000 at a time:
+    # "COLL/ID" (and " deleted") a line into OUT; the last cursor on stdout.
+    since, out = sys.argv[4], sys.argv[5]
+    with open(out, "w") as f:
+        while True:
+            st, body = call("GET", "/v1/changes?limit=1000" + ("&since=" + since if since else ""))
+            if st != 200:
+                fail("the feed answered %d %r" % (st, body))
+            for c in body["changes"]:
+                f.write("%s/%s%s\n" % (c["coll"], c["id"], " deleted" if c["deleted"] else ""))
+            since = body["cursor"]
+            if not body["more"]:
+                break
+    print(since)
 else:
     fail("unknown command " + CMD)
