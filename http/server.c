@@ -1,16 +1,19 @@
 /*
  * The HTTP server. libmicrohttpd parses HTTP (request line, headers,
- * chunked bodies) within a fixed memory budget per connection; this file
- * sees each request as a route, its path segments, its query and its
- * body. A request's life: the first call of the access handler finds the
- * route, checks the query's names and the bearer token, and refuses at once
- * what cannot succeed (401, 403, 404, 405, a Content-Length beyond the
- * bound: 413), so a refused body is never read; the calls with body data
- * append it (bounded) or stream it into a bulk write; the last call runs
- * the route and queues its JSON. Every route is a few control requests to
- * loketd, made on this connection's thread, so a slow loketd holds only the
- * connections that wait for it, and a slow client holds only its own
- * thread, never loketd's loop.
+ * chunked bodies) within a fixed memory budget per connection and caps the
+ * connections, in all and per address; this file sees each request as a
+ * route, its path segments, its query and its body. A request's life: the
+ * first call of the access handler takes it from its client's rate (429),
+ * finds the route, checks the query's names and the bearer token, and
+ * refuses at once what cannot succeed (401, 403, 404, 405, a
+ * Content-Length beyond the bound: 413), so a refused body is never read;
+ * the calls with body data append it (bounded) or stream it into a bulk
+ * write; the last call runs the route and queues its JSON, or the
+ * streaming response it made (http/stream.h). Until then the request is
+ * under the guard's deadline (http/guard.h). Every route is a few control
+ * requests to loketd, made on this connection's thread, so a slow loketd
+ * holds only the connections that wait for it, and a slow client holds
+ * only its own thread, never loketd's loop.
  */
 #include "http/server.h"
 
