@@ -86,6 +86,14 @@ static const struct {
      "Prints the entities changed after CURSOR, in the order applied, as JSON lines",
      "  the cursor to resume from follows on standard error (\"cursor CURSOR\"); --follow\n"
      "  goes on printing changes as they come; a cursor from before a rebuild is refused\n"},
+    {"export", export_main, "[COLL...] [--owner NAME] [-o FILE]",
+     "Writes entities as JSON Lines that loket import reads, a page at a time",
+     "  COLL          the collections to export (default: every one the node holds)\n"
+     "  --owner NAME  only NAME's entities; an export of this node's own, imported into\n"
+     "                another node, gives it the same entities (import makes them its own,\n"
+     "                so two owners' entities of one id would merge)\n"
+     "  -o FILE       write FILE, in place only once the export is complete\n"
+     "An entity that exists from the start to the end of the export is written once.\n"},
     {"token", token_main, "add NAME --scope SCOPE [--file F]",
      "Makes a bearer token for loket-http, prints it once, appends its hash to [http] tokens",
      "  SCOPE: read, write:* or write:COLL,COLL...\n"},

@@ -36,6 +36,7 @@ int experts_main(int argc, char *argv[]);
 int match_main(int argc, char *argv[]);
 int query_main(int argc, char *argv[]);
 int changes_main(int argc, char *argv[]);
+int export_main(int argc, char *argv[]);
 int token_main(int argc, char *argv[]);
 
 #endif

@@ -75,12 +75,22 @@ enum http_key {
 	HTTP_LISTEN,
 	HTTP_TOKENS,
 	HTTP_TIMEOUT,
+	HTTP_RATE,
+	HTTP_BURST,
+	HTTP_CONNECTIONS,
+	HTTP_CLIENT_CONNECTIONS,
+	HTTP_STREAM_MAX,
 };
 
 static const char *const http_keys[] = {
     [HTTP_LISTEN] = "listen",
     [HTTP_TOKENS] = "tokens",
     [HTTP_TIMEOUT] = "timeout",
+    [HTTP_RATE] = "rate",
+    [HTTP_BURST] = "burst",
+    [HTTP_CONNECTIONS] = "connections",
+    [HTTP_CLIENT_CONNECTIONS] = "client_connections",
+    [HTTP_STREAM_MAX] = "stream_max",
 };
 
 static const char *const member_keys[] = {
@@ -566,6 +576,34 @@ static bool valid_http_listen(const char *s, size_t len)
 	return strspn(s, "0123456789.") == hlen || (hlen == 9 && memcmp(s, "localhost", 9) == 0);
 }
 
+/* The bounds of loket-http's clients: a number each, range-checked. */
+static int parse_http_bound(struct config_parser *cp, enum http_key key, const char *v, size_t vlen,
+                            const char *qv, char *err, size_t errlen)
+{
+	struct config *cfg = cp->cfg;
+	const struct {
+		unsigned *to, min, max;
+		const char *unit;
+	} bounds[] = {
+	    [HTTP_RATE] = {&cfg->http_rate, 1, 100000, "requests a second"},
+	    [HTTP_BURST] = {&cfg->http_burst, 1, 100000, "requests"},
+	    [HTTP_CONNECTIONS] = {&cfg->http_connections, 1, 1024, "connections"},
+	    [HTTP_CLIENT_CONNECTIONS] = {&cfg->http_client_connections, 1, 1024, "connections"},
+	    [HTTP_STREAM_MAX] = {&cfg->http_stream_max_s, 1, 86400, "seconds"},
+	};
+	unsigned long n = 0;
+	size_t i = 0;
+
+	assert(key < sizeof(bounds) / sizeof(bounds[0]) && bounds[key].to);
+	while (i < vlen && i < 6 && v[i] >= '0' && v[i] <= '9')
+		n = n * 10 + (unsigned long)(v[i++] - '0');
+	if (i != vlen || n < bounds[key].min || n > bounds[key].max)
+		return fail(cp, err, errlen, "%s %s in [http] is not a number of %s from %u to %u",
+		            http_keys[key], qv, bounds[key].unit, bounds[key].min, bounds[key].max);
+	*bounds[key].to = (unsigned)n;
+	return 0;
+}
+
 static int parse_http_key(struct config_parser *cp, enum http_key key, const char *v, size_t vlen,
                           const char *qv, char *err, size_t errlen)
 {
@@ -598,6 +636,12 @@ static int parse_http_key(struct config_parser *cp, enum http_key key, const cha
 		cfg->http_timeout_s = (unsigned)t;
 		return 0;
 	}
+	case HTTP_RATE:
+	case HTTP_BURST:
+	case HTTP_CONNECTIONS:
+	case HTTP_CLIENT_CONNECTIONS:
+	case HTTP_STREAM_MAX:
+		return parse_http_bound(cp, key, v, vlen, qv, err, errlen);
 	}
 	assert(!"unreachable");
 	return LOKET_E_CONFIG;
@@ -676,6 +720,11 @@ int config_parse_begin(struct config_parser **out, const char *file, const char 
 	copy_bytes(cp->cfg->http_listen, sizeof(cp->cfg->http_listen), "127.0.0.1:8470", 14);
 	copy_bytes(cp->http_tokens_raw, sizeof(cp->http_tokens_raw), "http.tokens", 11);
 	cp->cfg->http_timeout_s = CONFIG_HTTP_TIMEOUT_DEFAULT;
+	cp->cfg->http_rate = CONFIG_HTTP_RATE_DEFAULT;
+	cp->cfg->http_burst = CONFIG_HTTP_BURST_DEFAULT;
+	cp->cfg->http_connections = CONFIG_HTTP_CONNECTIONS_DEFAULT;
+	cp->cfg->http_client_connections = CONFIG_HTTP_CLIENT_CONNECTIONS_DEFAULT;
+	cp->cfg->http_stream_max_s = CONFIG_HTTP_STREAM_MAX_DEFAULT;
 	*out = cp;
 	cp = NULL;
 cleanup:

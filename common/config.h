@@ -23,7 +23,13 @@
  *   [http]                          ; optional: read by loket-http only
  *   listen = 127.0.0.1:8470         ; ADDRESS:PORT (IPv4, localhost or [IPv6])
  *   tokens = http.tokens            ; the bearer token file; default "http.tokens"
- *   timeout = 10                    ; seconds of silence before a connection is dropped
+ *   timeout = 10                    ; seconds of silence before a connection is dropped,
+ *                                   ; and the longest a request may take to arrive
+ *   rate = 100                      ; requests a second per client (token, else address)
+ *   burst = 200                     ; requests a client may make at once, above the rate
+ *   connections = 64                ; connections at once, in all (1..1024)
+ *   client_connections = 16         ; connections at once from one address (1..1024)
+ *   stream_max = 3600               ; seconds an event stream lasts before it ends
  *
  * Endpoints are tcp://HOST:PORT: an IPv4 address, [IPv6], or a host name
  * (listen also '*'), and a port 1..65535. The file must be a regular file
@@ -42,11 +48,16 @@
 
 #include "proto/limits.h"
 
-#define CONFIG_ENDPOINT_MAX         256
-#define CONFIG_HTTP_LISTEN_MAX      64
-#define CONFIG_HTTP_TIMEOUT_MIN     1u
-#define CONFIG_HTTP_TIMEOUT_MAX     3600u
-#define CONFIG_HTTP_TIMEOUT_DEFAULT 10u
+#define CONFIG_ENDPOINT_MAX                    256
+#define CONFIG_HTTP_LISTEN_MAX                 64
+#define CONFIG_HTTP_TIMEOUT_MIN                1u
+#define CONFIG_HTTP_TIMEOUT_MAX                3600u
+#define CONFIG_HTTP_TIMEOUT_DEFAULT            10u
+#define CONFIG_HTTP_RATE_DEFAULT               100u
+#define CONFIG_HTTP_BURST_DEFAULT              200u
+#define CONFIG_HTTP_CONNECTIONS_DEFAULT        64u
+#define CONFIG_HTTP_CLIENT_CONNECTIONS_DEFAULT 16u
+#define CONFIG_HTTP_STREAM_MAX_DEFAULT         3600u
 
 struct config_member {
 	char name[LOKET_MAX_NAME_LEN + 1];
@@ -68,6 +79,11 @@ struct config {
 	char http_listen[CONFIG_HTTP_LISTEN_MAX]; /* [http] listen, default 127.0.0.1:8470 */
 	char http_tokens[PATH_MAX];               /* [http] tokens, resolved */
 	unsigned http_timeout_s;                  /* [http] timeout */
+	unsigned http_rate;                       /* [http] rate, requests a second per client */
+	unsigned http_burst;                      /* [http] burst */
+	unsigned http_connections;                /* [http] connections */
+	unsigned http_client_connections;         /* [http] client_connections */
+	unsigned http_stream_max_s;               /* [http] stream_max */
 	size_t n_members;
 	struct config_member *members;
 };

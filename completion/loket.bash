@@ -105,7 +105,7 @@ _loket() {
 		COMPREPLY=($(compgen -W "$_loket_asker_kinds" -- "$cur"))
 		return
 		;;
-	--db)
+	--db | -o)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -126,6 +126,7 @@ _loket() {
 
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W "$(_loket_options "$prog" "$cmd") --help" -- "$cur"))
+		[[ $cmd == export && $cur == - ]] && COMPREPLY+=(-o)
 		return
 	fi
 
@@ -133,6 +134,9 @@ _loket() {
 	case $cmd in
 	get | list | put | del)
 		[[ $n_args == 0 ]] && COMPREPLY=($(compgen -W "$_loket_collections" -- "$cur"))
+		;;
+	export)
+		COMPREPLY=($(compgen -W "$_loket_collections" -- "$cur")) # COLL...
 		;;
 	show)
 		# COLL/OWNER/ID: the collection, then the owner.

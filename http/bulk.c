@@ -31,6 +31,7 @@ static const uint8_t put_prefix[] = {0x82, 0xa3, 'c',  'm', 'd', 0xa3, 'p',
 
 struct bulk {
 	struct ctl_pool *pool;
+	struct bell *bell;
 	struct token_grant grant;
 	char *line; /* the line being read, BULK_LINE_MAX + 1 bytes */
 	size_t line_len;
@@ -48,7 +49,7 @@ struct bulk {
 	char message[1536];
 };
 
-struct bulk *bulk_new(struct ctl_pool *pool, const struct token_grant *grant)
+struct bulk *bulk_new(struct ctl_pool *pool, struct bell *bell, const struct token_grant *grant)
 {
 	static const uint8_t room[BULK_HEAD];
 	struct bulk *b = calloc(1, sizeof(*b));
@@ -56,6 +57,7 @@ struct bulk *bulk_new(struct ctl_pool *pool, const struct token_grant *grant)
 	if (!b)
 		abort();
 	b->pool = pool;
+	b->bell = bell;
 	b->grant = *grant;
 	b->line = malloc(BULK_LINE_MAX + 1);
 	if (!b->line)
@@ -112,8 +114,10 @@ static int send_batch(struct bulk *b)
 	b->batch.size = BULK_HEAD;
 	b->batch_n = 0;
 	if (rc == 0) {
-		b->changed +=
-		    (unsigned long long)json_integer_value(json_object_get(result, "changed"));
+		json_int_t changed = json_integer_value(json_object_get(result, "changed"));
+		if (changed > 0)
+			bell_ring(b->bell);
+		b->changed += (unsigned long long)changed;
 		b->unchanged +=
 		    (unsigned long long)json_integer_value(json_object_get(result, "unchanged"));
 		b->changesets +=

@@ -21,12 +21,14 @@
 
 #include <jansson.h>
 
+#include "http/bell.h"
 #include "http/ctl.h"
 #include "http/tokens.h"
 
 struct bulk;
 
-struct bulk *bulk_new(struct ctl_pool *pool, const struct token_grant *grant);
+/* A bulk write through pool with grant's scope; each batch that changed something rings bell. */
+struct bulk *bulk_new(struct ctl_pool *pool, struct bell *bell, const struct token_grant *grant);
 void bulk_free(struct bulk *b);
 
 /* Takes the next part of the body; after a failure the rest is read and ignored. */

@@ -217,3 +217,16 @@ int ctl_call(struct ctl *c, const json_t *req, int timeout_ms, json_t **result, 
 	msgpack_sbuffer_destroy(&buf);
 	return rc;
 }
+
+int ctl_pool_call(struct ctl_pool *p, const json_t *req, int timeout_ms, json_t **result, char *err,
+                  size_t errlen)
+{
+	struct ctl *c = ctl_get(p, err, errlen);
+	int rc = LOKET_E_UNAVAILABLE;
+
+	*result = NULL;
+	if (c)
+		rc = ctl_call(c, req, timeout_ms, result, NULL, err, errlen);
+	ctl_put(p, c);
+	return rc;
+}

@@ -38,6 +38,9 @@ void ctl_put(struct ctl_pool *p, struct ctl *c);
  */
 int ctl_call(struct ctl *c, const json_t *req, int timeout_ms, json_t **result, long *index,
              char *err, size_t errlen);
+/* ctl_call on a socket borrowed from p for the call (LOKET_E_UNAVAILABLE if none can be made). */
+int ctl_pool_call(struct ctl_pool *p, const json_t *req, int timeout_ms, json_t **result, char *err,
+                  size_t errlen);
 /* ctl_call for a request already encoded as one msgpack map. */
 int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, json_t **result,
                  long *index, char *err, size_t errlen);

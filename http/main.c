@@ -73,6 +73,11 @@ int main(int argc, char *argv[])
 	    .data_dir = cfg->data,
 	    .tokens_path = cfg->http_tokens,
 	    .timeout_s = cfg->http_timeout_s,
+	    .rate = cfg->http_rate,
+	    .burst = cfg->http_burst,
+	    .connections = cfg->http_connections,
+	    .client_connections = cfg->http_client_connections,
+	    .stream_max_s = cfg->http_stream_max_s,
 	};
 	if (server_start(&o, &srv, errbuf, sizeof(errbuf)) < 0) {
 		log_error("http: %s", errbuf);

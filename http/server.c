@@ -1,16 +1,19 @@
 /*
  * The HTTP server. libmicrohttpd parses HTTP (request line, headers,
- * chunked bodies) within a fixed memory budget per connection; this file
- * sees each request as a route, its path segments, its query and its
- * body. A request's life: the first call of the access handler finds the
- * route, checks the query's names and the bearer token, and refuses at once
- * what cannot succeed (401, 403, 404, 405, a Content-Length beyond the
- * bound: 413), so a refused body is never read; the calls with body data
- * append it (bounded) or stream it into a bulk write; the last call runs
- * the route and queues its JSON. Every route is a few control requests to
- * loketd, made on this connection's thread, so a slow loketd holds only the
- * connections that wait for it, and a slow client holds only its own
- * thread, never loketd's loop.
+ * chunked bodies) within a fixed memory budget per connection and caps the
+ * connections, in all and per address; this file sees each request as a
+ * route, its path segments, its query and its body. A request's life: the
+ * first call of the access handler takes it from its client's rate (429),
+ * finds the route, checks the query's names and the bearer token, and
+ * refuses at once what cannot succeed (401, 403, 404, 405, a
+ * Content-Length beyond the bound: 413), so a refused body is never read;
+ * the calls with body data append it (bounded) or stream it into a bulk
+ * write; the last call runs the route and queues its JSON, or the
+ * streaming response it made (http/stream.h). Until then the request is
+ * under the guard's deadline (http/guard.h). Every route is a few control
+ * requests to loketd, made on this connection's thread, so a slow loketd
+ * holds only the connections that wait for it, and a slow client holds
+ * only its own thread, never loketd's loop.
  */
 #include "http/server.h"
 
@@ -29,10 +32,14 @@
 
 #include "common/log.h"
 #include "common/op_check.h"
+#include "http/bell.h"
 #include "http/bulk.h"
 #include "http/ctl.h"
+#include "http/guard.h"
 #include "http/openapi.h"
+#include "http/ratelimit.h"
 #include "http/reply.h"
+#include "http/stream.h"
 #include "http/tokens.h"
 #include "proto/error.h"
 #include "proto/limits.h"
@@ -48,6 +55,10 @@ struct server {
 	struct MHD_Daemon *mhd;
 	struct ctl_pool *pool;
 	struct tokens *tokens;
+	struct bell *bell;           /* rung by each write made here */
+	struct guard *guard;         /* each request's deadline to arrive */
+	struct ratelimit *ratelimit; /* each client's requests */
+	unsigned heartbeat_ms, stream_max_s;
 	pthread_mutex_t log_lock; /* the denial log's rate */
 	time_t log_second;
 	unsigned log_count, log_dropped;
@@ -78,8 +89,11 @@ struct request {
 	const struct route *route;
 	char seg[HTTP_MAX_SEGMENTS][HTTP_SEGMENT_MAX + 1];
 	struct token_grant grant;
-	int answered; /* a response was queued */
-	int too_big;  /* the body passed its bound (or came where none is taken) */
+	struct guard_conn *guarded;  /* the connection's deadline, NULL if unknown */
+	struct MHD_Response *stream; /* what a streaming route answers with */
+	unsigned retry_after_s;      /* a 429's Retry-After */
+	int answered;                /* a response was queued */
+	int too_big;                 /* the body passed its bound (or came where none is taken) */
 	char *body;
 	size_t body_len;
 	struct bulk *bulk;
@@ -173,6 +187,11 @@ static enum MHD_Result send_json(struct request *r, unsigned status, json_t *bod
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 		                        "Bearer realm=\"loket\"");
+	if (r->retry_after_s) {
+		char secs[16];
+		snprintf(secs, sizeof(secs), "%u", r->retry_after_s);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
+	}
 	enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
 	MHD_destroy_response(resp);
 	r->answered = 1;
@@ -182,17 +201,53 @@ static enum MHD_Result send_json(struct request *r, unsigned status, json_t *bod
 /* One control request; the daemon's code, with its sentence in err. */
 static int call(struct request *r, json_t *req_take, json_t **result, char *err, size_t errlen)
 {
-	struct ctl *c = ctl_get(r->server->pool, err, errlen);
-	int rc = LOKET_E_UNAVAILABLE;
-
-	*result = NULL;
 	if (!req_take)
 		abort();
-	if (c)
-		rc = ctl_call(c, req_take, CTL_TIMEOUT_MS, result, NULL, err, errlen);
-	ctl_put(r->server->pool, c);
+	int rc = ctl_pool_call(r->server->pool, req_take, CTL_TIMEOUT_MS, result, err, errlen);
 	json_decref(req_take);
 	return rc;
+}
+
+/* Whether the Accept header names the media type (parameters and q values aside). */
+static int accepts(struct request *r, const char *type)
+{
+	const char *h =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	size_t n = strlen(type);
+
+	for (const char *p = h; p && *p;) {
+		p += strspn(p, " \t,");
+		size_t len = strcspn(p, ";, \t");
+		if (len == n && !strncasecmp(p, type, n))
+			return 1;
+		p += strcspn(p, ",");
+	}
+	return 0;
+}
+
+/* Where a streaming route reads from and how long it may last. */
+static struct stream_source stream_source(struct request *r)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	struct stream_source src = {
+	    .pool = r->server->pool,
+	    .bell = r->server->bell,
+	    .fd = ci ? ci->connect_fd : -1,
+	    .heartbeat_ms = r->server->heartbeat_ms,
+	    .max_s = r->server->stream_max_s,
+	};
+	return src;
+}
+
+/* A streaming route's answer: r->stream, or the body of its refusal. */
+static json_t *streamed(struct request *r, struct MHD_Response *resp, json_t *error,
+                        unsigned *status)
+{
+	r->stream = resp;
+	if (resp)
+		*status = 200;
+	return error;
 }
 
 /* A control request whose result is the response body as it is. */
@@ -300,6 +355,18 @@ static json_t *route_list(struct request *r, unsigned *status)
 	json_t *body = check_path(r, 1, -1, status);
 	if (body)
 		return body;
+	if (accepts(r, "application/x-ndjson")) {
+		struct stream_source src = stream_source(r);
+		json_t *error = NULL;
+		if (arg(r, "limit"))
+			return error_body(
+			    LOKET_E_BAD_REQUEST, status,
+			    "limit does not apply to application/x-ndjson, which gives "
+			    "every entity after the cursor");
+		struct MHD_Response *resp = stream_list_new(&src, r->seg[1], arg(r, "owner"),
+		                                            arg(r, "after"), &error, status);
+		return streamed(r, resp, error, status);
+	}
 	json_t *req = json_pack("{s:s, s:s}", "cmd", "page", "coll", r->seg[1]);
 	arg_into(r, req, "after", "after");
 	arg_into(r, req, "owner", "owner");
@@ -310,7 +377,10 @@ static json_t *route_list(struct request *r, unsigned *status)
 
 static json_t *put_ops(struct request *r, json_t *op_take, unsigned *status)
 {
-	return relay(r, json_pack("{s:s, s:[o]}", "cmd", "put", "ops", op_take), status);
+	json_t *body = relay(r, json_pack("{s:s, s:[o]}", "cmd", "put", "ops", op_take), status);
+	if (*status == 200)
+		bell_ring(r->server->bell);
+	return body;
 }
 
 static json_t *route_put(struct request *r, unsigned *status)
@@ -418,10 +488,29 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The change feed as server-sent events (http/stream.h). */
+static json_t *changes_stream(struct request *r, unsigned *status)
+{
+	const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+	struct stream_source src = stream_source(r);
+	json_t *error = NULL;
+
+	if (arg(r, "wait") || arg(r, "limit"))
+		return error_body(LOKET_E_BAD_REQUEST, status,
+		                  "wait and limit do not apply to text/event-stream, which sends "
+		                  "every change as it comes");
+	/* A reconnecting EventSource sends the URL it began with and the id it got to. */
+	const char *since = last && last[0] ? last : arg(r, "since");
+	struct MHD_Response *resp =
+	    stream_changes_new(&src, since, arg(r, "coll"), arg(r, "owner"), &error, status);
+	return streamed(r, resp, error, status);
+}
+
 /*
  * The long poll asks loketd again every HTTP_POLL_MS until something
- * changed or the wait is over: each ask is a read of the ver index that
- * finds nothing, and loketd's loop is never held for this request.
+ * changed or the wait is over (at once when a write is made here): each
+ * ask is a read of the ver index that finds nothing, and loketd's loop is
+ * never held for this request.
  */
 static json_t *route_changes(struct request *r, unsigned *status)
 {
@@ -432,12 +521,16 @@ static json_t *route_changes(struct request *r, unsigned *status)
 
 	if (coll && op_check_coll(coll, err, sizeof(err)) < 0)
 		return error_body(LOKET_E_BAD_REQUEST, status, "%s", err);
+	if (accepts(r, "text/event-stream"))
+		return changes_stream(r, status);
 	if (arg_number(r, "wait", 0, HTTP_MAX_WAIT_S, &wait_s, &body, status) < 0 ||
 	    arg_number(r, "limit", 1, HTTP_LIMIT_MAX, &limit, &body, status) < 0)
 		return body;
 	long long deadline = now_ms() + (wait_s > 0 ? wait_s * 1000 : 0);
 	json_t *since = arg(r, "since") ? json_string(arg(r, "since")) : json_null();
+	int logged = 0;
 	for (;;) {
+		uint64_t seen = bell_count(r->server->bell);
 		json_t *req = json_pack("{s:s, s:O}", "cmd", "changes", "since", since);
 		arg_into(r, req, "coll", "coll");
 		arg_into(r, req, "owner", "owner");
@@ -451,12 +544,23 @@ static json_t *route_changes(struct request *r, unsigned *status)
 		if (json_array_size(json_object_get(result, "changes")) > 0 || now_ms() >= deadline)
 			break;
 		/* Nothing yet: go on from the cursor given, which may have passed filtered rows. */
+		json_t *more = json_object_get(result, "more");
 		json_decref(since);
 		since = json_incref(json_object_get(result, "cursor"));
+		if (json_is_true(more)) {
+			json_decref(result);
+			result = NULL;
+			continue;
+		}
+		if (!logged++)
+			log_debug("http: a long poll waits for changes after %s",
+			          json_string_value(since));
+		long long left = deadline - now_ms();
+		if (bell_wait(r->server->bell, seen,
+		              left < HTTP_POLL_MS ? (long)left : HTTP_POLL_MS) < 0)
+			break; /* loket-http stops: answer with the nothing found */
 		json_decref(result);
 		result = NULL;
-		struct timespec ts = {0, HTTP_POLL_MS * 1000000L};
-		nanosleep(&ts, NULL);
 	}
 	json_decref(since);
 	*status = 200;
@@ -569,14 +673,52 @@ static const char *peer_address(struct request *r, char *buf, size_t len)
 }
 
 /*
+ * Takes the request from its client's bucket: the client is the token's
+ * name for a valid token, else the peer's address, an IPv6 address by its
+ * /64 (what one host holds). NULL if it may go on, else a 429's body.
+ */
+static json_t *rate_check(struct request *r, int token_ok, const char *method, const char *url,
+                          unsigned *status)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char client[RATELIMIT_KEY_MAX + 1], addr[INET6_ADDRSTRLEN + 1] = "?";
+	int v6 = ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6;
+
+	if (v6) {
+		struct in6_addr a = ((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr;
+		memset(a.s6_addr + 8, 0, 8);
+		inet_ntop(AF_INET6, &a, addr, sizeof(addr));
+	} else {
+		peer_address(r, addr, sizeof(addr));
+	}
+	if (token_ok)
+		snprintf(client, sizeof(client), "token %s", r->grant.name);
+	else
+		snprintf(client, sizeof(client), "address %s%s", addr, v6 ? "/64" : "");
+	if (ratelimit_take(r->server->ratelimit, client, now_ms(), &r->retry_after_s) == 0)
+		return NULL;
+	log_denial(r->server, "%s %s from %s: %s is over its rate", method, url, addr, client);
+	return error_body(LOKET_E_RATE_LIMITED, status,
+	                  "too many requests from %s; try again in %u s (Retry-After)", client,
+	                  r->retry_after_s);
+}
+
+/*
  * The checks of a request's first call. NULL if it may go on, else the
  * body of the refusal (and its status).
  */
 static json_t *admit(struct request *r, const char *url, const char *method, unsigned *status)
 {
 	char addr[INET6_ADDRSTRLEN + 1], q[ERROR_QUOTE_SIZE];
-	unsigned st = find_route(r, url, method);
+	size_t len = 0;
+	const char *token = bearer(r, &len);
+	int token_ok = token && tokens_check(r->server->tokens, token, len, &r->grant) == 0;
+	json_t *refusal = rate_check(r, token_ok, method, url, status);
 
+	if (refusal)
+		return refusal;
+	unsigned st = find_route(r, url, method);
 	if (st == MHD_HTTP_NOT_FOUND)
 		return error_body(LOKET_E_NOT_FOUND, status,
 		                  "no such resource %s (see /v1/openapi.json)",
@@ -593,9 +735,7 @@ static json_t *admit(struct request *r, const char *url, const char *method, uns
 		                  r->route->args[0] ? r->route->args : "");
 	if (r->route->access == ACCESS_PUBLIC)
 		return NULL;
-	size_t len = 0;
-	const char *token = bearer(r, &len);
-	if (!token || tokens_check(r->server->tokens, token, len, &r->grant) < 0) {
+	if (!token_ok) {
 		log_denial(r->server, "%s %s from %s: %s", method, url,
 		           peer_address(r, addr, sizeof(addr)),
 		           token ? "unknown token" : "no bearer token");
@@ -626,7 +766,7 @@ static json_t *admit(struct request *r, const char *url, const char *method, uns
 		                        "the body is larger than %llu bytes", max)
 		           : error_body(LOKET_E_TOO_BIG, status, "this resource takes no body");
 	if (r->route->access == ACCESS_BULK)
-		r->bulk = bulk_new(r->server->pool, &r->grant);
+		r->bulk = bulk_new(r->server->pool, r->server->bell, &r->grant);
 	log_debug("http: %s %s by %s", method, url, r->grant.name);
 	return NULL;
 }
@@ -645,10 +785,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			abort();
 		r->server = cls;
 		r->conn = conn;
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		r->guarded = ci ? ci->socket_context : NULL;
 		*con_cls = r;
 		json_t *refusal = admit(r, url, method, &status);
 		if (refusal)
 			return send_json(r, status, refusal);
+		/* A bulk body is read while it is applied, at loketd's pace, not by a deadline. */
+		if (r->bulk)
+			guard_hold(r->server->guard, r->guarded);
 		return MHD_YES;
 	}
 	if (r->answered) {
@@ -683,7 +829,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		    reply_error(LOKET_E_TOO_BIG, r->route->access == ACCESS_WRITE
 		                                     ? "the body is larger than 1048576 bytes"
 		                                     : "this resource takes no body"));
+	guard_hold(r->server->guard, r->guarded);
 	json_t *body = r->route->fn(r, &status);
+	if (r->stream) {
+		enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_OK, r->stream);
+		MHD_destroy_response(r->stream);
+		r->stream = NULL;
+		r->answered = 1;
+		return rc;
+	}
 	return send_json(r, status, body);
 }
 
@@ -697,10 +851,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	if (!r)
 		return;
+	guard_next(r->server->guard, r->guarded);
 	bulk_free(r->bulk);
 	free(r->body);
 	free(r);
 	*con_cls = NULL;
+}
+
+/* Each connection is known to the guard from its start to its close. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = ci ? guard_add(s->guard, ci->connect_fd) : NULL;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		guard_remove(s->guard, *socket_context);
+		*socket_context = NULL;
+	}
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -766,16 +937,32 @@ int server_start(const struct server_options *o, struct server **out, char *err,
 		return rc;
 	}
 	s->tokens = tokens_new(o->tokens_path);
+	s->bell = bell_new();
+	s->ratelimit = ratelimit_new(o->rate, o->burst);
+	/*
+	 * A quiet event stream sends a comment every half timeout (at most 15 s):
+	 * libmicrohttpd drops a stream whose callback kept it silent for longer
+	 * than timeout, and proxies drop quiet connections too.
+	 */
+	s->heartbeat_ms = o->timeout_s * 500u < 15000u ? o->timeout_s * 500u : 15000u;
+	s->stream_max_s = o->stream_max_s;
+	s->guard = guard_new(o->timeout_s);
+	if (!s->guard) {
+		snprintf(err, errlen, "cannot start the watchdog thread");
+		server_stop(s);
+		return -EAGAIN;
+	}
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 	                 MHD_USE_POLL | MHD_USE_ERROR_LOG |
 	                 (sa.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-	s->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
-	                          (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-	                          (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-	                          o->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	                          (size_t)HTTP_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED,
-	                          on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-	                          MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+	    MHD_OPTION_CONNECTION_LIMIT, o->connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    o->client_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+	    on_connection, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_END);
 	if (!s->mhd) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
 		         errno ? strerror(errno) : "libmicrohttpd refused to start");
@@ -790,8 +977,13 @@ void server_stop(struct server *s)
 {
 	if (!s)
 		return;
+	if (s->bell)
+		bell_close(s->bell); /* long polls and streams end, so that the stop is not held */
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
+	guard_free(s->guard);
+	ratelimit_free(s->ratelimit);
+	bell_free(s->bell);
 	tokens_free(s->tokens);
 	ctl_pool_free(s->pool);
 	pthread_mutex_destroy(&s->log_lock);

@@ -73,6 +73,8 @@ const char *loket_strerror(int code)
 		return "The data directory is in use by another process";
 	case LOKET_E_DAMAGED:
 		return "The store is damaged";
+	case LOKET_E_RATE_LIMITED:
+		return "Too many requests";
 	default:
 		break;
 	}

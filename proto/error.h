@@ -67,6 +67,7 @@ enum loket_error {
 	LOKET_E_DENIED,                    /* no valid credentials, or not allowed */
 	LOKET_E_LOCKED,                    /* another process holds the data directory */
 	LOKET_E_DAMAGED,                   /* the store failed its integrity check */
+	LOKET_E_RATE_LIMITED,              /* a client asked more often than it may */
 	LOKET_E_LAST,
 };
 

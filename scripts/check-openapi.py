@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks http/openapi.json without a validator package (Debian 12 has
 none): it parses, is OpenAPI 3.0, every operation has a summary and
-responses, every path parameter is declared, every $ref resolves, and every
+responses (429 among them: every request is rate-limited), every path
+parameter is declared, every $ref resolves, and every
 route in http/server.c's table is described (and nothing else is).
 
   scripts/check-openapi.py [REPO]
@@ -48,6 +49,8 @@ for path, item in doc.get("paths", {}).items():
         described.add((method.upper(), re.sub(r"{\w+}", "*", path)))
         if "summary" not in op or not op.get("responses"):
             problems.append("%s %s lacks a summary or responses" % (method, path))
+        elif "429" not in op["responses"]:
+            problems.append("%s %s lacks 429 (every request is rate-limited)" % (method, path))
         declared = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
         if declared != names:
             problems.append("%s %s declares path parameters %s, the path has %s" % (method, path, sorted(declared), sorted(names)))

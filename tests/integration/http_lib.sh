@@ -26,12 +26,16 @@ trap http_cleanup EXIT
 
 # http_node DIR NAME: a node with [http] on a free port (HTTP_PORT), a
 # write:* token ($WRITE), a read token ($READ) and a write:expert token
-# ($WEXPERT); starts loketd and loket-http.
+# ($WEXPERT); starts loketd and loket-http. $HTTP_CONF, if set, is more
+# lines of [http] (like "rate = 5"), $NODE_CONF one more line of [node]
+# (like "log_level = debug").
 http_node() {
 	local dir=$1 name=$2
 	init_node "$dir" "$name"
+	[ -z "${NODE_CONF:-}" ] || sed -i "/^\[node\]\$/a $NODE_CONF" "$dir/loket.conf"
 	HTTP_PORT=$(free_port)
-	printf '\n[http]\nlisten = 127.0.0.1:%s\ntimeout = 2\n' "$HTTP_PORT" >>"$dir/loket.conf"
+	printf '\n[http]\nlisten = 127.0.0.1:%s\ntimeout = 2\n%s\n' "$HTTP_PORT" "${HTTP_CONF:-}" \
+		>>"$dir/loket.conf"
 	WRITE=$(loket_in "$dir" token add writer --scope 'write:*')
 	READ=$(loket_in "$dir" token add reader --scope read)
 	WEXPERT=$(loket_in "$dir" token add experts --scope write:expert)

@@ -33,6 +33,7 @@ assert_eq "--help --version -c" "$(complete_line loket -)" "global options"
 assert_eq "--help --json --kind --limit --status --topic" "$(complete_line loket board --)" \
 	"options of board"
 assert_eq "--db --help --json" "$(complete_line loket verify --)" "options of verify"
+assert_eq "--help --owner -o" "$(complete_line loket export -)" "options of export"
 
 # Collections: the ones the desk's schema knows.
 schema=$(grep -o '{"[a-z_]*", [a-z_]*_rules}' "$LOKET_SRC/desk/schema.c" | cut -d'"' -f2 |
@@ -41,6 +42,9 @@ schema=$(grep -o '{"[a-z_]*", [a-z_]*_rules}' "$LOKET_SRC/desk/schema.c" | cut -
 assert_eq "$schema" "$(complete_line loket get "")" "collections after get"
 assert_eq "$schema" "$(complete_line loket search x --coll "")" "collections after --coll"
 assert_eq "" "$(complete_line loket get expert "")" "nothing after get COLL"
+assert_eq "$schema" "$(complete_line loket export expert "")" "collections after export COLL"
+: >"$T/out.jsonl"
+assert_eq "$T/out.jsonl" "$(complete_line loket export -o "$T/out")" "a file after export -o"
 assert_eq "expert/" "$(complete_line loket show ex)" "show: the collection first"
 
 # Members: the node and its roster, from -c FILE or $LOKET_CONF.

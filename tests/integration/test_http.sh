@@ -125,8 +125,8 @@ assert_eq soil1 "$(jqb '.[0].id')" "match"
 expect_http 404 GET /v1/match/a/nope "$READ"
 
 # Malformed HTTP and slow clients: refused, dropped, and the node answers.
-python3 "$PROBE" "$HTTP_PORT" "$READ" malformed || fail "malformed HTTP"
-python3 "$PROBE" "$HTTP_PORT" "$READ" slow 20 2 || fail "slow clients"
+python3 "$PROBE" "$HTTP_PORT" "$WRITE" malformed || fail "malformed HTTP"
+python3 "$PROBE" "$HTTP_PORT" "$READ" slow 10 2 || fail "slow clients"
 loket_in "$T/a" status >/dev/null || fail "loketd does not answer after the HTTP abuse"
 
 # loketd down: 503, and back once it is up again.

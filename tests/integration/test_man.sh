@@ -37,8 +37,8 @@ for what in SIGTERM SIGHUP "EXIT STATUS" FILES LOGGING READY=1 WATCHDOG=1; do
 	assert_contains "$page" "$what" "loketd(8)"
 done
 
-# loket.conf(5) and the example: every key of [node] and [member NAME].
-keys=$(sed -n 's/^ *\[\(NODE\|MEMBER\)_[A-Z_]*\] = "\([a-z_]*\)",$/\2/p' "$LOKET_SRC/common/config.c" |
+# loket.conf(5) and the example: every key of [node], [member NAME] and [http].
+keys=$(sed -n 's/^ *\[\(NODE\|MEMBER\|HTTP\)_[A-Z_]*\] = "\([a-z_]*\)",$/\2/p' "$LOKET_SRC/common/config.c" |
 	sort -u)
 [ "$(wc -l <<<"$keys")" -ge 8 ] || fail "too few keys found in common/config.c: $keys"
 for key in $keys; do

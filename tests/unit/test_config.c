@@ -333,6 +333,46 @@ static void test_err_sync_interval(void **state)
 	               "(1..3600)");
 }
 
+/* The bounds of loket-http's clients: defaults, values, and each range refused. */
+static void test_http_bounds(void **state)
+{
+	(void)state;
+	struct config *cfg;
+	char err[512] = "";
+	assert_int_equal(parse_text("[node]\nname = a\n", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->http_rate, CONFIG_HTTP_RATE_DEFAULT);
+	assert_int_equal(cfg->http_burst, CONFIG_HTTP_BURST_DEFAULT);
+	assert_int_equal(cfg->http_connections, CONFIG_HTTP_CONNECTIONS_DEFAULT);
+	assert_int_equal(cfg->http_client_connections, CONFIG_HTTP_CLIENT_CONNECTIONS_DEFAULT);
+	assert_int_equal(cfg->http_stream_max_s, CONFIG_HTTP_STREAM_MAX_DEFAULT);
+	config_free(cfg);
+	assert_int_equal(parse_text("[node]\nname = a\n[http]\nrate = 5\nburst = 1\nconnections = "
+	                            "1024\nclient_connections = 2\nstream_max = 86400\n",
+	                            &cfg, err, sizeof(err)),
+	                 0);
+	assert_int_equal(cfg->http_rate, 5);
+	assert_int_equal(cfg->http_burst, 1);
+	assert_int_equal(cfg->http_connections, 1024);
+	assert_int_equal(cfg->http_client_connections, 2);
+	assert_int_equal(cfg->http_stream_max_s, 86400);
+	config_free(cfg);
+	assert_rejects("[node]\nname = a\n[http]\nrate = 0\n",
+	               "t.conf:4: rate \"0\" in [http] is not a number of requests a second from 1 "
+	               "to 100000");
+	assert_rejects("[node]\nname = a\n[http]\nburst = 100001\n",
+	               "t.conf:4: burst \"100001\" in [http] is not a number of requests from 1 to "
+	               "100000");
+	assert_rejects("[node]\nname = a\n[http]\nconnections = 1025\n",
+	               "t.conf:4: connections \"1025\" in [http] is not a number of connections "
+	               "from 1 to 1024");
+	assert_rejects("[node]\nname = a\n[http]\nclient_connections = 2x\n",
+	               "t.conf:4: client_connections \"2x\" in [http] is not a number of "
+	               "connections from 1 to 1024");
+	assert_rejects("[node]\nname = a\n[http]\nstream_max = 99999999999\n",
+	               "t.conf:4: stream_max \"99999999999\" in [http] is not a number of seconds "
+	               "from 1 to 86400");
+}
+
 /* After a rejected line the parser keeps the first message, and finish repeats it. */
 static void test_finish_after_error(void **state)
 {
@@ -632,6 +672,7 @@ int main(void)
 	    cmocka_unit_test(test_err_duplicate_member),
 	    cmocka_unit_test(test_err_sync_interval),
 	    cmocka_unit_test(test_finish_after_error),
+	    cmocka_unit_test(test_http_bounds),
 	    cmocka_unit_test(test_member_lookup),
 	    cmocka_unit_test(test_many_members),
 	    cmocka_unit_test(test_key_codec),
