@@ -14,6 +14,7 @@ struct bell {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	uint64_t count;
+	unsigned waiting; /* threads in bell_wait */
 	int closed;
 };
 
@@ -49,6 +50,14 @@ uint64_t bell_count(struct bell *b)
 	return n;
 }
 
+unsigned bell_waiting(struct bell *b)
+{
+	pthread_mutex_lock(&b->lock);
+	unsigned n = b->waiting;
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
 void bell_ring(struct bell *b)
 {
 	pthread_mutex_lock(&b->lock);
@@ -78,8 +87,10 @@ int bell_wait(struct bell *b, uint64_t seen, long ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&b->lock);
+	b->waiting++;
 	while (!b->closed && b->count == seen && rc != ETIMEDOUT)
 		rc = pthread_cond_timedwait(&b->cond, &b->lock, &until);
+	b->waiting--;
 	int out = b->closed ? -1 : b->count != seen ? 1 : 0;
 	pthread_mutex_unlock(&b->lock);
 	return out;

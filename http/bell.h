@@ -3,8 +3,9 @@
  * event streams) learn at once of a write made through loket-http itself,
  * instead of at their next look at loketd. A write rings the bell; a
  * waiter sleeps on it for at most the time to its next look. Writes made
- * elsewhere (the CLI, sync) are found by those looks, so the bell only
- * makes the common case faster, never correct. Closing the bell wakes every
+ * elsewhere (the CLI, sync) ring it too, through the watch (http/watch.h),
+ * which looks at loketd often on behalf of every waiter; the bell only
+ * makes waking faster, never correct. Closing the bell wakes every
  * waiter for good, so that a stop is not held by a long poll.
  */
 #ifndef LOKET_HTTP_BELL_H
@@ -20,6 +21,8 @@ void bell_free(struct bell *b);
 /* The count of rings so far: what a waiter passes to bell_wait. */
 uint64_t bell_count(struct bell *b);
 void bell_ring(struct bell *b);
+/* How many threads wait on it now (the watch looks at loketd only while some do). */
+unsigned bell_waiting(struct bell *b);
 /* Wakes every waiter, now and later. */
 void bell_close(struct bell *b);
 

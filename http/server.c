@@ -41,6 +41,7 @@
 #include "http/reply.h"
 #include "http/stream.h"
 #include "http/tokens.h"
+#include "http/watch.h"
 #include "proto/error.h"
 #include "proto/limits.h"
 
@@ -55,7 +56,8 @@ struct server {
 	struct MHD_Daemon *mhd;
 	struct ctl_pool *pool;
 	struct tokens *tokens;
-	struct bell *bell;           /* rung by each write made here */
+	struct bell *bell;           /* rung by each write made here, and by the watch */
+	struct watch *watch;         /* looks at loketd for every waiter */
 	struct guard *guard;         /* each request's deadline to arrive */
 	struct ratelimit *ratelimit; /* each client's requests */
 	unsigned heartbeat_ms, stream_max_s;
@@ -947,8 +949,9 @@ int server_start(const struct server_options *o, struct server **out, char *err,
 	s->heartbeat_ms = o->timeout_s * 500u < 15000u ? o->timeout_s * 500u : 15000u;
 	s->stream_max_s = o->stream_max_s;
 	s->guard = guard_new(o->timeout_s);
-	if (!s->guard) {
-		snprintf(err, errlen, "cannot start the watchdog thread");
+	s->watch = watch_new(s->pool, s->bell);
+	if (!s->guard || !s->watch) {
+		snprintf(err, errlen, "cannot start the watchdog or watch thread");
 		server_stop(s);
 		return -EAGAIN;
 	}
@@ -981,6 +984,7 @@ void server_stop(struct server *s)
 		bell_close(s->bell); /* long polls and streams end, so that the stop is not held */
 	if (s->mhd)
 		MHD_stop_daemon(s->mhd);
+	watch_free(s->watch); /* before the bell and the pool it uses */
 	guard_free(s->guard);
 	ratelimit_free(s->ratelimit);
 	bell_free(s->bell);

@@ -84,8 +84,10 @@ def fail(msg):
 def end_cursor(token=TOKEN):
     """The cursor after everything the feed holds now."""
     status, body = call("GET", "/v1/changes?limit=1000", token)
-    while body["more"]:
+    while status == 200 and body["more"]:
         status, body = call("GET", "/v1/changes?limit=1000&since=" + body["cursor"], token)
+    if status != 200:
+        fail("the feed answered %d: %r" % (status, body))
     return body["cursor"]
 
 

@@ -140,6 +140,15 @@ answers() {
 	[ "$rc" = 0 ] || [ "$rc" = 3 ]
 }
 
+# sanitized BIN: whether BIN is built with AddressSanitizer (its memory and
+# time figures are not those of use). Not `ldd | grep -q`: grep leaving early
+# kills ldd with SIGPIPE, and under pipefail that reads as "no".
+sanitized() {
+	local libs
+	libs=$(ldd "$1" 2>/dev/null) || true
+	[[ "$libs" == *libasan* ]]
+}
+
 # member_field MEMBER_FILE KEY: the value of KEY (key or endpoint) in a [member] section.
 member_field() {
 	sed -n "s/^$2 = //p" "$1"

@@ -25,9 +25,9 @@ kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
 # Under AddressSanitizer memory and time are not what they are in use (its
 # allocator keeps freed memory; it runs several times slower): there the
 # figures are printed, and held to the budget only in a normal build.
-sanitized=0
-ldd "$LOKETD" 2>/dev/null | grep -q libasan && sanitized=1
-within() { [ "$sanitized" = 1 ] || [ "$1" -lt "$2" ]; }
+asan=0
+! sanitized "$LOKETD" || asan=1
+within() { [ "$asan" = 1 ] || [ "$1" -lt "$2" ]; }
 
 # 20,000 experts whose descriptions share many prefixes, for searches that cost.
 awk 'BEGIN {

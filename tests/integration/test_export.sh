@@ -78,7 +78,7 @@ assert_eq old "$(cat "$T/again.jsonl")" "a file -o names, after a failed export"
 [ -z "$(ls "$T" | grep '\.tmp\.')" ] || fail "a failed export left a temporary file: $(ls "$T")"
 
 # Memory: a page's, whatever the count (AddressSanitizer keeps freed memory, so only without it).
-if ! ldd "$LOKET" 2>/dev/null | grep libasan >/dev/null; then # (grep -q would cut ldd: pipefail)
+if ! sanitized "$LOKET"; then
 	init_node "$T/n4" n4
 	start_node "$T/n4"
 	jsonl "$T/small.jsonl" 2000 s

@@ -81,7 +81,7 @@ done
 wait "$HOG" || true
 echo "n1 RSS: $base KiB before, $peak KiB at most while hogged"
 # AddressSanitizer keeps freed memory in quarantine: RSS says nothing there.
-if ldd "$LOKETD" 2>/dev/null | grep -q libasan; then
+if sanitized "$LOKETD"; then
 	echo "RSS not bounded under AddressSanitizer"
 else
 	[ $((peak - base)) -le $((64 * 1024)) ] || fail "n1's RSS grew by $(((peak - base) / 1024)) MiB"
