@@ -27,6 +27,8 @@ struct pending {
 struct feed {
 	struct stream_source src;
 	json_t *since; /* the cursor after the last change sent, or null */
+	json_t *batch; /* changes fetched after since and not sent yet, in order */
+	size_t at;     /* the next of them */
 	char *coll, *owner;
 	long long end_ms, beat_ms;
 	int ended;
@@ -111,6 +113,7 @@ static void free_feed(void *cls)
 	struct feed *f = cls;
 
 	json_decref(f->since);
+	json_decref(f->batch);
 	free(f->coll);
 	free(f->owner);
 	free(f->out.buf);
@@ -119,35 +122,48 @@ static void free_feed(void *cls)
 
 /*
  * The next change after f->since: 0 with *change (a new reference, or NULL
- * if none) and *more (more rows to examine at once), and f->since moved on;
- * else the code, with its sentence in err.
+ * if none) and *more (more rows to examine at once), and f->since moved on
+ * to that change's own cursor; else the code, with its sentence in err.
+ * Changes come from loketd FEED_BATCH at a time and go out one by one.
  */
 static int feed_fetch(struct feed *f, json_t **change, int *more, char *err, size_t errlen)
 {
-	json_t *req = json_pack("{s:s, s:O, s:i}", "cmd", "changes", "since", f->since, "limit", 1);
-	json_t *result = NULL;
-
 	*change = NULL;
 	*more = 0;
-	if (!req)
-		abort();
-	if (f->coll)
-		json_object_set_new(req, "coll", json_string(f->coll));
-	if (f->owner)
-		json_object_set_new(req, "owner", json_string(f->owner));
-	int rc = ctl_pool_call(f->src.pool, req, CTL_TIMEOUT_MS, &result, err, errlen);
-	json_decref(req);
-	if (rc != 0)
-		return rc;
-	json_t *cursor = json_object_get(result, "cursor");
-	if (json_is_string(cursor)) {
-		json_decref(f->since);
-		f->since = json_incref(cursor);
+	if (f->at == json_array_size(f->batch)) {
+		json_t *req = json_pack("{s:s, s:O, s:i}", "cmd", "changes", "since", f->since,
+		                        "limit", FEED_BATCH);
+		json_t *result = NULL;
+		if (!req)
+			abort();
+		if (f->coll)
+			json_object_set_new(req, "coll", json_string(f->coll));
+		if (f->owner)
+			json_object_set_new(req, "owner", json_string(f->owner));
+		int rc = ctl_pool_call(f->src.pool, req, CTL_TIMEOUT_MS, &result, err, errlen);
+		json_decref(req);
+		if (rc != 0)
+			return rc;
+		json_decref(f->batch);
+		f->batch = json_incref(json_object_get(result, "changes"));
+		f->at = 0;
+		/* No change: the cursor still moves past the rows the filters passed over. */
+		json_t *cursor = json_object_get(result, "cursor");
+		if (json_array_size(f->batch) == 0 && json_is_string(cursor)) {
+			json_decref(f->since);
+			f->since = json_incref(cursor);
+		}
+		*more = json_is_true(json_object_get(result, "more"));
+		json_decref(result);
 	}
-	json_t *c = json_array_get(json_object_get(result, "changes"), 0);
-	*change = c ? json_incref(c) : NULL;
-	*more = json_is_true(json_object_get(result, "more"));
-	json_decref(result);
+	json_t *c = json_array_get(f->batch, f->at);
+	if (!c)
+		return 0;
+	f->at++;
+	json_decref(f->since);
+	f->since = json_incref(json_object_get(c, "cursor"));
+	*change = json_deep_copy(c);
+	json_object_del(*change, "cursor"); /* it is the event's id */
 	return 0;
 }
 

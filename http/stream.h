@@ -16,16 +16,16 @@
  *
  * where CURSOR is the feed's cursor just after that change, so a client
  * that reconnects with Last-Event-ID: CURSOR (as EventSource does by
- * itself) gets exactly the changes after the last one it saw. Changes are
- * read one at a time for that reason. While nothing changes, the stream
- * looks again every STREAM_POLL_MS (at once when a write is made through
- * loket-http, see http/bell.h) and sends a comment line every heartbeat_ms
- * so that proxies keep it open. It ends after max_s seconds (with a
- * comment saying so; the client reconnects), when the client closes its
- * side (noticed within STREAM_POLL_MS), when loket-http stops, or with an
- * "event: error" whose data is the error body, such as a cursor made
- * stale by a rebuild. While loketd is down the stream waits for it and
- * goes on where it was.
+ * itself) gets exactly the changes after the last one it saw: each change
+ * of the control feed carries its own cursor, so changes are read
+ * FEED_BATCH at a time and still sent one by one. While nothing changes, the stream
+ * looks again every STREAM_POLL_MS (at once when the bell rings: a write
+ * made through loket-http, or one the watch saw; http/bell.h, http/watch.h) and sends a comment
+ * line every heartbeat_ms so that proxies keep it open. It ends after max_s seconds (with a comment
+ * saying so; the client reconnects), when the client closes its side (noticed within
+ * STREAM_POLL_MS), when loket-http stops, or with an "event: error" whose data is the error body,
+ * such as a cursor made stale by a rebuild. While loketd is down the stream waits for it and goes
+ * on where it was.
  *
  * The list: one line per live entity, in export's format and order
  * (common/export.h), a page at a time. A failure in the middle ends the
@@ -42,6 +42,7 @@
 
 #define STREAM_POLL_MS 50
 #define STREAM_BLOCK   (16u * 1024u)
+#define FEED_BATCH     100 /* changes asked of loketd at once */
 
 struct stream_source {
 	struct ctl_pool *pool;

@@ -273,6 +273,8 @@ int store_changes(struct store *s, const char *since, const char *coll, const ch
 			continue;
 		json_t *e = store_entity_json(s, st);
 		json_object_set_new(e, "deleted", json_boolean(sqlite3_column_int(st, 6)));
+		/* Its own cursor, so that a stream can give each change an exact resume point. */
+		json_object_set_new(e, "cursor", changes_cursor(s, last));
 		json_array_append_new(arr, e);
 		bytes += (size_t)sqlite3_column_bytes(st, 3) + 128;
 		n++;
