@@ -11,7 +11,7 @@
  * An audit writes nothing, not even beside the store: a backup on
  * read-only media must open, and a backup's directory must look the same
  * afterwards. SQLite in WAL mode wants a -shm file (and a -wal) next to the
- * database, and a read-only connection leaves both behind, so open_store
+ * database, and a read-only connection leaves both behind, so cli_audit_open
  * chooses by what lies beside the file:
  *
  * - a -wal and a -shm: a store in use (a running loketd always has both)
@@ -130,13 +130,7 @@ cleanup:
 	return rc;
 }
 
-/* Where a copy of the store was audited, removed by remove_copy. */
-struct audit_copy {
-	char dir[PATH_MAX];
-	char db[PATH_MAX + 16];
-};
-
-static void remove_copy(struct audit_copy *c)
+void cli_audit_copy_remove(struct cli_audit_copy *c)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
 	char path[PATH_MAX + 16];
@@ -166,8 +160,8 @@ static int beside(const char *path, const char *suffix, off_t *size)
 }
 
 /* Opens the store at path for the audit, writing nothing beside it (see the top). */
-static int open_store(const char *path, struct store **s, struct audit_copy *copy, char *err,
-                      size_t errlen)
+int cli_audit_open(const char *path, struct store **s, struct cli_audit_copy *copy, char *err,
+                   size_t errlen)
 {
 	off_t wal_size = 0, size;
 	int wal = beside(path, "-wal", &wal_size), shm = beside(path, "-shm", &size);
@@ -198,7 +192,7 @@ static int open_store(const char *path, struct store **s, struct audit_copy *cop
 		         "%s-wal holds transactions and there is no -shm, so verify reads a copy; "
 		         "cannot copy it to %s: %s",
 		         path, copy->dir, strerror(-rc));
-		remove_copy(copy);
+		cli_audit_copy_remove(copy);
 		return rc;
 	}
 	return store_open(copy->db, STORE_READONLY, s, err, errlen);
@@ -235,18 +229,108 @@ static void print_report(const json_t *report, int roster_checked)
 		       json_array_size(problems) == 1 ? "" : "s");
 }
 
+/* Reads the bundle from a FILE*, for store_bundle_verify. */
+static int read_stdio(void *arg, uint8_t *buf, size_t n, size_t *got)
+{
+	FILE *f = arg;
+
+	*got = fread(buf, 1, n, f);
+	return *got < n && ferror(f) ? -EIO : 0;
+}
+
+static void print_bundle_report(const json_t *report)
+{
+	json_t *p, *forks = json_object_get(report, "forks");
+	json_t *problems = json_object_get(report, "problems");
+	const char *digest = cli_json_str(report, "digest");
+	size_t i;
+
+	printf("bundle of federation %s: %lld roster entries, %lld origins, %lld changesets, "
+	       "%lld ops, %lld entities\n",
+	       cli_json_str(report, "federation") ? cli_json_str(report, "federation") : "?",
+	       cli_json_int(report, "members", 0), cli_json_int(report, "origins", 0),
+	       cli_json_int(report, "changesets", 0), cli_json_int(report, "ops", 0),
+	       cli_json_int(report, "entities", 0));
+	json_array_foreach(forks, i, p)
+	{
+		json_t *h = json_object_get(p, "hashes");
+		printf(
+		    "fork: %s seq %lld: the origin signed two changesets for this seq, hashes %s "
+		    "and %s; the proof holds and the origin is frozen before it\n",
+		    cli_json_str(p, "origin"), cli_json_int(p, "seq", 0),
+		    json_string_value(json_array_get(h, 0)),
+		    json_string_value(json_array_get(h, 1)));
+	}
+	json_array_foreach(problems, i, p)
+	{
+		const char *section = cli_json_str(p, "section");
+		const char *origin = cli_json_str(p, "origin");
+		json_t *seq = json_object_get(p, "seq");
+
+		if (section && !strcmp(section, "manifest"))
+			printf("manifest");
+		else if (section && !strcmp(section, "end"))
+			printf("bundle");
+		else if (section)
+			printf("section %s", section);
+		if (origin)
+			printf(", origin %s", origin);
+		if (json_is_integer(seq))
+			printf(", seq %lld", (long long)json_integer_value(seq));
+		printf(": %s\n", cli_json_str(p, "problem") ? cli_json_str(p, "problem") : "?");
+	}
+	printf("verified bundle: %lld changesets, %lld ops, digest %s: ",
+	       cli_json_int(report, "changesets", 0), cli_json_int(report, "ops", 0),
+	       digest ? digest : "?");
+	if (json_is_true(json_object_get(report, "ok")))
+		printf("ok\n");
+	else
+		printf("%zu problem%s\n", json_array_size(problems),
+		       json_array_size(problems) == 1 ? "" : "s");
+}
+
+/* verify --bundle FILE: no store, no configuration. */
+static int verify_bundle(const char *file, int json)
+{
+	json_t *report = NULL;
+	char q[ERROR_QUOTE_SIZE];
+	int status = CLI_EXIT_FAIL;
+	FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
+
+	if (!f) {
+		warnx("cannot open the bundle %s: %s", error_quote_str(q, sizeof(q), file),
+		      strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	if (store_bundle_verify(read_stdio, f, &report) < 0) {
+		warnx("cannot verify the bundle %s", error_quote_str(q, sizeof(q), file));
+		goto cleanup;
+	}
+	if (json ? cli_print_json(report) < 0 : (print_bundle_report(report), 0))
+		goto cleanup;
+	if (json_is_true(json_object_get(report, "ok")))
+		status = CLI_EXIT_OK;
+cleanup:
+	json_decref(report);
+	if (f != stdin)
+		fclose(f);
+	return status;
+}
+
 int verify_main(int argc, char *argv[])
 {
 	static const struct option options[] = {
 	    {"db", required_argument, NULL, 'd'},
+	    {"bundle", required_argument, NULL, 'b'},
 	    {"json", no_argument, NULL, 'j'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *db = NULL;
+	const char *db = NULL, *bundle = NULL;
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
-	struct audit_copy copy = {{0}, {0}};
+	struct cli_audit_copy copy = {{0}, {0}};
 	char path[PATH_MAX], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
 	int c, n, json = 0, status = CLI_EXIT_FAIL;
 
@@ -254,6 +338,9 @@ int verify_main(int argc, char *argv[])
 		switch (c) {
 		case 'd':
 			db = optarg;
+			break;
+		case 'b':
+			bundle = optarg;
 			break;
 		case 'j':
 			json = 1;
@@ -268,6 +355,12 @@ int verify_main(int argc, char *argv[])
 		warnx("verify: takes no arguments besides options");
 		return CLI_EXIT_USAGE;
 	}
+	if (bundle && db) {
+		warnx("verify: --bundle and --db audit different things; give one");
+		return CLI_EXIT_USAGE;
+	}
+	if (bundle)
+		return verify_bundle(bundle, json);
 
 	/* A store given alone is audited without a roster. */
 	if (!db || cli_config_explicit()) {
@@ -289,7 +382,7 @@ int verify_main(int argc, char *argv[])
 		      strerror(errno));
 		goto cleanup;
 	}
-	if (open_store(path, &s, &copy, err, sizeof(err)) < 0) {
+	if (cli_audit_open(path, &s, &copy, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}
@@ -315,7 +408,7 @@ cleanup:
 	json_decref(report);
 	json_decref(roster);
 	store_close(s);
-	remove_copy(&copy);
+	cli_audit_copy_remove(&copy);
 	config_free(cfg);
 	return status;
 }

@@ -37,5 +37,6 @@ int match_main(int argc, char *argv[]);
 int query_main(int argc, char *argv[]);
 int changes_main(int argc, char *argv[]);
 int token_main(int argc, char *argv[]);
+int audit_main(int argc, char *argv[]);
 
 #endif
