@@ -150,6 +150,8 @@ static int create_schema(struct store *s, const char *path, char *err, size_t er
 		if (sqlite3_exec(s->db, store_entity_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, store_digest_sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, store_tree_sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, store_tlog_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 			goto fail;
 	}
@@ -425,8 +427,14 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 			goto fail;
 		version = 3;
 	}
+	if (version == 3 && !(flags & STORE_READONLY)) {
+		if ((rc = store_tree_migrate(s, path, err, errlen)) < 0)
+			goto fail;
+		version = 4;
+	}
 	if ((rc = prepare_all(s)) < 0 || (rc = store_digest_prepare(s, version)) < 0 ||
-	    (rc = store_load_digest(s)) < 0 || (rc = load_ver(s)) < 0) {
+	    (rc = store_tree_prepare(s, version)) < 0 || (rc = store_load_digest(s)) < 0 ||
+	    (rc = load_ver(s)) < 0) {
 		snprintf(err, errlen, "cannot open store %s: %s", qp, s->err);
 		goto fail;
 	}
@@ -477,6 +485,7 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->tx_commit);
 	sqlite3_finalize(s->tx_rollback);
 	sqlite3_finalize(s->member_name);
+	store_tree_finalize(s);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -721,7 +730,8 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 	sqlite3_bind_blob(s->head_put, 1, cs->origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s->head_put, 2, (sqlite3_int64)cs->seq);
 	sqlite3_bind_blob(s->head_put, 3, hash, 32, SQLITE_STATIC);
-	if ((rc = run(s, s->head_put, "cannot move head")) < 0)
+	if ((rc = run(s, s->head_put, "cannot move head")) < 0 ||
+	    (rc = store_tree_append(s, cs->origin, cs->seq, hash)) < 0)
 		return rc;
 	for (size_t i = 0; !applied && i < cs->n_ops; i++) {
 		rc = store_apply_op(&s->apply, cs->origin, &cs->ops[i], cs->seq, cs->hlc, 0,
@@ -737,7 +747,7 @@ static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
                         const struct changeset *cs, const uint8_t hash[32], int applied)
 {
 	uint8_t head_hash[32];
-	uint64_t head_seq;
+	uint64_t head_seq, split;
 	int rc, yes;
 
 	if ((rc = head_read(s, cs->origin, &head_seq, head_hash)) < 0)
@@ -761,6 +771,15 @@ static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
 		snprintf(s->err, sizeof(s->err),
 		         "origin is frozen by a fork proof; seq %llu is not taken",
 		         (unsigned long long)cs->seq);
+		return LOKET_E_FROZEN;
+	}
+	if ((rc = store_split_frozen(s, cs->origin, &split)) < 0)
+		return rc;
+	if (cs->seq > split) {
+		snprintf(
+		    s->err, sizeof(s->err),
+		    "origin is frozen by a split-view proof at size %llu; seq %llu is not taken",
+		    (unsigned long long)split, (unsigned long long)cs->seq);
 		return LOKET_E_FROZEN;
 	}
 	/*

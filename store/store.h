@@ -41,7 +41,7 @@
 #include "proto/bundle.h"
 #include "proto/changeset.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 enum store_flags {
 	STORE_CREATE = 1 << 0,   /* create the file and schema if missing */
@@ -182,6 +182,52 @@ int store_fork_record(struct store *s, const uint8_t origin[32], uint64_t seq, c
                       size_t la, const uint8_t *b, size_t lb);
 typedef int store_fork_fn(void *arg, const uint8_t origin[32], uint64_t seq);
 int store_each_fork(struct store *s, store_fork_fn *fn, void *arg);
+
+/*
+ * The log tree (store_tree.c): each origin's changesets 1..head as an
+ * RFC 6962 tree (proto/merkle.h), leaf seq-1 = the changeset's hash, kept
+ * as each changeset is stored, so that these cost O(log n) reads. size is
+ * a tree size (a seq); each returns LOKET_E_NOT_FOUND beyond the origin's
+ * head. Proofs go into proof (MERKLE_MAX_PROOF hashes of room), *count
+ * says how many. inclusion: of seq (1..size) in the tree of size.
+ */
+int store_tree_root(struct store *s, const uint8_t origin[32], uint64_t size, uint8_t root[32]);
+int store_tree_inclusion(struct store *s, const uint8_t origin[32], uint64_t seq, uint64_t size,
+                         uint8_t proof[][32], size_t *count);
+int store_tree_consistency(struct store *s, const uint8_t origin[32], uint64_t m, uint64_t n,
+                           uint8_t proof[][32], size_t *count);
+
+/*
+ * Checkpoints (store_tlog.c); the daemon has verified every note it puts.
+ * store_tlog_signed: the last (size, root) this node signed for origin
+ * (its own log's checkpoint or its cosignature of a member's); size 0 and
+ * a zero root if none. store_tlog_set_signed records it.
+ * store_checkpoint_get: the latest checkpoint of origin, a signed note
+ * with its cosignatures, in a new buffer; LOKET_E_NOT_FOUND if none.
+ * store_checkpoint_put replaces it. store_each_checkpoint: fn for each, in
+ * key order (seen: when it was stored, seconds since the epoch).
+ * Split-view proofs: two checkpoints origin signed for one size with
+ * different roots, one per origin (the lowest size). store_split_record
+ * keeps one (0; 1 when one of that size or lower is held) and freezes the
+ * origin at size as a fork proof freezes it (its changesets beyond size go,
+ * the state is rebuilt; in a transaction of its own). store_split_get
+ * gives its two notes in new buffers (note may be NULL).
+ */
+int store_tlog_signed(struct store *s, const uint8_t origin[32], uint64_t *size, uint8_t root[32]);
+int store_tlog_set_signed(struct store *s, const uint8_t origin[32], uint64_t size,
+                          const uint8_t root[32]);
+int store_checkpoint_get(struct store *s, const uint8_t origin[32], uint8_t **note, size_t *len);
+int store_checkpoint_put(struct store *s, const uint8_t origin[32], uint64_t size,
+                         const uint8_t root[32], const uint8_t *note, size_t len);
+typedef int store_checkpoint_fn(void *arg, const uint8_t origin[32], const uint8_t *note,
+                                size_t len, int64_t seen);
+int store_each_checkpoint(struct store *s, store_checkpoint_fn *fn, void *arg);
+int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size, const uint8_t *a,
+                       size_t la, const uint8_t *b, size_t lb);
+int store_split_get(struct store *s, const uint8_t origin[32], uint64_t *size, uint8_t *note[2],
+                    size_t len[2]);
+typedef int store_split_fn(void *arg, const uint8_t origin[32], uint64_t size);
+int store_each_split(struct store *s, store_split_fn *fn, void *arg);
 
 /*
  * Named integers kept in the store file's meta table (store_meta.c), for

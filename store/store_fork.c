@@ -165,7 +165,8 @@ static int freeze(struct store *s, const uint8_t origin[32], uint64_t seq, const
 	    (rc = insert_variant(s, origin, seq, a, la)) < 0 ||
 	    (rc = insert_variant(s, origin, seq, b, lb)) < 0 ||
 	    (rc = run_origin_seq(s, "DELETE FROM changeset WHERE origin = ?1 AND seq >= ?2", origin,
-	                         seq, "cannot drop the changesets of a forked origin")) < 0)
+	                         seq, "cannot drop the changesets of a forked origin")) < 0 ||
+	    (rc = store_tree_truncate(s, origin, seq - 1)) < 0)
 		return rc;
 	if (seq == 1)
 		rc = run_origin_seq(s, "DELETE FROM head WHERE origin = ?1", origin, 0,

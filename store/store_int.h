@@ -123,6 +123,9 @@ struct store {
 	sqlite3_stmt *tx_commit;
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
+	sqlite3_stmt *tree_get; /* store_tree.c: a node of the log tree */
+	sqlite3_stmt *tree_put;
+	int tree_table;            /* schema 4: the tree and checkpoint tables are there */
 	struct store_index *index; /* NULL in a read-only store */
 	struct store_ckpt *ckpt;   /* NULL in a read-only store */
 	int64_t committed_ver;     /* the highest entity ver committed */
@@ -201,6 +204,26 @@ int store_digest_of_entities(sqlite3 *db, struct lthash *out, long long *n);
  * (store_fork.c); at a read-write open.
  */
 int store_fork_normalize(struct store *s);
+
+/*
+ * The log tree (store_tree.c) and the checkpoint tables (store_tlog.c) of
+ * schema 4. store_tree_sql and store_tlog_sql create them (a new store
+ * runs both; store_tree_migrate takes a store of schema 3 to 4 and builds
+ * every origin's tree from the changesets held). store_tree_append adds
+ * the leaf of (origin, seq) inside the append's transaction;
+ * store_tree_truncate drops the nodes that cover leaves beyond size.
+ */
+extern const char store_tree_sql[];
+extern const char store_tlog_sql[];
+int store_tree_prepare(struct store *s, long long version);
+void store_tree_finalize(struct store *s);
+int store_tree_append(struct store *s, const uint8_t origin[32], uint64_t seq,
+                      const uint8_t hash[32]);
+int store_tree_truncate(struct store *s, const uint8_t origin[32], uint64_t size);
+int store_tree_build(struct store *s);
+int store_tree_migrate(struct store *s, const char *path, char *err, size_t errlen);
+/* The size a split-view proof freezes origin at; UINT64_MAX when it has none. */
+int store_split_frozen(struct store *s, const uint8_t origin[32], uint64_t *size);
 
 int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct op *op,
                    uint64_t seq, uint64_t hlc, int dry, int *changed, char *err, size_t errlen);

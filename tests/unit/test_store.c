@@ -27,6 +27,7 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "proto/merkle.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "tests/unit/signed_ops.h"
@@ -1219,7 +1220,8 @@ static void downgrade_to_2(const char *path)
 
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_exec(db,
-	                              "DROP TABLE digest;"
+	                              "DROP TABLE digest; DROP TABLE tree; DROP TABLE tlog_signed;"
+	                              "DROP TABLE checkpoint; DROP TABLE split;"
 	                              "INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
 	                              "PRAGMA user_version = 2;",
 	                              NULL, NULL, NULL),
@@ -1278,10 +1280,11 @@ static void test_upgrade_from_schema_2(void **state)
 	store_close(s);
 	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
 
-	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	if (store_open(path, STORE_CREATE, &s, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
 	digest_hex(s, d2);
 	assert_string_equal(d, d2);
-	assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 4);
 	assert_int_equal(sql_int(path, "SELECT count(*) FROM meta WHERE k = 'digest'"), 0);
 	assert_int_equal(sql_int(path, "SELECT length(lanes) FROM digest WHERE id = 1"), 4096);
 	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}}]");
@@ -1664,10 +1667,122 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* The roots the store's tree gives, against a frontier over the hashes it was given. */
+static void check_tree(struct store *s, const uint8_t origin[32], uint8_t (*hashes)[32], uint64_t n)
+{
+	struct merkle_frontier f;
+	uint8_t want[32], got[32], proof[MERKLE_MAX_PROOF][32], leaf[32], rm[32];
+	size_t count;
+
+	merkle_frontier_init(&f);
+	for (uint64_t size = 0; size <= n; size++) {
+		merkle_frontier_root(&f, want);
+		assert_int_equal(store_tree_root(s, origin, size, got), 0);
+		assert_memory_equal(got, want, 32);
+		for (uint64_t seq = 1; seq <= size; seq++) {
+			assert_int_equal(store_tree_inclusion(s, origin, seq, size, proof, &count),
+			                 0);
+			merkle_leaf_hash(hashes[seq - 1], leaf);
+			assert_int_equal(
+			    merkle_verify_inclusion(leaf, seq - 1, size, proof[0], count, got), 0);
+			assert_int_equal(store_tree_root(s, origin, seq, rm), 0);
+			assert_int_equal(
+			    store_tree_consistency(s, origin, seq, size, proof, &count), 0);
+			assert_int_equal(
+			    merkle_verify_consistency(seq, size, rm, got, proof[0], count), 0);
+		}
+		if (size < n)
+			assert_int_equal(merkle_frontier_append(&f, hashes[size], NULL, NULL), 0);
+	}
+	assert_int_equal(store_tree_root(s, origin, n + 1, got), LOKET_E_NOT_FOUND);
+}
+
+static void test_log_tree(void **state)
+{
+	struct store *s = open_new();
+	struct node a, b;
+	uint8_t ha[40][32], hb[5][32];
+	struct signed_cs rival;
+	char path[512], err[256];
+
+	(void)state;
+	node_init(&a);
+	node_init(&b);
+	for (int i = 0; i < 40; i++) {
+		append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"n\":1}}]");
+		memcpy(ha[i], a.head, 32);
+		if (i < 5) {
+			append_ops(s, &b,
+			           "[{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"n\":1}}]");
+			memcpy(hb[i], b.head, 32);
+		}
+	}
+	check_tree(s, a.pk, ha, 40);
+	check_tree(s, b.pk, hb, 5);
+	/* Complete subtrees of two leaves or more: 20+10+5+2+1 of 40 leaves, 2+1 of 5. */
+	snprintf(path, sizeof(path), "%s", sqlite3_db_filename(store_sql_db(s), "main"));
+	assert_int_equal(sql_int(path, "SELECT count(*) FROM tree"), 41);
+	/* A fork at seq 20 freezes the tree at 19 leaves. */
+	rival =
+	    make_cs_at(&a, 20, ha[18], "[{\"coll\":\"expert\",\"id\":\"z\",\"fields\":{\"n\":9}}]");
+	{
+		uint8_t *held = NULL;
+		size_t held_len = 0;
+
+		assert_int_equal(store_changeset(s, a.pk, 20, &held, &held_len), 0);
+		assert_int_equal(
+		    store_fork_record(s, a.pk, 20, held, held_len, rival.bytes, rival.len), 0);
+		free(held);
+	}
+	free(rival.bytes);
+	check_tree(s, a.pk, ha, 19);
+	/* A split-view proof at size 3 freezes b's tree at 3 leaves. */
+	assert_int_equal(
+	    store_split_record(s, b.pk, 3, (const uint8_t *)"a", 1, (const uint8_t *)"b", 1), 0);
+	assert_int_equal(
+	    store_split_record(s, b.pk, 4, (const uint8_t *)"a", 1, (const uint8_t *)"c", 1), 1);
+	check_tree(s, b.pk, hb, 3);
+	{
+		struct signed_cs c4;
+
+		b.seq = 3;
+		memcpy(b.head, hb[2], 32);
+		c4 = make_cs(&b, "[{\"coll\":\"expert\",\"id\":\"y\",\"fields\":{\"n\":2}}]");
+		assert_int_equal(store_begin(s), 0);
+		assert_int_equal(append(s, &c4), LOKET_E_FROZEN);
+		store_rollback(s);
+		free(c4.bytes);
+	}
+	store_close(s);
+	/* A store of schema 3 gets its trees made from its changesets. */
+	{
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(
+		    sqlite3_exec(db,
+		                 "DROP TABLE tree; DROP TABLE tlog_signed; DROP TABLE checkpoint;"
+		                 " DROP TABLE split; PRAGMA user_version = 3;",
+		                 NULL, NULL, NULL),
+		    SQLITE_OK);
+		sqlite3_close(db);
+	}
+	/* Read-only, schema 3: the tree is made from the changesets on the fly. */
+	assert_int_equal(store_open(path, STORE_READONLY, &s, err, sizeof(err)), 0);
+	check_tree(s, a.pk, ha, 19);
+	store_close(s);
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 4);
+	check_tree(s, a.pk, ha, 19);
+	check_tree(s, b.pk, hb, 3);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_open_create),
+	    cmocka_unit_test(test_log_tree),
 	    cmocka_unit_test(test_schema_newer_refused),
 	    cmocka_unit_test(test_append_and_read),
 	    cmocka_unit_test(test_put_merge_del),

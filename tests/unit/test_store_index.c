@@ -388,7 +388,9 @@ static void test_upgrade_from_schema_1(void **state)
 	    sqlite3_exec(db,
 	                 "DROP INDEX entity_ver; ALTER TABLE entity DROP COLUMN ver;"
 	                 "DELETE FROM meta WHERE k = 'store_id';"
-	                 "DROP TABLE digest; INSERT INTO meta(k, v) VALUES('digest', zeroblob(32));"
+	                 "DROP TABLE digest; DROP TABLE tree; DROP TABLE tlog_signed;"
+	                 "DROP TABLE checkpoint; DROP TABLE split; INSERT INTO meta(k, v) "
+	                 "VALUES('digest', zeroblob(32));"
 	                 "CREATE VIEW search_src AS SELECT rowid, loket_fts_text(fields) AS text,"
 	                 " coll FROM entity WHERE deleted = 0;"
 	                 "CREATE VIRTUAL TABLE search USING fts5(text, coll UNINDEXED,"

@@ -30,6 +30,8 @@
 #include "proto/error.h"
 #include "proto/limits.h"
 #include "proto/lthash.h"
+#include "proto/merkle.h"
+#include "proto/note.h"
 #include "proto/value.h"
 #include "store/store.h"
 #include "store/store_int.h"
@@ -442,6 +444,216 @@ static void do_lthash(json_t *root)
 	}
 }
 
+/* The leaves of merkle.json, as an array a merkle_get_fn reads. */
+static uint8_t (*merkle_leaves(json_t *root, size_t *n))[32]
+{
+	json_t *leaves = json_object_get(root, "leaves"), *x;
+	uint8_t(*h)[32] = calloc(json_array_size(leaves) + 1, 32);
+	size_t i;
+
+	assert_non_null(h);
+	json_array_foreach(leaves, i, x)
+	{
+		size_t len;
+		uint8_t *b = hex_decode(x, &len);
+
+		assert_int_equal(len, 32);
+		memcpy(h[i], b, 32);
+		free(b);
+	}
+	*n = json_array_size(leaves);
+	return h;
+}
+
+static json_t *proof_json(uint8_t proof[][32], size_t count)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < count; i++)
+		json_array_append_new(a, hex_json(proof[i], 32));
+	return a;
+}
+
+static void do_merkle(json_t *root)
+{
+	size_t n, i;
+	uint8_t(*leaves)[32] = merkle_leaves(root, &n);
+	struct merkle_array a = {leaves[0], 0};
+	uint8_t r[32], proof[MERKLE_MAX_PROOF][32], r2[32];
+	size_t count;
+	json_t *c;
+
+	json_array_foreach(json_object_get(root, "roots"), i, c)
+	{
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(c, "size"));
+		struct merkle_frontier f;
+
+		assert_true(size <= n);
+		a.n = size;
+		assert_int_equal(merkle_root(merkle_array_get, &a, size, r), 0);
+		merkle_frontier_init(&f);
+		for (uint64_t k = 0; k < size; k++)
+			assert_int_equal(merkle_frontier_append(&f, leaves[k], NULL, NULL), 0);
+		merkle_frontier_root(&f, r2);
+		assert_memory_equal(r, r2, 32);
+		output(c, "root", hex_json(r, 32));
+	}
+	json_array_foreach(json_object_get(root, "inclusion"), i, c)
+	{
+		uint64_t idx = (uint64_t)json_integer_value(json_object_get(c, "index"));
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(c, "size"));
+		uint8_t leaf[32];
+
+		a.n = size;
+		assert_int_equal(
+		    merkle_inclusion_proof(merkle_array_get, &a, idx, size, proof, &count), 0);
+		assert_int_equal(merkle_root(merkle_array_get, &a, size, r), 0);
+		merkle_leaf_hash(leaves[idx], leaf);
+		assert_int_equal(merkle_verify_inclusion(leaf, idx, size, proof[0], count, r), 0);
+		output(c, "root", hex_json(r, 32));
+		output(c, "proof", proof_json(proof, count));
+	}
+	json_array_foreach(json_object_get(root, "consistency"), i, c)
+	{
+		uint64_t m = (uint64_t)json_integer_value(json_object_get(c, "m"));
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(c, "n"));
+
+		a.n = size;
+		assert_int_equal(
+		    merkle_consistency_proof(merkle_array_get, &a, m, size, proof, &count), 0);
+		assert_int_equal(merkle_root(merkle_array_get, &a, m, r2), 0);
+		assert_int_equal(merkle_root(merkle_array_get, &a, size, r), 0);
+		assert_int_equal(merkle_verify_consistency(m, size, r2, r, proof[0], count), 0);
+		output(c, "proof", proof_json(proof, count));
+	}
+	free(leaves);
+}
+
+/* The signed note of text by the log key sk (its origin line is name). */
+static size_t sign_note(char *buf, size_t cap, const char *text, size_t len, const char *name,
+                        const uint8_t pk[32], const uint8_t sk[64])
+{
+	uint8_t sig[64];
+	size_t n = len;
+
+	assert_true(len + 1 < cap);
+	memcpy(buf, text, len);
+	buf[n++] = '\n';
+	crypto_sign_detached(sig, NULL, (const uint8_t *)text, len, sk);
+	assert_int_equal(
+	    note_append_sig(buf, cap, &n, (const uint8_t *)name, strlen(name),
+	                    note_key_id((const uint8_t *)name, strlen(name), NOTE_TYPE_ED25519, pk),
+	                    sig, 64),
+	    0);
+	return n;
+}
+
+static void do_checkpoint(json_t *root)
+{
+	json_t *log = json_object_get(root, "log"), *c;
+	struct note_checkpoint cp, back;
+	uint8_t seed[32], pk[32], sk[64];
+	char text[NOTE_MAX_TEXT], note[4096], err[256], keyid[9];
+	size_t tlen, nlen, i;
+	struct note *n = malloc(sizeof(*n));
+	struct merkle_array a;
+	size_t nleaves;
+	json_t *mroot = load("merkle.json");
+	uint8_t(*leaves)[32] = merkle_leaves(mroot, &nleaves);
+
+	assert_non_null(n);
+	hex_get_n(log, "seed", seed, 32);
+	crypto_sign_seed_keypair(pk, sk, seed);
+	output(log, "public", hex_json(pk, 32));
+	assert_int_equal(
+	    note_origin_line(json_string_value(json_object_get(log, "federation")), pk, &cp), 0);
+	output(log, "origin", json_string(cp.origin));
+	cp.size = (uint64_t)json_integer_value(json_object_get(log, "size"));
+	a.hashes = leaves[0];
+	a.n = cp.size;
+	assert_int_equal(merkle_root(merkle_array_get, &a, cp.size, cp.root), 0);
+	output(log, "root", hex_json(cp.root, 32));
+	snprintf(keyid, sizeof(keyid), "%08x",
+	         (unsigned)note_key_id((const uint8_t *)cp.origin, cp.origin_len, NOTE_TYPE_ED25519,
+	                               pk));
+	output(log, "key_id", json_string(keyid));
+	assert_int_equal(note_checkpoint_text(&cp, text, sizeof(text), &tlen), 0);
+	output(log, "text", json_stringn(text, tlen));
+	nlen = sign_note(note, sizeof(note), text, tlen, cp.origin, pk, sk);
+	output(log, "note", json_stringn(note, nlen));
+	assert_int_equal(note_parse((const uint8_t *)note, nlen, n, err, sizeof(err)), 0);
+	assert_int_equal(note_verify(n, (const uint8_t *)cp.origin, cp.origin_len, pk), 0);
+	assert_int_equal(note_checkpoint_parse(n->text, n->text_len, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.size, cp.size);
+	assert_memory_equal(back.root, cp.root, 32);
+	assert_string_equal(back.origin, cp.origin);
+
+	json_array_foreach(json_object_get(root, "cosigners"), i, c)
+	{
+		uint8_t cseed[32], cpk[32], csk[64], msg[2048], sig[NOTE_COSIG_BYTES];
+		uint64_t ts = (uint64_t)json_integer_value(json_object_get(c, "time")), got;
+		struct note_checkpoint name;
+		size_t mlen;
+		uint32_t id;
+
+		hex_get_n(c, "seed", cseed, 32);
+		crypto_sign_seed_keypair(cpk, csk, cseed);
+		output(c, "public", hex_json(cpk, 32));
+		assert_int_equal(note_origin_line("leiden", cpk, &name), 0);
+		output(c, "name", json_string(name.origin));
+		id = note_key_id((const uint8_t *)name.origin, name.origin_len, NOTE_TYPE_COSIG,
+		                 cpk);
+		snprintf(keyid, sizeof(keyid), "%08x", (unsigned)id);
+		output(c, "key_id", json_string(keyid));
+		assert_int_equal(
+		    note_cosig_message((const uint8_t *)text, tlen, ts, msg, sizeof(msg), &mlen),
+		    0);
+		output(c, "message", json_stringn((const char *)msg, mlen));
+		for (int k = 0; k < 8; k++)
+			sig[k] = (uint8_t)(ts >> (56 - 8 * k));
+		crypto_sign_detached(sig + 8, NULL, msg, mlen, csk);
+		assert_int_equal(note_append_sig(note, sizeof(note), &nlen,
+		                                 (const uint8_t *)name.origin, name.origin_len, id,
+		                                 sig, sizeof(sig)),
+		                 0);
+		output(c, "note", json_stringn(note, nlen));
+		assert_int_equal(note_parse((const uint8_t *)note, nlen, n, err, sizeof(err)), 0);
+		assert_int_equal(
+		    note_verify_cosig(n, (const uint8_t *)name.origin, name.origin_len, cpk, &got),
+		    0);
+		assert_int_equal(got, ts);
+		/* A cosignature is not a log signature of that key. */
+		assert_int_equal(note_verify(n, (const uint8_t *)name.origin, name.origin_len, cpk),
+		                 LOKET_E_NOT_FOUND);
+	}
+	json_array_foreach(json_object_get(root, "invalid_notes"), i, c)
+	{
+		const char *s = json_string_value(json_object_get(c, "note"));
+
+		if (note_parse((const uint8_t *)s, strlen(s), n, err, sizeof(err)) == 0) {
+			print_error("invalid note \"%s\" parses\n",
+			            json_string_value(json_object_get(c, "name")));
+			fail();
+		}
+		assert_true(err[0] != '\0');
+	}
+	json_array_foreach(json_object_get(root, "invalid_checkpoints"), i, c)
+	{
+		const char *s = json_string_value(json_object_get(c, "text"));
+
+		if (note_checkpoint_parse((const uint8_t *)s, strlen(s), &back, err, sizeof(err)) ==
+		    0) {
+			print_error("invalid checkpoint \"%s\" parses\n",
+			            json_string_value(json_object_get(c, "name")));
+			fail();
+		}
+		assert_true(err[0] != '\0');
+	}
+	free(leaves);
+	json_decref(mroot);
+	free(n);
+}
+
 /* The entity rows of s, as state.json lists them. */
 static json_t *entity_rows(struct store *s)
 {
@@ -562,16 +774,27 @@ static void test_state(void **state)
 	run_file("state.json", do_state);
 }
 
+static void test_merkle(void **state)
+{
+	(void)state;
+	run_file("merkle.json", do_merkle);
+}
+
+static void test_checkpoint(void **state)
+{
+	(void)state;
+	run_file("checkpoint.json", do_checkpoint);
+}
+
 /* Computes the outputs of one vector file and writes them into it. */
 static int fill(const char *path)
 {
 	static const struct {
 		const char *name;
 		void (*fn)(json_t *);
-	} files[] = {{"changeset.json", do_changesets},
-	             {"entity.json", do_entities},
-	             {"lthash.json", do_lthash},
-	             {"state.json", do_state}};
+	} files[] = {{"changeset.json", do_changesets}, {"entity.json", do_entities},
+	             {"lthash.json", do_lthash},        {"state.json", do_state},
+	             {"merkle.json", do_merkle},        {"checkpoint.json", do_checkpoint}};
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	json_error_t jerr;
 
@@ -601,10 +824,9 @@ static int fill(const char *path)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_changesets),
-	    cmocka_unit_test(test_entities),
-	    cmocka_unit_test(test_lthash),
-	    cmocka_unit_test(test_state),
+	    cmocka_unit_test(test_changesets), cmocka_unit_test(test_entities),
+	    cmocka_unit_test(test_lthash),     cmocka_unit_test(test_state),
+	    cmocka_unit_test(test_merkle),     cmocka_unit_test(test_checkpoint),
 	};
 	int rc;
 

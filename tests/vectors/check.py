@@ -4,9 +4,12 @@
 Written from FORMAT.md alone, not from the C code: a canonical msgpack
 encoder and a strict decoder (which refuses what does not re-encode to the
 same bytes), the changeset body, signature input and hash, the entity text,
-the replay rules, the entity digest, ChaCha20 (RFC 8439) and the LtHash16
-state digest. It recomputes every output in changeset.json, entity.json,
-lthash.json and state.json from their inputs and says what differs.
+the replay rules, the entity digest, ChaCha20 (RFC 8439), the LtHash16
+state digest, the RFC 6962 log tree and its proofs (from the RFC's
+recursive definitions), and checkpoints with their signatures and
+cosignatures. It recomputes every output in changeset.json, entity.json,
+lthash.json, state.json, merkle.json and checkpoint.json from their
+inputs and says what differs.
 
     python3 tests/vectors/check.py [DIR]      (default: this file's folder)
 
@@ -534,6 +537,183 @@ def check_state(path):
     return len(v["changesets"])
 
 
+# --- the log tree (FORMAT.md, section 10): RFC 6962 / RFC 9162 as written ---
+
+
+def leaf_hash(h32):
+    return hashlib.sha256(b"\x00" + h32).digest()
+
+
+def node_hash(l, r):
+    return hashlib.sha256(b"\x01" + l + r).digest()
+
+
+def split(n):
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return k
+
+
+def mth(d):
+    """MTH(D[n]) of RFC 6962 2.1, over the changeset hashes d."""
+    if not d:
+        return hashlib.sha256(b"").digest()
+    if len(d) == 1:
+        return leaf_hash(d[0])
+    k = split(len(d))
+    return node_hash(mth(d[:k]), mth(d[k:]))
+
+
+def path(m, d):
+    """PATH(m, D[n]) of RFC 9162 2.1.3.1."""
+    if len(d) == 1:
+        return []
+    k = split(len(d))
+    if m < k:
+        return path(m, d[:k]) + [mth(d[k:])]
+    return path(m - k, d[k:]) + [mth(d[:k])]
+
+
+def subproof(m, d, b):
+    """SUBPROOF(m, D[n], b) of RFC 9162 2.1.4.1."""
+    n = len(d)
+    if m == n:
+        return [] if b else [mth(d)]
+    k = split(n)
+    if m <= k:
+        return subproof(m, d[:k], b) + [mth(d[k:])]
+    return subproof(m - k, d[k:], False) + [mth(d[:k])]
+
+
+def verify_inclusion(leaf, index, size, proof, root):
+    """RFC 9162 2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node_hash(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(m, n, root_m, root_n, proof):
+    """RFC 9162 2.1.4.2, with m = n and m = 0 taking an empty proof."""
+    if m > n:
+        return False
+    if m == n:
+        return not proof and root_m == root_n
+    if m == 0:
+        return not proof
+    if not proof:
+        return False
+    proof = list(proof)
+    if m & (m - 1) == 0:
+        proof = [root_m] + proof
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and fr == root_m and sr == root_n
+
+
+def check_merkle(path_):
+    v = json.load(open(path_, encoding="utf-8"))
+    d = [h(x) for x in v["leaves"]]
+    n = 0
+    for c in v["roots"]:
+        same(f"{c['name']}", mth(d[: c["size"]]).hex(), c["root"])
+        n += 1
+    for c in v["inclusion"]:
+        t = d[: c["size"]]
+        pr = path(c["index"], t)
+        same(f"{c['name']}: proof", [x.hex() for x in pr], c["proof"])
+        same(f"{c['name']}: verifies", verify_inclusion(leaf_hash(t[c["index"]]), c["index"], c["size"], pr, mth(t)), True)
+        if pr:
+            bad = [bytes([pr[0][0] ^ 1]) + pr[0][1:]] + pr[1:]
+            same(f"{c['name']}: a flipped bit is refused", verify_inclusion(leaf_hash(t[c["index"]]), c["index"], c["size"], bad, mth(t)), False)
+        same(f"{c['name']}: another root is refused", verify_inclusion(leaf_hash(t[c["index"]]), c["index"], c["size"], pr, hashlib.sha256(b"x").digest()), False)
+        n += 1
+    for c in v["consistency"]:
+        a, b = d[: c["m"]], d[: c["n"]]
+        pr = subproof(c["m"], b, True) if 0 < c["m"] < c["n"] else []
+        same(f"{c['name']}: proof", [x.hex() for x in pr], c["proof"])
+        same(f"{c['name']}: verifies", verify_consistency(c["m"], c["n"], mth(a), mth(b), pr), True)
+        if c["m"] < c["n"]:
+            same(f"{c['name']}: another old root is refused", verify_consistency(c["m"], c["n"], hashlib.sha256(b"x").digest(), mth(b), pr), False)
+        n += 1
+    return n
+
+
+# --- signed notes, checkpoints, cosignatures (FORMAT.md, sections 11, 12) ---
+
+import base64  # noqa: E402
+
+DASH = "\u2014 "
+
+
+def key_id(name, typ, pub):
+    return hashlib.sha256(name.encode() + b"\n" + bytes([typ]) + pub).digest()[:4]
+
+
+def sig_line(name, kid, sig):
+    return DASH + name + " " + base64.b64encode(kid + sig).decode() + "\n"
+
+
+def check_checkpoints(path_):
+    v = json.load(open(path_, encoding="utf-8"))
+    lg = v["log"]
+    d = [h(x) for x in json.load(open(os.path.join(os.path.dirname(path_), "merkle.json")))["leaves"]]
+    root = mth(d[: lg["size"]])
+    same("log root", root.hex(), lg["root"])
+    pub = public_of(h(lg["seed"])) if nacl else h(lg["public"])
+    same("log public", pub.hex(), lg["public"])
+    origin = "loket/" + lg["federation"] + "/" + pub.hex()
+    same("origin line", origin, lg["origin"])
+    text = origin + "\n" + str(lg["size"]) + "\n" + base64.b64encode(root).decode() + "\n"
+    same("checkpoint text", text, lg["text"])
+    kid = key_id(origin, 1, pub)
+    same("log key id", kid.hex(), lg["key_id"])
+    note = lg["note"]
+    if nacl:
+        sig = nacl.signing.SigningKey(h(lg["seed"])).sign(text.encode()).signature
+        note = text + "\n" + sig_line(origin, kid, sig)
+        same("signed checkpoint", note, lg["note"])
+    n = 1
+    for c in v["cosigners"]:
+        cpub = public_of(h(c["seed"])) if nacl else h(c["public"])
+        same(f"{c['name']}: public", cpub.hex(), c["public"])
+        name = "loket/leiden/" + cpub.hex()
+        same(f"{c['name']}: name", name, c["name"])
+        ckid = key_id(name, 4, cpub)
+        same(f"{c['name']}: key id", ckid.hex(), c["key_id"])
+        msg = "cosignature/v1\ntime " + str(c["time"]) + "\n" + text
+        same(f"{c['name']}: message", msg, c["message"])
+        if nacl:
+            sig = nacl.signing.SigningKey(h(c["seed"])).sign(msg.encode()).signature
+            note += sig_line(name, ckid, struct.pack(">Q", c["time"]) + sig)
+            same(f"{c['name']}: cosigned note", note, c["note"])
+        n += 1
+    return n
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     selftest()
@@ -541,6 +721,8 @@ def main():
     n += check_entities(os.path.join(d, "entity.json"))
     n += check_lthash(os.path.join(d, "lthash.json"))
     n += check_state(os.path.join(d, "state.json"))
+    n += check_merkle(os.path.join(d, "merkle.json"))
+    n += check_checkpoints(os.path.join(d, "checkpoint.json"))
     if nacl is None:
         print("PyNaCl is not installed: Ed25519 public keys and signatures were not checked")
     print(f"{n} vectors checked, {failures} mismatches")
