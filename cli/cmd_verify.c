@@ -261,6 +261,28 @@ static void print_bundle_report(const json_t *report)
 		    json_string_value(json_array_get(h, 0)),
 		    json_string_value(json_array_get(h, 1)));
 	}
+	json_array_foreach(json_object_get(report, "checkpoints"), i, p)
+	{
+		json_t *names = json_object_get(p, "cosigners"), *n;
+		const char *tree = cli_json_str(p, "tree");
+		size_t k;
+
+		printf("checkpoint: %s size %lld: signed by its origin, cosigned by %zu distinct "
+		       "member%s",
+		       cli_json_str(p, "origin"), cli_json_int(p, "size", 0),
+		       json_array_size(names), json_array_size(names) == 1 ? "" : "s");
+		json_array_foreach(names, k, n)
+		    printf("%s%s", k ? ", " : " (", json_string_value(n));
+		printf("%s; %s\n", json_array_size(names) ? ")" : "",
+		       tree && !strcmp(tree, "matches") ? "the tree of its changesets matches"
+		       : tree && !strcmp(tree, "differs")
+		           ? "the tree of its changesets differs"
+		           : "the bundle does not hold its changesets up to that size");
+	}
+	json_array_foreach(json_object_get(report, "splits"), i, p)
+	    printf("split view: %s size %lld: the origin signed two checkpoints of this size with "
+	           "different roots; the proof holds and the origin is frozen at that size\n",
+	           cli_json_str(p, "origin"), cli_json_int(p, "size", 0));
 	json_array_foreach(problems, i, p)
 	{
 		const char *section = cli_json_str(p, "section");

@@ -110,14 +110,15 @@ int bundle_decode_member(const uint8_t *p, size_t len, struct bundle_member *m, 
 	}
 	if (p[0] != 1) {
 		/* Version 2 and up are key histories (FORMAT.md, section 14). */
-		snprintf(err, errlen, "the roster entry is of version %u; this loket reads version 1",
-		         p[0]);
+		snprintf(err, errlen,
+		         "the roster entry is of version %u; this loket reads version 1", p[0]);
 		return LOKET_E_VERSION;
 	}
 	if (len < MEMBER_FIXED || len != MEMBER_FIXED + p[33]) {
 		snprintf(err, errlen,
-		         "the roster entry is %zu bytes; version 1 with a name of %u bytes is %u", len,
-		         len < MEMBER_FIXED ? 0u : p[33], MEMBER_FIXED + (len < MEMBER_FIXED ? 0u : p[33]));
+		         "the roster entry is %zu bytes; version 1 with a name of %u bytes is %u",
+		         len, len < MEMBER_FIXED ? 0u : p[33],
+		         MEMBER_FIXED + (len < MEMBER_FIXED ? 0u : p[33]));
 		return len < MEMBER_FIXED ? LOKET_E_TRUNCATED : LOKET_E_MALFORMED;
 	}
 	m->version = 1;
@@ -125,7 +126,8 @@ int bundle_decode_member(const uint8_t *p, size_t len, struct bundle_member *m, 
 	m->name = (const char *)p + MEMBER_FIXED;
 	m->name_len = p[33];
 	if (!valid_name(m->name, m->name_len)) {
-		snprintf(err, errlen, "the roster entry's name %s is not 1 to %u bytes of [a-z0-9_-]",
+		snprintf(err, errlen,
+		         "the roster entry's name %s is not 1 to %u bytes of [a-z0-9_-]",
 		         error_quote(q, sizeof(q), m->name, m->name_len), LOKET_MAX_NAME_LEN);
 		return LOKET_E_MALFORMED;
 	}
@@ -152,7 +154,8 @@ int bundle_decode_fork(const uint8_t *p, size_t len, struct bundle_fork *f, char
 		return LOKET_E_BAD_SEQ;
 	}
 	if (la > len - FORK_FIXED || la > LOKET_MAX_CHANGESET_BYTES ||
-	    len - FORK_FIXED - la > LOKET_MAX_CHANGESET_BYTES || la == 0 || la == len - FORK_FIXED) {
+	    len - FORK_FIXED - la > LOKET_MAX_CHANGESET_BYTES || la == 0 ||
+	    la == len - FORK_FIXED) {
 		snprintf(err, errlen,
 		         "the fork record's first changeset is %u bytes of the %zu that follow its "
 		         "header; each of the two must be 1 byte to 1 MiB",
@@ -173,16 +176,18 @@ int bundle_decode_split(const uint8_t *p, size_t len, struct bundle_split *s, ch
 
 	memset(s, 0, sizeof(*s));
 	if (len < 4) {
-		snprintf(err, errlen, "the split-view record is %zu bytes, less than its fixed 4", len);
+		snprintf(err, errlen, "the split-view record is %zu bytes, less than its fixed 4",
+		         len);
 		return LOKET_E_TRUNCATED;
 	}
 	la = mpread_be32(p);
 	if (la == 0 || la >= len - 4 || la > BUNDLE_MAX_NOTE_BYTES ||
 	    len - 4 - la > BUNDLE_MAX_NOTE_BYTES) {
-		snprintf(err, errlen,
-		         "the split-view record's first note is %u bytes of the %zu that follow; each "
-		         "of the two must be 1 byte to 64 KiB",
-		         la, len - 4);
+		snprintf(
+		    err, errlen,
+		    "the split-view record's first note is %u bytes of the %zu that follow; each "
+		    "of the two must be 1 byte to 64 KiB",
+		    la, len - 4);
 		return LOKET_E_MALFORMED;
 	}
 	s->a = p + 4;
@@ -205,8 +210,8 @@ int bundle_decode_manifest(const uint8_t *p, size_t len, struct bundle_manifest 
 	}
 	fl = p[0];
 	if (fl < 1 || fl > LOKET_MAX_FEDERATION_LEN || len < MANIFEST_FIXED + fl) {
-		snprintf(err, errlen, "the manifest's federation is %zu bytes; it must be 1 to %u", fl,
-		         LOKET_MAX_FEDERATION_LEN);
+		snprintf(err, errlen, "the manifest's federation is %zu bytes; it must be 1 to %u",
+		         fl, LOKET_MAX_FEDERATION_LEN);
 		return LOKET_E_MALFORMED;
 	}
 	m->federation = (const char *)p + 1;
@@ -227,10 +232,11 @@ int bundle_decode_manifest(const uint8_t *p, size_t len, struct bundle_manifest 
 	for (size_t i = 0; i < BUNDLE_N_SECTIONS; i++, at += 32)
 		memcpy(m->section_hash[i], p + at, 32);
 	if (m->n_origins > BUNDLE_MAX_ORIGINS || len - at != (size_t)m->n_origins * HEAD_BYTES) {
-		snprintf(err, errlen,
-		         "the manifest lists %u origins in %zu bytes of heads; each head is %u bytes, "
-		         "and at most %u origins",
-		         m->n_origins, len - at, HEAD_BYTES, BUNDLE_MAX_ORIGINS);
+		snprintf(
+		    err, errlen,
+		    "the manifest lists %u origins in %zu bytes of heads; each head is %u bytes, "
+		    "and at most %u origins",
+		    m->n_origins, len - at, HEAD_BYTES, BUNDLE_MAX_ORIGINS);
 		return LOKET_E_MALFORMED;
 	}
 	m->heads = p + at;
@@ -260,8 +266,8 @@ int bundle_writer_init(struct bundle_writer *w, bundle_write_fn *fn, void *arg)
 }
 
 /* One record; sec is its section, or -1 for the manifest and the end (not section-hashed). */
-static int put_record(struct bundle_writer *w, uint8_t tag, int sec, const struct bundle_part *parts,
-                      size_t n_parts)
+static int put_record(struct bundle_writer *w, uint8_t tag, int sec,
+                      const struct bundle_part *parts, size_t n_parts)
 {
 	uint8_t hdr[BUNDLE_HEADER_BYTES];
 	size_t len = 0;
@@ -485,7 +491,8 @@ int bundle_next(struct bundle_reader *r, struct bundle_record *rec, char *err, s
 			snprintf(err, errlen, "at byte %llu: the bundle ends before its %s",
 			         (unsigned long long)at, r->stage ? "end record" : "manifest");
 		else
-			snprintf(err, errlen, "at byte %llu: the bundle ends inside a record header",
+			snprintf(err, errlen,
+			         "at byte %llu: the bundle ends inside a record header",
 			         (unsigned long long)at);
 		return fail(r, LOKET_E_TRUNCATED);
 	}
@@ -511,7 +518,8 @@ int bundle_next(struct bundle_reader *r, struct bundle_record *rec, char *err, s
 		return fail(r, LOKET_E_MALFORMED);
 	}
 	if (len > tag_max(hdr[0]) || (hdr[0] == BUNDLE_END && len != 32)) {
-		snprintf(err, errlen, "at byte %llu: record %s is %zu bytes, more than the %zu it may be",
+		snprintf(err, errlen,
+		         "at byte %llu: record %s is %zu bytes, more than the %zu it may be",
 		         (unsigned long long)at, tag_name(hdr[0], tn), len, tag_max(hdr[0]));
 		return fail(r, LOKET_E_TOO_BIG);
 	}

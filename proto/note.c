@@ -120,7 +120,8 @@ static int b64_decode(const uint8_t *s, size_t len, uint8_t *out, size_t cap, si
 	return 0;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -151,7 +152,8 @@ static int parse_sig_line(const uint8_t *l, size_t len, size_t lineno, struct no
 	size_t name_len, b_len, n;
 
 	if (len < sizeof(em_dash) || memcmp(l, em_dash, sizeof(em_dash)) != 0) {
-		seterr(err, errlen, "note signature line %zu does not start with an em dash and a space: %s",
+		seterr(err, errlen,
+		       "note signature line %zu does not start with an em dash and a space: %s",
 		       lineno, error_quote(q, sizeof(q), (const char *)l, len));
 		return LOKET_E_MALFORMED;
 	}
@@ -159,22 +161,26 @@ static int parse_sig_line(const uint8_t *l, size_t len, size_t lineno, struct no
 	len -= sizeof(em_dash);
 	sp = memchr(l, ' ', len);
 	if (sp == NULL) {
-		seterr(err, errlen, "note signature line %zu has no space between key name and signature: %s",
+		seterr(err, errlen,
+		       "note signature line %zu has no space between key name and signature: %s",
 		       lineno, error_quote(q, sizeof(q), (const char *)l, len));
 		return LOKET_E_MALFORMED;
 	}
 	name_len = (size_t)(sp - l);
 	if (!note_valid_name(l, name_len)) {
 		seterr(err, errlen,
-		       "note signature line %zu: key name %s is not 1 to %u bytes without spaces or '+'",
+		       "note signature line %zu: key name %s is not 1 to %u bytes without spaces "
+		       "or '+'",
 		       lineno, error_quote(q, sizeof(q), (const char *)l, name_len), NOTE_MAX_NAME);
 		return LOKET_E_MALFORMED;
 	}
 	b_len = len - name_len - 1;
 	if (b64_decode(sp + 1, b_len, raw, sizeof(raw), &n) != 0 || n < 5) {
 		seterr(err, errlen,
-		       "note signature line %zu: signature %s is not canonical base64 of 5 to %u bytes",
-		       lineno, error_quote(q, sizeof(q), (const char *)sp + 1, b_len), 4 + NOTE_MAX_SIG);
+		       "note signature line %zu: signature %s is not canonical base64 of 5 to %u "
+		       "bytes",
+		       lineno, error_quote(q, sizeof(q), (const char *)sp + 1, b_len),
+		       4 + NOTE_MAX_SIG);
 		return LOKET_E_MALFORMED;
 	}
 	s->name = l;
@@ -203,7 +209,8 @@ int note_parse(const uint8_t *p, size_t len, struct note *n, char *err, size_t e
 		return LOKET_E_TOO_BIG;
 	}
 	if (!clean_text(p, len, 1)) {
-		seterr(err, errlen, "note is not UTF-8 without control characters other than newline");
+		seterr(err, errlen,
+		       "note is not UTF-8 without control characters other than newline");
 		return LOKET_E_MALFORMED;
 	}
 	split = last_blank(p, len);
@@ -241,10 +248,12 @@ int note_parse(const uint8_t *p, size_t len, struct note *n, char *err, size_t e
 			    memcmp(a->name, b->name, a->name_len) == 0) {
 				char q[ERROR_QUOTE_SIZE];
 
-				seterr(err, errlen,
-				       "note signature line %zu repeats key %s with key ID %08" PRIx32,
-				       lineno, error_quote(q, sizeof(q), (const char *)b->name, b->name_len),
-				       b->key_id);
+				seterr(
+				    err, errlen,
+				    "note signature line %zu repeats key %s with key ID %08" PRIx32,
+				    lineno,
+				    error_quote(q, sizeof(q), (const char *)b->name, b->name_len),
+				    b->key_id);
 				n->count = 0;
 				return LOKET_E_MALFORMED;
 			}
@@ -419,14 +428,16 @@ int note_checkpoint_parse(const uint8_t *text, size_t len, struct note_checkpoin
 		err[0] = '\0';
 	memset(c, 0, sizeof(*c));
 	if (len > NOTE_MAX_TEXT) {
-		seterr(err, errlen, "checkpoint of %zu bytes is longer than %u", len, NOTE_MAX_TEXT);
+		seterr(err, errlen, "checkpoint of %zu bytes is longer than %u", len,
+		       NOTE_MAX_TEXT);
 		return LOKET_E_MALFORMED;
 	}
 	for (int i = 0; i < 3; i++) {
 		const uint8_t *nl = p < end ? memchr(p, '\n', (size_t)(end - p)) : NULL;
 
 		if (nl == NULL) {
-			seterr(err, errlen, "checkpoint has %d lines ending in a newline, not 3", i);
+			seterr(err, errlen, "checkpoint has %d lines ending in a newline, not 3",
+			       i);
 			return LOKET_E_MALFORMED;
 		}
 		line[i] = p;
@@ -434,24 +445,28 @@ int note_checkpoint_parse(const uint8_t *text, size_t len, struct note_checkpoin
 		p = nl + 1;
 	}
 	if (p != end) {
-		seterr(err, errlen, "checkpoint has a line after its root hash (extension lines are refused)");
+		seterr(err, errlen,
+		       "checkpoint has a line after its root hash (extension lines are refused)");
 		return LOKET_E_MALFORMED;
 	}
 	if (!note_valid_name(line[0], llen[0])) {
 		seterr(err, errlen,
-		       "checkpoint line 1: origin %s is not 1 to %u bytes of UTF-8 without controls, spaces or '+'",
+		       "checkpoint line 1: origin %s is not 1 to %u bytes of UTF-8 without "
+		       "controls, spaces or '+'",
 		       error_quote(q, sizeof(q), (const char *)line[0], llen[0]), NOTE_MAX_NAME);
 		return LOKET_E_MALFORMED;
 	}
 	if (llen[1] == 0 || llen[1] > 19 || (llen[1] > 1 && line[1][0] == '0')) {
-		seterr(err, errlen,
-		       "checkpoint line 2: tree size %s is not a decimal number without leading zeros",
-		       error_quote(q, sizeof(q), (const char *)line[1], llen[1]));
+		seterr(
+		    err, errlen,
+		    "checkpoint line 2: tree size %s is not a decimal number without leading zeros",
+		    error_quote(q, sizeof(q), (const char *)line[1], llen[1]));
 		return LOKET_E_MALFORMED;
 	}
 	for (size_t i = 0; i < llen[1]; i++) {
 		if (line[1][i] < '0' || line[1][i] > '9') {
-			seterr(err, errlen, "checkpoint line 2: tree size %s is not a decimal number",
+			seterr(err, errlen,
+			       "checkpoint line 2: tree size %s is not a decimal number",
 			       error_quote(q, sizeof(q), (const char *)line[1], llen[1]));
 			return LOKET_E_MALFORMED;
 		}

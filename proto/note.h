@@ -32,14 +32,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NOTE_MAX_BYTES  65536u /* a whole signed note */
-#define NOTE_MAX_SIGS   258u   /* signature lines: a log's and one per origin of 256, and one */
-#define NOTE_MAX_NAME   255u   /* bytes of a key name, and of an origin line */
-#define NOTE_MAX_SIG    128u   /* bytes of a signature after its key ID */
-#define NOTE_MAX_TEXT   1024u  /* bytes of a checkpoint text */
-#define NOTE_TYPE_ED25519 0x01 /* a log's signature (signed-note) */
-#define NOTE_TYPE_COSIG   0x04 /* a timestamped cosignature (tlog-cosignature) */
-#define NOTE_COSIG_BYTES  72u  /* timestamp (8) and Ed25519 signature (64) */
+#define NOTE_MAX_BYTES     65536u /* a whole signed note */
+#define NOTE_MAX_SIGS      258u   /* signature lines: a log's and one per origin of 256, and one */
+#define NOTE_MAX_NAME      255u   /* bytes of a key name, and of an origin line */
+#define NOTE_MAX_SIG       128u   /* bytes of a signature after its key ID */
+#define NOTE_MAX_TEXT      1024u  /* bytes of a checkpoint text */
+#define NOTE_TYPE_ED25519  0x01   /* a log's signature (signed-note) */
+#define NOTE_TYPE_COSIG    0x04   /* a timestamped cosignature (tlog-cosignature) */
+#define NOTE_COSIG_BYTES   72u    /* timestamp (8) and Ed25519 signature (64) */
 #define NOTE_ORIGIN_PREFIX "loket/"
 
 /* One signature line. name points into the parsed bytes. */
@@ -124,8 +124,7 @@ int note_verify_cosig(const struct note *n, const uint8_t *name, size_t name_len
                       const uint8_t pub[32], uint64_t *ts);
 
 /* The origin line "loket/FEDERATION/HEX" of an origin key; -EINVAL for a bad federation. */
-int note_origin_line(const char *federation, const uint8_t origin[32],
-                     struct note_checkpoint *c);
+int note_origin_line(const char *federation, const uint8_t origin[32], struct note_checkpoint *c);
 
 /* The checkpoint's text (three lines) into buf; -ENOSPC if it does not fit. */
 int note_checkpoint_text(const struct note_checkpoint *c, char *buf, size_t cap, size_t *len);

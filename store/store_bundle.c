@@ -19,6 +19,8 @@
 #include "common/worker.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/merkle.h"
+#include "proto/note.h"
 #include "store/store_int.h"
 
 #define BUNDLE_MAX_PROBLEMS 1000
@@ -83,6 +85,59 @@ static int export_roster(struct store *s, struct bundle_writer *w, long long *n)
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = store_sqlite_fail(s, "cannot read members");
 	sqlite3_finalize(st);
+	return rc;
+}
+
+struct ck_arg {
+	struct bundle_writer *w;
+	long long n;
+};
+
+static int export_one_checkpoint(void *arg, const uint8_t origin[32], const uint8_t *note,
+                                 size_t len, int64_t seen)
+{
+	struct ck_arg *a = arg;
+	struct bundle_part part = {note, len};
+
+	(void)origin;
+	(void)seen;
+	a->n++;
+	return bundle_write(a->w, BUNDLE_CHECKPOINT, &part, 1);
+}
+
+static int collect_split(void *arg, const uint8_t origin[32], uint64_t size)
+{
+	return collect_fork(arg, origin, size);
+}
+
+static int export_splits(struct store *s, struct bundle_writer *w, long long *n)
+{
+	struct origin_list l = {0};
+	int rc;
+
+	if ((rc = store_each_split(s, collect_split, &l)) < 0)
+		goto cleanup;
+	for (size_t i = 0; i < l.n; i++) {
+		uint8_t *note[2], be[4];
+		size_t len[2];
+		uint64_t size;
+
+		if ((rc = store_split_get(s, l.o[i].key, &size, note, len)) < 0)
+			goto cleanup;
+		be[0] = (uint8_t)(len[0] >> 24);
+		be[1] = (uint8_t)(len[0] >> 16);
+		be[2] = (uint8_t)(len[0] >> 8);
+		be[3] = (uint8_t)len[0];
+		struct bundle_part parts[3] = {{be, 4}, {note[0], len[0]}, {note[1], len[1]}};
+		rc = bundle_write(w, BUNDLE_SPLIT, parts, 3);
+		free(note[0]);
+		free(note[1]);
+		if (rc < 0)
+			goto cleanup;
+		(*n)++;
+	}
+cleanup:
+	free(l.o);
 	return rc;
 }
 
@@ -153,8 +208,9 @@ static int export_changesets(struct store *s, struct bundle_writer *w, struct ex
 		}
 		if (!x->n_heads || memcmp(x->heads[x->n_heads - 1].origin, origin, 32) != 0) {
 			if (x->n_heads == BUNDLE_MAX_ORIGINS) {
-				store_set_error(s, "the store holds more than %u origins, more than a "
-				                   "bundle lists",
+				store_set_error(s,
+				                "the store holds more than %u origins, more than a "
+				                "bundle lists",
 				                BUNDLE_MAX_ORIGINS);
 				rc = LOKET_E_TOO_BIG;
 				break;
@@ -196,7 +252,8 @@ int store_bundle_export(struct store *s, const char *federation, bundle_write_fn
 	struct bundle_writer w;
 	struct export_state x;
 	struct bundle_manifest m;
-	long long n_members = 0, n_forks = 0;
+	long long n_members = 0, n_forks = 0, n_splits = 0;
+	struct ck_arg ck = {&w, 0};
 	int rc, own_tx = 0;
 	uint8_t digest[32];
 	const struct lthash *sum;
@@ -237,12 +294,14 @@ int store_bundle_export(struct store *s, const char *federation, bundle_write_fn
 	lthash_digest(sum, digest);
 	if ((rc = bundle_writer_init(&w, fn, arg)) < 0 ||
 	    (rc = export_roster(s, &w, &n_members)) < 0 ||
-	    /* Checkpoints and split views: none kept by this store yet (sections 10-12). */
+	    (rc = store_each_checkpoint(s, export_one_checkpoint, &ck)) < 0 ||
+	    (rc = export_splits(s, &w, &n_splits)) < 0 ||
 	    (rc = export_forks(s, &w, &n_forks)) < 0 || (rc = export_changesets(s, &w, &x)) < 0 ||
 	    (rc = count_entities(s, &m.n_entities)) < 0)
 		goto fail;
 	if (!x.federation_len) {
-		store_set_error(s, "the store holds no changeset, so it cannot tell the federation");
+		store_set_error(s,
+		                "the store holds no changeset, so it cannot tell the federation");
 		rc = LOKET_E_NOT_FOUND;
 		goto cleanup;
 	}
@@ -253,10 +312,11 @@ int store_bundle_export(struct store *s, const char *federation, bundle_write_fn
 	memcpy(m.digest, digest, 32);
 	if ((rc = bundle_write_finish(&w, &m, x.heads)) < 0)
 		goto fail;
-	*summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:o}", "changesets", (json_int_t)x.n_changesets,
-	                     "ops", (json_int_t)x.n_ops, "origins", (json_int_t)x.n_heads, "members",
-	                     (json_int_t)n_members, "forks", (json_int_t)n_forks, "digest",
-	                     store_hex_json(digest));
+	*summary = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "changesets",
+	                     (json_int_t)x.n_changesets, "ops", (json_int_t)x.n_ops, "origins",
+	                     (json_int_t)x.n_heads, "members", (json_int_t)n_members, "checkpoints",
+	                     (json_int_t)ck.n, "splits", (json_int_t)n_splits, "forks",
+	                     (json_int_t)n_forks, "digest", store_hex_json(digest));
 	rc = 0;
 	goto cleanup;
 fail:
@@ -278,10 +338,16 @@ struct bv_member {
 
 struct bv_origin {
 	uint8_t key[32];
-	uint64_t seq;  /* of the last changeset taken */
+	uint64_t seq; /* of the last changeset taken */
 	uint8_t hash[32];
 	uint64_t fork; /* the seq of its fork proof, 0 if none */
 	int has_changesets;
+	/* Its checkpoint, when the bundle has one: the tree of its changesets must match it. */
+	int has_checkpoint;
+	uint64_t ck_size;
+	uint8_t ck_root[32];
+	json_t *ck; /* its entry in the report's "checkpoints" */
+	struct merkle_frontier tree;
 };
 
 struct sig_job {
@@ -296,6 +362,10 @@ struct bverify {
 	json_t *problems;
 	size_t n_problems;
 	json_t *forks;
+	json_t *checkpoints;
+	json_t *splits;
+	struct note *note; /* one parsed note at a time */
+	struct note *note2;
 	struct bv_member *members;
 	size_t n_members;
 	struct bv_origin *origins; /* in key order, as the sections list them */
@@ -311,6 +381,10 @@ struct bverify {
 	int section; /* of the record being checked */
 	uint8_t last_fork[32];
 	int have_fork;
+	uint8_t last_ck[32];
+	int have_ck;
+	uint8_t last_split[32];
+	int have_split;
 };
 
 static const struct bv_member *find_member(const struct bverify *v, const uint8_t key[32])
@@ -384,6 +458,7 @@ static struct bv_origin *origin_at(struct bverify *v, const uint8_t key[32], int
 		return NULL;
 	memset(&v->origins[v->n_origins], 0, sizeof(v->origins[0]));
 	memcpy(v->origins[v->n_origins].key, key, 32);
+	merkle_frontier_init(&v->origins[v->n_origins].tree);
 	*is_new = 1;
 	return &v->origins[v->n_origins++];
 }
@@ -401,10 +476,11 @@ static void check_member(struct bverify *v, const struct bundle_record *rec)
 	if (v->n_members && memcmp(v->members[v->n_members - 1].key, m.key, 32) >= 0) {
 		char b64[45];
 		b64key(m.key, b64);
-		problem(v, BUNDLE_S_ROSTER, NULL, 0,
-		        "entry %llu at byte %llu: key %s does not follow the entry before it in key "
-		        "order",
-		        (unsigned long long)v->n_members + 1, (unsigned long long)rec->offset, b64);
+		problem(
+		    v, BUNDLE_S_ROSTER, NULL, 0,
+		    "entry %llu at byte %llu: key %s does not follow the entry before it in key "
+		    "order",
+		    (unsigned long long)v->n_members + 1, (unsigned long long)rec->offset, b64);
 		return;
 	}
 	if (v->n_members == BUNDLE_MAX_ORIGINS) {
@@ -498,6 +574,171 @@ static void check_fork(struct bverify *v, const struct bundle_record *rec)
 	json_array_append_new(v->forks, j);
 }
 
+/*
+ * A signed checkpoint of an origin (FORMAT.md, sections 11 and 12): its
+ * note parses, its text is a loket checkpoint of this federation, the
+ * origin's own signature verifies, and *names gets the members of the
+ * roster (not the origin) whose cosignature verifies; a line of a member
+ * that does not verify is a problem. Returns 0, or -1 after a problem.
+ */
+static int check_note(struct bverify *v, int section, const uint8_t *p, size_t len, struct note *n,
+                      struct note_checkpoint *c, uint8_t origin[32], json_t *names,
+                      const char *what, uint64_t offset)
+{
+	char err[300], fed[LOKET_MAX_FEDERATION_LEN + 1];
+	int rc;
+
+	if (note_parse(p, len, n, err, sizeof(err)) < 0 ||
+	    note_checkpoint_parse(n->text, n->text_len, c, err, sizeof(err)) < 0) {
+		problem(v, section, NULL, 0, "%s at byte %llu: %s", what,
+		        (unsigned long long)offset, err);
+		return -1;
+	}
+	if (note_origin_parse(c->origin, c->origin_len, fed, sizeof(fed), origin) < 0) {
+		problem(v, section, NULL, 0,
+		        "%s at byte %llu: its origin line is not loket/FEDERATION/ORIGIN", what,
+		        (unsigned long long)offset);
+		return -1;
+	}
+	if (!v->federation_len) {
+		v->federation_len = strlen(fed);
+		memcpy(v->federation, fed, v->federation_len);
+	} else if (strlen(fed) != v->federation_len ||
+	           memcmp(fed, v->federation, v->federation_len) != 0) {
+		char q[ERROR_QUOTE_SIZE];
+		problem(v, section, origin, c->size, "%s names the federation %s", what,
+		        error_quote_str(q, sizeof(q), fed));
+		return -1;
+	}
+	rc = note_verify(n, (const uint8_t *)c->origin, c->origin_len, origin);
+	if (rc < 0) {
+		problem(v, section, origin, c->size, "%s of size %llu: %s", what,
+		        (unsigned long long)c->size,
+		        rc == LOKET_E_NOT_FOUND ? "the origin's signature is missing"
+		                                : "the origin's signature does not verify");
+		return -1;
+	}
+	for (size_t i = 0; names && i < v->n_members; i++) {
+		const struct bv_member *m = &v->members[i];
+		struct note_checkpoint mc;
+		uint64_t ts;
+
+		if (!memcmp(m->key, origin, 32) || note_origin_line(v->federation, m->key, &mc) < 0)
+			continue;
+		rc = note_verify_cosig(n, (const uint8_t *)mc.origin, mc.origin_len, m->key, &ts);
+		if (rc == 0)
+			json_array_append_new(names, json_string(m->name));
+		else if (rc != LOKET_E_NOT_FOUND)
+			problem(v, section, origin, c->size,
+			        "%s of size %llu: the cosignature of %s does not verify", what,
+			        (unsigned long long)c->size, m->name);
+	}
+	return 0;
+}
+
+static void check_checkpoint(struct bverify *v, const struct bundle_record *rec)
+{
+	struct note_checkpoint c;
+	struct bv_origin *o;
+	uint8_t origin[32];
+	json_t *names = json_array();
+	char b64[45];
+	int is_new;
+
+	if (check_note(v, BUNDLE_S_CHECKPOINTS, rec->p, rec->len, v->note, &c, origin, names,
+	               "the checkpoint", rec->offset) < 0) {
+		json_decref(names);
+		return;
+	}
+	if (v->have_ck && memcmp(v->last_ck, origin, 32) >= 0) {
+		problem(v, BUNDLE_S_CHECKPOINTS, origin, c.size,
+		        "the checkpoint does not follow the one before it in origin order (one an "
+		        "origin)");
+		json_decref(names);
+		return;
+	}
+	memcpy(v->last_ck, origin, 32);
+	v->have_ck = 1;
+	if (!(o = origin_at(v, origin, &is_new))) {
+		problem(v, BUNDLE_S_CHECKPOINTS, origin, c.size, "more than %u origins",
+		        BUNDLE_MAX_ORIGINS);
+		json_decref(names);
+		return;
+	}
+	o->has_checkpoint = 1;
+	o->ck_size = c.size;
+	memcpy(o->ck_root, c.root, 32);
+	sodium_bin2base64(b64, sizeof(b64), c.root, 32, sodium_base64_VARIANT_ORIGINAL);
+	o->ck = json_pack("{s:o,s:I,s:s,s:I,s:o,s:s}", "origin", origin_json(v, origin), "size",
+	                  (json_int_t)c.size, "root", b64, "cosigned",
+	                  (json_int_t)json_array_size(names), "cosigners", names, "tree",
+	                  c.size == 0 ? "matches" : "not reached");
+	json_array_append(v->checkpoints, o->ck);
+}
+
+static void check_split(struct bverify *v, const struct bundle_record *rec)
+{
+	struct bundle_split sp;
+	struct note_checkpoint ca, cb;
+	uint8_t oa[32], ob[32];
+	char err[300];
+	struct bv_origin *o;
+	int is_new;
+
+	if (bundle_decode_split(rec->p, rec->len, &sp, err, sizeof(err)) < 0) {
+		problem(v, BUNDLE_S_SPLITS, NULL, 0, "record at byte %llu: %s",
+		        (unsigned long long)rec->offset, err);
+		return;
+	}
+	if (check_note(v, BUNDLE_S_SPLITS, sp.a, sp.la, v->note, &ca, oa, NULL,
+	               "the first checkpoint of the split-view proof", rec->offset) < 0 ||
+	    check_note(v, BUNDLE_S_SPLITS, sp.b, sp.lb, v->note2, &cb, ob, NULL,
+	               "the second checkpoint of the split-view proof", rec->offset) < 0)
+		return;
+	if (memcmp(oa, ob, 32) != 0 || ca.size != cb.size || !memcmp(ca.root, cb.root, 32)) {
+		problem(v, BUNDLE_S_SPLITS, oa, ca.size,
+		        "the split-view proof's two checkpoints are not of one origin and one size "
+		        "with different roots");
+		return;
+	}
+	if (v->have_split && memcmp(v->last_split, oa, 32) >= 0) {
+		problem(
+		    v, BUNDLE_S_SPLITS, oa, ca.size,
+		    "the proof does not follow the one before it in origin order (one an origin)");
+		return;
+	}
+	memcpy(v->last_split, oa, 32);
+	v->have_split = 1;
+	if ((o = origin_at(v, oa, &is_new)) && (!o->fork || o->fork > ca.size + 1))
+		o->fork = ca.size + 1; /* frozen at size: nothing beyond it is taken */
+	json_array_append_new(v->splits, json_pack("{s:o,s:I}", "origin", origin_json(v, oa),
+	                                           "size", (json_int_t)ca.size));
+}
+
+/* After each changeset: the origin's tree at its checkpoint's size must have its root. */
+static void check_tree(struct bverify *v, struct bv_origin *o, const uint8_t hash[32])
+{
+	uint8_t root[32];
+	char h1[65], h2[65];
+
+	if (merkle_frontier_append(&o->tree, hash, NULL, NULL) < 0 || !o->has_checkpoint ||
+	    o->tree.size != o->ck_size)
+		return;
+	merkle_frontier_root(&o->tree, root);
+	if (memcmp(root, o->ck_root, 32) == 0) {
+		json_object_set_new(o->ck, "tree", json_string("matches"));
+		return;
+	}
+	json_object_set_new(o->ck, "tree", json_string("differs"));
+	hex32(o->ck_root, h1);
+	hex32(root, h2);
+	problem(
+	    v, BUNDLE_S_CHECKPOINTS, o->key, o->ck_size,
+	    "the checkpoint's root %s is not the root %s of the tree of the bundle's changesets "
+	    "1 to %llu",
+	    h1, h2, (unsigned long long)o->ck_size);
+}
+
 static void sig_job_run(void *arg)
 {
 	struct sig_job *j = arg;
@@ -520,9 +761,11 @@ static void check_changeset(struct bverify *v, const struct bundle_record *rec)
 		if (v->cur) {
 			problem(v, BUNDLE_S_CHANGESETS, v->cur->key, v->expect,
 			        "the changeset at byte %llu (after seq %llu) cannot be decoded: %s",
-			        (unsigned long long)rec->offset, (unsigned long long)v->cur->seq, err);
+			        (unsigned long long)rec->offset, (unsigned long long)v->cur->seq,
+			        err);
 			sha256(rec->p, rec->len, v->cur->hash);
 			v->cur->seq = v->expect++;
+			check_tree(v, v->cur, v->cur->hash);
 		} else {
 			problem(v, BUNDLE_S_CHANGESETS, NULL, 0,
 			        "the first changeset, at byte %llu, cannot be decoded: %s",
@@ -558,8 +801,8 @@ static void check_changeset(struct bverify *v, const struct bundle_record *rec)
 	}
 	if (cs.seq != v->expect)
 		problem(v, BUNDLE_S_CHANGESETS, cs.origin, cs.seq,
-		        "seq %llu follows seq %llu: the chain has a gap", (unsigned long long)cs.seq,
-		        (unsigned long long)v->expect - 1);
+		        "seq %llu follows seq %llu: the chain has a gap",
+		        (unsigned long long)cs.seq, (unsigned long long)v->expect - 1);
 	if (memcmp(cs.prev, v->cur->hash, 32) != 0) {
 		hex32(cs.prev, h1);
 		hex32(v->cur->hash, h2);
@@ -592,6 +835,7 @@ static void check_changeset(struct bverify *v, const struct bundle_record *rec)
 		problem(v, BUNDLE_S_CHANGESETS, cs.origin, cs.seq, "signature does not verify");
 	memcpy(v->cur->hash, v->job.hash, 32);
 	v->cur->seq = cs.seq;
+	check_tree(v, v->cur, v->job.hash);
 	v->expect = cs.seq + 1;
 done:
 	changeset_release(&cs);
@@ -600,8 +844,8 @@ done:
 static void check_count(struct bverify *v, const char *what, uint64_t claimed, uint64_t found)
 {
 	if (claimed != found)
-		problem(v, -1, NULL, 0, "it counts %llu %s, the bundle holds %llu", (unsigned long long)claimed,
-		        what, (unsigned long long)found);
+		problem(v, -1, NULL, 0, "it counts %llu %s, the bundle holds %llu",
+		        (unsigned long long)claimed, what, (unsigned long long)found);
 }
 
 static void check_manifest(struct bverify *v, const struct bundle_reader *r,
@@ -635,8 +879,8 @@ static void check_manifest(struct bverify *v, const struct bundle_reader *r,
 		hex32(m.digest, h1);
 		hex32(digest, h2);
 		problem(v, -1, NULL, 0,
-		        "its state digest %s differs from the digest of the replayed changesets %s", h1,
-		        h2);
+		        "its state digest %s differs from the digest of the replayed changesets %s",
+		        h1, h2);
 	}
 	for (size_t i = 0; i < BUNDLE_N_SECTIONS; i++) {
 		if (memcmp(m.section_hash[i], r->section_hash[i], 32) == 0)
@@ -683,6 +927,12 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 	memset(&v, 0, sizeof(v));
 	v.problems = json_array();
 	v.forks = json_array();
+	v.checkpoints = json_array();
+	v.splits = json_array();
+	v.note = malloc(sizeof(*v.note));
+	v.note2 = malloc(sizeof(*v.note2));
+	if (!v.note || !v.note2)
+		abort();
 	v.members = calloc(BUNDLE_MAX_ORIGINS, sizeof(*v.members));
 	v.origins = calloc(BUNDLE_MAX_ORIGINS, sizeof(*v.origins));
 	if (!v.problems || !v.forks || !v.members || !v.origins)
@@ -709,7 +959,8 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 			if (r.stage >= 1 && have_manifest)
 				problem(&v, -2, NULL, 0, "%s", err);
 			else if (sec == BUNDLE_S_CHANGESETS && v.cur)
-				problem(&v, sec, v.cur->key, v.cur->seq, "after this changeset, %s", err);
+				problem(&v, sec, v.cur->key, v.cur->seq, "after this changeset, %s",
+				        err);
 			else
 				problem(&v, sec, NULL, 0, "%s", err);
 			break;
@@ -719,10 +970,10 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 			check_member(&v, &rec);
 			break;
 		case BUNDLE_CHECKPOINT:
+			check_checkpoint(&v, &rec);
+			break;
 		case BUNDLE_SPLIT:
-			problem(&v, bundle_tag_section(rec.tag), NULL, 0,
-			        "record at byte %llu: this loket does not check checkpoints yet",
-			        (unsigned long long)rec.offset);
+			check_split(&v, &rec);
 			break;
 		case BUNDLE_FORK:
 			check_fork(&v, &rec);
@@ -757,9 +1008,9 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 	}
 report:
 	if (v.n_problems > BUNDLE_MAX_PROBLEMS) {
-		json_t *p = json_pack("{s:n,s:n,s:n,s:o}", "section", "origin", "seq", "problem",
-		                      json_sprintf("and %zu more problems",
-		                                   v.n_problems - BUNDLE_MAX_PROBLEMS));
+		json_t *p = json_pack(
+		    "{s:n,s:n,s:n,s:o}", "section", "origin", "seq", "problem",
+		    json_sprintf("and %zu more problems", v.n_problems - BUNDLE_MAX_PROBLEMS));
 		json_array_append_new(v.problems, p);
 	}
 	size_t n_origins = 0;
@@ -768,9 +1019,8 @@ report:
 	*report = json_object();
 	json_object_set_new(*report, "ok", json_boolean(v.n_problems == 0 && ended));
 	json_object_set_new(*report, "federation",
-	                    v.federation_len
-	                        ? json_stringn(v.federation, v.federation_len)
-	                        : json_null());
+	                    v.federation_len ? json_stringn(v.federation, v.federation_len)
+	                                     : json_null());
 	json_object_set_new(*report, "members", json_integer((json_int_t)v.n_members));
 	json_object_set_new(*report, "origins", json_integer((json_int_t)n_origins));
 	json_object_set_new(*report, "changesets", json_integer((json_int_t)v.n_changesets));
@@ -778,10 +1028,16 @@ report:
 	json_object_set_new(*report, "entities", json_integer((json_int_t)n_entities));
 	json_object_set_new(*report, "digest", store_hex_json(digest));
 	json_object_set_new(*report, "forks", v.forks);
+	json_object_set_new(*report, "checkpoints", v.checkpoints);
+	json_object_set_new(*report, "splits", v.splits);
 	json_object_set_new(*report, "problems", v.problems);
 	bundle_reader_fini(&r);
 	worker_stop(v.worker);
 	store_scratch_free(v.sc);
+	for (size_t i = 0; i < v.n_origins; i++)
+		json_decref(v.origins[i].ck);
+	free(v.note);
+	free(v.note2);
 	free(v.members);
 	free(v.origins);
 	return 0;

@@ -242,7 +242,8 @@ int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size,
 	if (!s->tree_table)
 		return LOKET_E_SCHEMA;
 	if (size > (uint64_t)INT64_MAX || (la == lb && memcmp(a, b, la) == 0)) {
-		store_set_error(s, "a split-view proof needs two different checkpoints of one size");
+		store_set_error(s,
+		                "a split-view proof needs two different checkpoints of one size");
 		return LOKET_E_MALFORMED;
 	}
 	if ((rc = store_split_frozen(s, origin, &held_size)) < 0)
@@ -251,10 +252,11 @@ int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size,
 		return 1;
 	if ((rc = store_begin(s)) < 0)
 		return rc;
-	if ((rc = prep(s,
-	               "INSERT OR REPLACE INTO split(origin, size, a, b, seen) VALUES(?1, ?2, ?3, ?4,"
-	               " ?5)",
-	               &st)) < 0)
+	if ((rc = prep(
+	         s,
+	         "INSERT OR REPLACE INTO split(origin, size, a, b, seen) VALUES(?1, ?2, ?3, ?4,"
+	         " ?5)",
+	         &st)) < 0)
 		goto fail;
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
@@ -266,18 +268,20 @@ int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size,
 		goto fail;
 	/* Frozen after size: what the two checkpoints do not both claim a size for goes. */
 	if (head > size) {
-		if ((rc = run_origin(s, "DELETE FROM changeset WHERE origin = ?1 AND seq > ?2", origin,
-		                     size, "cannot drop the changesets of a split origin")) < 0 ||
+		if ((rc = run_origin(s, "DELETE FROM changeset WHERE origin = ?1 AND seq > ?2",
+		                     origin, size,
+		                     "cannot drop the changesets of a split origin")) < 0 ||
 		    (rc = store_tree_truncate(s, origin, size)) < 0)
 			goto fail;
 		if (size == 0)
 			rc = run_origin(s, "DELETE FROM head WHERE origin = ?1", origin, 0,
 			                "cannot move the head of a split origin");
 		else
-			rc = run_origin(s,
-			                "UPDATE head SET seq = ?2, hash = (SELECT hash FROM changeset"
-			                " WHERE origin = ?1 AND seq = ?2) WHERE origin = ?1",
-			                origin, size, "cannot move the head of a split origin");
+			rc = run_origin(
+			    s,
+			    "UPDATE head SET seq = ?2, hash = (SELECT hash FROM changeset"
+			    " WHERE origin = ?1 AND seq = ?2) WHERE origin = ?1",
+			    origin, size, "cannot move the head of a split origin");
 		if (rc < 0 || (rc = store_rebuild(s)) < 0)
 			goto fail;
 	}

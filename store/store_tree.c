@@ -31,9 +31,9 @@ int store_tree_prepare(struct store *s, long long version)
 	s->tree_table = version >= 4;
 	if (!s->tree_table)
 		return 0;
-	if (sqlite3_prepare_v3(s->db,
-	                       "SELECT hash FROM tree WHERE origin = ?1 AND level = ?2 AND idx = ?3",
-	                       -1, SQLITE_PREPARE_PERSISTENT, &s->tree_get, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v3(
+	        s->db, "SELECT hash FROM tree WHERE origin = ?1 AND level = ?2 AND idx = ?3", -1,
+	        SQLITE_PREPARE_PERSISTENT, &s->tree_get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(s->db,
 	                       "INSERT OR REPLACE INTO tree(origin, level, idx, hash)"
 	                       " VALUES(?1, ?2, ?3, ?4)",
@@ -163,8 +163,8 @@ int store_tree_truncate(struct store *s, const uint8_t origin[32], uint64_t size
 	if (!s->tree_table)
 		return 0;
 	if (sqlite3_prepare_v2(s->db,
-	                       "DELETE FROM tree WHERE origin = ?1 AND ((idx + 1) << level) > ?2", -1,
-	                       &st, NULL) != SQLITE_OK)
+	                       "DELETE FROM tree WHERE origin = ?1 AND ((idx + 1) << level) > ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(s, "cannot prepare a tree statement");
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
@@ -260,10 +260,11 @@ int store_tree_build(struct store *s)
 	int step, have = 0;
 	uint64_t want = 1;
 
-	if (sqlite3_prepare_v2(s->db,
-	                       "SELECT c.origin, c.seq, c.hash FROM changeset c JOIN head h"
-	                       " ON h.origin = c.origin AND c.seq <= h.seq ORDER BY c.origin, c.seq",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(
+	        s->db,
+	        "SELECT c.origin, c.seq, c.hash FROM changeset c JOIN head h"
+	        " ON h.origin = c.origin AND c.seq <= h.seq ORDER BY c.origin, c.seq",
+	        -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_fail(s, "cannot read the changesets for the log tree");
 	while (b.rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
 		const uint8_t *o = sqlite3_column_blob(st, 0);
@@ -312,7 +313,8 @@ int store_tree_migrate(struct store *s, const char *path, char *err, size_t errl
 	    sqlite3_exec(s->db, store_tlog_sql, NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	if ((rc = store_tree_prepare(s, 4)) < 0 || (rc = store_tree_build(s)) < 0) {
-		snprintf(err, errlen, "cannot upgrade store %s to schema version 4: %s", path, s->err);
+		snprintf(err, errlen, "cannot upgrade store %s to schema version 4: %s", path,
+		         s->err);
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		store_tree_finalize(s);
 		s->tree_get = s->tree_put = NULL;

@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	len = n.text_len;
 	again[len++] = '\n';
 	for (size_t i = 0; i < n.count; i++)
-		if (note_append_sig(again, size, &len, n.sig[i].name, n.sig[i].name_len, n.sig[i].key_id,
-		                    n.sig[i].sig, n.sig[i].len) != 0)
+		if (note_append_sig(again, size, &len, n.sig[i].name, n.sig[i].name_len,
+		                    n.sig[i].key_id, n.sig[i].sig, n.sig[i].len) != 0)
 			abort();
 	if (len != size || memcmp(again, data, size) != 0)
 		abort();

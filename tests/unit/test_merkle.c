@@ -126,29 +126,38 @@ static void test_inclusion(void **state)
 
 		naive(0, n, root);
 		for (uint64_t i = 0; i < n; i++) {
-			assert_int_equal(merkle_inclusion_proof(merkle_array_get, &arr, i, n, proof, &count), 0);
+			assert_int_equal(
+			    merkle_inclusion_proof(merkle_array_get, &arr, i, n, proof, &count), 0);
 			merkle_leaf_hash(leaves[i], leaf);
-			assert_int_equal(merkle_verify_inclusion(leaf, i, n, proof[0], count, root), 0);
+			assert_int_equal(merkle_verify_inclusion(leaf, i, n, proof[0], count, root),
+			                 0);
 			/* Another leaf, another index, a flipped bit, a hash short or over. */
 			merkle_leaf_hash(leaves[(i + 1) % N], other);
-			assert_int_equal(merkle_verify_inclusion(other, i, n, proof[0], count, root), LOKET_E_VERIFY);
+			assert_int_equal(
+			    merkle_verify_inclusion(other, i, n, proof[0], count, root),
+			    LOKET_E_VERIFY);
 			if (n > 1)
-				assert_int_equal(merkle_verify_inclusion(leaf, (i + 1) % n, n, proof[0], count, root),
+				assert_int_equal(merkle_verify_inclusion(leaf, (i + 1) % n, n,
+				                                         proof[0], count, root),
 				                 LOKET_E_VERIFY);
 			for (size_t k = 0; k < count; k++) {
 				flip(proof[k]);
-				assert_int_equal(merkle_verify_inclusion(leaf, i, n, proof[0], count, root),
-				                 LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_inclusion(leaf, i, n, proof[0], count, root),
+				    LOKET_E_VERIFY);
 				flip(proof[k]);
 			}
 			if (count > 0)
-				assert_int_equal(merkle_verify_inclusion(leaf, i, n, proof[0], count - 1, root),
-				                 LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_inclusion(leaf, i, n, proof[0], count - 1, root),
+				    LOKET_E_VERIFY);
 			memcpy(proof[count], root, 32);
-			assert_int_equal(merkle_verify_inclusion(leaf, i, n, proof[0], count + 1, root),
-			                 LOKET_E_VERIFY);
+			assert_int_equal(
+			    merkle_verify_inclusion(leaf, i, n, proof[0], count + 1, root),
+			    LOKET_E_VERIFY);
 		}
-		assert_int_equal(merkle_inclusion_proof(merkle_array_get, &arr, n, n, proof, &count), -EINVAL);
+		assert_int_equal(
+		    merkle_inclusion_proof(merkle_array_get, &arr, n, n, proof, &count), -EINVAL);
 		assert_int_equal(merkle_verify_inclusion(leaf, n, n, proof[0], 0, root), -EINVAL);
 	}
 }
@@ -165,14 +174,18 @@ static void test_consistency(void **state)
 		naive(0, n, rn);
 		for (uint64_t m = 0; m <= n; m++) {
 			naive(0, m, rm);
-			assert_int_equal(merkle_consistency_proof(merkle_array_get, &arr, m, n, proof, &count), 0);
+			assert_int_equal(
+			    merkle_consistency_proof(merkle_array_get, &arr, m, n, proof, &count),
+			    0);
 			if (m == 0 || m == n)
 				assert_int_equal(count, 0);
-			assert_int_equal(merkle_verify_consistency(m, n, rm, rn, proof[0], count), 0);
+			assert_int_equal(merkle_verify_consistency(m, n, rm, rn, proof[0], count),
+			                 0);
 			for (size_t k = 0; k < count; k++) {
 				flip(proof[k]);
-				assert_int_equal(merkle_verify_consistency(m, n, rm, rn, proof[0], count),
-				                 LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_consistency(m, n, rm, rn, proof[0], count),
+				    LOKET_E_VERIFY);
 				flip(proof[k]);
 			}
 			if (m > 0 && m < n) {
@@ -180,27 +193,33 @@ static void test_consistency(void **state)
 
 				memcpy(bad, rm, 32);
 				flip(bad);
-				assert_int_equal(merkle_verify_consistency(m, n, bad, rn, proof[0], count),
-				                 LOKET_E_VERIFY);
-				assert_int_equal(merkle_verify_consistency(m, n, rm, bad, proof[0], count),
-				                 LOKET_E_VERIFY);
-				assert_int_equal(merkle_verify_consistency(m, n, rm, rn, proof[0], count - 1),
-				                 LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_consistency(m, n, bad, rn, proof[0], count),
+				    LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_consistency(m, n, rm, bad, proof[0], count),
+				    LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_consistency(m, n, rm, rn, proof[0], count - 1),
+				    LOKET_E_VERIFY);
 				memcpy(proof[count], rn, 32);
-				assert_int_equal(merkle_verify_consistency(m, n, rm, rn, proof[0], count + 1),
-				                 LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_consistency(m, n, rm, rn, proof[0], count + 1),
+				    LOKET_E_VERIFY);
 			}
 			if (m == n && n > 1) {
 				/* Same size, another root: the split view. */
 				uint8_t other[32];
 
 				naive(0, n - 1, other);
-				assert_int_equal(merkle_verify_consistency(n, n, other, rn, proof[0], 0),
-				                 LOKET_E_VERIFY);
+				assert_int_equal(
+				    merkle_verify_consistency(n, n, other, rn, proof[0], 0),
+				    LOKET_E_VERIFY);
 			}
 		}
-		assert_int_equal(merkle_consistency_proof(merkle_array_get, &arr, n + 1, n, proof, &count),
-		                 -EINVAL);
+		assert_int_equal(
+		    merkle_consistency_proof(merkle_array_get, &arr, n + 1, n, proof, &count),
+		    -EINVAL);
 	}
 }
 
@@ -221,18 +240,18 @@ static void test_get_error(void **state)
 
 	(void)state;
 	assert_int_equal(merkle_root(failing_get, NULL, 5, out), LOKET_E_STORE);
-	assert_int_equal(merkle_inclusion_proof(failing_get, NULL, 1, 5, proof, &count), LOKET_E_STORE);
-	assert_int_equal(merkle_consistency_proof(failing_get, NULL, 3, 5, proof, &count), LOKET_E_STORE);
+	assert_int_equal(merkle_inclusion_proof(failing_get, NULL, 1, 5, proof, &count),
+	                 LOKET_E_STORE);
+	assert_int_equal(merkle_consistency_proof(failing_get, NULL, 3, 5, proof, &count),
+	                 LOKET_E_STORE);
 	assert_int_equal(merkle_root(failing_get, NULL, (uint64_t)INT64_MAX + 1, out), -EINVAL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_roots),
-	    cmocka_unit_test(test_frontier_done),
-	    cmocka_unit_test(test_inclusion),
-	    cmocka_unit_test(test_consistency),
+	    cmocka_unit_test(test_roots),     cmocka_unit_test(test_frontier_done),
+	    cmocka_unit_test(test_inclusion), cmocka_unit_test(test_consistency),
 	    cmocka_unit_test(test_get_error),
 	};
 

@@ -49,7 +49,8 @@ static void test_go_example(void **state)
 	                           "then you don't know what your problem is.\n";
 	static const char want[] =
 	    "\n— PeterNeumann "
-	    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+	    "x08go/ZJkuBS9UG/"
+	    "SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 	uint8_t raw[33], pk[32], sk[64], sig[64];
 	char buf[512], err[256];
 	size_t len, bin;
@@ -68,8 +69,8 @@ static void test_go_example(void **state)
 	len = strlen(text);
 	memcpy(buf, text, len);
 	buf[len++] = '\n';
-	assert_int_equal(note_append_sig(buf, sizeof(buf), &len, (const uint8_t *)"PeterNeumann", 12, id,
-	                                 sig, 64),
+	assert_int_equal(note_append_sig(buf, sizeof(buf), &len, (const uint8_t *)"PeterNeumann",
+	                                 12, id, sig, 64),
 	                 0);
 	assert_int_equal(len, strlen(text) + strlen(want));
 	assert_memory_equal(buf + strlen(text), want, strlen(want));
@@ -81,7 +82,8 @@ static void test_go_example(void **state)
 	/* A flipped text byte breaks it. */
 	buf[3] ^= 1;
 	assert_int_equal(note_parse((const uint8_t *)buf, len, n, err, sizeof(err)), 0);
-	assert_int_equal(note_verify(n, (const uint8_t *)"PeterNeumann", 12, pk), LOKET_E_BAD_SIGNATURE);
+	assert_int_equal(note_verify(n, (const uint8_t *)"PeterNeumann", 12, pk),
+	                 LOKET_E_BAD_SIGNATURE);
 }
 
 /* The examples of c2sp.org/signed-note and c2sp.org/tlog-cosignature. */
@@ -94,16 +96,19 @@ static void test_c2sp_examples(void **state)
 	    "ed è subito sera.\n"
 	    "\n"
 	    "— quasimodo.example/salvatore "
-	    "NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
+	    "NnugSzTjtVAewIS+Z/iJhUPeFDkO/"
+	    "5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
 	static const char cosigned[] =
 	    "example.com/behind-the-sofa\n"
 	    "20852163\n"
 	    "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
 	    "\n"
 	    "— example.com/behind-the-sofa "
-	    "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
+	    "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/"
+	    "Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n"
 	    "— witness.example.com/w1 "
-	    "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n";
+	    "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/"
+	    "zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==\n";
 	struct note_checkpoint c;
 	char err[256];
 
@@ -126,26 +131,26 @@ static void test_c2sp_examples(void **state)
 static void test_refusals(void **state)
 {
 	static const char *bad[] = {
-	    "a\n— k AAAAAAA=\n",            /* no blank line */
-	    "a\n\n",                        /* no signature */
-	    "a\n\n- k AAAAAAA=\n",          /* hyphen */
-	    "a\n\n— k AAAAAAA=",            /* no final newline */
-	    "a\n\n— k+1 AAAAAAA=\n",        /* '+' */
-	    "a\n\n— k\xc2\xa0x AAAAAAA=\n", /* no-break space */
-	    "a\n\n— k\xe3\x80\x80x AAAAAAA=\n", /* ideographic space */
-	    "a\n\n—  AAAAAAA=\n",           /* empty name */
-	    "a\n\n— kAAAAAAA=\n",           /* no space */
-	    "a\n\n— k AAAAAA==\n",          /* 4 bytes */
-	    "a\n\n— k AAAAAAB=\n",          /* padding bits */
-	    "a\n\n— k AAAAAAA\n",           /* no padding */
-	    "a\n\n— k AAAA AAA=\n",         /* space in base64 */
-	    "a\tb\n\n— k AAAAAAA=\n",       /* tab */
-	    "a\x7f\n\n— k AAAAAAA=\n",      /* DEL */
-	    "a\xc2\x85\n\n— k AAAAAAA=\n",  /* C1 */
-	    "a\xff\n\n— k AAAAAAA=\n",      /* not UTF-8 */
-	    "a\xed\xa0\x80\n\n— k AAAAAAA=\n", /* a surrogate */
+	    "a\n— k AAAAAAA=\n",                 /* no blank line */
+	    "a\n\n",                             /* no signature */
+	    "a\n\n- k AAAAAAA=\n",               /* hyphen */
+	    "a\n\n— k AAAAAAA=",                 /* no final newline */
+	    "a\n\n— k+1 AAAAAAA=\n",             /* '+' */
+	    "a\n\n— k\xc2\xa0x AAAAAAA=\n",      /* no-break space */
+	    "a\n\n— k\xe3\x80\x80x AAAAAAA=\n",  /* ideographic space */
+	    "a\n\n—  AAAAAAA=\n",                /* empty name */
+	    "a\n\n— kAAAAAAA=\n",                /* no space */
+	    "a\n\n— k AAAAAA==\n",               /* 4 bytes */
+	    "a\n\n— k AAAAAAB=\n",               /* padding bits */
+	    "a\n\n— k AAAAAAA\n",                /* no padding */
+	    "a\n\n— k AAAA AAA=\n",              /* space in base64 */
+	    "a\tb\n\n— k AAAAAAA=\n",            /* tab */
+	    "a\x7f\n\n— k AAAAAAA=\n",           /* DEL */
+	    "a\xc2\x85\n\n— k AAAAAAA=\n",       /* C1 */
+	    "a\xff\n\n— k AAAAAAA=\n",           /* not UTF-8 */
+	    "a\xed\xa0\x80\n\n— k AAAAAAA=\n",   /* a surrogate */
 	    "a\n\n— k AAAAAAA=\n— k AAAAAAA=\n", /* twice */
-	    "a\n\n— k AAAAAAA=\n\n",        /* blank at the end */
+	    "a\n\n— k AAAAAAA=\n\n",             /* blank at the end */
 	};
 	char err[256];
 
@@ -165,17 +170,20 @@ static void test_refusals(void **state)
 		assert_non_null(b);
 		memset(b, 'x', cap);
 		b[NOTE_MAX_BYTES - 1] = '\n';
-		assert_int_equal(note_parse((const uint8_t *)b, NOTE_MAX_BYTES + 1, n, err, sizeof(err)),
-		                 LOKET_E_TOO_BIG);
+		assert_int_equal(
+		    note_parse((const uint8_t *)b, NOTE_MAX_BYTES + 1, n, err, sizeof(err)),
+		    LOKET_E_TOO_BIG);
 		memcpy(b, "a\n\n", 3);
 		len = 3;
 		for (unsigned i = 0; i <= NOTE_MAX_SIGS; i++) {
 			uint8_t name[8], sig[1] = {0};
 			int k = snprintf((char *)name, sizeof(name), "k%u", i);
 
-			assert_int_equal(note_append_sig(b, cap, &len, name, (size_t)k, i, sig, 1), 0);
+			assert_int_equal(note_append_sig(b, cap, &len, name, (size_t)k, i, sig, 1),
+			                 0);
 		}
-		assert_int_equal(note_parse((const uint8_t *)b, len, n, err, sizeof(err)), LOKET_E_TOO_BIG);
+		assert_int_equal(note_parse((const uint8_t *)b, len, n, err, sizeof(err)),
+		                 LOKET_E_TOO_BIG);
 		assert_non_null(strstr(err, "more than"));
 		free(b);
 	}
@@ -204,12 +212,14 @@ static void test_checkpoint_refusals(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		if (note_checkpoint_parse((const uint8_t *)bad[i], strlen(bad[i]), &c, err, sizeof(err)) == 0)
+		if (note_checkpoint_parse((const uint8_t *)bad[i], strlen(bad[i]), &c, err,
+		                          sizeof(err)) == 0)
 			fail_msg("bad checkpoint %zu parses", i);
 		assert_non_null(strstr(err, "checkpoint"));
 	}
 	snprintf(ok, sizeof(ok), "o\n9223372036854775807\n%s\n", root);
-	assert_int_equal(note_checkpoint_parse((const uint8_t *)ok, strlen(ok), &c, err, sizeof(err)), 0);
+	assert_int_equal(
+	    note_checkpoint_parse((const uint8_t *)ok, strlen(ok), &c, err, sizeof(err)), 0);
 	assert_int_equal(c.size, INT64_MAX);
 }
 
@@ -224,8 +234,9 @@ static void test_origin_line(void **state)
 	for (int i = 0; i < 32; i++)
 		key[i] = (uint8_t)(0xa0 + i);
 	assert_int_equal(note_origin_line("leiden", key, &c), 0);
-	assert_string_equal(c.origin,
-	                    "loket/leiden/a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
+	assert_string_equal(
+	    c.origin,
+	    "loket/leiden/a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf");
 	assert_int_equal(note_origin_parse(c.origin, c.origin_len, fed, sizeof(fed), back), 0);
 	assert_string_equal(fed, "leiden");
 	assert_memory_equal(back, key, 32);
@@ -259,28 +270,33 @@ static void test_cosignature(void **state)
 	len = tlen;
 	buf[len++] = '\n';
 	crypto_sign_detached(sig, NULL, (const uint8_t *)text, tlen, sk);
-	assert_int_equal(note_append_sig(buf, sizeof(buf), &len, (const uint8_t *)c.origin, c.origin_len,
+	assert_int_equal(note_append_sig(buf, sizeof(buf), &len, (const uint8_t *)c.origin,
+	                                 c.origin_len,
 	                                 note_key_id((const uint8_t *)c.origin, c.origin_len,
 	                                             NOTE_TYPE_ED25519, pk),
 	                                 sig, 64),
 	                 0);
-	assert_int_equal(note_cosig_message((const uint8_t *)text, tlen, ts, msg, sizeof(msg), &mlen), 0);
+	assert_int_equal(
+	    note_cosig_message((const uint8_t *)text, tlen, ts, msg, sizeof(msg), &mlen), 0);
 	assert_memory_equal(msg, "cosignature/v1\ntime 1700000000\n", 31);
-	assert_int_equal(note_cosig_message((const uint8_t *)text, tlen, (uint64_t)INT64_MAX + 1, msg,
-	                                    sizeof(msg), &mlen),
+	assert_int_equal(note_cosig_message((const uint8_t *)text, tlen, (uint64_t)INT64_MAX + 1,
+	                                    msg, sizeof(msg), &mlen),
 	                 -EINVAL);
-	assert_int_equal(note_cosig_message((const uint8_t *)text, tlen, ts, msg, 10, &mlen), -ENOSPC);
-	assert_int_equal(note_cosig_message((const uint8_t *)text, tlen, ts, msg, sizeof(msg), &mlen), 0);
+	assert_int_equal(note_cosig_message((const uint8_t *)text, tlen, ts, msg, 10, &mlen),
+	                 -ENOSPC);
+	assert_int_equal(
+	    note_cosig_message((const uint8_t *)text, tlen, ts, msg, sizeof(msg), &mlen), 0);
 	for (int k = 0; k < 8; k++)
 		sig[k] = (uint8_t)(ts >> (56 - 8 * k));
 	crypto_sign_detached(sig + 8, NULL, msg, mlen, wsk);
 	id = note_key_id((const uint8_t *)w.origin, w.origin_len, NOTE_TYPE_COSIG, wpk);
-	assert_int_equal(note_append_sig(buf, sizeof(buf), &len, (const uint8_t *)w.origin, w.origin_len,
-	                                 id, sig, sizeof(sig)),
+	assert_int_equal(note_append_sig(buf, sizeof(buf), &len, (const uint8_t *)w.origin,
+	                                 w.origin_len, id, sig, sizeof(sig)),
 	                 0);
 	assert_int_equal(note_parse((const uint8_t *)buf, len, n, err, sizeof(err)), 0);
 	assert_int_equal(note_verify(n, (const uint8_t *)c.origin, c.origin_len, pk), 0);
-	assert_int_equal(note_verify_cosig(n, (const uint8_t *)w.origin, w.origin_len, wpk, &got), 0);
+	assert_int_equal(note_verify_cosig(n, (const uint8_t *)w.origin, w.origin_len, wpk, &got),
+	                 0);
 	assert_int_equal(got, ts);
 	/* The log's key is not the witness's; a log signature is no cosignature. */
 	assert_int_equal(note_verify_cosig(n, (const uint8_t *)c.origin, c.origin_len, pk, &got),
@@ -294,9 +310,9 @@ static void test_cosignature(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_go_example),       cmocka_unit_test(test_c2sp_examples),
-	    cmocka_unit_test(test_refusals),         cmocka_unit_test(test_checkpoint_refusals),
-	    cmocka_unit_test(test_origin_line),      cmocka_unit_test(test_cosignature),
+	    cmocka_unit_test(test_go_example),  cmocka_unit_test(test_c2sp_examples),
+	    cmocka_unit_test(test_refusals),    cmocka_unit_test(test_checkpoint_refusals),
+	    cmocka_unit_test(test_origin_line), cmocka_unit_test(test_cosignature),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
