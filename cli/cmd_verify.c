@@ -292,6 +292,8 @@ static void print_bundle_report(const json_t *report)
 		if (section && !strcmp(section, "manifest"))
 			printf("manifest");
 		else if (section && !strcmp(section, "end"))
+			printf("end record");
+		else if (section && !strcmp(section, "bundle"))
 			printf("bundle");
 		else if (section)
 			printf("section %s", section);

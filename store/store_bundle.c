@@ -419,7 +419,10 @@ static json_t *origin_json(const struct bverify *v, const uint8_t key[32])
 static void problem(struct bverify *v, int section, const uint8_t *origin, uint64_t seq,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* One problem; section -1 for the manifest and the end, origin NULL when none is known. */
+/*
+ * One problem; section -1 for the manifest, -2 for the end record, -3 for
+ * the file as a whole (its magic); origin NULL when none is known.
+ */
 static void problem(struct bverify *v, int section, const uint8_t *origin, uint64_t seq,
                     const char *fmt, ...)
 {
@@ -438,7 +441,8 @@ static void problem(struct bverify *v, int section, const uint8_t *origin, uint6
 	                    section >= 0
 	                        ? json_string(bundle_section_name((enum bundle_section)section))
 	                    : section == -1 ? json_string("manifest")
-	                                    : json_string("end"));
+	                    : section == -2 ? json_string("end")
+	                                    : json_string("bundle"));
 	json_object_set_new(p, "origin", origin ? origin_json(v, origin) : json_null());
 	json_object_set_new(p, "seq", origin && seq ? json_integer((json_int_t)seq) : json_null());
 	json_object_set_new(p, "problem", json_string(msg));
@@ -944,7 +948,7 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 
 	rc = bundle_reader_init(&r, fn, arg, err, sizeof(err));
 	if (rc < 0) {
-		problem(&v, -2, NULL, 0, "%s", err);
+		problem(&v, -3, NULL, 0, "%s", err);
 		goto report;
 	}
 	for (;;) {
