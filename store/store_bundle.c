@@ -959,14 +959,17 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 		}
 		if (rc < 0) {
 			/* Say where in the bundle the reading stopped. */
-			int sec = r.section < 0 ? BUNDLE_S_ROSTER : r.section;
+			int sec = r.section;
 			if (r.stage >= 1 && have_manifest)
 				problem(&v, -2, NULL, 0, "%s", err);
 			else if (sec == BUNDLE_S_CHANGESETS && v.cur)
 				problem(&v, sec, v.cur->key, v.cur->seq, "after this changeset, %s",
 				        err);
+			else if (r.section < 0)
+				problem(&v, -3, NULL, 0, "at its first record, %s", err);
 			else
-				problem(&v, sec, NULL, 0, "%s", err);
+				problem(&v, -3, NULL, 0, "after the last record of the %s section, %s",
+				        bundle_section_name((enum bundle_section)r.section), err);
 			break;
 		}
 		switch (rec.tag) {
