@@ -3,7 +3,8 @@
  * roster member, whether a session is up and who dialled it, when the last
  * message came, how many changesets each side lacks of the other's view,
  * and the errors seen; reload makes loketd re-read the roster from its
- * configuration file, as SIGHUP does.
+ * configuration file, as SIGHUP does; checkpoints shows the latest
+ * checkpoint the node holds of every origin and who cosigned it.
  */
 #include <err.h>
 #include <getopt.h>
@@ -128,4 +129,42 @@ int reload_main(int argc, char *argv[])
 	return rc ? rc
 	          : cli_request_print_take(CLIENT_TIMEOUT_MS, json_pack("{s:s}", "cmd", "reload"),
 	                                   json, print_reload);
+}
+
+static void print_checkpoints(const json_t *result)
+{
+	size_t i, j;
+	json_t *c, *n;
+
+	if (json_array_size(result) == 0) {
+		printf("no checkpoints yet\n");
+		return;
+	}
+	printf("%-20s %10s %-44s %s\n", "ORIGIN", "SIZE", "ROOT", "COSIGNERS");
+	json_array_foreach(result, i, c)
+	{
+		json_t *names = json_object_get(c, "cosigners");
+
+		printf("%-20s %10lld %-44s",
+		       cli_json_str(c, "origin") ? cli_json_str(c, "origin") : "?",
+		       cli_json_int(c, "size", 0),
+		       cli_json_str(c, "root") ? cli_json_str(c, "root") : "?");
+		if (json_array_size(names) == 0)
+			printf(" (none)");
+		json_array_foreach(names, j, n) printf(" %s", json_string_value(n));
+		putchar('\n');
+		if (json_is_object(json_object_get(c, "split")))
+			printf("  SPLIT VIEW: two trees at size %lld; frozen there\n",
+			       cli_json_int(json_object_get(c, "split"), "size", 0));
+	}
+}
+
+int checkpoints_main(int argc, char *argv[])
+{
+	int json, rc = parse_json_opt(argc, argv, &json);
+
+	return rc ? rc
+	          : cli_request_print_take(CLIENT_TIMEOUT_MS,
+	                                   json_pack("{s:s}", "cmd", "checkpoints"), json,
+	                                   print_checkpoints);
 }

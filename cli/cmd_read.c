@@ -217,6 +217,19 @@ static void print_status(const json_t *r)
 			putchar('\n');
 		}
 	}
+	json_array_foreach(json_object_get(r, "splits"), i, v)
+	{
+		if (i == 0)
+			printf("split views:\n");
+		printf("  %s size %lld\n",
+		       cli_json_str(v, "origin") ? cli_json_str(v, "origin") : "?",
+		       cli_json_int(v, "size", 0));
+	}
+	if (json_is_object(json_object_get(r, "key_alarm")))
+		printf("KEY ALARM: %s\n",
+		       cli_json_str(json_object_get(r, "key_alarm"), "last")
+		           ? cli_json_str(json_object_get(r, "key_alarm"), "last")
+		           : "?");
 }
 
 /* Why a node is unhealthy, into why (empty when it is healthy). */
@@ -226,8 +239,15 @@ static void unhealthy(const json_t *r, char *why, size_t len)
 	const json_t *forks = json_object_get(r, "forks");
 	const json_t *index = json_object_get(r, "index");
 
+	const json_t *alarm = json_object_get(r, "key_alarm");
+	const json_t *splits = json_object_get(r, "splits");
+
 	why[0] = '\0';
-	if (json_is_object(writes) && !json_is_true(json_object_get(writes, "open")))
+	if (json_is_object(alarm))
+		snprintf(why, len, "KEY ALARM: %s (%lld times)",
+		         cli_json_str(alarm, "last") ? cli_json_str(alarm, "last") : "?",
+		         cli_json_int(alarm, "count", 0));
+	else if (json_is_object(writes) && !json_is_true(json_object_get(writes, "open")))
 		snprintf(why, len, "local writes are refused: %s",
 		         cli_json_str(writes, "reason") ? cli_json_str(writes, "reason") : "?");
 	else if (json_array_size(forks) > 0)
@@ -236,6 +256,12 @@ static void unhealthy(const json_t *r, char *why, size_t len)
 		             ? cli_json_str(json_array_get(forks, 0), "origin")
 		             : "?",
 		         cli_json_int(json_array_get(forks, 0), "seq", 0));
+	else if (json_array_size(splits) > 0)
+		snprintf(why, len, "a split-view proof is held: %s showed two trees at size %lld",
+		         cli_json_str(json_array_get(splits, 0), "origin")
+		             ? cli_json_str(json_array_get(splits, 0), "origin")
+		             : "?",
+		         cli_json_int(json_array_get(splits, 0), "size", 0));
 	else if (json_is_true(json_object_get(index, "failing")))
 		snprintf(why, len, "the search index cannot be written (%lld entity writes behind)",
 		         cli_json_int(index, "behind", 0));

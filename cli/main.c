@@ -136,6 +136,8 @@ static const struct {
      "Withdraws one of this node's questions, or one of its responses", NULL},
     {"peers", peers_main, "[--json]",
      "Shows the sync session with each member: up, last seen, who lacks what, errors", NULL},
+    {"checkpoints", checkpoints_main, "[--json]",
+     "Shows the latest checkpoint of every origin's log (size, root) and who cosigned it", NULL},
     {"reload", reload_main, "[--json]",
      "Makes loketd re-read the roster from its configuration (as SIGHUP does)", NULL},
     {"resume", resume_main, "--force [--json]",

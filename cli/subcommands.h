@@ -23,6 +23,7 @@ int verify_main(int argc, char *argv[]);
 int backup_main(int argc, char *argv[]);
 int restore_main(int argc, char *argv[]);
 int peers_main(int argc, char *argv[]);
+int checkpoints_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 int resume_main(int argc, char *argv[]);
 int board_main(int argc, char *argv[]);

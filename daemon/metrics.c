@@ -123,6 +123,14 @@ static void status_metrics(struct text *t, const json_t *s)
 	put(t, "loket_changesets %lld\n", (long long)int_of(s, "changesets"));
 	family(t, "loket_fork_proofs", "gauge", "Origins frozen by a fork proof.");
 	put(t, "loket_fork_proofs %zu\n", json_array_size(json_object_get(s, "forks")));
+	family(t, "loket_split_view_proofs", "gauge", "Origins frozen by a split-view proof.");
+	put(t, "loket_split_view_proofs %zu\n", json_array_size(json_object_get(s, "splits")));
+	family(t, "loket_key_alarms", "gauge",
+	       "Changesets or checkpoints under this node's key that it did not sign, seen since"
+	       " loketd started (nonzero: the key is in someone else's hands).");
+	put(t, "loket_key_alarms %lld\n",
+	    (long long)json_integer_value(
+	        json_object_get(json_object_get(s, "key_alarm"), "count")));
 	family(t, "loket_search_index_behind_entities", "gauge",
 	       "Entity writes the search index does not hold yet.");
 	put(t, "loket_search_index_behind_entities %lld\n",

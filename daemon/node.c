@@ -408,8 +408,46 @@ static int own_head_start(struct node *n, char *err, size_t errlen)
 	return 0;
 }
 
+void node_key_alarm(struct node *n, const char *fmt, ...)
+{
+	uint64_t now = hlc_wall_ms();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(n->key_alarm, sizeof(n->key_alarm), fmt, ap);
+	va_end(ap);
+	n->key_alarms++;
+	if (n->key_alarm_logged_ms && now - n->key_alarm_logged_ms < 10000u) {
+		n->key_alarm_unlogged++;
+		return;
+	}
+	if (n->key_alarm_unlogged)
+		log_error("KEY ALARM: %s (and %lu more alarms since the last line)", n->key_alarm,
+		          n->key_alarm_unlogged);
+	else
+		log_error("KEY ALARM: %s", n->key_alarm);
+	n->key_alarm_logged_ms = now;
+	n->key_alarm_unlogged = 0;
+}
+
 void node_own_chain_changed(struct node *n)
 {
+	/*
+	 * The record is written before any own changeset leaves this node, so
+	 * one beyond it that came from elsewhere was signed elsewhere.
+	 */
+	if (n->own_head && n->own_head->state == OWN_HEAD_VALID) {
+		uint64_t held;
+		uint8_t h[32];
+
+		if (store_head(n->store, n->self, &held, h) == 0 && held > n->own_head->seq)
+			node_key_alarm(
+			    n,
+			    "the store took changesets of this node's own key up to seq %" PRIu64
+			    " from peers, beyond the %" PRIu64
+			    " it ever signed: another process signs with this node's key",
+			    held, n->own_head->seq);
+	}
 	if (own_fork(n))
 		return;
 	if ((n->writes != NODE_WRITES_OPEN && n->writes != NODE_WRITES_WAIT) || !n->own_head ||
@@ -922,6 +960,11 @@ int node_status(struct node *n, json_t **out)
 	    status, "peers",
 	    json_pack("{s:I, s:I}", "up", (json_int_t)up, "total", (json_int_t)total));
 	json_object_set_new(status, "disk", disk_json(n));
+	json_object_set_new(
+	    status, "key_alarm",
+	    n->key_alarms
+	        ? json_pack("{s:I, s:s}", "count", (json_int_t)n->key_alarms, "last", n->key_alarm)
+	        : json_null());
 	*out = status;
 	return 0;
 }

@@ -68,6 +68,15 @@ struct node {
 	const char *writes_blocked;
 	char writes_reason[1024];
 	const char *wait_case; /* NODE_WRITES_WAIT: restored or wiped, in words */
+	/*
+	 * The key alarm: changesets or checkpoints under this node's key that
+	 * it did not sign were seen (its key is in someone else's hands). A
+	 * count, the last sentence, and the log's rate limit.
+	 */
+	unsigned long key_alarms;
+	char key_alarm[512];
+	uint64_t key_alarm_logged_ms;
+	unsigned long key_alarm_unlogged;
 };
 
 /*
@@ -100,6 +109,14 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
  * "own_head","recorded_head"} (recorded_head null without a valid record).
  */
 int node_status(struct node *n, json_t **out);
+
+/*
+ * Raises the key alarm: something signed with this node's key that it did
+ * not sign was seen (what says what, and from whom). Counted, kept for
+ * status ("key_alarm") and metrics, and logged at most once per 10 s (with
+ * the count of those not logged).
+ */
+void node_key_alarm(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* NULL while local writes are open, else the sentence they are refused with. */
 const char *node_writes_refused(const struct node *n);

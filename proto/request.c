@@ -55,6 +55,7 @@ static const struct request_command commands[] = {
     COMMAND("changes", STR("since"), STR("coll"), STR("owner"), LIMIT),
     COMMAND("backup", STR_REQ("file")),
     {"peers", NULL, 0},
+    {"checkpoints", NULL, 0},
     {"reload", NULL, 0},
     COMMAND("resume", {"force", REQUEST_BOOL, 0}),
 };

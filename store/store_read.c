@@ -531,6 +531,21 @@ static int status_forks(struct store *s, json_t *forks)
 	return rc;
 }
 
+struct splits_ctx {
+	struct store *s;
+	json_t *a;
+};
+
+static int status_split(void *arg, const uint8_t origin[32], uint64_t size)
+{
+	struct splits_ctx *c = arg;
+
+	json_array_append_new(c->a,
+	                      json_pack("{s:o, s:I}", "origin", store_owner_json(c->s, origin),
+	                                "size", (json_int_t)size));
+	return 0;
+}
+
 /*
  * "index": {"behind": entity writes the search index does not hold yet,
  * "failing": whether its last update failed}.
@@ -570,8 +585,11 @@ int store_status(struct store *s, json_t **out)
 	json_object_set_new(o, "heads", heads);
 	json_object_set_new(o, "counts", counts);
 	json_object_set_new(o, "forks", forks);
+	json_object_set_new(o, "splits", json_array());
+	struct splits_ctx sc = {s, json_object_get(o, "splits")};
 	if ((rc = status_heads(s, heads)) < 0 || (rc = status_counts(s, counts, &entities)) < 0 ||
 	    (rc = status_forks(s, forks)) < 0 ||
+	    (rc = store_each_split(s, status_split, &sc)) < 0 ||
 	    /*
 	     * Each origin's chain is held from seq 1 to its head without a gap
 	     * (store_append takes only the seq after the head), so the heads

@@ -29,6 +29,7 @@
 #include "common/log.h"
 #include "daemon/sync/sync_receive.h"
 #include "daemon/sync/sync_session.h"
+#include "daemon/sync/sync_tlog.h"
 #include "daemon/sync/sync_state.h"
 #include "daemon/sync/zap.h"
 #include "daemon/zwatch.h"
@@ -57,6 +58,9 @@ static size_t origin_slot(struct sync_state *st, const uint8_t key[32])
 	o->expect = o->head + 1;
 	if (store_fork_seq(st->node->store, key, &o->frozen_at) != 0)
 		o->frozen_at = 0;
+	uint64_t split;
+	if (store_split_get(st->node->store, key, &split, NULL, NULL) == 0)
+		o->split_at = split + 1;
 	return st->n_origins++;
 }
 
@@ -97,6 +101,8 @@ static void handle_message(struct sync_state *st, struct sync_member *m, int kin
 		sync_misbehave(st, m, kind, "message without a type");
 	} else if (strcmp(t, "hello") == 0) {
 		sync_session_hello(st, m, kind, hdr);
+		if (!m->incompatible && m->s[kind].up)
+			sync_tlog_share(st, m, &m->s[kind]);
 	} else if (m->incompatible) {
 		/* Nothing but a hello is heard from an incompatible peer. */
 	} else if (strcmp(t, "have") == 0) {
@@ -108,6 +114,10 @@ static void handle_message(struct sync_state *st, struct sync_member *m, int kin
 		sync_pump(st);
 	} else if (strcmp(t, "fork") == 0) {
 		sync_take_proof(st, m, kind, hdr, msg, used);
+	} else if (strcmp(t, "ckpt") == 0) {
+		sync_tlog_take(st, m, kind, hdr);
+	} else if (strcmp(t, "split") == 0) {
+		sync_tlog_take_split(st, m, kind, hdr);
 	} else if (strcmp(t, "error") == 0) {
 		sync_session_error(m, hdr);
 	} else {
@@ -522,6 +532,7 @@ static void on_tick(uv_timer_t *t)
 			sync_clear_fetches(st, m);
 		}
 	}
+	sync_tlog_tick(st);
 	sync_log_flush(st);
 	zap_log_flush(&st->zap);
 	if (st->conns_open)
@@ -613,6 +624,18 @@ static int handle_peers(void *data, const json_t *req, json_t **result, char *er
 	(void)err;
 	(void)errlen;
 	*result = sync_peers(data);
+	return 0;
+}
+
+static int handle_checkpoints(void *data, const json_t *req, json_t **result, char *err,
+                              size_t errlen)
+{
+	struct sync *s = data;
+
+	(void)req;
+	(void)err;
+	(void)errlen;
+	*result = sync_tlog_checkpoints(s->st);
 	return 0;
 }
 
@@ -848,6 +871,7 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 	node->peers_count = count_peers;
 	node->peers_count_data = st;
 	control_add_command(control, "peers", handle_peers, s);
+	control_add_command(control, "checkpoints", handle_checkpoints, s);
 	control_add_command(control, "reload", handle_reload, s);
 	control_add_command(control, "resume", handle_resume, s);
 	st->next_hello = 0;

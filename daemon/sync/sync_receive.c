@@ -210,6 +210,12 @@ static void record_proof(struct sync_state *st, struct sync_member *from, size_t
 	          slot == 0 ? "this node's own key " : "origin ", o->b64, (unsigned long long)seq,
 	          from ? from->name : "this node", (unsigned long long)seq);
 	sync_share_proof(st, slot);
+	if (slot == 0)
+		node_key_alarm(
+		    st->node,
+		    "a changeset of this node's own key at seq %llu that it did not sign was"
+		    " shown by %s (a fork proof)",
+		    (unsigned long long)seq, from ? from->name : "this node");
 	node_own_chain_changed(st->node);
 }
 
@@ -542,7 +548,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 			log_warn("sync: %s: %s", m->name, why);
 			continue;
 		}
-		if (o->frozen_at && seq >= o->frozen_at) {
+		if (sync_stop_at(o) && seq >= sync_stop_at(o)) {
 			st->frozen++; /* a fork proof froze the origin before it */
 			continue;
 		}

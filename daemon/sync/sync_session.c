@@ -146,9 +146,9 @@ static json_t *forks_json(struct sync_state *st)
 void sync_send_hello(struct sync_state *st, struct sync_member *m, struct sync_session *sess,
                      int reply)
 {
-	json_t *hdr = json_pack("{s:s, s:i, s:s, s:o, s:o, s:b}", "t", "hello", "proto", SYNC_PROTO,
-	                        "federation", st->node->cfg->federation, "heads", heads_json(st),
-	                        "forks", forks_json(st), "reply", reply);
+	json_t *hdr = json_pack("{s:s, s:i, s:s, s:o, s:o, s:b, s:b}", "t", "hello", "proto",
+	                        SYNC_PROTO, "federation", st->node->cfg->federation, "heads",
+	                        heads_json(st), "forks", forks_json(st), "reply", reply, "ckpt", 1);
 	if (!hdr)
 		abort();
 	int rc = sync_send_json(st, m, sess, hdr);
@@ -417,7 +417,7 @@ static void pump_origin(struct sync_state *st, size_t slot)
 	if (o->fetch_from)
 		want_expired(st, o, slot);
 	o->fetch_from = NULL;
-	if (o->frozen_at && o->expect >= o->frozen_at)
+	if (sync_stop_at(o) && o->expect >= sync_stop_at(o))
 		return;
 	if (st->queued + 1 >= SYNC_MAX_QUEUE)
 		return;
@@ -434,8 +434,8 @@ static void pump_origin(struct sync_state *st, size_t slot)
 	if (!best)
 		return;
 	uint64_t lack = best->their_seq[slot] - o->expect + 1;
-	if (o->frozen_at && o->expect + lack > o->frozen_at)
-		lack = o->frozen_at - o->expect;
+	if (sync_stop_at(o) && o->expect + lack > sync_stop_at(o))
+		lack = sync_stop_at(o) - o->expect;
 	json_t *want = json_pack("{s:s, s:s, s:I, s:I}", "t", "want", "origin", o->b64, "from",
 	                         (json_int_t)o->expect, "count",
 	                         (json_int_t)(lack < SYNC_WANT_MAX ? lack : SYNC_WANT_MAX));
@@ -542,6 +542,7 @@ void sync_session_hello(struct sync_state *st, struct sync_member *m, int kind, 
 		sync_misbehave(st, m, kind, "malformed heads in hello");
 		return;
 	}
+	m->knows_ckpt = json_is_true(json_object_get(hdr, "ckpt"));
 	if (take_forks(st, m, json_object_get(hdr, "forks")) != 0) {
 		sync_misbehave(st, m, kind, "malformed forks in hello");
 		return;

@@ -86,7 +86,20 @@ struct sync_origin {
 	uint64_t fetch_seq; /* the first seq the want in flight asked for */
 	/* The seq of this origin's fork proof: nothing from it on is taken. 0: none. */
 	uint64_t frozen_at;
+	/* Its split-view proof's size + 1: nothing from it on is taken. 0: none. */
+	uint64_t split_at;
+	/* The size of its checkpoint that waits for this node to hold it, to be cosigned; 0: none.
+	 */
+	uint64_t ckpt_wait;
 };
+
+/* The first seq of origin o that is not taken (a fork or split-view proof), or 0 for none. */
+static inline uint64_t sync_stop_at(const struct sync_origin *o)
+{
+	if (o->frozen_at && (!o->split_at || o->frozen_at < o->split_at))
+		return o->frozen_at;
+	return o->split_at;
+}
 
 struct sync_member {
 	struct sync_state *st;
@@ -123,6 +136,7 @@ struct sync_member {
 	/* Their fork proofs as their hello listed them (seq, 0 for none). */
 	uint64_t their_fork[SYNC_MAX_ORIGINS];
 	int knows_forks; /* its hello lists forks: it takes "fork" messages */
+	int knows_ckpt;  /* its hello says "ckpt": it takes "ckpt" and "split" messages */
 	/*
 	 * An accepted connection to shut once the error sent on it is out: its
 	 * descriptor and peer address, checked again before the shutdown so
@@ -197,6 +211,10 @@ struct sync_state {
 	/* Counters, for the log and `loket peers`. */
 	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy, frozen;
 	unsigned long extra_conns; /* messages dropped on a member's second connection */
+	/* Checkpoints (sync_tlog.c). */
+	unsigned long splits, ckpt_refused, ckpt_received, ckpt_cosigned, ckpt_signed;
+	uint64_t ckpt_next_ms;
+	int ckpt_behind_logged;
 };
 
 /* uv_now of the loop, in ms. */
