@@ -131,10 +131,12 @@ static int export_main(int argc, char *argv[])
 			goto cleanup;
 	} else {
 		printf("%s: %llu bytes, %lld changesets of %lld origins, %lld ops, %lld roster "
-		       "entries, %lld fork proofs, digest %s\n",
+		       "entries, %lld checkpoints, %lld split-view proofs, %lld fork proofs, "
+		       "digest %s\n",
 		       file, o.bytes, cli_json_int(summary, "changesets", 0),
 		       cli_json_int(summary, "origins", 0), cli_json_int(summary, "ops", 0),
-		       cli_json_int(summary, "members", 0), cli_json_int(summary, "forks", 0),
+		       cli_json_int(summary, "members", 0), cli_json_int(summary, "checkpoints", 0),
+		       cli_json_int(summary, "splits", 0), cli_json_int(summary, "forks", 0),
 		       cli_json_str(summary, "digest"));
 	}
 	status = CLI_EXIT_OK;

@@ -968,7 +968,8 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 			else if (r.section < 0)
 				problem(&v, -3, NULL, 0, "at its first record, %s", err);
 			else
-				problem(&v, -3, NULL, 0, "after the last record of the %s section, %s",
+				problem(&v, -3, NULL, 0,
+				        "after the last record of the %s section, %s",
 				        bundle_section_name((enum bundle_section)r.section), err);
 			break;
 		}

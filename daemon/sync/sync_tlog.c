@@ -103,18 +103,20 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 		return 1;
 	}
 	c->slot = (size_t)(o - st->origins);
-	c->log_line = note_find(&c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len,
-	                        note_key_id((const uint8_t *)c->cp.origin, c->cp.origin_len,
-	                                    NOTE_TYPE_ED25519, key));
-	if (c->log_line < 0 || note_verify(&c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len,
-	                                   key) != 0) {
-		snprintf(why, whylen, "checkpoint of %s at size %" PRIu64 " is not signed by its origin",
-		         o->b64, c->cp.size);
+	c->log_line = note_find(
+	    &c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len,
+	    note_key_id((const uint8_t *)c->cp.origin, c->cp.origin_len, NOTE_TYPE_ED25519, key));
+	if (c->log_line < 0 ||
+	    note_verify(&c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len, key) != 0) {
+		snprintf(why, whylen,
+		         "checkpoint of %s at size %" PRIu64 " is not signed by its origin", o->b64,
+		         c->cp.size);
 		return -1;
 	}
 	merkle_empty_root(empty);
 	if (c->cp.size == 0 && memcmp(c->cp.root, empty, 32) != 0) {
-		snprintf(why, whylen, "checkpoint of %s at size 0 has a root that is not the empty tree's",
+		snprintf(why, whylen,
+		         "checkpoint of %s at size 0 has a root that is not the empty tree's",
 		         o->b64);
 		return -1;
 	}
@@ -125,8 +127,8 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 		if (!sync_origin_admitted(st, i) || name_of(st, i, &nm) != 0)
 			continue;
 		line = note_find(&c->n, (const uint8_t *)nm.origin, nm.origin_len,
-		                 note_key_id((const uint8_t *)nm.origin, nm.origin_len, NOTE_TYPE_COSIG,
-		                             st->origins[i].key));
+		                 note_key_id((const uint8_t *)nm.origin, nm.origin_len,
+		                             NOTE_TYPE_COSIG, st->origins[i].key));
 		if (line < 0)
 			continue;
 		if (trusted && trusted->cosig[i] >= 0 && trusted->n.text_len == c->n.text_len &&
@@ -182,10 +184,11 @@ static int merge(struct sync_state *st, const struct ckpt *base, const struct ck
 			struct note_checkpoint nm;
 
 			if ((rc = name_of(st, 0, &nm)) == 0)
-				rc = note_append_sig(o, cap, &n, (const uint8_t *)nm.origin, nm.origin_len,
-				                     note_key_id((const uint8_t *)nm.origin, nm.origin_len,
-				                                 NOTE_TYPE_COSIG, st->node->self),
-				                     own, NOTE_COSIG_BYTES);
+				rc = note_append_sig(
+				    o, cap, &n, (const uint8_t *)nm.origin, nm.origin_len,
+				    note_key_id((const uint8_t *)nm.origin, nm.origin_len,
+				                NOTE_TYPE_COSIG, st->node->self),
+				    own, NOTE_COSIG_BYTES);
 			++*added;
 		}
 		if (rc < 0)
@@ -195,7 +198,8 @@ static int merge(struct sync_state *st, const struct ckpt *base, const struct ck
 	return 0;
 }
 
-/* Sends notes (an array of strings, taken) to m, or to every peer that takes them when m is NULL. */
+/* Sends notes (an array of strings, taken) to m, or to every peer that takes them when m is NULL.
+ */
 static void send_notes(struct sync_state *st, struct sync_member *m, const char *type,
                        json_t *notes)
 {
@@ -275,7 +279,8 @@ static void record_split(struct sync_state *st, struct sync_member *from, size_t
 	o->expect = o->head + 1;
 	log_error("sync: SPLIT VIEW: %s%s signed %s for tree size %" PRIu64
 	          " (shown by %s); the proof is kept and passed on, and the origin is frozen at"
-	          " that size: its changesets after seq %" PRIu64 " are dropped here and everywhere",
+	          " that size: its changesets after seq %" PRIu64
+	          " are dropped here and everywhere",
 	          slot == 0 ? "this node's own key " : "origin ", o->b64,
 	          lb ? "two checkpoints with different roots"
 	             : "a checkpoint whose root is not the tree of its changesets",
@@ -327,8 +332,8 @@ static int may_cosign(struct sync_state *st, const struct ckpt *c)
 		return 0;
 	if (store_tree_consistency(s, key, last, c->cp.size, proof, &count) != 0)
 		return 0;
-	if (last > 0 &&
-	    merkle_verify_consistency(last, c->cp.size, last_root, c->cp.root, proof[0], count) != 0) {
+	if (last > 0 && merkle_verify_consistency(last, c->cp.size, last_root, c->cp.root, proof[0],
+	                                          count) != 0) {
 		log_error("sync: the checkpoint of %s at size %" PRIu64
 		          " is not consistent with the one this node cosigned at size %" PRIu64
 		          "; not cosigned",
@@ -348,10 +353,11 @@ static void check_own_key(struct sync_state *st, struct sync_member *from, const
 	if (c->slot != 0 && c->cosig[0] >= 0 &&
 	    store_tlog_signed(s, st->origins[c->slot].key, &last, last_root) == 0 &&
 	    (c->cp.size > last || (c->cp.size == last && memcmp(c->cp.root, last_root, 32) != 0)))
-		node_key_alarm(st->node,
-		               "a cosignature under this node's key of %s's checkpoint at size %" PRIu64
-		               " that this node never made was shown by %s",
-		               slot_name(st, c->slot), c->cp.size, from ? from->name : "this node");
+		node_key_alarm(
+		    st->node,
+		    "a cosignature under this node's key of %s's checkpoint at size %" PRIu64
+		    " that this node never made was shown by %s",
+		    slot_name(st, c->slot), c->cp.size, from ? from->name : "this node");
 	if (c->slot == 0) {
 		const struct own_head *h = st->node->own_head;
 		uint64_t signed_max = st->origins[0].head;
@@ -370,8 +376,8 @@ static void check_own_key(struct sync_state *st, struct sync_member *from, const
  * One signed checkpoint from from (NULL: this node, again after it waited).
  * force: look at it even if its bytes are the note held.
  */
-static void take_note(struct sync_state *st, struct sync_member *from, int kind,
-                      const uint8_t *p, size_t len, int force)
+static void take_note(struct sync_state *st, struct sync_member *from, int kind, const uint8_t *p,
+                      size_t len, int force)
 {
 	struct store *s = st->node->store;
 	struct ckpt *held = NULL, *c = ckpt_new();
@@ -410,7 +416,8 @@ static void take_note(struct sync_state *st, struct sync_member *from, int kind,
 	}
 	/* A root that is not the tree of the changesets held: the origin showed another tree. */
 	if (c->cp.size > 0 && c->cp.size <= o->head &&
-	    store_tree_root(s, o->key, c->cp.size, root) == 0 && memcmp(root, c->cp.root, 32) != 0) {
+	    store_tree_root(s, o->key, c->cp.size, root) == 0 &&
+	    memcmp(root, c->cp.root, 32) != 0) {
 		record_split(st, from, c->slot, c->cp.size, p, len, NULL, 0);
 		goto done;
 	}
@@ -426,22 +433,23 @@ static void take_note(struct sync_state *st, struct sync_member *from, int kind,
 		do_cosign = may_cosign(st, c);
 		if (do_cosign && cosign(st, c, own) != 0)
 			do_cosign = 0;
-		rc = merge(st, c, NULL, do_cosign ? own : NULL, out, NOTE_MAX_BYTES, &out_len, &added);
+		rc = merge(st, c, NULL, do_cosign ? own : NULL, out, NOTE_MAX_BYTES, &out_len,
+		           &added);
 		store_it = 1;
 	} else {
 		do_cosign = may_cosign(st, held) && c->cosig[0] < 0;
 		if (do_cosign && cosign(st, held, own) != 0)
 			do_cosign = 0;
-		rc = merge(st, held, c, do_cosign ? own : NULL, out, NOTE_MAX_BYTES, &out_len, &added);
+		rc = merge(st, held, c, do_cosign ? own : NULL, out, NOTE_MAX_BYTES, &out_len,
+		           &added);
 		store_it = added > 0;
 	}
 	if (rc < 0) {
 		log_error("sync: the checkpoint of %s does not fit in a note", o->b64);
 		goto done;
 	}
-	o->ckpt_wait = c->slot != 0 && !do_cosign && c->cosig[0] < 0 && c->cp.size > o->head
-	                   ? c->cp.size
-	                   : 0;
+	o->ckpt_wait =
+	    c->slot != 0 && !do_cosign && c->cosig[0] < 0 && c->cp.size > o->head ? c->cp.size : 0;
 	if (!store_it && !do_cosign)
 		goto done;
 	if ((rc = store_begin(s)) == 0 &&
@@ -470,7 +478,8 @@ void sync_tlog_take(struct sync_state *st, struct sync_member *m, int kind, cons
 	size_t i;
 
 	if (!json_is_array(notes) || json_array_size(notes) > SYNC_TLOG_PER_MSG) {
-		sync_misbehave(st, m, kind, "a ckpt message needs \"notes\", an array of at most 256");
+		sync_misbehave(st, m, kind,
+		               "a ckpt message needs \"notes\", an array of at most 256");
 		return;
 	}
 	json_array_foreach(notes, i, v)
@@ -479,14 +488,14 @@ void sync_tlog_take(struct sync_state *st, struct sync_member *m, int kind, cons
 			sync_misbehave(st, m, kind, "a ckpt message's notes are strings");
 			return;
 		}
-		take_note(st, m, kind, (const uint8_t *)json_string_value(v), json_string_length(v), 0);
+		take_note(st, m, kind, (const uint8_t *)json_string_value(v), json_string_length(v),
+		          0);
 		if (!m->s[kind].up)
 			return; /* dropped for misbehaving */
 	}
 }
 
-void sync_tlog_take_split(struct sync_state *st, struct sync_member *m, int kind,
-                          const json_t *hdr)
+void sync_tlog_take_split(struct sync_state *st, struct sync_member *m, int kind, const json_t *hdr)
 {
 	const json_t *notes = json_object_get(hdr, "notes");
 	struct ckpt *a = ckpt_new(), *b = NULL;
@@ -509,9 +518,10 @@ void sync_tlog_take_split(struct sync_state *st, struct sync_member *m, int kind
 		                sizeof(why));
 		if (rc == 0 && (a->slot != b->slot || a->cp.size != b->cp.size ||
 		                memcmp(a->cp.root, b->cp.root, 32) == 0)) {
-			snprintf(why, sizeof(why),
-			         "a split-view proof needs two checkpoints of one origin and size with"
-			         " different roots");
+			snprintf(
+			    why, sizeof(why),
+			    "a split-view proof needs two checkpoints of one origin and size with"
+			    " different roots");
 			rc = -1;
 		}
 	}
@@ -527,7 +537,8 @@ void sync_tlog_take_split(struct sync_state *st, struct sync_member *m, int kind
 	if (b) {
 		record_split(st, m, a->slot, a->cp.size, a->bytes, a->len, b->bytes, b->len);
 	} else if (a->cp.size > 0 && a->cp.size <= st->origins[a->slot].head &&
-	           store_tree_root(st->node->store, st->origins[a->slot].key, a->cp.size, root) == 0 &&
+	           store_tree_root(st->node->store, st->origins[a->slot].key, a->cp.size, root) ==
+	               0 &&
 	           memcmp(root, a->cp.root, 32) != 0) {
 		/* Against the changesets: checked here with this node's own. */
 		record_split(st, m, a->slot, a->cp.size, a->bytes, a->len, NULL, 0);
@@ -551,7 +562,8 @@ static void sign_own(struct sync_state *st)
 
 	/* Never while the store lacks the chain this key signed (restored, wiped, forked). */
 	if (node_writes_refused(st->node) || store_head(s, st->node->self, &head, h) != 0 ||
-	    head == 0 || store_tlog_signed(s, st->node->self, &last, last_root) != 0 || head == last)
+	    head == 0 || store_tlog_signed(s, st->node->self, &last, last_root) != 0 ||
+	    head == last)
 		return;
 	if (head < last) {
 		if (!st->ckpt_behind_logged)
@@ -567,11 +579,11 @@ static void sign_own(struct sync_state *st)
 		return;
 	cp.size = head;
 	/* Never two that are not consistent: the last one must be a prefix of this one. */
-	if (last > 0 && (store_tree_root(s, st->node->self, last, rlast) != 0 ||
-	                 memcmp(rlast, last_root, 32) != 0 ||
-	                 store_tree_consistency(s, st->node->self, last, head, proof, &count) != 0 ||
-	                 merkle_verify_consistency(last, head, last_root, cp.root, proof[0], count) !=
-	                     0)) {
+	if (last > 0 &&
+	    (store_tree_root(s, st->node->self, last, rlast) != 0 ||
+	     memcmp(rlast, last_root, 32) != 0 ||
+	     store_tree_consistency(s, st->node->self, last, head, proof, &count) != 0 ||
+	     merkle_verify_consistency(last, head, last_root, cp.root, proof[0], count) != 0)) {
 		log_error("sync: this node's log at size %" PRIu64
 		          " is not consistent with its checkpoint at size %" PRIu64
 		          "; no checkpoint signed",
@@ -585,8 +597,8 @@ static void sign_own(struct sync_state *st)
 	note[nlen++] = '\n';
 	key_sign(st->node->key, (const uint8_t *)text, tlen, sig);
 	if (note_append_sig(note, sizeof(note), &nlen, (const uint8_t *)cp.origin, cp.origin_len,
-	                    note_key_id((const uint8_t *)cp.origin, cp.origin_len, NOTE_TYPE_ED25519,
-	                                st->node->self),
+	                    note_key_id((const uint8_t *)cp.origin, cp.origin_len,
+	                                NOTE_TYPE_ED25519, st->node->self),
 	                    sig, sizeof(sig)) != 0)
 		return;
 	/* What it signed is durable before the checkpoint leaves the node. */
@@ -640,8 +652,7 @@ static int share_one(void *arg, const uint8_t origin[32], const uint8_t *note, s
 
 	(void)origin;
 	(void)seen;
-	if (c->bytes + len > SYNC_TLOG_MSG_BYTES ||
-	    json_array_size(c->notes) == SYNC_TLOG_PER_MSG)
+	if (c->bytes + len > SYNC_TLOG_MSG_BYTES || json_array_size(c->notes) == SYNC_TLOG_PER_MSG)
 		return 1;
 	json_array_append_new(c->notes, note_json(note, len));
 	c->bytes += len;

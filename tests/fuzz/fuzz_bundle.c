@@ -111,7 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			break;
 		}
-		if (rec.len > BUNDLE_MAX_RECORD || rec.offset + BUNDLE_HEADER_BYTES + rec.len > size)
+		if (rec.len > BUNDLE_MAX_RECORD ||
+		    rec.offset + BUNDLE_HEADER_BYTES + rec.len > size)
 			abort();
 		decode(&rec);
 	}

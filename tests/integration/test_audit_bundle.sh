@@ -54,11 +54,26 @@ expect_status 0 env -u LOKET_CONF "$LOKET" verify --bundle "$T/live.bundle"
 assert_contains "$OUT" "bundle of federation default: 4 roster entries, 3 origins,"
 assert_contains "$(tail -n 1 <<<"$OUT")" ": ok"
 
-# A quiet node's bundle is its status: the same digest, the heads' seqs.
-wait_for "the import reached n2" 30 converged 1 2
+# A quiet node's bundle is its status: the same digest; and its
+# checkpoints, each of its origin's head, cosigned by the two others.
+wait_for "the import reached n2 and n3" 30 converged 1 2 3
+# witnessed: n2 holds each origin's checkpoint at its head, cosigned by two.
+witnessed() {
+	local heads
+	heads=$(status_json 2 | jq -c '.heads | map_values(.seq)')
+	[ "$(l 2 checkpoints --json | jq --argjson h "$heads" \
+		'[.[] | select((.cosigners | length) == 2 and .size == $h[.origin])] | length')" = 3 ]
+}
+wait_for "n2 holding every head's checkpoint, cosigned by two" 30 witnessed
 expect_status 0 l 2 audit export "$T/n2.bundle"
+assert_contains "$OUT" " 3 checkpoints, " "checkpoints exported"
 expect_status 0 "$LOKET" verify --bundle - <"$T/n2.bundle" --json
 assert_eq "$(status_json 2 | jq -r .digest)" "$(jq -r .digest <<<"$OUT")" "n2's digest"
+assert_eq '[["n1",2,"matches"],["n2",2,"matches"],["n3",2,"matches"]]' \
+	"$(jq -c '[.checkpoints[] | [.origin, .cosigned, .tree]] | sort' <<<"$OUT")" \
+	"checkpoints: each cosigned by two members, each the tree of its changesets"
+expect_status 0 "$LOKET" verify --bundle "$T/n2.bundle"
+assert_contains "$OUT" "checkpoint: n1 size $(status_json 2 | jq .heads.n1.seq): signed by its origin, cosigned by 2 distinct members"
 
 # Flipping bytes: every section, headers, edges and throughout.
 flips() {
@@ -112,7 +127,7 @@ EOF
 }
 expect_status 0 flips "$T/n2.bundle"
 echo "$OUT"
-assert_contains "$OUT" "CEMR" "sections flipped"
+assert_contains "$OUT" "CEKMR" "sections flipped"
 assert_contains "$OUT" ", 0 missed"
 
 # A fork: n4's key signs two changesets for seq 1; n1 proves it.
