@@ -342,15 +342,65 @@ cleanup:
 	return status;
 }
 
+/* verify --proof FILE: the proof alone, against the keys pinned. */
+static int verify_proof(const char *file, uint8_t (*pinned)[32], size_t n_pinned, int json)
+{
+	json_t *proof = NULL, *report = NULL, *p;
+	json_error_t jerr;
+	char q[ERROR_QUOTE_SIZE];
+	struct stat st;
+	int status = CLI_EXIT_FAIL;
+	size_t i;
+
+	/* A proof holds at most STORE_PROOF_MAX_CHANGESETS changesets of 1 MiB, in base64. */
+	if (stat(file, &st) < 0 || st.st_size > (off_t)STORE_PROOF_MAX_CHANGESETS * 1400 * 1024) {
+		warnx("cannot read the proof %s: %s", error_quote_str(q, sizeof(q), file),
+		      errno && st.st_size == 0 ? strerror(errno) : "larger than a proof can be");
+		return CLI_EXIT_FAIL;
+	}
+	proof = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	if (!proof) {
+		warnx("%s:%d: not a proof: %s", file, jerr.line, jerr.text);
+		return CLI_EXIT_FAIL;
+	}
+	store_proof_verify(proof, (const uint8_t(*)[32])pinned, n_pinned, &report);
+	if (json) {
+		if (cli_print_json(report) < 0)
+			goto cleanup;
+	} else {
+		if (!n_pinned)
+			printf(
+			    "keys: taken from the proof itself (pin them with --key or -c CONF)\n");
+		printf("checkpoint: %s size %lld, signed by its origin, cosigned by %lld distinct "
+		       "member%s\n",
+		       cli_json_str(report, "origin") ? cli_json_str(report, "origin") : "?",
+		       cli_json_int(report, "size", 0), cli_json_int(report, "cosigned", 0),
+		       cli_json_int(report, "cosigned", 0) == 1 ? "" : "s");
+		json_array_foreach(json_object_get(report, "problems"), i, p)
+		    printf("%s\n", json_string_value(p));
+		printf("verified proof of %lld changeset%s: %s\n",
+		       cli_json_int(report, "changesets", 0),
+		       cli_json_int(report, "changesets", 0) == 1 ? "" : "s",
+		       json_is_true(json_object_get(report, "ok")) ? "ok" : "not ok");
+	}
+	if (json_is_true(json_object_get(report, "ok")))
+		status = CLI_EXIT_OK;
+cleanup:
+	json_decref(proof);
+	json_decref(report);
+	return status;
+}
+
 int verify_main(int argc, char *argv[])
 {
 	static const struct option options[] = {
-	    {"db", required_argument, NULL, 'd'},
-	    {"bundle", required_argument, NULL, 'b'},
-	    {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},    {"bundle", required_argument, NULL, 'b'},
+	    {"proof", required_argument, NULL, 'p'}, {"key", required_argument, NULL, 'k'},
+	    {"json", no_argument, NULL, 'j'},        {NULL, 0, NULL, 0},
 	};
-	const char *db = NULL, *bundle = NULL;
+	const char *db = NULL, *bundle = NULL, *proof = NULL;
+	uint8_t(*pinned)[32] = NULL;
+	size_t n_pinned = 0;
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
@@ -366,6 +416,21 @@ int verify_main(int argc, char *argv[])
 		case 'b':
 			bundle = optarg;
 			break;
+		case 'p':
+			proof = optarg;
+			break;
+		case 'k':
+			pinned = realloc(pinned, (n_pinned + 1) * sizeof(*pinned));
+			if (!pinned)
+				abort();
+			if (config_key_decode(optarg, pinned[n_pinned]) < 0) {
+				warnx("verify: --key %s is not a base64 key",
+				      error_quote_str(q, sizeof(q), optarg));
+				free(pinned);
+				return CLI_EXIT_USAGE;
+			}
+			n_pinned++;
+			break;
 		case 'j':
 			json = 1;
 			break;
@@ -379,12 +444,35 @@ int verify_main(int argc, char *argv[])
 		warnx("verify: takes no arguments besides options");
 		return CLI_EXIT_USAGE;
 	}
-	if (bundle && db) {
-		warnx("verify: --bundle and --db audit different things; give one");
+	if (!!bundle + !!db + !!proof > 1 || (n_pinned && !proof)) {
+		warnx("verify: --db, --bundle and --proof audit different things; give one (--key "
+		      "goes with --proof)");
+		free(pinned);
 		return CLI_EXIT_USAGE;
 	}
 	if (bundle)
 		return verify_bundle(bundle, json);
+	if (proof) {
+		/* The roster of an explicit configuration is pinned too. */
+		if (cli_config_explicit() && cli_load_config(&cfg, err, sizeof(err)) == 0) {
+			pinned = realloc(pinned, (n_pinned + cfg->n_members + 1) * sizeof(*pinned));
+			if (!pinned)
+				abort();
+			for (size_t i = 0; i < cfg->n_members; i++)
+				memcpy(pinned[n_pinned++], cfg->members[i].key, 32);
+			struct key *k = NULL;
+			char kerr[PATH_MAX + 256];
+			if (key_load(cfg->key, &k, kerr, sizeof(kerr)) == 0) {
+				key_public(k, pinned[n_pinned++]);
+				key_free(k);
+			}
+			config_free(cfg);
+			cfg = NULL;
+		}
+		status = verify_proof(proof, pinned, n_pinned, json);
+		free(pinned);
+		return status;
+	}
 
 	/* A store given alone is audited without a roster. */
 	if (!db || cli_config_explicit()) {

@@ -398,4 +398,23 @@ int store_bundle_export(struct store *s, const char *federation, bundle_write_fn
                         json_t **summary);
 int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report);
 
+/*
+ * Inclusion proofs (store_proof.c; proto/FORMAT.md, section 13.6).
+ * store_prove: the proof, as one JSON object, of the changesets of owner
+ * (a member's name or a base64 key) that have an op on its entity
+ * coll/id, or (coll NULL) of its changeset seq alone, against the latest
+ * checkpoint of owner the store holds; LOKET_E_NOT_FOUND (store_errmsg
+ * says why) when the entity, the changeset or a checkpoint that covers
+ * it is not held. store_proof_verify checks a proof with no store; with
+ * pinned keys (n_pinned > 0) the origin must be one of them and only
+ * their cosignatures count. *report {"ok","federation","origin","size",
+ * "root","cosigned","cosigners":[base64],"keys_pinned","changesets",
+ * "problems":[sentence]}.
+ */
+#define STORE_PROOF_MAX_CHANGESETS 1024u
+int store_prove(struct store *s, const char *coll, const char *owner, const char *id, uint64_t seq,
+                json_t **proof);
+int store_proof_verify(const json_t *proof, const uint8_t (*pinned)[32], size_t n_pinned,
+                       json_t **report);
+
 #endif
