@@ -105,10 +105,11 @@ int prove_main(int argc, char *argv[])
 	if (store_prove(s, coll, owner, id, seq, &proof) < 0) {
 		if (coll)
 			warnx("cannot prove %s: %s",
-			      error_quotef(q, sizeof(q), "%s/%s/%s", coll, owner, id), store_errmsg(s));
-		else
-			warnx("cannot prove %s seq %llu: %s", error_quote_str(q, sizeof(q), owner), seq,
+			      error_quotef(q, sizeof(q), "%s/%s/%s", coll, owner, id),
 			      store_errmsg(s));
+		else
+			warnx("cannot prove %s seq %llu: %s", error_quote_str(q, sizeof(q), owner),
+			      seq, store_errmsg(s));
 		goto cleanup;
 	}
 	if (out) {

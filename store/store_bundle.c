@@ -1030,6 +1030,14 @@ report:
 	                    v.federation_len ? json_stringn(v.federation, v.federation_len)
 	                                     : json_null());
 	json_object_set_new(*report, "members", json_integer((json_int_t)v.n_members));
+	json_t *roster = json_array();
+	for (size_t i = 0; i < v.n_members; i++) {
+		char b64[45];
+		b64key(v.members[i].key, b64);
+		json_array_append_new(
+		    roster, json_pack("{s:s,s:s}", "name", v.members[i].name, "key", b64));
+	}
+	json_object_set_new(*report, "roster", roster);
 	json_object_set_new(*report, "origins", json_integer((json_int_t)n_origins));
 	json_object_set_new(*report, "changesets", json_integer((json_int_t)v.n_changesets));
 	json_object_set_new(*report, "ops", json_integer((json_int_t)v.n_ops));

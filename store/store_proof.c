@@ -114,11 +114,12 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 		goto cleanup;
 	}
 	if (c.size < seq) {
-		store_set_error(s,
-		                "the latest checkpoint of %s is of size %llu, before seq %llu; a later "
-		                "one comes once it is signed and cosigned",
-		                error_quote_str(q, sizeof(q), owner_name), (unsigned long long)c.size,
-		                (unsigned long long)seq);
+		store_set_error(
+		    s,
+		    "the latest checkpoint of %s is of size %llu, before seq %llu; a later "
+		    "one comes once it is signed and cosigned",
+		    error_quote_str(q, sizeof(q), owner_name), (unsigned long long)c.size,
+		    (unsigned long long)seq);
 		rc = LOKET_E_NOT_FOUND;
 		goto cleanup;
 	}
@@ -132,8 +133,9 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 			goto cleanup;
 		if (coll) {
 			if (changeset_decode(bytes, len, &cs, err, sizeof(err)) < 0) {
-				store_set_error(s, "the store's changeset seq %llu does not decode: %s",
-				                (unsigned long long)i, err);
+				store_set_error(
+				    s, "the store's changeset seq %llu does not decode: %s",
+				    (unsigned long long)i, err);
 				rc = LOKET_E_STORE;
 				goto cleanup;
 			}
@@ -144,8 +146,9 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 		if (!touches)
 			continue;
 		if (json_array_size(list) == STORE_PROOF_MAX_CHANGESETS) {
-			store_set_error(s, "more than %u changesets made the entity; a proof holds at "
-			                   "most that many",
+			store_set_error(s,
+			                "more than %u changesets made the entity; a proof holds at "
+			                "most that many",
 			                STORE_PROOF_MAX_CHANGESETS);
 			rc = LOKET_E_TOO_BIG;
 			goto cleanup;
@@ -229,8 +232,8 @@ static int hex32_member(const json_t *h, uint8_t out[32])
 	const char *s = json_string_value(h);
 	size_t n = 0;
 
-	return s && strlen(s) == 64 &&
-	       sodium_hex2bin(out, 32, s, 64, NULL, &n, NULL) == 0 && n == 32;
+	return s && strlen(s) == 64 && sodium_hex2bin(out, 32, s, 64, NULL, &n, NULL) == 0 &&
+	       n == 32;
 }
 
 /* Checks one changeset of the proof against the checkpoint (size, root). */
@@ -247,7 +250,8 @@ static void check_one(struct pverify *v, const json_t *c, size_t i, const uint8_
 
 	if (!json_is_integer(seqj) || json_integer_value(seqj) < 1 || !json_is_array(path) ||
 	    json_array_size(path) > MERKLE_MAX_PROOF) {
-		pproblem(v, "changeset %zu: its seq or path is not there or not of its type", i + 1);
+		pproblem(v, "changeset %zu: its seq or path is not there or not of its type",
+		         i + 1);
 		return;
 	}
 	seq = (uint64_t)json_integer_value(seqj);
@@ -263,8 +267,8 @@ static void check_one(struct pverify *v, const json_t *c, size_t i, const uint8_
 		return;
 	}
 	if (changeset_decode(bytes, len, &cs, err, sizeof(err)) < 0) {
-		pproblem(v, "seq %llu: the changeset cannot be decoded: %s", (unsigned long long)seq,
-		         err);
+		pproblem(v, "seq %llu: the changeset cannot be decoded: %s",
+		         (unsigned long long)seq, err);
 		free(bytes);
 		return;
 	}
@@ -335,7 +339,8 @@ int store_proof_verify(const json_t *proof, const uint8_t (*pin)[32], size_t n_p
 		goto report;
 	}
 	if (memcmp(origin, key, 32) != 0) {
-		pproblem(&v, "checkpoint: its origin line names another origin than the proof's key");
+		pproblem(&v,
+		         "checkpoint: its origin line names another origin than the proof's key");
 		goto report;
 	}
 	if (note_verify(n, (const uint8_t *)ck.origin, ck.origin_len, origin) != 0)
@@ -373,7 +378,8 @@ int store_proof_verify(const json_t *proof, const uint8_t (*pin)[32], size_t n_p
 	}
 	if (!json_is_array(list) || json_array_size(list) < 1 ||
 	    json_array_size(list) > STORE_PROOF_MAX_CHANGESETS) {
-		pproblem(&v, "its \"changesets\" is not a list of 1 to %u", STORE_PROOF_MAX_CHANGESETS);
+		pproblem(&v, "its \"changesets\" is not a list of 1 to %u",
+		         STORE_PROOF_MAX_CHANGESETS);
 		goto report;
 	}
 	json_array_foreach(list, i, c)
@@ -389,7 +395,8 @@ report:
 	                                                 : json_null());
 	json_object_set_new(*report, "size", json_integer((json_int_t)ck.size));
 	json_object_set_new(*report, "root", ok_ck ? store_hex_json(ck.root) : json_null());
-	json_object_set_new(*report, "cosigned", json_integer((json_int_t)json_array_size(cosigners)));
+	json_object_set_new(*report, "cosigned",
+	                    json_integer((json_int_t)json_array_size(cosigners)));
 	json_object_set_new(*report, "cosigners", cosigners);
 	json_object_set_new(*report, "keys_pinned", json_boolean(n_pinned > 0));
 	json_object_set_new(*report, "problems", v.problems);
