@@ -96,6 +96,13 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 		if ((rc = store_get(s, coll, id, owner_name, &ent)) < 0)
 			goto cleanup;
 		json_t *e = json_is_array(ent) ? json_array_get(ent, 0) : ent;
+		if (!json_is_integer(json_object_get(e, "seq")) ||
+		    json_integer_value(json_object_get(e, "seq")) < 1) {
+			store_set_error(
+			    s, "the store holds no such entity (a deleted one has no proof)");
+			rc = LOKET_E_NOT_FOUND;
+			goto cleanup;
+		}
 		seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
 	}
 	if ((rc = store_checkpoint_get(s, origin, &note, &note_len)) < 0) {
@@ -129,8 +136,11 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 
 		free(bytes);
 		bytes = NULL;
-		if ((rc = store_changeset(s, origin, i, &bytes, &len)) < 0)
+		if ((rc = store_changeset(s, origin, i, &bytes, &len)) < 0) {
+			store_set_error(s, "the store holds no changeset seq %llu of this origin",
+			                (unsigned long long)i);
 			goto cleanup;
+		}
 		if (coll) {
 			if (changeset_decode(bytes, len, &cs, err, sizeof(err)) < 0) {
 				store_set_error(

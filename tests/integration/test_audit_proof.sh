@@ -56,6 +56,12 @@ assert_contains "$OUT" "checkpoint: the origin's key is not one of the keys pinn
 expect_status 0 l 3 verify --proof "$T/ada.json" --json
 assert_eq "true 2" "$(jq -r '"\(.keys_pinned) \(.cosigned)"' <<<"$OUT")" "pinned by n3's roster"
 
+# What cannot be proved says why.
+expect_status 1 l 2 prove expert/n1/nobody
+assert_contains "$ERR" "the store holds no such entity"
+expect_status 1 l 2 prove n1 99
+assert_contains "$ERR" "before seq 99"
+
 # One changeset by ORIGIN SEQ.
 expect_status 0 l 2 prove n1 2 --out "$T/seq2.json"
 expect_status 0 "$LOKET" verify --proof "$T/seq2.json"
