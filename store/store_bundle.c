@@ -845,6 +845,11 @@ done:
 	changeset_release(&cs);
 }
 
+static int origin_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct bv_origin *)a)->key, ((const struct bv_origin *)b)->key, 32);
+}
+
 static void check_count(struct bverify *v, const char *what, uint64_t claimed, uint64_t found)
 {
 	if (claimed != found)
@@ -894,7 +899,14 @@ static void check_manifest(struct bverify *v, const struct bundle_reader *r,
 		problem(v, -1, NULL, 0, "it says the %s section hashes to %s; it hashes to %s",
 		        bundle_section_name((enum bundle_section)i), h1, h2);
 	}
-	/* The heads: the last changeset of each origin, in key order. */
+	/*
+	 * The heads: the last changeset of each origin, in key order. The
+	 * origins are in the order first met (a checkpoint or a proof may name
+	 * one before its changesets come), and no changeset follows the
+	 * manifest, so they are put in key order here.
+	 */
+	qsort(v->origins, v->n_origins, sizeof(*v->origins), origin_cmp);
+	v->cur = NULL;
 	for (size_t i = 0; i < v->n_origins && k < m.n_origins; i++) {
 		const struct bv_origin *o = &v->origins[i];
 		struct bundle_head h;
