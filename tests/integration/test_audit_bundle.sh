@@ -75,11 +75,15 @@ assert_eq '[["n1",2,"matches"],["n2",2,"matches"],["n3",2,"matches"]]' \
 expect_status 0 "$LOKET" verify --bundle "$T/n2.bundle"
 assert_contains "$OUT" "checkpoint: n1 size $(status_json 2 | jq .heads.n1.seq): signed by its origin, cosigned by 2 distinct members"
 
-# Flipping bytes: every section, headers, edges and throughout.
+# Flipping bytes: every section, headers, edges and throughout. Each flip
+# runs loket once; a sanitizer build, several times slower to start, takes
+# every eighth of the positions (a normal build every second).
+every=2
+if ldd "$LOKET" 2>/dev/null | grep -q libasan; then every=8; fi
 flips() {
-	python3 - "$1" "$LOKET" "$T/flip.bundle" <<'EOF'
+	python3 - "$1" "$LOKET" "$T/flip.bundle" "$every" <<'EOF'
 import struct, subprocess, sys
-src, loket, tmp = sys.argv[1:4]
+src, loket, tmp, every = sys.argv[1:5]
 b = open(src, "rb").read()
 recs, at = [], 8
 while at < len(b):
@@ -103,7 +107,7 @@ def where(p):
 first_c = next(at for tag, at, ln in recs if tag == "C")
 n = missed = 0
 seen = set()
-for p in sorted(pos):
+for p in sorted(pos)[::int(every)]:
     x = bytearray(b)
     x[p] ^= 0x20 if p % 2 else 0x01
     open(tmp, "wb").write(x)
@@ -116,7 +120,7 @@ for p in sorted(pos):
     if r.returncode != 1 or not lines:
         print(f"byte {p} ({tag}): exit {r.returncode}, not caught: {r.stdout} {r.stderr}")
         missed += 1
-    elif tag == "C" and not any(", origin n" in l and ", seq " in l for l in lines) and not (
+    elif tag == "C" and not any(", origin " in l and ", seq " in l for l in lines) and not (
             p < first_c + 5 + recs[[r[1] for r in recs].index(first_c)][2]
             and any("first changeset" in l or "after the last record of the" in l for l in lines)):
         print(f"byte {p} (changeset): no origin and seq named: {lines}")
