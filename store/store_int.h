@@ -125,6 +125,7 @@ struct store {
 	sqlite3_stmt *member_name;
 	sqlite3_stmt *tree_get; /* store_tree.c: a node of the log tree */
 	sqlite3_stmt *tree_put;
+	sqlite3_stmt *split_size;  /* store_tlog.c: the size of an origin's split-view proof */
 	int tree_table;            /* schema 4: the tree and checkpoint tables are there */
 	struct store_index *index; /* NULL in a read-only store */
 	struct store_ckpt *ckpt;   /* NULL in a read-only store */

@@ -37,7 +37,9 @@ int store_tree_prepare(struct store *s, long long version)
 	    sqlite3_prepare_v3(s->db,
 	                       "INSERT OR REPLACE INTO tree(origin, level, idx, hash)"
 	                       " VALUES(?1, ?2, ?3, ?4)",
-	                       -1, SQLITE_PREPARE_PERSISTENT, &s->tree_put, NULL) != SQLITE_OK)
+	                       -1, SQLITE_PREPARE_PERSISTENT, &s->tree_put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(s->db, "SELECT size FROM split WHERE origin = ?1", -1,
+	                       SQLITE_PREPARE_PERSISTENT, &s->split_size, NULL) != SQLITE_OK)
 		return store_sqlite_fail(s, "cannot prepare a tree statement");
 	return 0;
 }
@@ -46,6 +48,8 @@ void store_tree_finalize(struct store *s)
 {
 	sqlite3_finalize(s->tree_get);
 	sqlite3_finalize(s->tree_put);
+	sqlite3_finalize(s->split_size);
+	s->tree_get = s->tree_put = s->split_size = NULL;
 }
 
 /* The changeset hash of (origin, seq); LOKET_E_NOT_FOUND if not held. */
@@ -317,11 +321,9 @@ int store_tree_migrate(struct store *s, const char *path, char *err, size_t errl
 		         s->err);
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		store_tree_finalize(s);
-		s->tree_get = s->tree_put = NULL;
 		return rc;
 	}
 	store_tree_finalize(s);
-	s->tree_get = s->tree_put = NULL;
 	if (sqlite3_exec(s->db, "PRAGMA user_version = 4; COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	{

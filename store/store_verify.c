@@ -24,6 +24,7 @@
 
 #include "common/worker.h"
 #include "proto/error.h"
+#include "proto/merkle.h"
 #include "proto/limits.h"
 #include "store/store_int.h"
 
@@ -423,8 +424,68 @@ static int check_head(struct verify *v, const uint8_t origin[32], uint64_t last_
 	return 0;
 }
 
+/* The log tree of the origin being walked, made again from its hash column. */
+struct tree_walk {
+	struct verify *v;
+	const uint8_t *origin;
+	struct merkle_frontier f;
+	long long nodes; /* nodes of two leaves or more the changesets make */
+	int broken;      /* one problem per origin is enough */
+};
+
+static void tree_node(void *arg, unsigned level, uint64_t idx, const uint8_t hash[32])
+{
+	struct tree_walk *t = arg;
+	struct store *s = t->v->s;
+	int step, same = 0;
+
+	if (level == 0)
+		return;
+	t->nodes++;
+	if (t->broken || !s->tree_get)
+		return;
+	sqlite3_bind_blob(s->tree_get, 1, t->origin, 32, SQLITE_STATIC);
+	sqlite3_bind_int(s->tree_get, 2, (int)level);
+	sqlite3_bind_int64(s->tree_get, 3, (sqlite3_int64)idx);
+	step = sqlite3_step(s->tree_get);
+	if (step == SQLITE_ROW)
+		same = sqlite3_column_bytes(s->tree_get, 0) == 32 &&
+		       memcmp(sqlite3_column_blob(s->tree_get, 0), hash, 32) == 0;
+	sqlite3_reset(s->tree_get);
+	if (!same) {
+		problem(t->v, t->origin, (idx + 1) << level,
+		        "log tree: the node over seqs %llu..%llu is %s",
+		        (unsigned long long)((idx << level) + 1),
+		        (unsigned long long)((idx + 1) << level),
+		        step == SQLITE_ROW ? "not the hash of those changesets" : "missing");
+		t->broken = 1;
+	}
+}
+
+/* The end of an origin's chain: the tree table holds no node the changesets do not make. */
+static int tree_end(struct tree_walk *t)
+{
+	sqlite3_stmt *st;
+	long long n = 0;
+
+	if (!t->v->s->tree_get)
+		return 0;
+	if (sqlite3_prepare_v2(t->v->s->db, "SELECT count(*) FROM tree WHERE origin = ?1", -1, &st,
+	                       NULL) != SQLITE_OK)
+		return store_sqlite_fail(t->v->s, "cannot read the log tree");
+	sqlite3_bind_blob(st, 1, t->origin, 32, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (n != t->nodes && !t->broken)
+		problem(t->v, t->origin, t->f.size,
+		        "log tree: %lld nodes stored, the changesets make %lld", n, t->nodes);
+	return 0;
+}
+
 static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 {
+	struct tree_walk tw;
 	sqlite3_stmt *st = NULL;
 	uint8_t origin[32], prev_hash[32];
 	uint64_t expect = 1;
@@ -443,10 +504,15 @@ static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 			continue;
 		}
 		if (!have || memcmp(origin, sqlite3_column_blob(st, 0), 32) != 0) {
-			if (have && (rc = check_head(v, origin, expect - 1, prev_hash)) < 0)
+			if (have && ((rc = check_head(v, origin, expect - 1, prev_hash)) < 0 ||
+			             (rc = tree_end(&tw)) < 0))
 				goto cleanup;
 			have = 1;
 			memcpy(origin, sqlite3_column_blob(st, 0), 32);
+			memset(&tw, 0, sizeof(tw));
+			tw.v = v;
+			tw.origin = origin;
+			merkle_frontier_init(&tw.f);
 			memset(prev_hash, 0, 32);
 			expect = 1;
 			if (v->roster && !in_roster(v, origin))
@@ -461,6 +527,8 @@ static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 		                     (size_t)sqlite3_column_bytes(st, 4), prev_hash, n_ops);
 		if (rc < 0)
 			goto cleanup;
+		if (sqlite3_column_bytes(st, 2) == 32 && seq == tw.f.size + 1)
+			merkle_frontier_append(&tw.f, sqlite3_column_blob(st, 2), tree_node, &tw);
 		expect = seq + 1;
 		(*n_cs)++;
 	}
@@ -468,8 +536,8 @@ static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 		rc = store_sqlite_fail(v->s, "cannot read changesets");
 		goto cleanup;
 	}
-	if (have)
-		rc = check_head(v, origin, expect - 1, prev_hash);
+	if (have && (rc = check_head(v, origin, expect - 1, prev_hash)) == 0)
+		rc = tree_end(&tw);
 cleanup:
 	sqlite3_finalize(st);
 	return rc;

@@ -215,6 +215,7 @@ struct sync_state {
 	unsigned long splits, ckpt_refused, ckpt_received, ckpt_cosigned, ckpt_signed;
 	uint64_t ckpt_next_ms;
 	int ckpt_behind_logged;
+	uint32_t ckpt_budget; /* signature checks the message at hand may still cost */
 };
 
 /* uv_now of the loop, in ms. */

@@ -103,6 +103,12 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 		return 1;
 	}
 	c->slot = (size_t)(o - st->origins);
+	if (st->ckpt_budget == 0) {
+		snprintf(why, whylen,
+		         "checkpoint left for later: this message's signature checks are spent");
+		return 1;
+	}
+	st->ckpt_budget--;
 	c->log_line = note_find(
 	    &c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len,
 	    note_key_id((const uint8_t *)c->cp.origin, c->cp.origin_len, NOTE_TYPE_ED25519, key));
@@ -140,6 +146,9 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 			c->cosig_ts[i] = trusted->cosig_ts[i];
 			continue;
 		}
+		if (st->ckpt_budget == 0)
+			continue;
+		st->ckpt_budget--;
 		if (note_verify_cosig(&c->n, (const uint8_t *)nm.origin, nm.origin_len,
 		                      st->origins[i].key, &c->cosig_ts[i]) == 0)
 			c->cosig[i] = line;
@@ -482,6 +491,7 @@ void sync_tlog_take(struct sync_state *st, struct sync_member *m, int kind, cons
 		               "a ckpt message needs \"notes\", an array of at most 256");
 		return;
 	}
+	st->ckpt_budget = SYNC_TLOG_VERIFY_BUDGET;
 	json_array_foreach(notes, i, v)
 	{
 		if (!json_is_string(v)) {
@@ -504,6 +514,7 @@ void sync_tlog_take_split(struct sync_state *st, struct sync_member *m, int kind
 	size_t n = json_array_size(notes);
 	int rc;
 
+	st->ckpt_budget = SYNC_TLOG_VERIFY_BUDGET;
 	if (!json_is_array(notes) || n < 1 || n > 2 || !json_is_string(json_array_get(notes, 0)) ||
 	    (n == 2 && !json_is_string(json_array_get(notes, 1)))) {
 		sync_misbehave(st, m, kind, "a split message needs \"notes\", one or two strings");
@@ -623,6 +634,7 @@ void sync_tlog_tick(struct sync_state *st)
 	if (now < st->ckpt_next_ms)
 		return;
 	st->ckpt_next_ms = now + SYNC_TLOG_SIGN_MS;
+	st->ckpt_budget = SYNC_TLOG_VERIFY_BUDGET;
 	sign_own(st);
 	/* Checkpoints that waited for this node to hold their size. */
 	for (size_t i = 1; i < st->n_origins; i++) {
@@ -743,6 +755,7 @@ json_t *sync_tlog_checkpoints(struct sync_state *st)
 {
 	struct list_ctx l = {st, json_array()};
 
+	st->ckpt_budget = UINT32_MAX;
 	store_each_checkpoint(st->node->store, list_one, &l);
 	return l.out;
 }

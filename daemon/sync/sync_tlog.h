@@ -21,6 +21,11 @@
 /* Checkpoints in one "ckpt" message, and about as many bytes. */
 #define SYNC_TLOG_PER_MSG   SYNC_MAX_ORIGINS
 #define SYNC_TLOG_MSG_BYTES (1024u * 1024u)
+/*
+ * Signature checks one message may cost the loop (about 60 us each):
+ * notes beyond them are left, to come again with the next hello.
+ */
+#define SYNC_TLOG_VERIFY_BUDGET 1024u
 
 /* From the timer: signs this node's checkpoint when its log has grown, and cosigns what waited. */
 void sync_tlog_tick(struct sync_state *st);
