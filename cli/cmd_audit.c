@@ -1,6 +1,6 @@
 /*
  * loket audit export FILE: writes the audit bundle of a store (proto/
- * FORMAT.md, section 13) for an auditor who has nothing else, checked by
+ * FORMAT.md, section 15) for an auditor who has nothing else, checked by
  * `loket verify --bundle FILE`. Like verify it needs no daemon: it opens
  * the node's store (or any copy, --db) read-only and reads it in one read
  * transaction, so a running node is exported as it stood at one moment

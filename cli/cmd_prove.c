@@ -2,7 +2,7 @@
  * loket prove: writes the inclusion proof of the changesets that made an
  * entity (COLL/OWNER/ID), or of one changeset (ORIGIN SEQ), against the
  * latest checkpoint of their origin that the store holds, with its
- * cosignatures (proto/FORMAT.md, section 13.6). Like verify and audit
+ * cosignatures (proto/FORMAT.md, section 15.6). Like verify and audit
  * export it reads the store itself, read-only, in one read transaction,
  * so it needs no daemon and works beside a running one. The proof is
  * checked alone by `loket verify --proof FILE`.

@@ -280,9 +280,26 @@ static void print_bundle_report(const json_t *report)
 		           : "the bundle does not hold its changesets up to that size");
 	}
 	json_array_foreach(json_object_get(report, "splits"), i, p)
-	    printf("split view: %s size %lld: the origin signed two checkpoints of this size with "
-	           "different roots; the proof holds and the origin is frozen at that size\n",
-	           cli_json_str(p, "origin"), cli_json_int(p, "size", 0));
+	{
+		const char *tree = cli_json_str(p, "tree");
+
+		if (cli_json_int(p, "notes", 2) == 2)
+			printf(
+			    "split view: %s size %lld: the origin signed two checkpoints of this "
+			    "size with different roots; the proof holds and the origin is frozen "
+			    "at "
+			    "that size\n",
+			    cli_json_str(p, "origin"), cli_json_int(p, "size", 0));
+		else
+			printf("split view: %s size %lld: the origin signed a checkpoint whose "
+			       "root is "
+			       "not the tree of its changesets; %s\n",
+			       cli_json_str(p, "origin"), cli_json_int(p, "size", 0),
+			       tree && !strcmp(tree, "differs")
+			           ? "the bundle's tree differs: the proof holds and the origin is "
+			             "frozen at that size"
+			           : "the bundle does not hold the changesets to check it");
+	}
 	json_array_foreach(problems, i, p)
 	{
 		const char *section = cli_json_str(p, "section");

@@ -204,7 +204,7 @@ static const struct {
      ")\n"
      "Reads the store itself, as verify does, in one read transaction: a running node is\n"
      "exported as it stood at one moment, without stopping it. Check the bundle anywhere\n"
-     "with `loket verify --bundle FILE`; its format is section 13 of proto/FORMAT.md.\n"},
+     "with `loket verify --bundle FILE`; its format is section 15 of proto/FORMAT.md.\n"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

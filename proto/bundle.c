@@ -1,5 +1,5 @@
 /*
- * The audit bundle's framing (proto/FORMAT.md, section 13): the writer
+ * The audit bundle's framing (proto/FORMAT.md, section 15): the writer
  * that puts records in section order and hashes them, the strict reader
  * that takes them one at a time with a bound per tag, and the fixed
  * layouts of the roster, fork, split-view and manifest records. Every
@@ -181,12 +181,13 @@ int bundle_decode_split(const uint8_t *p, size_t len, struct bundle_split *s, ch
 		return LOKET_E_TRUNCATED;
 	}
 	la = mpread_be32(p);
-	if (la == 0 || la >= len - 4 || la > BUNDLE_MAX_NOTE_BYTES ||
+	if (la == 0 || la > len - 4 || la > BUNDLE_MAX_NOTE_BYTES ||
 	    len - 4 - la > BUNDLE_MAX_NOTE_BYTES) {
 		snprintf(
 		    err, errlen,
-		    "the split-view record's first note is %u bytes of the %zu that follow; each "
-		    "of the two must be 1 byte to 64 KiB",
+		    "the split-view record's first note is %u bytes of the %zu that follow; the "
+		    "first must be 1 byte to 64 KiB, the second (none for a one-note proof) at "
+		    "most 64 KiB",
 		    la, len - 4);
 		return LOKET_E_MALFORMED;
 	}

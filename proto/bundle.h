@@ -1,5 +1,5 @@
 /*
- * bundle: the audit bundle's file format (proto/FORMAT.md, section 13), a
+ * bundle: the audit bundle's file format (proto/FORMAT.md, section 15), a
  * magic and then length-prefixed records, one section after another
  * (roster, checkpoints, split views, forks, changesets), closed by a
  * manifest and an end record that hashes the whole file. This module owns
@@ -45,7 +45,7 @@ enum bundle_section {
 	BUNDLE_N_SECTIONS,
 };
 
-/* Bounds (FORMAT.md 13.2): origins a manifest lists, bytes of one signed note. */
+/* Bounds (FORMAT.md 15.2): origins a manifest lists, bytes of one signed note. */
 #define BUNDLE_MAX_ORIGINS    4096u
 #define BUNDLE_MAX_NOTE_BYTES (64u * 1024u)
 #define BUNDLE_MAX_RECORD     (2u * 1024u * 1024u + 64u) /* a fork record, the largest */
@@ -72,7 +72,7 @@ struct bundle_fork {
 };
 
 struct bundle_split {
-	const uint8_t *a, *b; /* the two signed notes */
+	const uint8_t *a, *b; /* the two signed notes; lb 0 for a one-note proof */
 	size_t la, lb;
 };
 

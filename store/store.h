@@ -372,7 +372,7 @@ long long store_backup_bytes(const struct store_backup *b);
 int store_verify(struct store *s, const json_t *roster, json_t **report);
 
 /*
- * Audit bundles (store_bundle.c; proto/FORMAT.md, section 13).
+ * Audit bundles (store_bundle.c; proto/FORMAT.md, section 15).
  *
  * store_bundle_export writes, through fn, the bundle of what the store
  * holds as of one read transaction (a running node may write meanwhile):
@@ -400,7 +400,7 @@ int store_bundle_export(struct store *s, const char *federation, bundle_write_fn
 int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report);
 
 /*
- * Inclusion proofs (store_proof.c; proto/FORMAT.md, section 13.6).
+ * Inclusion proofs (store_proof.c; proto/FORMAT.md, section 15.6).
  * store_prove: the proof, as one JSON object, of the changesets of owner
  * (a member's name or a base64 key) that have an op on its entity
  * coll/id, or (coll NULL) of its changeset seq alone, against the latest

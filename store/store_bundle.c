@@ -1,5 +1,5 @@
 /*
- * Audit bundles (proto/FORMAT.md, section 13): the export of everything a
+ * Audit bundles (proto/FORMAT.md, section 15): the export of everything a
  * store holds as of one read transaction, so that a running node is
  * exported without stopping it, and the offline check of a bundle with no
  * store at all. The export streams the store's rows into records; the
@@ -347,6 +347,10 @@ struct bv_origin {
 	uint64_t ck_size;
 	uint8_t ck_root[32];
 	json_t *ck; /* its entry in the report's "checkpoints" */
+	/* A one-note split-view proof: its root must not be the tree's at its size. */
+	uint64_t split_size;
+	uint8_t split_root[32];
+	json_t *split; /* its entry in the report's "splits" */
 	struct merkle_frontier tree;
 };
 
@@ -695,15 +699,20 @@ static void check_split(struct bverify *v, const struct bundle_record *rec)
 		return;
 	}
 	if (check_note(v, BUNDLE_S_SPLITS, sp.a, sp.la, v->note, &ca, oa, NULL,
-	               "the first checkpoint of the split-view proof", rec->offset) < 0 ||
-	    check_note(v, BUNDLE_S_SPLITS, sp.b, sp.lb, v->note2, &cb, ob, NULL,
-	               "the second checkpoint of the split-view proof", rec->offset) < 0)
+	               "the first checkpoint of the split-view proof", rec->offset) < 0)
 		return;
-	if (memcmp(oa, ob, 32) != 0 || ca.size != cb.size || !memcmp(ca.root, cb.root, 32)) {
-		problem(v, BUNDLE_S_SPLITS, oa, ca.size,
-		        "the split-view proof's two checkpoints are not of one origin and one size "
-		        "with different roots");
-		return;
+	if (sp.lb) {
+		if (check_note(v, BUNDLE_S_SPLITS, sp.b, sp.lb, v->note2, &cb, ob, NULL,
+		               "the second checkpoint of the split-view proof", rec->offset) < 0)
+			return;
+		if (memcmp(oa, ob, 32) != 0 || ca.size != cb.size ||
+		    !memcmp(ca.root, cb.root, 32)) {
+			problem(
+			    v, BUNDLE_S_SPLITS, oa, ca.size,
+			    "the split-view proof's two checkpoints are not of one origin and one "
+			    "size with different roots");
+			return;
+		}
 	}
 	if (v->have_split && memcmp(v->last_split, oa, 32) >= 0) {
 		problem(
@@ -713,10 +722,31 @@ static void check_split(struct bverify *v, const struct bundle_record *rec)
 	}
 	memcpy(v->last_split, oa, 32);
 	v->have_split = 1;
-	if ((o = origin_at(v, oa, &is_new)) && (!o->fork || o->fork > ca.size + 1))
+	if (!(o = origin_at(v, oa, &is_new))) {
+		problem(v, BUNDLE_S_SPLITS, oa, ca.size, "more than %u origins",
+		        BUNDLE_MAX_ORIGINS);
+		return;
+	}
+	if (!o->fork || o->fork > ca.size + 1)
 		o->fork = ca.size + 1; /* frozen at size: nothing beyond it is taken */
-	json_array_append_new(v->splits, json_pack("{s:o,s:I}", "origin", origin_json(v, oa),
-	                                           "size", (json_int_t)ca.size));
+	json_t *j = json_pack("{s:o,s:I,s:i,s:s}", "origin", origin_json(v, oa), "size",
+	                      (json_int_t)ca.size, "notes", sp.lb ? 2 : 1, "tree",
+	                      sp.lb ? "not needed" : "not reached");
+	json_array_append(v->splits, j);
+	if (!sp.lb) {
+		/* One note: its root is checked against the tree when the tree reaches its size. */
+		o->split_size = ca.size;
+		memcpy(o->split_root, ca.root, 32);
+		o->split = json_incref(j);
+		if (ca.size == 0) {
+			uint8_t empty[32];
+			merkle_empty_root(empty);
+			json_object_set_new(
+			    j, "tree",
+			    json_string(memcmp(empty, ca.root, 32) ? "differs" : "matches"));
+		}
+	}
+	json_decref(j);
 }
 
 /* After each changeset: the origin's tree at its checkpoint's size must have its root. */
@@ -725,8 +755,20 @@ static void check_tree(struct bverify *v, struct bv_origin *o, const uint8_t has
 	uint8_t root[32];
 	char h1[65], h2[65];
 
-	if (merkle_frontier_append(&o->tree, hash, NULL, NULL) < 0 || !o->has_checkpoint ||
-	    o->tree.size != o->ck_size)
+	if (merkle_frontier_append(&o->tree, hash, NULL, NULL) < 0)
+		return;
+	if (o->split && o->tree.size == o->split_size) {
+		merkle_frontier_root(&o->tree, root);
+		int same = memcmp(root, o->split_root, 32) == 0;
+		json_object_set_new(o->split, "tree", json_string(same ? "matches" : "differs"));
+		if (same)
+			problem(
+			    v, BUNDLE_S_SPLITS, o->key, o->split_size,
+			    "the one-note split-view proof's root is the root of the tree of the "
+			    "bundle's changesets 1 to %llu: it proves nothing",
+			    (unsigned long long)o->split_size);
+	}
+	if (!o->has_checkpoint || o->tree.size != o->ck_size)
 		return;
 	merkle_frontier_root(&o->tree, root);
 	if (memcmp(root, o->ck_root, 32) == 0) {
@@ -1062,8 +1104,10 @@ report:
 	bundle_reader_fini(&r);
 	worker_stop(v.worker);
 	store_scratch_free(v.sc);
-	for (size_t i = 0; i < v.n_origins; i++)
+	for (size_t i = 0; i < v.n_origins; i++) {
 		json_decref(v.origins[i].ck);
+		json_decref(v.origins[i].split);
+	}
 	free(v.note);
 	free(v.note2);
 	free(v.members);

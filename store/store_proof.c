@@ -1,5 +1,5 @@
 /*
- * Inclusion proofs for auditors (proto/FORMAT.md, section 13.6): `loket
+ * Inclusion proofs for auditors (proto/FORMAT.md, section 15.6): `loket
  * prove` takes the changesets that made an entity (or one changeset) out
  * of the store, with the latest checkpoint of their origin and, for each,
  * the RFC 9162 inclusion path to that checkpoint's root; `loket verify

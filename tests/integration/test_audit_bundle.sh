@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The audit bundle (proto/FORMAT.md, section 13): a three-node federation
+# The audit bundle (proto/FORMAT.md, section 15): a three-node federation
 # converges; n1 is exported while it goes on writing (an import runs
 # meanwhile), and the bundle verifies with no store and no configuration,
 # with every origin, changeset and the replayed digest of the moment of

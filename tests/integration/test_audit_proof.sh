@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Inclusion proofs (proto/FORMAT.md, section 13.6): in a three-node mesh,
+# Inclusion proofs (proto/FORMAT.md, section 15.6): in a three-node mesh,
 # n1 writes an entity twice with another write between; once n2 holds
 # n1's checkpoint of that size cosigned by n2 and n3, `loket prove` at n2
 # writes the proof of the entity's two changesets (and of one changeset by

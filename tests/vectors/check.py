@@ -715,13 +715,13 @@ def check_checkpoints(path_):
     return n
 
 
-# --- the audit bundle (FORMAT.md, section 13) ---
+# --- the audit bundle (FORMAT.md, section 15) ---
 
 BUNDLE_ORDER = "RKSFC"
 
 
 def bundle_records(b):
-    """The records of a bundle, by 13.1's framing; raises ValueError on a refusal."""
+    """The records of a bundle, by 15.1's framing; raises ValueError on a refusal."""
     if b[:8] != b"loketbd\x01":
         raise ValueError("magic")
     at, recs, stage = 8, [], 0
@@ -746,7 +746,7 @@ def bundle_records(b):
 
 
 def bundle_check(b, federation_digest=None):
-    """Checks a bundle as 13.5 says; returns the manifest's digest or raises ValueError."""
+    """Checks a bundle as 15.5 says; returns the manifest's digest or raises ValueError."""
     recs = bundle_records(b)
     hashes = {t: hashlib.sha256() for t in BUNDLE_ORDER}
     roster, chains, n_ops = {}, {}, 0
