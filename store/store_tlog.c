@@ -268,7 +268,11 @@ int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size,
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
 	sqlite3_bind_blob(st, 3, a, (int)la, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 4, b, (int)lb, SQLITE_STATIC);
+	/* A one-note proof keeps an empty b (a NULL pointer would bind SQL NULL). */
+	if (lb == 0)
+		sqlite3_bind_zeroblob(st, 4, 0);
+	else
+		sqlite3_bind_blob(st, 4, b, (int)lb, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
 	if ((rc = done(s, st, "cannot record a split-view proof")) < 0 ||
 	    (rc = store_head(s, origin, &head, head_hash)) < 0)

@@ -352,24 +352,27 @@ static int may_cosign(struct sync_state *st, const struct ckpt *c)
 	return 1;
 }
 
-/* An own-key check: a cosignature or checkpoint under this node's key it did not make. */
+/*
+ * The own-key checks: a cosignature under this node's key of a root that
+ * is not its own tree's (it only ever cosigns its own tree), or a
+ * checkpoint of its own log beyond every seq it ever signed.
+ */
 static void check_own_key(struct sync_state *st, struct sync_member *from, const struct ckpt *c)
 {
-	struct store *s = st->node->store;
-	uint8_t last_root[32];
-	uint64_t last;
+	struct sync_origin *o = &st->origins[c->slot];
+	uint8_t root[32];
 
-	if (c->slot != 0 && c->cosig[0] >= 0 &&
-	    store_tlog_signed(s, st->origins[c->slot].key, &last, last_root) == 0 &&
-	    (c->cp.size > last || (c->cp.size == last && memcmp(c->cp.root, last_root, 32) != 0)))
+	if (c->slot != 0 && c->cosig[0] >= 0 && c->cp.size > 0 && c->cp.size <= o->head &&
+	    store_tree_root(st->node->store, o->key, c->cp.size, root) == 0 &&
+	    memcmp(root, c->cp.root, 32) != 0)
 		node_key_alarm(
 		    st->node,
 		    "a cosignature under this node's key of %s's checkpoint at size %" PRIu64
-		    " that this node never made was shown by %s",
+		    ", whose root is not the tree this node holds, was shown by %s",
 		    slot_name(st, c->slot), c->cp.size, from ? from->name : "this node");
 	if (c->slot == 0) {
 		const struct own_head *h = st->node->own_head;
-		uint64_t signed_max = st->origins[0].head;
+		uint64_t signed_max = o->head;
 
 		if (h && h->state == OWN_HEAD_VALID && h->seq > signed_max)
 			signed_max = h->seq;
@@ -413,7 +416,8 @@ static void take_note(struct sync_state *st, struct sync_member *from, int kind,
 			held = NULL;
 		} else {
 			/* Lines the held note verified need no second check. */
-			rc = parse_ckpt(st, p, len, c, held, why, sizeof(why));
+			if (parse_ckpt(st, p, len, c, held, why, sizeof(why)) != 0)
+				goto done;
 		}
 	}
 	st->ckpt_received++;

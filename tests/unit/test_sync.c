@@ -42,6 +42,8 @@
 #include "daemon/sync/sync.h"
 #include "proto/error.h"
 #include "proto/limits.h"
+#include "proto/merkle.h"
+#include "proto/note.h"
 #include "proto/value.h"
 
 /* ---- the hostile peer ---- */
@@ -222,7 +224,51 @@ static int peer_hog(const struct key *k, const char *server_b64, const char *end
  *   claim ORIGIN SEQ S  says hello claiming ORIGIN's head at SEQ (a hash of zeros)
  *                       every second for S seconds, and answers nothing
  *   hog CONNS S         (peer_hog) asks for the node's chain and never reads
+ *   ckpt SIZE HOW       sends a checkpoint of its own log at SIZE, the tree of
+ *                       chain A's seqs 1..SIZE: HOW is good (signed as the
+ *                       checkpoint of that tree), badroot (another root,
+ *                       validly signed) or badsig (the right root, a flipped
+ *                       signature byte)
  */
+static void peer_ckpt(void *sock, const struct key *k, uint64_t size, const char *how)
+{
+	struct merkle_frontier f;
+	struct note_checkpoint cp;
+	uint8_t pk[32], h[32], sig[64];
+	char text[NOTE_MAX_TEXT], note[2048];
+	size_t tlen, nlen;
+
+	key_public(k, pk);
+	merkle_frontier_init(&f);
+	for (uint64_t seq = 1; seq <= size; seq++) {
+		msgpack_sbuffer cs;
+		peer_chain(k, 'A', seq, &cs);
+		changeset_hash((uint8_t *)cs.data, cs.size, h);
+		merkle_frontier_append(&f, h, NULL, NULL);
+		msgpack_sbuffer_destroy(&cs);
+	}
+	if (note_origin_line("default", pk, &cp) != 0)
+		abort();
+	cp.size = size;
+	merkle_frontier_root(&f, cp.root);
+	if (strcmp(how, "badroot") == 0)
+		cp.root[0] ^= 0x01;
+	if (note_checkpoint_text(&cp, text, sizeof(text), &tlen) != 0)
+		abort();
+	key_sign(k, (const uint8_t *)text, tlen, sig);
+	if (strcmp(how, "badsig") == 0)
+		sig[10] ^= 0x01;
+	memcpy(note, text, tlen);
+	nlen = tlen;
+	note[nlen++] = '\n';
+	if (note_append_sig(
+	        note, sizeof(note), &nlen, (const uint8_t *)cp.origin, cp.origin_len,
+	        note_key_id((const uint8_t *)cp.origin, cp.origin_len, NOTE_TYPE_ED25519, pk), sig,
+	        sizeof(sig)) != 0)
+		abort();
+	peer_send(sock, json_pack("{s:s, s:[s%]}", "t", "ckpt", "notes", note, nlen), NULL, 0);
+}
+
 static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 {
 	const char *mode = argv[5];
@@ -234,6 +280,11 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 			peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 			msgpack_sbuffer_destroy(&cs);
 		}
+		peer_listen(sock, 1000);
+		return 0;
+	}
+	if (strcmp(mode, "ckpt") == 0 && argc == 8) {
+		peer_ckpt(sock, k, strtoull(argv[6], NULL, 10), argv[7]);
 		peer_listen(sock, 1000);
 		return 0;
 	}
