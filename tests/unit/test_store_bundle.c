@@ -1,8 +1,9 @@
 /*
  * store_bundle: a bundle exported from a real store verifies with no
- * store, and reports its fork proofs; the origins are met in another
- * order than their keys' (a fork proof of the higher key comes before the
- * changesets of the lower), and the manifest's heads still match.
+ * store, and reports its fork and split-view proofs; the origins are met
+ * in another order than their keys' (a fork proof of the higher key comes
+ * before the changesets of the lower), and the manifest's heads still
+ * match; a one-note split-view proof is checked against the bundle's tree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <sodium.h>
 
 #include "proto/changeset.h"
+#include "proto/note.h"
 #include "store/store.h"
 
 static char dir[] = "/tmp/test_store_bundle_XXXXXX";
@@ -157,10 +159,90 @@ static void test_fork_of_the_higher_key_first(void **state)
 	unlink(path);
 }
 
+/* A checkpoint of size and root signed by the origin (sk, pk), as a signed note. */
+static size_t signed_checkpoint(const uint8_t sk[64], const uint8_t pk[32], uint64_t size,
+                                const uint8_t root[32], char *buf, size_t cap)
+{
+	struct note_checkpoint c;
+	uint8_t sig[64];
+	size_t len = 0;
+
+	assert_int_equal(note_origin_line("leiden", pk, &c), 0);
+	c.size = size;
+	memcpy(c.root, root, 32);
+	assert_int_equal(note_checkpoint_text(&c, buf, cap, &len), 0);
+	crypto_sign_detached(sig, NULL, (const uint8_t *)buf, len, sk);
+	buf[len++] = '\n';
+	assert_int_equal(note_append_sig(buf, cap, &len, (const uint8_t *)c.origin, c.origin_len,
+	                                 note_key_id((const uint8_t *)c.origin, c.origin_len,
+	                                             NOTE_TYPE_ED25519, pk),
+	                                 sig, sizeof(sig)),
+	                 0);
+	return len;
+}
+
+static void test_split_views(void **state)
+{
+	uint8_t pk[2][32], sk[2][64], zero[32] = {0}, h[32], r1[32], r2[32], *p;
+	char path[300], err[256], n1[2048], n2[2048];
+	size_t len, l1, l2;
+	struct store *s = NULL;
+	struct membuf m = {0};
+	json_t *summary = NULL, *report = NULL, *splits;
+
+	(void)state;
+	crypto_sign_keypair(pk[0], sk[0]);
+	crypto_sign_keypair(pk[1], sk[1]);
+	snprintf(path, sizeof(path), "%s/split.db", dir);
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	/* Each origin: seq 1 and 2. */
+	for (int o = 0; o < 2; o++) {
+		p = signed_cs(sk[o], pk[o], 1, zero, "x", 1, &len, h);
+		append(s, p, len);
+		free(p);
+		p = signed_cs(sk[o], pk[o], 2, h, "x", 2, &len, h);
+		append(s, p, len);
+		free(p);
+	}
+	/* Origin 0: one note of size 1 whose root is not its tree. Origin 1: two of size 1. */
+	randombytes_buf(r1, 32);
+	randombytes_buf(r2, 32);
+	l1 = signed_checkpoint(sk[0], pk[0], 1, r1, n1, sizeof(n1));
+	assert_int_equal(store_split_record(s, pk[0], 1, (uint8_t *)n1, l1, NULL, 0), 0);
+	l1 = signed_checkpoint(sk[1], pk[1], 1, r1, n1, sizeof(n1));
+	l2 = signed_checkpoint(sk[1], pk[1], 1, r2, n2, sizeof(n2));
+	assert_int_equal(store_split_record(s, pk[1], 1, (uint8_t *)n1, l1, (uint8_t *)n2, l2), 0);
+	assert_int_equal(store_bundle_export(s, NULL, mem_write, &m, &summary), 0);
+	assert_int_equal(json_integer_value(json_object_get(summary, "splits")), 2);
+	/* Frozen at size 1: each origin's seq 2 is gone. */
+	assert_int_equal(json_integer_value(json_object_get(summary, "changesets")), 2);
+	assert_int_equal(store_bundle_verify(mem_read, &m, &report), 0);
+	if (!json_is_true(json_object_get(report, "ok"))) {
+		char *d = json_dumps(report, 0);
+		print_error("%s\n", d);
+		free(d);
+	}
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	splits = json_object_get(report, "splits");
+	assert_int_equal(json_array_size(splits), 2);
+	for (size_t i = 0; i < 2; i++) {
+		json_t *sp = json_array_get(splits, i);
+		int one = json_integer_value(json_object_get(sp, "notes")) == 1;
+		assert_string_equal(json_string_value(json_object_get(sp, "tree")),
+		                    one ? "differs" : "not needed");
+	}
+	json_decref(report);
+	json_decref(summary);
+	free(m.p);
+	store_close(s);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fork_of_the_higher_key_first),
+	    cmocka_unit_test(test_split_views),
 	};
 	int rc;
 
