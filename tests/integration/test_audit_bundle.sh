@@ -32,7 +32,7 @@ done
 wait_for "the three nodes converged" 30 converged 1 2 3
 
 # Exported while n1 writes: the bundle is one moment of the store.
-jsonl "$T/more.jsonl" 3000 more
+jsonl "$T/more.jsonl" 1500 more
 l 1 import "$T/more.jsonl" >"$T/import.out" 2>&1 &
 import_pid=$!
 expect_status 0 l 1 audit export "$T/live.bundle" --json
@@ -77,9 +77,9 @@ assert_contains "$OUT" "checkpoint: n1 size $(status_json 2 | jq .heads.n1.seq):
 
 # Flipping bytes: every section, headers, edges and throughout. Each flip
 # runs loket once; a sanitizer build, several times slower to start, takes
-# every eighth of the positions (a normal build every second).
-every=2
-if ldd "$LOKET" 2>/dev/null | grep -q libasan; then every=8; fi
+# every tenth of the positions (a normal build every third).
+every=3
+if ldd "$LOKET" 2>/dev/null | grep -q libasan; then every=10; fi
 flips() {
 	python3 - "$1" "$LOKET" "$T/flip.bundle" "$every" <<'EOF'
 import struct, subprocess, sys
