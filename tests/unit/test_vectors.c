@@ -627,6 +627,26 @@ static void do_checkpoint(json_t *root)
 		assert_int_equal(note_verify(n, (const uint8_t *)name.origin, name.origin_len, cpk),
 		                 LOKET_E_NOT_FOUND);
 	}
+	/* A split-view proof: the same size, another tree, both signed by the log. */
+	{
+		json_t *sp = json_object_get(root, "split");
+		struct note_checkpoint other = cp;
+		char t2[NOTE_MAX_TEXT], n2[1024];
+		size_t t2len, n2len;
+		uint64_t first = (uint64_t)json_integer_value(json_object_get(sp, "first_leaf"));
+
+		a.hashes = leaves[first];
+		a.n = cp.size;
+		assert_int_equal(merkle_root(merkle_array_get, &a, cp.size, other.root), 0);
+		assert_memory_not_equal(other.root, cp.root, 32);
+		output(sp, "root", hex_json(other.root, 32));
+		assert_int_equal(note_checkpoint_text(&other, t2, sizeof(t2), &t2len), 0);
+		output(sp, "text", json_stringn(t2, t2len));
+		n2len = sign_note(n2, sizeof(n2), t2, t2len, cp.origin, pk, sk);
+		output(sp, "note", json_stringn(n2, n2len));
+		assert_int_equal(note_parse((const uint8_t *)n2, n2len, n, err, sizeof(err)), 0);
+		assert_int_equal(note_verify(n, (const uint8_t *)cp.origin, cp.origin_len, pk), 0);
+	}
 	json_array_foreach(json_object_get(root, "invalid_notes"), i, c)
 	{
 		const char *s = json_string_value(json_object_get(c, "note"));

@@ -712,7 +712,16 @@ def check_checkpoints(path_):
             note += sig_line(name, ckid, struct.pack(">Q", c["time"]) + sig)
             same(f"{c['name']}: cosigned note", note, c["note"])
         n += 1
-    return n
+    sp = v["split"]
+    root_b = mth(d[sp["first_leaf"] : sp["first_leaf"] + lg["size"]])
+    same("split: the other root", root_b.hex(), sp["root"])
+    same("split: a root other than the log's", root_b != root, True)
+    text_b = origin + "\n" + str(lg["size"]) + "\n" + base64.b64encode(root_b).decode() + "\n"
+    same("split: the other text", text_b, sp["text"])
+    if nacl:
+        sig = nacl.signing.SigningKey(h(lg["seed"])).sign(text_b.encode()).signature
+        same("split: the other note", text_b + "\n" + sig_line(origin, kid, sig), sp["note"])
+    return n + 1
 
 
 # --- the audit bundle (FORMAT.md, section 15) ---
