@@ -11,7 +11,7 @@
  * An audit writes nothing, not even beside the store: a backup on
  * read-only media must open, and a backup's directory must look the same
  * afterwards. SQLite in WAL mode wants a -shm file (and a -wal) next to the
- * database, and a read-only connection leaves both behind, so open_store
+ * database, and a read-only connection leaves both behind, so cli_audit_open
  * chooses by what lies beside the file:
  *
  * - a -wal and a -shm: a store in use (a running loketd always has both)
@@ -130,13 +130,7 @@ cleanup:
 	return rc;
 }
 
-/* Where a copy of the store was audited, removed by remove_copy. */
-struct audit_copy {
-	char dir[PATH_MAX];
-	char db[PATH_MAX + 16];
-};
-
-static void remove_copy(struct audit_copy *c)
+void cli_audit_copy_remove(struct cli_audit_copy *c)
 {
 	static const char *const suffix[] = {"", "-wal", "-shm", "-journal"};
 	char path[PATH_MAX + 16];
@@ -166,8 +160,8 @@ static int beside(const char *path, const char *suffix, off_t *size)
 }
 
 /* Opens the store at path for the audit, writing nothing beside it (see the top). */
-static int open_store(const char *path, struct store **s, struct audit_copy *copy, char *err,
-                      size_t errlen)
+int cli_audit_open(const char *path, struct store **s, struct cli_audit_copy *copy, char *err,
+                   size_t errlen)
 {
 	off_t wal_size = 0, size;
 	int wal = beside(path, "-wal", &wal_size), shm = beside(path, "-shm", &size);
@@ -198,7 +192,7 @@ static int open_store(const char *path, struct store **s, struct audit_copy *cop
 		         "%s-wal holds transactions and there is no -shm, so verify reads a copy; "
 		         "cannot copy it to %s: %s",
 		         path, copy->dir, strerror(-rc));
-		remove_copy(copy);
+		cli_audit_copy_remove(copy);
 		return rc;
 	}
 	return store_open(copy->db, STORE_READONLY, s, err, errlen);
@@ -235,18 +229,199 @@ static void print_report(const json_t *report, int roster_checked)
 		       json_array_size(problems) == 1 ? "" : "s");
 }
 
+/* Reads the bundle from a FILE*, for store_bundle_verify. */
+static int read_stdio(void *arg, uint8_t *buf, size_t n, size_t *got)
+{
+	FILE *f = arg;
+
+	*got = fread(buf, 1, n, f);
+	return *got < n && ferror(f) ? -EIO : 0;
+}
+
+static void print_bundle_report(const json_t *report)
+{
+	json_t *p, *forks = json_object_get(report, "forks");
+	json_t *problems = json_object_get(report, "problems");
+	const char *digest = cli_json_str(report, "digest");
+	size_t i;
+
+	printf("bundle of federation %s: %lld roster entries, %lld origins, %lld changesets, "
+	       "%lld ops, %lld entities\n",
+	       cli_json_str(report, "federation") ? cli_json_str(report, "federation") : "?",
+	       cli_json_int(report, "members", 0), cli_json_int(report, "origins", 0),
+	       cli_json_int(report, "changesets", 0), cli_json_int(report, "ops", 0),
+	       cli_json_int(report, "entities", 0));
+	json_array_foreach(forks, i, p)
+	{
+		json_t *h = json_object_get(p, "hashes");
+		printf(
+		    "fork: %s seq %lld: the origin signed two changesets for this seq, hashes %s "
+		    "and %s; the proof holds and the origin is frozen before it\n",
+		    cli_json_str(p, "origin"), cli_json_int(p, "seq", 0),
+		    json_string_value(json_array_get(h, 0)),
+		    json_string_value(json_array_get(h, 1)));
+	}
+	json_array_foreach(json_object_get(report, "checkpoints"), i, p)
+	{
+		json_t *names = json_object_get(p, "cosigners"), *n;
+		const char *tree = cli_json_str(p, "tree");
+		size_t k;
+
+		printf("checkpoint: %s size %lld: signed by its origin, cosigned by %zu distinct "
+		       "member%s",
+		       cli_json_str(p, "origin"), cli_json_int(p, "size", 0),
+		       json_array_size(names), json_array_size(names) == 1 ? "" : "s");
+		json_array_foreach(names, k, n)
+		    printf("%s%s", k ? ", " : " (", json_string_value(n));
+		printf("%s; %s\n", json_array_size(names) ? ")" : "",
+		       tree && !strcmp(tree, "matches") ? "the tree of its changesets matches"
+		       : tree && !strcmp(tree, "differs")
+		           ? "the tree of its changesets differs"
+		           : "the bundle does not hold its changesets up to that size");
+	}
+	json_array_foreach(json_object_get(report, "splits"), i, p)
+	{
+		const char *tree = cli_json_str(p, "tree");
+
+		if (cli_json_int(p, "notes", 2) == 2)
+			printf(
+			    "split view: %s size %lld: the origin signed two checkpoints of this "
+			    "size with different roots; the proof holds and the origin is frozen "
+			    "at "
+			    "that size\n",
+			    cli_json_str(p, "origin"), cli_json_int(p, "size", 0));
+		else
+			printf("split view: %s size %lld: the origin signed a checkpoint whose "
+			       "root is "
+			       "not the tree of its changesets; %s\n",
+			       cli_json_str(p, "origin"), cli_json_int(p, "size", 0),
+			       tree && !strcmp(tree, "differs")
+			           ? "the bundle's tree differs: the proof holds and the origin is "
+			             "frozen at that size"
+			           : "the bundle does not hold the changesets to check it");
+	}
+	json_array_foreach(problems, i, p)
+	{
+		const char *section = cli_json_str(p, "section");
+		const char *origin = cli_json_str(p, "origin");
+		json_t *seq = json_object_get(p, "seq");
+
+		if (section && !strcmp(section, "manifest"))
+			printf("manifest");
+		else if (section && !strcmp(section, "end"))
+			printf("end record");
+		else if (section && !strcmp(section, "bundle"))
+			printf("bundle");
+		else if (section)
+			printf("section %s", section);
+		if (origin)
+			printf(", origin %s", origin);
+		if (json_is_integer(seq))
+			printf(", seq %lld", (long long)json_integer_value(seq));
+		printf(": %s\n", cli_json_str(p, "problem") ? cli_json_str(p, "problem") : "?");
+	}
+	printf("verified bundle: %lld changesets, %lld ops, digest %s: ",
+	       cli_json_int(report, "changesets", 0), cli_json_int(report, "ops", 0),
+	       digest ? digest : "?");
+	if (json_is_true(json_object_get(report, "ok")))
+		printf("ok\n");
+	else
+		printf("%zu problem%s\n", json_array_size(problems),
+		       json_array_size(problems) == 1 ? "" : "s");
+}
+
+/* verify --bundle FILE: no store, no configuration. */
+static int verify_bundle(const char *file, int json)
+{
+	json_t *report = NULL;
+	char q[ERROR_QUOTE_SIZE];
+	int status = CLI_EXIT_FAIL;
+	FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
+
+	if (!f) {
+		warnx("cannot open the bundle %s: %s", error_quote_str(q, sizeof(q), file),
+		      strerror(errno));
+		return CLI_EXIT_FAIL;
+	}
+	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	if (store_bundle_verify(read_stdio, f, &report) < 0) {
+		warnx("cannot verify the bundle %s", error_quote_str(q, sizeof(q), file));
+		goto cleanup;
+	}
+	if (json ? cli_print_json(report) < 0 : (print_bundle_report(report), 0))
+		goto cleanup;
+	if (json_is_true(json_object_get(report, "ok")))
+		status = CLI_EXIT_OK;
+cleanup:
+	json_decref(report);
+	if (f != stdin)
+		fclose(f);
+	return status;
+}
+
+/* verify --proof FILE: the proof alone, against the keys pinned. */
+static int verify_proof(const char *file, uint8_t (*pinned)[32], size_t n_pinned, int json)
+{
+	json_t *proof = NULL, *report = NULL, *p;
+	json_error_t jerr;
+	char q[ERROR_QUOTE_SIZE];
+	struct stat st;
+	int status = CLI_EXIT_FAIL;
+	size_t i;
+
+	/* A proof holds at most STORE_PROOF_MAX_CHANGESETS changesets of 1 MiB, in base64. */
+	if (stat(file, &st) < 0 || st.st_size > (off_t)STORE_PROOF_MAX_CHANGESETS * 1400 * 1024) {
+		warnx("cannot read the proof %s: %s", error_quote_str(q, sizeof(q), file),
+		      errno && st.st_size == 0 ? strerror(errno) : "larger than a proof can be");
+		return CLI_EXIT_FAIL;
+	}
+	proof = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	if (!proof) {
+		warnx("%s:%d: not a proof: %s", file, jerr.line, jerr.text);
+		return CLI_EXIT_FAIL;
+	}
+	store_proof_verify(proof, (const uint8_t(*)[32])pinned, n_pinned, &report);
+	if (json) {
+		if (cli_print_json(report) < 0)
+			goto cleanup;
+	} else {
+		if (!n_pinned)
+			printf(
+			    "keys: taken from the proof itself (pin them with --key or -c CONF)\n");
+		printf("checkpoint: %s size %lld, signed by its origin, cosigned by %lld distinct "
+		       "member%s\n",
+		       cli_json_str(report, "origin") ? cli_json_str(report, "origin") : "?",
+		       cli_json_int(report, "size", 0), cli_json_int(report, "cosigned", 0),
+		       cli_json_int(report, "cosigned", 0) == 1 ? "" : "s");
+		json_array_foreach(json_object_get(report, "problems"), i, p)
+		    printf("%s\n", json_string_value(p));
+		printf("verified proof of %lld changeset%s: %s\n",
+		       cli_json_int(report, "changesets", 0),
+		       cli_json_int(report, "changesets", 0) == 1 ? "" : "s",
+		       json_is_true(json_object_get(report, "ok")) ? "ok" : "not ok");
+	}
+	if (json_is_true(json_object_get(report, "ok")))
+		status = CLI_EXIT_OK;
+cleanup:
+	json_decref(proof);
+	json_decref(report);
+	return status;
+}
+
 int verify_main(int argc, char *argv[])
 {
 	static const struct option options[] = {
-	    {"db", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},
-	    {NULL, 0, NULL, 0},
+	    {"db", required_argument, NULL, 'd'},    {"bundle", required_argument, NULL, 'b'},
+	    {"proof", required_argument, NULL, 'p'}, {"key", required_argument, NULL, 'k'},
+	    {"json", no_argument, NULL, 'j'},        {NULL, 0, NULL, 0},
 	};
-	const char *db = NULL;
+	const char *db = NULL, *bundle = NULL, *proof = NULL;
+	uint8_t(*pinned)[32] = NULL;
+	size_t n_pinned = 0;
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
-	struct audit_copy copy = {{0}, {0}};
+	struct cli_audit_copy copy = {{0}, {0}};
 	char path[PATH_MAX], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
 	int c, n, json = 0, status = CLI_EXIT_FAIL;
 
@@ -254,6 +429,24 @@ int verify_main(int argc, char *argv[])
 		switch (c) {
 		case 'd':
 			db = optarg;
+			break;
+		case 'b':
+			bundle = optarg;
+			break;
+		case 'p':
+			proof = optarg;
+			break;
+		case 'k':
+			pinned = realloc(pinned, (n_pinned + 1) * sizeof(*pinned));
+			if (!pinned)
+				abort();
+			if (config_key_decode(optarg, pinned[n_pinned]) < 0) {
+				warnx("verify: --key %s is not a base64 key",
+				      error_quote_str(q, sizeof(q), optarg));
+				free(pinned);
+				return CLI_EXIT_USAGE;
+			}
+			n_pinned++;
 			break;
 		case 'j':
 			json = 1;
@@ -267,6 +460,35 @@ int verify_main(int argc, char *argv[])
 	if (optind != argc) {
 		warnx("verify: takes no arguments besides options");
 		return CLI_EXIT_USAGE;
+	}
+	if (!!bundle + !!db + !!proof > 1 || (n_pinned && !proof)) {
+		warnx("verify: --db, --bundle and --proof audit different things; give one (--key "
+		      "goes with --proof)");
+		free(pinned);
+		return CLI_EXIT_USAGE;
+	}
+	if (bundle)
+		return verify_bundle(bundle, json);
+	if (proof) {
+		/* The roster of an explicit configuration is pinned too. */
+		if (cli_config_explicit() && cli_load_config(&cfg, err, sizeof(err)) == 0) {
+			pinned = realloc(pinned, (n_pinned + cfg->n_members + 1) * sizeof(*pinned));
+			if (!pinned)
+				abort();
+			for (size_t i = 0; i < cfg->n_members; i++)
+				memcpy(pinned[n_pinned++], cfg->members[i].key, 32);
+			struct key *k = NULL;
+			char kerr[PATH_MAX + 256];
+			if (key_load(cfg->key, &k, kerr, sizeof(kerr)) == 0) {
+				key_public(k, pinned[n_pinned++]);
+				key_free(k);
+			}
+			config_free(cfg);
+			cfg = NULL;
+		}
+		status = verify_proof(proof, pinned, n_pinned, json);
+		free(pinned);
+		return status;
 	}
 
 	/* A store given alone is audited without a roster. */
@@ -289,7 +511,7 @@ int verify_main(int argc, char *argv[])
 		      strerror(errno));
 		goto cleanup;
 	}
-	if (open_store(path, &s, &copy, err, sizeof(err)) < 0) {
+	if (cli_audit_open(path, &s, &copy, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}
@@ -315,7 +537,7 @@ cleanup:
 	json_decref(report);
 	json_decref(roster);
 	store_close(s);
-	remove_copy(&copy);
+	cli_audit_copy_remove(&copy);
 	config_free(cfg);
 	return status;
 }

@@ -177,12 +177,42 @@ static const struct {
      "write-ahead log and shared memory (-wal, -shm) and the search index (-index),\n"
      "which loketd builds again. A node put back to an older state takes its newer\n"
      "changesets back from its peers before it writes.\n"},
-    {"verify", verify_main, "[--db FILE] [--json]",
-     "Audits a store offline: signatures, chains, roster, forks, digest",
-     "  --db FILE  the store to audit (default: the configuration's data/" LOKET_STORE_FILE ");\n"
-     "             without -c or $LOKET_CONF, membership in the roster is not checked\n"
+    {"verify", verify_main, "[--db FILE | --bundle FILE | --proof FILE [--key KEY]...] [--json]",
+     "Audits a store or an audit bundle offline: signatures, chains, roster, forks, digest",
+     "  --db FILE      the store to audit (default: the configuration's data/" LOKET_STORE_FILE
+     ");\n"
+     "                 without -c or $LOKET_CONF, membership in the roster is not checked\n"
+     "  --bundle FILE  an audit bundle (`loket audit export`), checked alone, with no store\n"
+     "                 and no configuration; - reads it from standard input\n"
+     "  --proof FILE   an inclusion proof (`loket prove`), checked alone\n"
+     "  --key KEY      pin a key (base64) for --proof: the origin must be one, and only\n"
+     "                 cosignatures of pinned keys count; with -c or $LOKET_CONF the\n"
+     "                 configuration's roster is pinned too\n"
      "Writes nothing, also not beside the store, so a backup on read-only media can be\n"
-     "audited; a store copied with its -wal but no -shm is audited as a copy in $TMPDIR.\n"},
+     "audited; a store copied with its -wal but no -shm is audited as a copy in $TMPDIR.\n"
+     "A bundle is checked whole: every signature, chain link and fork proof, the state\n"
+     "replayed from scratch, and every count, head and hash of its manifest. A fork proof\n"
+     "that holds is reported and is not a problem of the bundle.\n"},
+    {"prove", prove_main, "COLL/OWNER/ID | ORIGIN SEQ [--db STORE] [--out FILE]",
+     "Writes an inclusion proof of an entity's changesets against their latest checkpoint",
+     "  COLL/OWNER/ID  the changesets of OWNER with an op on the entity, like\n"
+     "                 expert/universiteit/jdevries\n"
+     "  ORIGIN SEQ     one changeset of ORIGIN (a member's name or a base64 key)\n"
+     "  --db STORE     read that store file (default: the configuration's data/" LOKET_STORE_FILE
+     ")\n"
+     "  --out FILE     write the proof there, a new file (default: standard output)\n"
+     "The proof is JSON: the changesets' bytes, each one's inclusion path, and the\n"
+     "origin's latest checkpoint with its cosignatures. Check it alone with\n"
+     "`loket verify --proof FILE`. A changeset newer than the latest checkpoint waits\n"
+     "for the next one.\n"},
+    {"audit", audit_main, "export FILE [--db STORE] [--json]",
+     "Writes an audit bundle: every changeset, the roster, fork proofs and a manifest",
+     "  FILE        the bundle to write, a new file (an existing one is never replaced)\n"
+     "  --db STORE  export that store file (default: the configuration's data/" LOKET_STORE_FILE
+     ")\n"
+     "Reads the store itself, as verify does, in one read transaction: a running node is\n"
+     "exported as it stood at one moment, without stopping it. Check the bundle anywhere\n"
+     "with `loket verify --bundle FILE`; its format is section 15 of proto/FORMAT.md.\n"},
 };
 
 #define N_SUBCOMMANDS (sizeof(subcommands) / sizeof(subcommands[0]))

@@ -39,5 +39,7 @@ int query_main(int argc, char *argv[]);
 int changes_main(int argc, char *argv[]);
 int export_main(int argc, char *argv[]);
 int token_main(int argc, char *argv[]);
+int audit_main(int argc, char *argv[]);
+int prove_main(int argc, char *argv[]);
 
 #endif

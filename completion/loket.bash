@@ -105,7 +105,7 @@ _loket() {
 		COMPREPLY=($(compgen -W "$_loket_asker_kinds" -- "$cur"))
 		return
 		;;
-	--db | -o)
+	--db | --bundle | --proof | --out | -o)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return
 		;;
@@ -119,7 +119,7 @@ _loket() {
 		;;
 	--name | --listen | --federation | --limit | --json | --title | --body | --topic | \
 		--asker | --neighbourhood | --deadline | --title-en | --body-en | --text | --team | \
-		--contact | --text-en | --id | --org | --response)
+		--contact | --text-en | --id | --org | --response | --key)
 		return # a value of the user's
 		;;
 	esac
@@ -137,6 +137,25 @@ _loket() {
 		;;
 	export)
 		COMPREPLY=($(compgen -W "$_loket_collections" -- "$cur")) # COLL...
+		;;
+	prove)
+		# COLL/OWNER/ID, like show; or ORIGIN SEQ, whose ORIGIN is a member.
+		if [[ $n_args == 0 && $cur != */* ]]; then
+			COMPREPLY=($(compgen -S / -W "$_loket_collections" -- "$cur"))
+			COMPREPLY+=($(compgen -W "$(_loket_members)" -- "$cur"))
+		elif [[ $n_args == 0 && $cur != */*/* ]]; then
+			while read -r m; do members+=("${cur%%/*}/$m/"); done < <(_loket_members)
+			COMPREPLY=($(compgen -W "${members[*]}" -- "$cur"))
+		fi
+		compopt -o nospace 2>/dev/null
+		;;
+	audit)
+		# audit export FILE.
+		if [[ $n_args == 0 ]]; then
+			COMPREPLY=($(compgen -W "export" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
 		;;
 	show)
 		# COLL/OWNER/ID: the collection, then the owner.

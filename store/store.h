@@ -38,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "proto/bundle.h"
 #include "proto/changeset.h"
 
 #define STORE_SCHEMA_VERSION 4
@@ -369,5 +370,52 @@ long long store_backup_bytes(const struct store_backup *b);
  * it found).
  */
 int store_verify(struct store *s, const json_t *roster, json_t **report);
+
+/*
+ * Audit bundles (store_bundle.c; proto/FORMAT.md, section 15).
+ *
+ * store_bundle_export writes, through fn, the bundle of what the store
+ * holds as of one read transaction (a running node may write meanwhile):
+ * the member table as the roster, the fork proofs, every changeset in
+ * (origin, seq) order and the manifest with the stored state digest.
+ * federation names the federation (NULL: that of the changesets; a store
+ * without changesets then cannot be exported). *summary gets
+ * {"changesets","ops","origins","members","forks","digest"}. store_errmsg
+ * says why it failed.
+ *
+ * store_bundle_verify reads a bundle through fn and checks all of it with
+ * no store: the framing, every roster entry, fork proof and changeset
+ * (decoding, signature, chain, federation, membership of the bundle's
+ * roster), the state replayed from scratch, and every claim of the
+ * manifest and the end record. *report gets {"ok","federation","members",
+ * "roster":[{"name","key"}],
+ * "origins","changesets","ops","entities","digest","forks":[{"origin",
+ * "seq","hashes"}],"problems":[{"section","origin","seq","problem"}]};
+ * section is a section's name, "manifest" or "end", origin and seq null
+ * when not known. A fork proof that holds is a finding, not a problem.
+ * Returns 0 when the check ran, whatever it found.
+ */
+int store_bundle_export(struct store *s, const char *federation, bundle_write_fn *fn, void *arg,
+                        json_t **summary);
+int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report);
+
+/*
+ * Inclusion proofs (store_proof.c; proto/FORMAT.md, section 15.6).
+ * store_prove: the proof, as one JSON object, of the changesets of owner
+ * (a member's name or a base64 key) that have an op on its entity
+ * coll/id, or (coll NULL) of its changeset seq alone, against the latest
+ * checkpoint of owner the store holds; LOKET_E_NOT_FOUND (store_errmsg
+ * says why) when the entity, the changeset or a checkpoint that covers
+ * it is not held. store_proof_verify checks a proof with no store; with
+ * pinned keys (n_pinned > 0) the origin must be one of them and only
+ * their cosignatures count. *report {"ok","federation","origin","size",
+ * "root","cosigned","cosigners":[base64],"keys_pinned","changesets",
+ * "problems":[sentence]}.
+ */
+#define STORE_PROOF_MAX_CHANGESETS 1024u
+int store_prove(struct store *s, const char *coll, const char *owner, const char *id, uint64_t seq,
+                json_t **proof);
+int store_proof_verify(const json_t *proof, const uint8_t (*pinned)[32], size_t n_pinned,
+                       json_t **report);
 
 #endif

@@ -258,6 +258,22 @@ int store_check_db(sqlite3 *db, int thorough, char *err, size_t errlen);
 /* Whether the write-ahead log beside the store file path holds frames. */
 int store_wal_has_frames(const char *path);
 
+/*
+ * A scratch state replayed from changesets with the store's own fold
+ * (store_verify.c): the offline audits, of a store and of a bundle
+ * (store_bundle.c), replay into one, in memory, and sum it once at the
+ * end. store_scratch_op applies one op of owner's changeset seq; the sum
+ * is the LtHash16 sum of every entity made (w, if not NULL, helps).
+ */
+struct store_scratch;
+struct worker;
+struct store_scratch *store_scratch_new(void);
+void store_scratch_free(struct store_scratch *sc);
+int store_scratch_op(struct store_scratch *sc, const uint8_t owner[32], const struct op *op,
+                     uint64_t seq, char *err, size_t errlen);
+size_t store_scratch_count(const struct store_scratch *sc);
+void store_scratch_sum(const struct store_scratch *sc, struct worker *w, struct lthash *out);
+
 /* Lowercase hex of 32 bytes, as a new JSON string. */
 json_t *store_hex_json(const uint8_t b[32]);
 

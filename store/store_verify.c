@@ -70,6 +70,13 @@ struct emap {
 	struct chunk *chunks;
 };
 
+/* A scratch state: the replayed entities, and what the fold reuses. */
+struct store_scratch {
+	struct emap map;
+	struct store_buf buf;
+	uint8_t key[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN];
+};
+
 /* The signature and hash of one changeset, checked on the worker thread. */
 struct sigjob {
 	struct worker *worker; /* NULL: everything is checked inline */
@@ -105,9 +112,7 @@ struct verify {
 	char federation[LOKET_MAX_FEDERATION_LEN + 1];
 	size_t federation_len;
 	int have_federation;
-	struct emap map;      /* the replayed entities */
-	struct store_buf buf; /* reused by the fold */
-	uint8_t key[LOKET_MAX_COLL_LEN + 1 + 32 + LOKET_MAX_ID_LEN];
+	struct store_scratch sc; /* the replayed entities */
 	struct sigjob job;
 	struct sumjob sum;
 	struct lthash rows; /* the stored rows' sum, less the replayed one */
@@ -269,25 +274,25 @@ static void emap_free(struct emap *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* Builds the map key of (coll, owner, id) in v->key; 0 if too long. */
-static size_t make_key(struct verify *v, const char *coll, size_t coll_len, const uint8_t owner[32],
-                       const char *id, size_t id_len)
+/* Builds the map key of (coll, owner, id) in sc->key; 0 if too long. */
+static size_t make_key(struct store_scratch *sc, const char *coll, size_t coll_len,
+                       const uint8_t owner[32], const char *id, size_t id_len)
 {
 	if (coll_len > LOKET_MAX_COLL_LEN || id_len > LOKET_MAX_ID_LEN)
 		return 0;
-	memcpy(v->key, coll, coll_len);
-	v->key[coll_len] = 0;
-	memcpy(v->key + coll_len + 1, owner, 32);
-	memcpy(v->key + coll_len + 33, id, id_len);
+	memcpy(sc->key, coll, coll_len);
+	sc->key[coll_len] = 0;
+	memcpy(sc->key + coll_len + 1, owner, 32);
+	memcpy(sc->key + coll_len + 33, id, id_len);
 	return coll_len + 33 + id_len;
 }
 
 /* Replays one op into the scratch map with the store's own fold. */
-static int replay_op(struct verify *v, const uint8_t owner[32], const struct op *op, uint64_t seq,
-                     char *err, size_t errlen)
+int store_scratch_op(struct store_scratch *sc, const uint8_t owner[32], const struct op *op,
+                     uint64_t seq, char *err, size_t errlen)
 {
-	size_t klen = make_key(v, op->coll, op->coll_len, owner, op->id, op->id_len);
-	uint64_t h = key_hash(v->key, klen);
+	size_t klen = make_key(sc, op->coll, op->coll_len, owner, op->id, op->id_len);
+	uint64_t h = key_hash(sc->key, klen);
 	struct ent *e;
 	const char *nf;
 	size_t nl;
@@ -298,17 +303,17 @@ static int replay_op(struct verify *v, const uint8_t owner[32], const struct op 
 		snprintf(err, errlen, "collection or id too long");
 		return LOKET_E_TOO_BIG;
 	}
-	e = emap_find(&v->map, v->key, klen, h);
-	rc = store_apply_fold(&v->buf, e != NULL, e ? e->deleted : 0, e ? e->fields : NULL,
+	e = emap_find(&sc->map, sc->key, klen, h);
+	rc = store_apply_fold(&sc->buf, e != NULL, e ? e->deleted : 0, e ? e->fields : NULL,
 	                      e ? e->fields_len : 0, op, &nd, &nf, &nl, &unchanged, err, errlen);
 	if (rc < 0 || unchanged)
 		return rc;
 	store_entity_digest(op->coll, op->coll_len, owner, op->id, op->id_len, nd, nf, nl, d);
 	if (!e)
-		e = emap_add(&v->map, v->key, klen, h);
+		e = emap_add(&sc->map, sc->key, klen, h);
 	/* A change in place when it fits, else a new copy (the old one is left in the arena). */
 	if (!e->fields || e->fields_cap < nl + 1) {
-		e->fields = arena_alloc(&v->map, nl + 1);
+		e->fields = arena_alloc(&sc->map, nl + 1);
 		e->fields_cap = nl + 1;
 	}
 	memcpy(e->fields, nf, nl);
@@ -381,7 +386,7 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 		        cs.n_ops);
 	/* Replay with the store's own origin rule: ops write the origin's entities. */
 	for (size_t i = 0; i < cs.n_ops; i++) {
-		if (replay_op(v, cs.origin, &cs.ops[i], cs.seq, err, sizeof(err)) < 0)
+		if (store_scratch_op(&v->sc, cs.origin, &cs.ops[i], cs.seq, err, sizeof(err)) < 0)
 			problem(v, origin, seq, "op %zu cannot be applied: %s", i, err);
 	}
 	*n_ops += cs.n_ops;
@@ -747,11 +752,11 @@ static int compare_entities(struct verify *v)
 		uint8_t d[32];
 
 		if (!owner || !coll || !id || !fields ||
-		    !(klen = make_key(v, coll, coll_len, owner, id, id_len))) {
+		    !(klen = make_key(&v->sc, coll, coll_len, owner, id, id_len))) {
 			problem(v, owner, seq, "an entity row has missing or malformed columns");
 			continue;
 		}
-		e = emap_find(&v->map, v->key, klen, key_hash(v->key, klen));
+		e = emap_find(&v->sc.map, v->sc.key, klen, key_hash(v->sc.key, klen));
 		int same = e && e->deleted == deleted && e->fields_len == fields_len &&
 		           memcmp(e->fields, fields, fields_len) == 0;
 		/* The same entity, state and fields as replayed: the same digest, hashed once. */
@@ -782,8 +787,8 @@ static int compare_entities(struct verify *v)
 	if (step != SQLITE_DONE)
 		rc = store_sqlite_fail(v->s, "cannot read entities");
 	sqlite3_finalize(st);
-	for (size_t i = 0; rc == 0 && i < v->map.cap; i++) {
-		const struct ent *e = v->map.slots[i].e;
+	for (size_t i = 0; rc == 0 && i < v->sc.map.cap; i++) {
+		const struct ent *e = v->sc.map.slots[i].e;
 		if (e && !e->matched)
 			lthash_sub(&v->rows, e->digest);
 		if (e && !e->seen) {
@@ -846,7 +851,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report)
 	if ((rc = walk_chains(&v, &n_cs, &n_ops)) < 0 || (rc = check_forks_and_heads(&v)) < 0)
 		goto cleanup;
 	/* The replay is done: the worker sums final states while the rows are compared. */
-	v.sum.map = &v.map;
+	v.sum.map = &v.sc.map;
 	atomic_init(&v.sum.next, 0);
 	lthash_zero(&v.sum.sum);
 	lthash_zero(&replayed);
@@ -900,9 +905,48 @@ cleanup:
 	if (own_tx)
 		sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
 	worker_stop(v.job.worker);
-	emap_free(&v.map);
-	free(v.buf.p);
+	emap_free(&v.sc.map);
+	free(v.sc.buf.p);
 	json_decref(v.problems);
 	free(v.roster);
 	return rc;
+}
+
+struct store_scratch *store_scratch_new(void)
+{
+	struct store_scratch *sc = calloc(1, sizeof(*sc));
+
+	if (!sc)
+		abort();
+	return sc;
+}
+
+void store_scratch_free(struct store_scratch *sc)
+{
+	if (!sc)
+		return;
+	emap_free(&sc->map);
+	free(sc->buf.p);
+	free(sc);
+}
+
+size_t store_scratch_count(const struct store_scratch *sc)
+{
+	return sc->map.n;
+}
+
+void store_scratch_sum(const struct store_scratch *sc, struct worker *w, struct lthash *out)
+{
+	struct sumjob j;
+
+	j.map = &sc->map;
+	atomic_init(&j.next, 0);
+	lthash_zero(&j.sum);
+	lthash_zero(out);
+	if (w)
+		worker_run(w, sum_job, &j);
+	sum_slots(&j, out);
+	if (w)
+		worker_wait(w);
+	lthash_add_sum(out, &j.sum);
 }

@@ -32,7 +32,14 @@ assert_eq "--help --version -c" "$(complete_line loket -)" "global options"
 # Options of a command, from its usage line.
 assert_eq "--help --json --kind --limit --status --topic" "$(complete_line loket board --)" \
 	"options of board"
-assert_eq "--db --help --json" "$(complete_line loket verify --)" "options of verify"
+assert_eq "--bundle --db --help --json --key --proof" "$(complete_line loket verify --)" \
+	"options of verify"
+assert_eq "--db --help --json" "$(complete_line loket audit export --)" "options of audit"
+assert_eq "--db --help --out" "$(complete_line loket prove --)" "options of prove"
+assert_eq "export" "$(complete_line loket audit "")" "audit's subcommand"
+touch "$T/audit.bundle"
+assert_eq "$T/audit.bundle" "$(complete_line loket verify --bundle "$T/audit.b")" "a bundle file"
+assert_eq "$T/audit.bundle" "$(complete_line loket audit export "$T/audit.b")" "the file to export to"
 assert_eq "--help --owner -o" "$(complete_line loket export -)" "options of export"
 
 # Collections: the ones the desk's schema knows.
@@ -58,6 +65,9 @@ assert_eq "lumc uni" "$(LOKET_CONF="$T/a/loket.conf" complete_line loket log --o
 assert_eq "expert/lumc/ expert/uni/" "$(complete_line loket -c "$T/a/loket.conf" show expert/)" \
 	"show: the owner second"
 assert_eq "lumc/" "$(complete_line loket -c "$T/a/loket.conf" match l)" "a question's owner"
+assert_eq "expert/lumc/ expert/uni/" "$(complete_line loket -c "$T/a/loket.conf" prove expert/)" \
+	"prove: the owner second"
+assert_eq "lumc" "$(complete_line loket -c "$T/a/loket.conf" prove lu)" "prove: an origin"
 assert_eq "" "$(complete_line loket -c "$T/nothing.conf" list expert --owner "")" \
 	"members of an unreadable configuration"
 

@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "proto/bundle.h"
 #include "proto/changeset.h"
 #include "proto/error.h"
 #include "proto/limits.h"
@@ -762,6 +763,180 @@ static void do_state(json_t *root)
 	unlink(path);
 }
 
+/* A bundle in memory, written and read by the callbacks below. */
+struct membuf {
+	uint8_t *p;
+	size_t n, cap, at;
+};
+
+static int mem_write(void *arg, const void *p, size_t n)
+{
+	struct membuf *m = arg;
+
+	if (m->n + n > m->cap) {
+		m->cap = (m->n + n) * 2;
+		m->p = realloc(m->p, m->cap);
+		assert_non_null(m->p);
+	}
+	memcpy(m->p + m->n, p, n);
+	m->n += n;
+	return 0;
+}
+
+static int mem_read(void *arg, uint8_t *buf, size_t n, size_t *got)
+{
+	struct membuf *m = arg;
+
+	*got = n < m->n - m->at ? n : m->n - m->at;
+	memcpy(buf, m->p + m->at, *got);
+	m->at += *got;
+	return 0;
+}
+
+/* The report of store_bundle_verify on len bytes at p. */
+static json_t *verify_bytes(const uint8_t *p, size_t len)
+{
+	struct membuf m = {(uint8_t *)p, len, len, 0};
+	json_t *report = NULL;
+
+	assert_int_equal(store_bundle_verify(mem_read, &m, &report), 0);
+	return report;
+}
+
+/* Byte offsets of the records of a valid bundle, found by its own framing. */
+static size_t record_offsets(const struct membuf *b, size_t *offs, size_t max)
+{
+	size_t at = BUNDLE_MAGIC_BYTES, n = 0;
+
+	while (at + BUNDLE_HEADER_BYTES <= b->n && n < max) {
+		offs[n++] = at;
+		at +=
+		    BUNDLE_HEADER_BYTES + ((size_t)b->p[at + 1] << 24 | (size_t)b->p[at + 2] << 16 |
+		                           (size_t)b->p[at + 3] << 8 | b->p[at + 4]);
+	}
+	return n;
+}
+
+static void do_bundle(json_t *root)
+{
+	json_t *state = load(json_string_value(json_object_get(root, "state")));
+	const char *federation = json_string_value(json_object_get(state, "federation"));
+	uint8_t seeds[2][32], pks[2][32], heads[2][32];
+	uint64_t seqs[2] = {0, 0};
+	char path[300], err[256];
+	struct store *s = NULL;
+	struct membuf b = {0};
+	json_t *c, *summary = NULL, *report, *sections;
+	size_t i, offs[16], n_recs;
+
+	for (i = 0; i < 2; i++) {
+		uint8_t sk[64];
+		hex_get_n(json_array_get(json_object_get(state, "origins"), i), "seed", seeds[i],
+		          32);
+		crypto_sign_seed_keypair(pks[i], sk, seeds[i]);
+		memset(heads[i], 0, 32);
+	}
+	snprintf(path, sizeof(path), "%s/bundle.db", dir);
+	unlink(path);
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	json_array_foreach(json_object_get(state, "changesets"), i, c)
+	{
+		size_t o = (size_t)json_integer_value(json_object_get(c, "origin")), len, body_len;
+		uint8_t *bytes;
+		struct changeset cs;
+
+		make_changeset(seeds[o], federation, ++seqs[o], heads[o],
+		               (uint64_t)json_integer_value(json_object_get(c, "hlc")),
+		               json_object_get(c, "ops"), &bytes, &len, &body_len);
+		changeset_hash(bytes, len, heads[o]);
+		assert_int_equal(changeset_decode(bytes, len, &cs, err, sizeof(err)), 0);
+		assert_int_equal(store_append(s, bytes, len, &cs, NULL), 0);
+		changeset_release(&cs);
+		free(bytes);
+	}
+	json_array_foreach(json_object_get(root, "members"), i, c) assert_int_equal(
+	    store_set_member(s, pks[json_integer_value(json_object_get(c, "origin"))],
+	                     json_string_value(json_object_get(c, "name"))),
+	    0);
+	assert_int_equal(store_bundle_export(s, NULL, mem_write, &b, &summary), 0);
+	json_decref(summary);
+	store_close(s);
+	unlink(path);
+	output(root, "bundle", hex_json(b.p, b.n));
+
+	/* The reader's own hashes of the sections and of the file. */
+	struct membuf r = b;
+	struct bundle_reader rd;
+	struct bundle_record rec;
+	r.at = 0;
+	assert_int_equal(bundle_reader_init(&rd, mem_read, &r, err, sizeof(err)), 0);
+	while (bundle_next(&rd, &rec, err, sizeof(err)) == 0)
+		;
+	sections = json_object();
+	for (i = 0; i < BUNDLE_N_SECTIONS; i++)
+		json_object_set_new(sections, bundle_section_name((enum bundle_section)i),
+		                    hex_json(rd.section_hash[i], 32));
+	output(root, "sections", sections);
+	output(root, "end", hex_json(rd.file_hash, 32));
+	bundle_reader_fini(&rd);
+
+	report = verify_bytes(b.p, b.n);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	output(root, "digest", json_incref(json_object_get(report, "digest")));
+	/* The state the bundle replays to is the state of state.json. */
+	if (!filling)
+		assert_true(json_equal(json_object_get(report, "digest"),
+		                       json_object_get(state, "digest")));
+	json_decref(report);
+
+	n_recs = record_offsets(&b, offs, 16);
+	json_array_foreach(json_object_get(root, "invalid"), i, c)
+	{
+		struct membuf t = {0};
+		json_t *rj = json_object_get(c, "record"), *p0;
+		long long at = json_integer_value(json_object_get(c, "at"));
+		size_t off = 0;
+
+		mem_write(&t, b.p, b.n);
+		if (json_object_get(c, "truncate")) {
+			t.n -= (size_t)json_integer_value(json_object_get(c, "truncate"));
+		} else if (json_object_get(c, "append")) {
+			size_t al;
+			uint8_t *extra = hex_get(c, "append", &al);
+			mem_write(&t, extra, al);
+			free(extra);
+		} else {
+			long long rix = json_integer_value(rj);
+			if (rix < 0) {
+				off = (size_t)at;
+			} else {
+				size_t start, len;
+				assert_true((size_t)rix < n_recs);
+				start = offs[rix] + BUNDLE_HEADER_BYTES;
+				len = ((size_t)rix + 1 < n_recs ? offs[rix + 1] : b.n) - start;
+				/* -10000: the last byte of the length in the record's header. */
+				off = at == -10000 ? start - 1
+				      : at < 0     ? start + len - (size_t)(-at)
+				                   : start + (size_t)at;
+			}
+			assert_true(off < t.n);
+			t.p[off] ^= 0x01;
+			output(c, "offset", json_integer((json_int_t)off));
+		}
+		report = verify_bytes(t.p, t.n);
+		assert_false(json_is_true(json_object_get(report, "ok")));
+		p0 = json_array_get(json_object_get(report, "problems"), 0);
+		assert_non_null(p0);
+		output(c, "problem",
+		       json_sprintf("%s: %s", json_string_value(json_object_get(p0, "section")),
+		                    json_string_value(json_object_get(p0, "problem"))));
+		json_decref(report);
+		free(t.p);
+	}
+	free(b.p);
+	json_decref(state);
+}
+
 static void run_file(const char *name, void (*fn)(json_t *))
 {
 	json_t *root = load(name);
@@ -806,6 +981,12 @@ static void test_checkpoint(void **state)
 	run_file("checkpoint.json", do_checkpoint);
 }
 
+static void test_bundle(void **state)
+{
+	(void)state;
+	run_file("bundle.json", do_bundle);
+}
+
 /* Computes the outputs of one vector file and writes them into it. */
 static int fill(const char *path)
 {
@@ -814,7 +995,8 @@ static int fill(const char *path)
 		void (*fn)(json_t *);
 	} files[] = {{"changeset.json", do_changesets}, {"entity.json", do_entities},
 	             {"lthash.json", do_lthash},        {"state.json", do_state},
-	             {"merkle.json", do_merkle},        {"checkpoint.json", do_checkpoint}};
+	             {"merkle.json", do_merkle},        {"checkpoint.json", do_checkpoint},
+	             {"bundle.json", do_bundle}};
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	json_error_t jerr;
 
@@ -847,6 +1029,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_changesets), cmocka_unit_test(test_entities),
 	    cmocka_unit_test(test_lthash),     cmocka_unit_test(test_state),
 	    cmocka_unit_test(test_merkle),     cmocka_unit_test(test_checkpoint),
+	    cmocka_unit_test(test_bundle),
 	};
 	int rc;
 

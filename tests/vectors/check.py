@@ -21,6 +21,7 @@ changes the format, and a model for an auditor's own verifier.
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 
@@ -723,6 +724,151 @@ def check_checkpoints(path_):
     return n + 1
 
 
+# --- the audit bundle (FORMAT.md, section 15) ---
+
+BUNDLE_ORDER = "RKSFC"
+
+
+def bundle_records(b):
+    """The records of a bundle, by 15.1's framing; raises ValueError on a refusal."""
+    if b[:8] != b"loketbd\x01":
+        raise ValueError("magic")
+    at, recs, stage = 8, [], 0
+    while True:
+        if at + 5 > len(b):
+            raise ValueError("ends inside a header or before the end")
+        tag, ln = chr(b[at]), struct.unpack(">I", b[at + 1:at + 5])[0]
+        if tag not in "RKSFCME" or at + 5 + ln > len(b):
+            raise ValueError(f"record at {at}")
+        if stage == 0 and tag in BUNDLE_ORDER:
+            if recs and recs[-1][0] in BUNDLE_ORDER and BUNDLE_ORDER.index(tag) < BUNDLE_ORDER.index(recs[-1][0]):
+                raise ValueError(f"order at {at}")
+        elif (stage == 0 and tag != "M") or (stage == 1 and tag != "E"):
+            raise ValueError(f"{tag} at {at}")
+        recs.append((tag, b[at:at + 5 + ln], b[at + 5:at + 5 + ln], at))
+        at += 5 + ln
+        stage += tag in "ME"
+        if tag == "E":
+            if at != len(b):
+                raise ValueError("bytes after the end")
+            return recs
+
+
+def bundle_check(b, federation_digest=None):
+    """Checks a bundle as 15.5 says; returns the manifest's digest or raises ValueError."""
+    recs = bundle_records(b)
+    hashes = {t: hashlib.sha256() for t in BUNDLE_ORDER}
+    roster, chains, n_ops = {}, {}, 0
+    for tag, whole, p, at in recs:
+        if tag in BUNDLE_ORDER:
+            hashes[tag].update(whole)
+        if tag == "R":
+            if p[0] != 1 or len(p) != 34 + p[33] or not re.fullmatch(rb"[a-z0-9_-]{1,64}", p[34:]):
+                raise ValueError(f"roster entry at {at}")
+            if roster and max(roster) >= p[1:33]:
+                raise ValueError("roster order")
+            roster[p[1:33]] = p[34:].decode()
+        elif tag == "C":
+            try:
+                cs = decode(p)
+            except Refused:
+                raise ValueError(f"changeset at {at}")
+            origin, seq, prev = cs[2], cs[3], cs[4]
+            if chains and origin not in chains and max(chains) > origin:
+                raise ValueError("origin order")
+            last = chains.get(origin, (0, bytes(32)))
+            if seq != last[0] + 1 or prev != last[1]:
+                raise ValueError(f"chain at {at}")
+            if roster and origin not in roster:
+                raise ValueError("origin not in the roster")
+            if nacl:
+                try:
+                    nacl.signing.VerifyKey(origin).verify(b"loket/changeset/v1" + p[:-64], p[-64:])
+                except Exception:
+                    raise ValueError(f"signature at {at}")
+            chains[origin] = (seq, hashlib.sha256(p).digest())
+            n_ops += len(cs[6])
+    m = recs[-2][2]
+    fl = m[0]
+    fed = m[1:1 + fl]
+    nm, nk, ns, nf, no = struct.unpack(">5I", m[1 + fl:21 + fl])
+    ncs, nops, nents = struct.unpack(">3Q", m[21 + fl:45 + fl])
+    digest = m[45 + fl:77 + fl]
+    sec = [m[77 + fl + 32 * i:109 + fl + 32 * i] for i in range(5)]
+    heads = m[237 + fl:]
+    counts = {t: sum(1 for r in recs if r[0] == t) for t in BUNDLE_ORDER}
+    want_heads = b"".join(o + struct.pack(">Q", s_) + hh for o, (s_, hh) in sorted(chains.items()))
+    if (nm, nk, ns, nf, no, ncs, nops) != (counts["R"], counts["K"], counts["S"], counts["F"], len(chains), counts["C"], n_ops):
+        raise ValueError("manifest counts")
+    if sec != [hashes[t].digest() for t in BUNDLE_ORDER]:
+        raise ValueError("manifest section hashes")
+    if heads != want_heads:
+        raise ValueError("manifest heads")
+    if federation_digest is not None and (fed.decode(), digest.hex()) != federation_digest:
+        raise ValueError("manifest federation or digest")
+    if recs[-1][2] != hashlib.sha256(b[:recs[-1][3]]).digest():
+        raise ValueError("end hash")
+    return digest.hex(), nents
+
+
+def bundle_record(tag, payload):
+    return tag.encode() + struct.pack(">I", len(payload)) + payload
+
+
+def check_bundle(path):
+    v = json.load(open(path, encoding="utf-8"))
+    st = json.load(open(os.path.join(os.path.dirname(path), v["state"]), encoding="utf-8"))
+    pubs = [h(o["public"]) for o in st["origins"]]
+    roster = sorted((pubs[m["origin"]], m["name"]) for m in v["members"])
+    seqs = [0, 0]
+    css = []
+    for c in st["changesets"]:
+        seqs[c["origin"]] += 1
+        css.append((pubs[c["origin"]], seqs[c["origin"]], h(c["body"]) + h(c["signature"]), h(c["hash"]), len(c["ops"])))
+    css.sort()
+    sections = {t: b"" for t in BUNDLE_ORDER}
+    for k, name in roster:
+        sections["R"] += bundle_record("R", b"\x01" + k + bytes([len(name)]) + name.encode())
+    heads = {}
+    for o, seq, signed, hsh, _ in css:
+        sections["C"] += bundle_record("C", signed)
+        heads[o] = (seq, hsh)
+    fed = st["federation"].encode()
+    m = bytes([len(fed)]) + fed + struct.pack(">5I", len(roster), 0, 0, 0, len(heads))
+    m += struct.pack(">3Q", len(css), sum(c[4] for c in css), len(st["entities"]))
+    m += h(st["digest"])
+    m += b"".join(hashlib.sha256(sections[t]).digest() for t in BUNDLE_ORDER)
+    m += b"".join(o + struct.pack(">Q", s_) + hh for o, (s_, hh) in sorted(heads.items()))
+    body = b"loketbd\x01" + b"".join(sections[t] for t in BUNDLE_ORDER) + bundle_record("M", m)
+    bundle = body + bundle_record("E", hashlib.sha256(body).digest())
+    same("bundle", bundle.hex(), v["bundle"])
+    for i, t in enumerate(BUNDLE_ORDER):
+        name = ["roster", "checkpoints", "split views", "forks", "changesets"][i]
+        same(f"bundle: hash of the {name} section", hashlib.sha256(sections[t]).hexdigest(), v["sections"][name])
+    same("bundle: end", hashlib.sha256(body).hexdigest(), v["end"])
+    same("bundle: digest", v["digest"], st["digest"])
+    try:
+        same("bundle: checked", bundle_check(bundle, (st["federation"], st["digest"])), (st["digest"], len(st["entities"])))
+    except ValueError as e:
+        fail("bundle: refused by this checker", str(e), "accepted")
+    n = 1
+    for c in v["invalid"]:
+        b = bytearray(bundle)
+        if "truncate" in c:
+            b = b[:-c["truncate"]]
+        elif "append" in c:
+            b += h(c["append"])
+        else:
+            b[c["offset"]] ^= 1
+        try:
+            bundle_check(bytes(b), (st["federation"], st["digest"]))
+            fail(f"bundle: {c['name']}", "accepted", "refused")
+        except ValueError:
+            pass
+        n += 1
+    return n
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     selftest()
@@ -732,6 +878,7 @@ def main():
     n += check_state(os.path.join(d, "state.json"))
     n += check_merkle(os.path.join(d, "merkle.json"))
     n += check_checkpoints(os.path.join(d, "checkpoint.json"))
+    n += check_bundle(os.path.join(d, "bundle.json"))
     if nacl is None:
         print("PyNaCl is not installed: Ed25519 public keys and signatures were not checked")
     print(f"{n} vectors checked, {failures} mismatches")
