@@ -415,7 +415,7 @@ int store_digest_migrate(struct store *s, const char *path, char *err, size_t er
 	long long n = 0;
 	double t0 = seconds();
 
-	_Static_assert(STORE_SCHEMA_VERSION == 3, "store_digest_migrate upgrades to schema 3");
+	_Static_assert(STORE_SCHEMA_VERSION >= 3, "store_digest_migrate upgrades to schema 3");
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, store_digest_sql, NULL, NULL, NULL) != SQLITE_OK ||
 	    store_digest_of_entities(s->db, &sum, &n) < 0 ||
