@@ -18,7 +18,7 @@
 #include "store/store_int.h"
 
 const char store_keys_sql[] =
-    "CREATE TABLE key_history(origin BLOB NOT NULL, from_seq INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS key_history(origin BLOB NOT NULL, from_seq INTEGER NOT NULL,"
     " key BLOB NOT NULL, PRIMARY KEY(origin, from_seq), UNIQUE(origin, key)) WITHOUT ROWID;";
 
 int store_keys_prepare(struct store *s, long long version)

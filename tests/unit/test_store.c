@@ -1281,7 +1281,7 @@ static void test_upgrade_from_schema_2(void **state)
 	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
 	digest_hex(s, d2);
 	assert_string_equal(d, d2);
-	assert_int_equal(sql_int(path, "PRAGMA user_version"), 3);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 4);
 	assert_int_equal(sql_int(path, "SELECT count(*) FROM meta WHERE k = 'digest'"), 0);
 	assert_int_equal(sql_int(path, "SELECT length(lanes) FROM digest WHERE id = 1"), 4096);
 	append_ops(s, &a, "[{\"coll\":\"expert\",\"id\":\"x\",\"fields\":{\"b\":3}}]");
