@@ -316,6 +316,31 @@ static int check_key(struct sync_state *st, struct sync_member *m, struct sync_b
 	return 0;
 }
 
+/*
+ * A changeset that did not verify under the key guessed when it was
+ * queued: a rotation record still in the pipeline then may have named
+ * another key, which the store's key history (with the records taken
+ * since) names now.
+ */
+static void verify_again(struct sync_state *st, struct sync_item *it)
+{
+	uint8_t want[32];
+	char b64[45];
+	if (store_key_at(st->node->store, st->origins[it->slot].key, it->seq, want) != 0 ||
+	    memcmp(want, it->key, 32) == 0)
+		return;
+	memcpy(it->key, want, 32);
+	if (changeset_verify(it->p, it->len, want) == 0) {
+		it->rc = 0;
+		it->err[0] = '\0';
+		changeset_hash(it->p, it->len, it->hash);
+		return;
+	}
+	config_key_encode(want, b64);
+	snprintf(it->err, sizeof(it->err),
+	         "bad signature: it does not verify under %s, the origin's key at this seq", b64);
+}
+
 /* A rotation record taken: the origin's next changesets, and dialling it, use the new key. */
 static void follow_rotation(struct sync_state *st, const struct sync_item *it)
 {
@@ -364,6 +389,8 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 	for (size_t i = 0; i < b->n && !failed; i++) {
 		struct sync_item *it = &b->items[i];
 		char why[256];
+		if (it->rc == LOKET_E_BAD_SIGNATURE && it->decoded)
+			verify_again(st, it);
 		if (it->rc != 0) {
 			snprintf(why, sizeof(why), "changeset %s seq %" PRIu64 " refused: %s",
 			         st->origins[it->slot].b64, it->seq, it->err);
