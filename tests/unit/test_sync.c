@@ -287,6 +287,8 @@ static int peer_hog(const struct key *k, const char *server_b64, const char *end
  *   rot V R TO NEWKEY   pushes seq 1..TO of chain V, which rotates at seq R to the
  *                       key in the file NEWKEY (peer_rot_chain), one per message
  *   forgerot V R TO NEWKEY  the same, but the record at R is signed by NEWKEY
+ *   relay V FROM TO KEY     pushes seq FROM..TO of chain V of the key in the file KEY,
+ *                       as a member relays another origin's changesets
  */
 static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 {
@@ -299,6 +301,24 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 			peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
 			msgpack_sbuffer_destroy(&cs);
 		}
+		peer_listen(sock, 1000);
+		return 0;
+	}
+	if (strcmp(mode, "relay") == 0 && argc == 10) {
+		uint64_t from = strtoull(argv[7], NULL, 10), to = strtoull(argv[8], NULL, 10);
+		struct key *other;
+		char err[512];
+		if (key_load(argv[9], &other, err, sizeof(err)) != 0) {
+			fprintf(stderr, "peer: %s\n", err);
+			return 1;
+		}
+		for (uint64_t seq = from; seq <= to && seq > 0; seq++) {
+			msgpack_sbuffer cs;
+			peer_chain(other, argv[6][0], seq, &cs);
+			peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
+			msgpack_sbuffer_destroy(&cs);
+		}
+		key_free(other);
 		peer_listen(sock, 1000);
 		return 0;
 	}
