@@ -5,7 +5,9 @@
 # writable, the peers follow with no change to their configuration and
 # admit n1's new CURVE key (the listener and dealers of n1 switch to it),
 # `loket verify` passes on every node, a restart signs with the new key,
-# and the old key put back in place of the new one signs nothing.
+# the old key put back in place of the new one signs nothing, a stop
+# between the record and the key file's rename is finished at the next
+# start, and a node.key.new that no record names is left unused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
 
@@ -96,7 +98,29 @@ out=$(l 1 put expert stale --json '{"name":"met de oude sleutel"}' 2>&1) &&
 	fail "n1 signed with the key its rotation retired: $out"
 assert_contains "$out" "names key $new to sign seq" "the refusal"
 stop_node "$T/n1"
-cp "$T/n1/node.key.keep" "$T/n1/node.key"
+
+# A stop between the record and the key file's rename (the old key still
+# in node.key, the new one in node.key.new): the start finishes the
+# install and signs with the new key.
+mv "$T/n1/node.key.keep" "$T/n1/node.key.new"
+start_node "$T/n1"
+wait_for "writes open at n1 after the interrupted install" 10 writes_open 1
+grep -q "finished the rotation of seq $seq" "$T/n1/loketd.log" || fail "no finished rotation in the log"
+[ ! -e "$T/n1/node.key.new" ] || fail "node.key.new left after the install"
+[ "$(cat "$T/n1/node.key")" != "$old_key" ] || fail "node.key holds the old key after the install"
+l 1 put expert after5 --json '{"name":"Na de onderbroken rotatie"}' >/dev/null
+wait_for "n1's write after the install at n3" 15 has 3 expert after5 n1
+stop_node "$T/n1"
+# A node.key.new that no record names (a stop before the record was
+# signed) is not used: the node signs with node.key.
+"$LOKET" init "$T/stray" --name stray >/dev/null
+cp "$T/stray/node.key" "$T/n1/node.key.new"
+start_node "$T/n1"
+l 1 put expert after6 --json '{"name":"Met een losse node.key.new"}' >/dev/null ||
+	fail "n1 does not sign beside a stray node.key.new"
+wait_for "n1's write beside a stray node.key.new at n3" 15 has 3 expert after6 n1
+stop_node "$T/n1"
+l 1 verify >"$T/verify1.out" 2>&1 || fail "verify failed at n1: $(cat "$T/verify1.out")"
 
 for i in 2 3; do stop_node "$T/n$i"; done
 pass
