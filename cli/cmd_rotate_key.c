@@ -26,7 +26,8 @@ static void print_rotated(const json_t *result)
 	       "the old key is kept as %s; the origin stays %s\n",
 	       cli_json_int(result, "seq", 0) + 1, or_unknown(cli_json_str(result, "key")),
 	       cli_json_int(result, "seq", 0), or_unknown(cli_json_str(result, "old_key")),
-	       or_unknown(cli_json_str(result, "old_key_file")), or_unknown(cli_json_str(result, "origin")));
+	       or_unknown(cli_json_str(result, "old_key_file")),
+	       or_unknown(cli_json_str(result, "origin")));
 }
 
 int rotate_key_main(int argc, char *argv[])

@@ -73,7 +73,8 @@ static int add_member(json_t *roster, const struct config_member *m)
 	list = json_object_get(o, "revoke");
 	for (size_t i = 0; i < m->n_revoked; i++) {
 		config_key_encode(m->revoked[i].key, b64);
-		json_array_append_new(list, json_pack("[s, I]", b64, (json_int_t)m->revoked[i].after));
+		json_array_append_new(list,
+		                      json_pack("[s, I]", b64, (json_int_t)m->revoked[i].after));
 	}
 	return json_array_append_new(roster, o);
 }

@@ -669,8 +669,8 @@ static int parse_member_key(struct config_parser *cp, enum member_key key, const
 			after = after * 10 + (unsigned long long)(v[i] - '0');
 		if (i != vlen || digits == 0 || after > INT64_MAX)
 			return fail(cp, err, errlen,
-			            "invalid seq in revoke %s of [member %s] (expected 0 to %lld)", qv,
-			            m->name, (long long)INT64_MAX);
+			            "invalid seq in revoke %s of [member %s] (expected 0 to %lld)",
+			            qv, m->name, (long long)INT64_MAX);
 		r->after = after;
 		m->n_revoked++;
 		return 0;

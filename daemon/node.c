@@ -614,7 +614,11 @@ int node_rotate(struct node *n, json_t **result, char *err, size_t errlen)
 	/* 1. The origin's id and the next key, durable before anything names them. */
 	if ((rc = rotate_origin_save(n->cfg->key, n->self, why, sizeof(why))) != 0 ||
 	    (rc = rotate_prepare(n->cfg->key, &nk, why, sizeof(why))) != 0) {
-		snprintf(err, errlen, "%s", why);
+		snprintf(err, errlen, "%s%s", why,
+		         rc == -EACCES || rc == -EROFS || rc == -EPERM
+		             ? " (loketd must be able to create files beside its key; under the"
+		               " shipped systemd unit it may not: README, \"Rotating a key\")"
+		             : "");
 		return rc;
 	}
 	key_public(nk, npk);
@@ -674,13 +678,13 @@ int node_rotate(struct node *n, json_t **result, char *err, size_t errlen)
 	config_key_encode(npk, nb64);
 	config_key_encode(opk, ob64);
 	log_warn("key: rotated: from seq %" PRIu64 " on this node signs with key %s (record seq"
-	         " %" PRIu64 ", signed by the old key %s, kept as %s" ROTATE_OLD_SUFFIX
-	         "%" PRIu64 "); the origin stays %s",
+	         " %" PRIu64 ", signed by the old key %s, kept as %s" ROTATE_OLD_SUFFIX "%" PRIu64
+	         "); the origin stays %s",
 	         cs.seq + 1, nb64, cs.seq, ob64, n->cfg->key, cs.seq, n->self_b64);
 	snprintf(why, sizeof(why), "%s" ROTATE_OLD_SUFFIX "%" PRIu64, n->cfg->key, cs.seq);
-	*result = json_pack("{s:b, s:I, s:s, s:s, s:s, s:s}", "rotated", 1, "seq",
-	                    (json_int_t)cs.seq, "origin", n->self_b64, "key", nb64, "old_key", ob64,
-	                    "old_key_file", why);
+	*result =
+	    json_pack("{s:b, s:I, s:s, s:s, s:s, s:s}", "rotated", 1, "seq", (json_int_t)cs.seq,
+	              "origin", n->self_b64, "key", nb64, "old_key", ob64, "old_key_file", why);
 	if (!*result)
 		abort();
 	rc = 0;

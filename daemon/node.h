@@ -44,10 +44,10 @@ enum node_writes {
 
 struct node {
 	struct config *cfg;
-	struct key *key; /* the key that signs now: the origin's, or the last it rotated to */
+	struct key *key;       /* the key that signs now: the origin's, or the last it rotated to */
 	struct worker *signer; /* signs sealed changesets off the loop thread; may be NULL */
 	struct store *store;
-	int lock_fd; /* holds the data directory's lock (common/lockfile.h) */
+	int lock_fd;      /* holds the data directory's lock (common/lockfile.h) */
 	uint8_t self[32]; /* the origin: its first key, whatever key signs now */
 	char self_b64[45];
 	struct hlc hlc;

@@ -39,7 +39,7 @@ enum op_kind {
 struct op {
 	enum op_kind kind;
 	const uint8_t *key; /* OP_ROTATE: the 32-byte new key; NULL otherwise */
-	const char *coll; /* not NUL-terminated */
+	const char *coll;   /* not NUL-terminated */
 	size_t coll_len;
 	const char *id; /* not NUL-terminated */
 	size_t id_len;

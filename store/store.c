@@ -432,8 +432,8 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		version = 4;
 	}
 	if ((rc = prepare_all(s)) < 0 || (rc = store_digest_prepare(s, version)) < 0 ||
-	    (rc = store_keys_prepare(s, version)) < 0 ||
-	    (rc = store_load_digest(s)) < 0 || (rc = load_ver(s)) < 0) {
+	    (rc = store_keys_prepare(s, version)) < 0 || (rc = store_load_digest(s)) < 0 ||
+	    (rc = load_ver(s)) < 0) {
 		snprintf(err, errlen, "cannot open store %s: %s", qp, s->err);
 		goto fail;
 	}

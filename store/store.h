@@ -147,7 +147,8 @@ int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
  * the last rotation record below seq, else origin itself.
  */
 int store_key_at(struct store *s, const uint8_t origin[32], uint64_t seq, uint8_t key[32]);
-/* Calls fn for every rotation held: origin, the first seq the key signs, the key; by origin, seq. */
+/* Calls fn for every rotation held: origin, the first seq the key signs, the key; by origin, seq.
+ */
 typedef int store_key_fn(void *arg, const uint8_t origin[32], uint64_t from_seq,
                          const uint8_t key[32]);
 int store_each_key(struct store *s, store_key_fn *fn, void *arg);

@@ -123,10 +123,10 @@ struct store {
 	sqlite3_stmt *tx_commit;
 	sqlite3_stmt *tx_rollback;
 	sqlite3_stmt *member_name;
-	sqlite3_stmt *key_at;   /* store_keys.c; NULL without the key_history table */
+	sqlite3_stmt *key_at; /* store_keys.c; NULL without the key_history table */
 	sqlite3_stmt *key_used;
 	sqlite3_stmt *key_ins;
-	int keys_table; /* schema 4 or later: the key_history table is there */
+	int keys_table;            /* schema 4 or later: the key_history table is there */
 	struct store_index *index; /* NULL in a read-only store */
 	struct store_ckpt *ckpt;   /* NULL in a read-only store */
 	int64_t committed_ver;     /* the highest entity ver committed */

@@ -88,7 +88,8 @@ int store_keys_check(struct store *s, const struct changeset *cs)
 	if (!key)
 		return 0;
 	if (!s->keys_table) {
-		snprintf(s->err, sizeof(s->err), "this store (schema 3) cannot hold a rotation record");
+		snprintf(s->err, sizeof(s->err),
+		         "this store (schema 3) cannot hold a rotation record");
 		return LOKET_E_SCHEMA;
 	}
 	/* A key once left is never current again: not even a rotation back to it. */

@@ -265,9 +265,11 @@ static int chain_rotate(struct verify *v, const uint8_t origin[32], uint64_t seq
 
 	for (size_t i = 0; i < v->n_chain_keys; i++) {
 		if (memcmp(v->chain_keys[i], key, 32) == 0) {
-			sodium_bin2base64(b64, sizeof(b64), key, 32, sodium_base64_VARIANT_ORIGINAL);
+			sodium_bin2base64(b64, sizeof(b64), key, 32,
+			                  sodium_base64_VARIANT_ORIGINAL);
 			problem(v, origin, seq,
-			        "rotation record names key %s, which the origin has had before", b64);
+			        "rotation record names key %s, which the origin has had before",
+			        b64);
 			return 0;
 		}
 	}
@@ -522,8 +524,10 @@ checked:
 	if (!sig_ok) {
 		char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
 		sodium_bin2base64(b64, sizeof(b64), v->signer, 32, sodium_base64_VARIANT_ORIGINAL);
-		problem(v, origin, seq, "signature does not verify under key %s, the origin's key at"
-		        " this seq", b64);
+		problem(v, origin, seq,
+		        "signature does not verify under key %s, the origin's key at"
+		        " this seq",
+		        b64);
 	} else {
 		const struct revoked *r = revoked_at(v, origin, v->signer, seq);
 		if (r) {
@@ -661,8 +665,9 @@ static const char *proof_flaw(const struct verify *v, const uint8_t origin[32], 
 		flaw = "a changeset of the proof is of another federation";
 	else if (store_key_at(v->s, origin, seq, signer) < 0 ||
 	         changeset_verify(p, len, signer) != 0)
-		flaw = "the signature of a changeset of the proof does not verify under the origin's"
-		       " key at its seq";
+		flaw =
+		    "the signature of a changeset of the proof does not verify under the origin's"
+		    " key at its seq";
 	changeset_release(&cs);
 	sha256(p, len, hash); /* = changeset_hash */
 	if (!flaw && (row_hash_len != 32 || memcmp(row_hash, hash, 32) != 0))

@@ -715,8 +715,7 @@ static int handle_resume(void *data, const json_t *req, json_t **result, char *e
 }
 
 /* `loket rotate-key`: the node rotates (node_rotate); the CURVE identity follows. */
-static int handle_rotate(void *data, const json_t *req, json_t **result, char *err,
-                         size_t errlen)
+static int handle_rotate(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
 {
 	struct sync *s = data;
 	struct sync_state *st = s->st;

@@ -689,8 +689,7 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 		it->seq = seq;
 		/* A guess: a record in the pipeline may change it; batch_apply checks. */
 		memcpy(it->key, o->signer, 32);
-		if (seq <= o->head &&
-		    store_key_at(st->node->store, origin, seq, it->key) != 0)
+		if (seq <= o->head && store_key_at(st->node->store, origin, seq, it->key) != 0)
 			memcpy(it->key, o->signer, 32);
 	}
 	if (b->n == 0) {

@@ -93,8 +93,9 @@ struct sync_origin {
 
 struct sync_member {
 	struct sync_state *st;
-	uint8_t key[32];        /* the member's origin: the roster's key */
-	uint8_t curve_key[32];  /* its newest key as far as the store knows: the server key dialled */
+	uint8_t key[32]; /* the member's origin: the roster's key */
+	uint8_t
+	    curve_key[32]; /* its newest key as far as the store knows: the server key dialled */
 	uint8_t dealer_key[32]; /* the server key the dealer was armed with */
 	char b64[45];
 	char name[LOKET_MAX_NAME_LEN + 1];
@@ -155,7 +156,8 @@ struct sync_item {
 	struct changeset cs;
 	int decoded;
 	uint8_t hash[32];
-	uint8_t key[32]; /* the key it was verified under: its origin's key at its seq, as guessed */
+	uint8_t
+	    key[32]; /* the key it was verified under: its origin's key at its seq, as guessed */
 };
 
 struct sync_batch {

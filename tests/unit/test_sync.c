@@ -17,8 +17,8 @@
  * seq 100 with a random hash; it then listens 3.5 s and answers nothing);
  * or a scripted mode with arguments (peer_script: a branch of a forked
  * chain, a claim it never backs, a chain that rotates its key, honestly
- * or with a rotation record signed by a key that is not current). It prints every error the node sends
- * back, one per line.
+ * or with a rotation record signed by a key that is not current). It prints every error the node
+ * sends back, one per line.
  */
 #include <fcntl.h>
 #include <setjmp.h>

@@ -6,8 +6,8 @@
  * and entity text, store_entity_digest, lthash, and a real store that takes
  * the state vectors' changesets and must show their digests, rows and
  * lanes, and verify; the key rotation vectors through store_append, the
- * key history and store_verify with revocations). Where the code and the file disagree, one of them,
- * or FORMAT.md, is wrong.
+ * key history and store_verify with revocations). Where the code and the file disagree, one of
+ * them, or FORMAT.md, is wrong.
  *
  * `test_vectors --fill FILE` computes the outputs of FILE from its inputs
  * and writes them into it: how the files were made, once, and how a new
@@ -560,8 +560,8 @@ static void rotation_case(const json_t *c, const char *federation, uint8_t seeds
 	assert_true(!rot || (size_t)json_integer_value(rot) < n_keys);
 	make_signed(seeds[signer], pks[0], federation, seq, prev,
 	            (uint64_t)json_integer_value(json_object_get(c, "hlc")),
-	            json_object_get(c, "ops"), rot ? pks[json_integer_value(rot)] : NULL, bytes, len,
-	            body_len);
+	            json_object_get(c, "ops"), rot ? pks[json_integer_value(rot)] : NULL, bytes,
+	            len, body_len);
 }
 
 static int collect_keys(void *arg, const uint8_t origin[32], uint64_t from_seq,
@@ -592,8 +592,9 @@ static const char *rotation_verdict(const uint8_t *bytes, size_t len, const uint
 	changeset_release(&cs);
 	sodium_bin2base64(ob64, sizeof(ob64), origin, 32, sodium_base64_VARIANT_ORIGINAL);
 	if (revoke) {
-		sodium_bin2base64(b64, sizeof(b64), pks[json_integer_value(json_array_get(revoke, 0))],
-		                  32, sodium_base64_VARIANT_ORIGINAL);
+		sodium_bin2base64(b64, sizeof(b64),
+		                  pks[json_integer_value(json_array_get(revoke, 0))], 32,
+		                  sodium_base64_VARIANT_ORIGINAL);
 		roster = json_pack("[{s:s, s:[[s, O]]}]", "key", ob64, "revoke", b64,
 		                   json_array_get(revoke, 1));
 	} else {
@@ -656,7 +657,8 @@ static void do_rotation(json_t *root)
 
 		output(c, "seq", json_integer((json_int_t)i + 1));
 		output(c, "prev", hex_json(prev, 32));
-		rotation_case(c, federation, seeds, pks, n_keys, i + 1, prev, &bytes, &len, &body_len);
+		rotation_case(c, federation, seeds, pks, n_keys, i + 1, prev, &bytes, &len,
+		              &body_len);
 		output_signed(c, bytes, len, body_len);
 		/* The key the history names for this seq is the one that signed it. */
 		assert_int_equal(store_key_at(s, pks[0], i + 1, key), 0);
@@ -682,7 +684,8 @@ static void do_rotation(json_t *root)
 
 	json_array_foreach(json_object_get(root, "refused"), i, c)
 	{
-		size_t after = (size_t)json_integer_value(json_object_get(c, "after")), len, body_len;
+		size_t after = (size_t)json_integer_value(json_object_get(c, "after")), len,
+		       body_len;
 		uint8_t *bytes;
 		struct changeset cs;
 		json_t *x;
@@ -704,8 +707,8 @@ static void do_rotation(json_t *root)
 			changeset_release(&cs);
 			free(b);
 		}
-		rotation_case(c, federation, seeds, pks, n_keys, after + 1, hashes[after], &bytes, &len,
-		              &body_len);
+		rotation_case(c, federation, seeds, pks, n_keys, after + 1, hashes[after], &bytes,
+		              &len, &body_len);
 		output_signed(c, bytes, len, body_len);
 		output(c, "verdict",
 		       json_string(rotation_verdict(bytes, len, pks[0], pks,
@@ -811,10 +814,8 @@ static int fill(const char *path)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_changesets),
-	    cmocka_unit_test(test_entities),
-	    cmocka_unit_test(test_lthash),
-	    cmocka_unit_test(test_state),
+	    cmocka_unit_test(test_changesets), cmocka_unit_test(test_entities),
+	    cmocka_unit_test(test_lthash),     cmocka_unit_test(test_state),
 	    cmocka_unit_test(test_rotation),
 	};
 	int rc;
