@@ -1098,6 +1098,11 @@ int node_status(struct node *n, json_t **out)
 		return rc;
 	json_object_set_new(status, "name", json_string(n->cfg->name));
 	json_object_set_new(status, "key", json_string(n->self_b64));
+	uint8_t pk[32];
+	char pk_b64[45];
+	key_public(n->key, pk);
+	config_key_encode(pk, pk_b64);
+	json_object_set_new(status, "signing_key", json_string(pk_b64));
 	json_object_set_new(status, "federation", json_string(n->cfg->federation));
 	json_t *writes;
 	if (!n->writes_blocked) {

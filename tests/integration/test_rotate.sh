@@ -40,6 +40,8 @@ assert_eq "600" "$(stat -c %a "$T/n1/node.key")" "mode of the new node.key"
 assert_eq "600" "$(stat -c %a "$T/n1/node.key.old-$seq")" "mode of the old key"
 assert_eq "$origin" "$(cat "$T/n1/node.key.origin")" "node.key.origin"
 assert_eq "$origin" "$(l 1 pubkey)" "pubkey prints the origin"
+assert_eq "$origin" "$(status_json 1 | jq -r .key)" "status key (the origin)"
+assert_eq "$new" "$(status_json 1 | jq -r .signing_key)" "status signing_key"
 [ ! -e "$T/n1/node.key.new" ] || fail "node.key.new left behind"
 
 # The origin's entities stay writable, under the same owner.
