@@ -511,6 +511,34 @@ static int key_due(struct node *n, uint64_t *next, uint8_t want[32])
 	return rc;
 }
 
+struct own_key {
+	const uint8_t *self, *key;
+	uint64_t from;
+};
+
+static int own_key_row(void *arg, const uint8_t origin[32], uint64_t from_seq,
+                       const uint8_t key[32])
+{
+	struct own_key *k = arg;
+	if (memcmp(origin, k->self, 32) != 0 || memcmp(key, k->key, 32) != 0)
+		return 0;
+	k->from = from_seq;
+	return 1;
+}
+
+/* The first seq that key signs in this node's own chain; LOKET_E_NOT_FOUND if none. */
+static int own_key_from(struct node *n, const uint8_t key[32], uint64_t *from)
+{
+	struct own_key k = {.self = n->self, .key = key};
+	int rc = store_each_key(n->store, own_key_row, &k);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return LOKET_E_NOT_FOUND;
+	*from = k.from;
+	return 0;
+}
+
 /*
  * At start, once the store is open: the origin (KEY.origin, or the key
  * itself for a node that never rotated), and the install of a rotation
@@ -519,17 +547,21 @@ static int key_due(struct node *n, uint64_t *next, uint8_t want[32])
  */
 static int key_start(struct node *n, char *err, size_t errlen)
 {
-	uint8_t pk[32], want[32], other[32];
+	uint8_t pk[32], want[32];
 	char b64[45], wb64[45], why[PATH_MAX + 200];
 	uint64_t next, from = 0;
 	int rc;
 
 	key_public(n->key, pk);
+	/*
+	 * Only KEY.origin says that this node's chain is another key's: the
+	 * store's key history is not asked, since any member may write a
+	 * rotation record naming any key, this node's too. Without the file
+	 * after a rotation the node takes itself for a new origin, whose chain
+	 * the record of its own head does not match, and waits.
+	 */
 	if ((rc = rotate_origin(n->cfg->key, pk, n->self, err, errlen)) != 0)
 		return rc;
-	/* KEY.origin lost beside a store that knows the key: the store says whose it is. */
-	if (memcmp(n->self, pk, 32) == 0 && store_origin_of_key(n->store, pk, other, NULL) == 0)
-		memcpy(n->self, other, 32);
 	config_key_encode(n->self, n->self_b64);
 	if ((rc = config_check_self(n->cfg, n->self, err, errlen)) != 0)
 		return rc;
@@ -546,8 +578,7 @@ static int key_start(struct node *n, char *err, size_t errlen)
 	config_key_encode(want, wb64);
 	if (rotate_load_new(n->cfg->key, &nk, why, sizeof(why)) == 0) {
 		key_public(nk, npk);
-		if (memcmp(npk, want, 32) == 0 &&
-		    store_origin_of_key(n->store, want, other, &from) == 0 && from >= 2 &&
+		if (memcmp(npk, want, 32) == 0 && own_key_from(n, want, &from) == 0 && from >= 2 &&
 		    rotate_install(n->cfg->key, from - 1, why, sizeof(why)) == 0) {
 			key_free(n->key);
 			n->key = nk;

@@ -152,9 +152,6 @@ int store_key_at(struct store *s, const uint8_t origin[32], uint64_t seq, uint8_
 typedef int store_key_fn(void *arg, const uint8_t origin[32], uint64_t from_seq,
                          const uint8_t key[32]);
 int store_each_key(struct store *s, store_key_fn *fn, void *arg);
-/* The origin that rotated to key, and from which seq; LOKET_E_NOT_FOUND if none. */
-int store_origin_of_key(struct store *s, const uint8_t key[32], uint8_t origin[32],
-                        uint64_t *from_seq);
 
 /* The current state digest: SHA-256 of the 4096-byte LtHash16 sum. */
 int store_digest(struct store *s, uint8_t out[32]);

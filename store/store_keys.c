@@ -152,36 +152,3 @@ int store_each_key(struct store *s, store_key_fn *fn, void *arg)
 	sqlite3_finalize(st);
 	return rc;
 }
-
-struct origin_find {
-	const uint8_t *key;
-	uint8_t *origin;
-	uint64_t from_seq;
-	int found;
-};
-
-static int find_origin(void *arg, const uint8_t origin[32], uint64_t from_seq,
-                       const uint8_t key[32])
-{
-	struct origin_find *f = arg;
-	if (memcmp(key, f->key, 32) != 0)
-		return 0;
-	memcpy(f->origin, origin, 32);
-	f->from_seq = from_seq;
-	f->found = 1;
-	return 1;
-}
-
-int store_origin_of_key(struct store *s, const uint8_t key[32], uint8_t origin[32],
-                        uint64_t *from_seq)
-{
-	struct origin_find f = {.key = key, .origin = origin};
-	int rc = store_each_key(s, find_origin, &f);
-	if (rc < 0)
-		return rc;
-	if (!f.found)
-		return LOKET_E_NOT_FOUND;
-	if (from_seq)
-		*from_seq = f.from_seq;
-	return 0;
-}

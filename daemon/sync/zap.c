@@ -39,14 +39,22 @@ static int zap_rotated(void *arg, const uint8_t origin[32], uint64_t from_seq,
 	if (!m || key_curve_public(key, pk) != 0 || memcmp(pk, f->curve, 32) != 0 ||
 	    config_key_revoked(f->cfg, origin, key))
 		return 0;
+	/* Two members' chains that rotated to one key: neither is told by it. */
+	if (f->m && f->m != m) {
+		f->m = NULL;
+		return 1;
+	}
 	f->m = m;
-	return 1;
+	return 0;
 }
 
 /*
  * The roster member whose CURVE key is curve, or NULL: the CURVE key of
  * the member's origin or of any key its chain rotated to (the store's key
- * history, proto/FORMAT.md section 14), but for keys the roster revokes.
+ * history, proto/FORMAT.md section 14), but for keys the roster revokes
+ * and keys that the chains of two members name (a member may write a
+ * record naming any key: an origin's own key always wins, and an
+ * ambiguous one admits no one).
  * Older keys stay admitted so that a member that has not switched its
  * CURVE identity yet still connects; what it sends is checked by
  * signature under the key each seq names, whatever the connection.
