@@ -55,8 +55,8 @@ assert_eq 1 "$(head_of n3)" "n3's head after a forged rotation record"
 # n4's key is revoked after seq 2: n2 relays n4's chain, seqs 3 and 4 are refused.
 peer 2 relay b 1 4 "$T/n4/node.key" >/dev/null
 wait_for "n4's seqs 1 and 2 at n1" 10 test "$(head_of n4)" = 2
-sleep_until_settled() { grep -q "refused changeset $(key_of 4) seq 3" "$T/n1/loketd.log"; }
-wait_for "the refusal in n1's log" 10 sleep_until_settled
+refusal_logged() { grep -q "refused changeset $(key_of 4) seq 3" "$T/n1/loketd.log"; }
+wait_for "the refusal in n1's log" 10 refusal_logged
 grep -qF "refused changeset $(key_of 4) seq 3: it is signed with key $(key_of 4), which the roster revokes for this member after seq 2" \
 	"$T/n1/loketd.log" || fail "the refusal does not name origin, seq and key"
 assert_eq 2 "$(head_of n4)" "n4's head after changesets of a revoked key"
