@@ -813,6 +813,9 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen)
 	config_free(cfg);
 
 	json_t *added = json_array(), *removed = json_array();
+	/* The revocations may have changed: every chain they stopped is asked for again. */
+	for (size_t i = 0; i < st->n_origins; i++)
+		st->origins[i].revoked_at = 0;
 	apply_roster(st, added, removed);
 	if (json_array_size(removed) > 0)
 		rebind_listener(st);

@@ -310,7 +310,11 @@ static int check_key(struct sync_state *st, struct sync_member *m, struct sync_b
 		         o->b64, it->seq, kb64, r->after);
 		st->refused++;
 		sync_set_error(m, why);
-		log_warn("sync: %s: %s", m->name, why);
+		/* Once: the chain is not asked for again from here until a reload. */
+		if (!o->revoked_at || it->seq < o->revoked_at) {
+			o->revoked_at = it->seq;
+			log_warn("sync: %s: %s", m->name, why);
+		}
 		return -1;
 	}
 	return 0;
@@ -654,6 +658,10 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 		}
 		if (o->frozen_at && seq >= o->frozen_at) {
 			st->frozen++; /* a fork proof froze the origin before it */
+			continue;
+		}
+		if (o->revoked_at && seq >= o->revoked_at) {
+			st->refused++; /* a revoked key signed it, or a changeset before it */
 			continue;
 		}
 		if (seq < o->expect) {

@@ -89,6 +89,11 @@ struct sync_origin {
 	uint64_t frozen_at;
 	/* The key that signs seq head + 1 as the store's key history says (FORMAT.md 14). */
 	uint8_t signer[32];
+	/*
+	 * The seq of a changeset refused as signed by a key the roster revokes:
+	 * the chain is not taken from it on, nor asked for, until a reload. 0: none.
+	 */
+	uint64_t revoked_at;
 };
 
 struct sync_member {

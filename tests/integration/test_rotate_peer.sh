@@ -60,6 +60,11 @@ wait_for "the refusal in n1's log" 10 refusal_logged
 grep -qF "refused changeset $(key_of 4) seq 3: it is signed with key $(key_of 4), which the roster revokes for this member after seq 2" \
 	"$T/n1/loketd.log" || fail "the refusal does not name origin, seq and key"
 assert_eq 2 "$(head_of n4)" "n4's head after changesets of a revoked key"
+# Sent again, they are dropped before verification, and not logged again:
+# the chain is not taken, nor asked for, beyond seq 2 until a reload.
+peer 2 relay b 1 4 "$T/n4/node.key" >/dev/null
+assert_eq 1 "$(grep -c "refused changeset $(key_of 4) seq" "$T/n1/loketd.log")" "refusals logged"
+assert_eq 2 "$(head_of n4)" "n4's head after the same changesets again"
 # ... and the revoked key may no longer connect.
 out=$(peer 4 chain c 1 1)
 assert_contains "$out" "no connection" "n4 connecting with its revoked key"
