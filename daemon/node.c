@@ -591,8 +591,10 @@ static int key_start(struct node *n, char *err, size_t errlen)
 		key_free(nk);
 	}
 	/* Not fatal: reads and sync go on; node_put refuses to sign (key_check). */
-	log_error("key: this node's chain names key %s to sign seq %" PRIu64 ", but %s holds %s;"
-	          " local writes are refused until the key file holds the chain's key",
+	log_error("key: this node's chain in the store names key %s to sign seq %" PRIu64
+	          ", but %s holds %s; local writes are refused until they agree (the key file"
+	          " holding the chain's key, or the store taking back from peers the rotation"
+	          " records of this node it lacks)",
 	          wb64, next, n->cfg->key, b64);
 	return 0;
 }
