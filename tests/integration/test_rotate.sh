@@ -8,7 +8,8 @@
 # a rebuild from the log gives the same state, the old key put back in
 # place of the new one signs nothing, a stop
 # between the record and the key file's rename is finished at the next
-# start, and a node.key.new that no record names is left unused.
+# start, a node.key.new that no record names is left unused, and a wiped
+# store takes its chain back across the rotation and signs on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sync_lib.sh"
 
@@ -130,6 +131,18 @@ start_node "$T/n1"
 l 1 put expert after6 --json '{"name":"Met een losse node.key.new"}' >/dev/null ||
 	fail "n1 does not sign beside a stray node.key.new"
 wait_for "n1's write beside a stray node.key.new at n3" 15 has 3 expert after6 n1
+stop_node "$T/n1"
+l 1 verify >"$T/verify1.out" 2>&1 || fail "verify failed at n1: $(cat "$T/verify1.out")"
+
+# A wiped store: n1 waits for its own chain, takes it back from its peers
+# across the rotation (verified under each seq's key), and signs on with
+# the new key.
+rm "$T/n1/node.key.new"
+mv "$T/n1/data" "$T/n1/data.wiped"
+start_node "$T/n1"
+wait_for "writes open at n1 with its chain back" 20 writes_open 1
+l 1 get expert after6 --owner n1 >/dev/null || fail "n1's chain is not back"
+wait_for "converged after n1's chain came back" 15 converged 1 2 3
 stop_node "$T/n1"
 l 1 verify >"$T/verify1.out" 2>&1 || fail "verify failed at n1: $(cat "$T/verify1.out")"
 
