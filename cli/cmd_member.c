@@ -18,6 +18,7 @@
 #include "cli/subcommands.h"
 #include "common/config.h"
 #include "common/key.h"
+#include "common/rotate.h"
 
 /* The key as the daemon reports it: 44 characters of base64 that decode to 32 bytes. */
 static int daemon_key(char out[45], char *err, size_t errlen)
@@ -60,8 +61,9 @@ int member_main(int argc, char *argv[])
 		warnx("%s", err);
 		goto cleanup;
 	}
-	if (key_load(cfg->key, &key, err, sizeof(err)) == 0) {
-		key_public(key, pk);
+	if (key_load(cfg->key, &key, err, sizeof(err)) == 0 &&
+	    (key_public(key, pk), rotate_origin(cfg->key, pk, pk, err, sizeof(err))) == 0) {
+		/* The roster names the origin: the first key, after any rotation too. */
 		config_key_encode(pk, pub);
 	} else if (daemon_key(pub, derr, sizeof(derr)) < 0) {
 		warnx("%s", err);

@@ -12,6 +12,7 @@
 #include "cli/subcommands.h"
 #include "common/config.h"
 #include "common/key.h"
+#include "common/rotate.h"
 
 int pubkey_main(int argc, char *argv[])
 {
@@ -35,6 +36,11 @@ int pubkey_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	key_public(key, pk);
+	/* The roster names the origin: the first key, after any rotation too. */
+	if (rotate_origin(cfg->key, pk, pk, err, sizeof(err)) < 0) {
+		warnx("%s", err);
+		goto cleanup;
+	}
 	config_key_encode(pk, pub);
 	printf("%s\n", pub);
 	status = CLI_EXIT_OK;

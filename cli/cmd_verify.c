@@ -43,6 +43,7 @@
 #include "cli/cli.h"
 #include "cli/subcommands.h"
 #include "common/key.h"
+#include "common/rotate.h"
 #include "common/paths.h"
 #include "proto/error.h"
 #include "store/store.h"
@@ -55,6 +56,27 @@ static int add_key(json_t *roster, const uint8_t pk[32])
 
 	config_key_encode(pk, b64);
 	return json_array_append_new(roster, json_string(b64));
+}
+
+/* A member with the keys it revokes: {"key": ORIGIN, "revoke": [[KEY, AFTER], ...]}. */
+static int add_member(json_t *roster, const struct config_member *m)
+{
+	char b64[45];
+	json_t *o, *list;
+
+	if (m->n_revoked == 0)
+		return add_key(roster, m->key);
+	config_key_encode(m->key, b64);
+	o = json_pack("{s:s, s:[]}", "key", b64, "revoke");
+	if (!o)
+		return -1;
+	list = json_object_get(o, "revoke");
+	for (size_t i = 0; i < m->n_revoked; i++) {
+		config_key_encode(m->revoked[i].key, b64);
+		json_array_append_new(list,
+		                      json_pack("[s, I]", b64, (json_int_t)m->revoked[i].after));
+	}
+	return json_array_append_new(roster, o);
 }
 
 /*
@@ -73,12 +95,16 @@ static int build_roster(const struct config *cfg, struct store *s, json_t **out,
 	if (!roster)
 		abort();
 	for (size_t i = 0; i < cfg->n_members; i++)
-		if (add_key(roster, cfg->members[i].key) < 0)
+		if (add_member(roster, &cfg->members[i]) < 0)
 			abort();
-	if (key_load(cfg->key, &key, kerr, sizeof(kerr)) == 0) {
+	int own = key_load(cfg->key, &key, kerr, sizeof(kerr)) == 0;
+	if (own) {
+		/* The roster names the origin: the first key, after any rotation too. */
 		key_public(key, pk);
 		key_free(key);
-	} else if (store_member_key(s, cfg->name, pk) < 0) {
+		own = rotate_origin(cfg->key, pk, pk, kerr, sizeof(kerr)) == 0;
+	}
+	if (!own && store_member_key(s, cfg->name, pk) < 0) {
 		snprintf(err, errlen,
 		         "cannot tell this node's own key: %s; and the store names no member %s",
 		         kerr, error_quote_str(q, sizeof(q), cfg->name));

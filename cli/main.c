@@ -158,6 +158,14 @@ static const struct {
      "says why. resume rewrites the record to the store's own head and opens writes. It is\n"
      "refused while writes are open, after this node's key has signed two histories, and\n"
      "while a connected peer says it holds more of this node's chain than the store.\n"},
+    {"rotate-key", rotate_key_main, "[--json]",
+     "Gives this node a new key; its origin, entities and chain stay",
+     "loketd makes a new key beside node.key, signs with the old key a rotation record\n"
+     "naming it as the next changeset of this node's chain, puts the new key in place of\n"
+     "node.key (the old one is kept as node.key.old-SEQ, SEQ the record's seq) and signs\n"
+     "with it from then on. Peers follow the record: their rosters keep naming the origin,\n"
+     "this node's first key (`loket pubkey`). loketd must be able to create files in the\n"
+     "key's directory. Refused while local writes are refused.\n"},
     {"rebuild", rebuild_main, "[--json]",
      "Recreates entities, search index and digest from the changesets", NULL},
     {"backup", backup_main, "FILE [--json]",

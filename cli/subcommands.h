@@ -26,6 +26,7 @@ int peers_main(int argc, char *argv[]);
 int checkpoints_main(int argc, char *argv[]);
 int reload_main(int argc, char *argv[]);
 int resume_main(int argc, char *argv[]);
+int rotate_key_main(int argc, char *argv[]);
 int board_main(int argc, char *argv[]);
 int ask_main(int argc, char *argv[]);
 int respond_main(int argc, char *argv[]);

@@ -57,6 +57,7 @@ enum node_key {
 enum member_key {
 	MEMBER_KEY,
 	MEMBER_ENDPOINT,
+	MEMBER_REVOKE,
 };
 
 static const char *const node_keys[] = {
@@ -96,6 +97,7 @@ static const char *const http_keys[] = {
 static const char *const member_keys[] = {
     [MEMBER_KEY] = "key",
     [MEMBER_ENDPOINT] = "endpoint",
+    [MEMBER_REVOKE] = "revoke",
 };
 
 struct config_parser {
@@ -692,6 +694,31 @@ static int parse_member_key(struct config_parser *cp, enum member_key key, const
 			            m->name, buf);
 		copy_bytes(m->endpoint, sizeof(m->endpoint), v, vlen);
 		return 0;
+	case MEMBER_REVOKE: {
+		struct config_revoke *r;
+		unsigned long long after = 0;
+		size_t i = 51, digits = 0;
+		if (m->n_revoked == CONFIG_REVOKE_MAX)
+			return fail(cp, err, errlen, "more than %u revoke lines in [member %s]",
+			            CONFIG_REVOKE_MAX, m->name);
+		r = &m->revoked[m->n_revoked];
+		/* BASE64 after SEQ: 44 characters, " after ", 1..19 digits. */
+		if (vlen < 52 || vlen > 70 || memcmp(v + 44, " after ", 7) != 0 ||
+		    copy_bytes(buf, sizeof(buf), v, 44) < 0 || config_key_decode(buf, r->key) < 0)
+			return fail(cp, err, errlen,
+			            "invalid revoke %s in [member %s] (expected KEY after SEQ: 44"
+			            " characters of base64, the word after, a seq)",
+			            qv, m->name);
+		for (; i < vlen && v[i] >= '0' && v[i] <= '9' && digits < 19; i++, digits++)
+			after = after * 10 + (unsigned long long)(v[i] - '0');
+		if (i != vlen || digits == 0 || after > INT64_MAX)
+			return fail(cp, err, errlen,
+			            "invalid seq in revoke %s of [member %s] (expected 0 to %lld)",
+			            qv, m->name, (long long)INT64_MAX);
+		r->after = after;
+		m->n_revoked++;
+		return 0;
+	}
 	}
 	assert(!"unreachable");
 	return LOKET_E_CONFIG;
@@ -825,7 +852,7 @@ int config_parse_line(struct config_parser *cp, const char *line, size_t len, ch
 	int key = lookup(member_keys, sizeof(member_keys) / sizeof(member_keys[0]), k, klen);
 	if (key < 0)
 		return fail(cp, err, errlen, "unknown key %s in [member %s]", qk, m->name);
-	if (cp->member_seen & (1u << key))
+	if (key != MEMBER_REVOKE && (cp->member_seen & (1u << key)))
 		return fail(cp, err, errlen, "duplicate key %s in [member %s]", qk, m->name);
 	if (vlen == 0)
 		return fail(cp, err, errlen, "empty value for %s in [member %s]", qk, m->name);
@@ -1037,6 +1064,25 @@ const struct config_member *config_member_by_name(const struct config *cfg, cons
 			return &cfg->members[i];
 	}
 	return NULL;
+}
+
+const struct config_revoke *config_revoked(const struct config *cfg, const uint8_t origin[32],
+                                           const uint8_t key[32], uint64_t seq)
+{
+	const struct config_member *m = config_member_by_key(cfg, origin);
+	for (size_t i = 0; m && i < m->n_revoked; i++)
+		if (seq > m->revoked[i].after && memcmp(m->revoked[i].key, key, 32) == 0)
+			return &m->revoked[i];
+	return NULL;
+}
+
+int config_key_revoked(const struct config *cfg, const uint8_t origin[32], const uint8_t key[32])
+{
+	const struct config_member *m = config_member_by_key(cfg, origin);
+	for (size_t i = 0; m && i < m->n_revoked; i++)
+		if (memcmp(m->revoked[i].key, key, 32) == 0)
+			return 1;
+	return 0;
 }
 
 int config_key_decode(const char *b64, uint8_t key[32])

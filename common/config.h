@@ -19,6 +19,9 @@
  *   key = BASE64 (44 chars)         ; required: Ed25519 public key, a valid
  *                                   ; point, not all zeros, not the node's own
  *   endpoint = tcp://127.0.0.1:7401 ; optional: dialled if present
+ *   revoke = BASE64 after SEQ       ; optional, up to 4 lines: the key (any key of
+ *                                   ; the member's history, proto/FORMAT.md section
+ *                                   ; 14) signs nothing of this member above SEQ
  *
  *   [http]                          ; optional: read by loket-http only
  *   listen = 127.0.0.1:8470         ; ADDRESS:PORT (IPv4, localhost or [IPv6])
@@ -59,9 +62,19 @@
 #define CONFIG_HTTP_CLIENT_CONNECTIONS_DEFAULT 16u
 #define CONFIG_HTTP_STREAM_MAX_DEFAULT         3600u
 
+#define CONFIG_REVOKE_MAX 4
+
+/* A key known to be stolen: what it signs for the member above seq after is refused. */
+struct config_revoke {
+	uint8_t key[32];
+	uint64_t after;
+};
+
 struct config_member {
 	char name[LOKET_MAX_NAME_LEN + 1];
-	uint8_t key[32];
+	uint8_t key[32]; /* the member's origin: the first key of its history */
+	size_t n_revoked;
+	struct config_revoke revoked[CONFIG_REVOKE_MAX];
 	char endpoint[CONFIG_ENDPOINT_MAX]; /* "" if none */
 	unsigned line;                      /* of its key, for messages */
 };
@@ -112,6 +125,15 @@ int config_check_self(const struct config *cfg, const uint8_t self[32], char *er
 
 const struct config_member *config_member_by_key(const struct config *cfg, const uint8_t key[32]);
 const struct config_member *config_member_by_name(const struct config *cfg, const char *name);
+
+/*
+ * The roster's revocation that refuses a changeset of origin at seq signed
+ * by key (key revoked for that member after a seq below seq), or NULL.
+ */
+const struct config_revoke *config_revoked(const struct config *cfg, const uint8_t origin[32],
+                                           const uint8_t key[32], uint64_t seq);
+/* 1 if the roster revokes key for origin at all (ZAP refuses it as a CURVE key). */
+int config_key_revoked(const struct config *cfg, const uint8_t origin[32], const uint8_t key[32]);
 
 /* Keys as written in files: standard base64 with padding, 44 characters. */
 int config_key_decode(const char *b64, uint8_t key[32]);

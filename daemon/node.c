@@ -32,6 +32,7 @@
 #include "common/lockfile.h"
 #include "common/log.h"
 #include "common/paths.h"
+#include "common/rotate.h"
 #include "common/worker.h"
 #include "desk/schema.h"
 #include "proto/error.h"
@@ -534,6 +535,237 @@ int node_resume(struct node *n, int force, uint64_t peer_claim, const char *peer
 	return 0;
 }
 
+/* ---- the key: which one signs, and rotation ---- */
+
+/* The key that must sign this node's next changeset, as its chain in the store says. */
+static int key_due(struct node *n, uint64_t *next, uint8_t want[32])
+{
+	uint8_t hash[32];
+	uint64_t head;
+	int rc = store_head(n->store, n->self, &head, hash);
+	if (rc == 0)
+		rc = store_key_at(n->store, n->self, head + 1, want);
+	*next = head + 1;
+	return rc;
+}
+
+struct own_key {
+	const uint8_t *self, *key;
+	uint64_t from;
+};
+
+static int own_key_row(void *arg, const uint8_t origin[32], uint64_t from_seq,
+                       const uint8_t key[32])
+{
+	struct own_key *k = arg;
+	if (memcmp(origin, k->self, 32) != 0 || memcmp(key, k->key, 32) != 0)
+		return 0;
+	k->from = from_seq;
+	return 1;
+}
+
+/* The first seq that key signs in this node's own chain; LOKET_E_NOT_FOUND if none. */
+static int own_key_from(struct node *n, const uint8_t key[32], uint64_t *from)
+{
+	struct own_key k = {.self = n->self, .key = key};
+	int rc = store_each_key(n->store, own_key_row, &k);
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return LOKET_E_NOT_FOUND;
+	*from = k.from;
+	return 0;
+}
+
+/*
+ * At start, once the store is open: the origin (KEY.origin, or the key
+ * itself for a node that never rotated), and the install of a rotation
+ * whose record is durable but whose key file did not follow yet (a stop
+ * between the two): KEY.new then holds the key the chain names.
+ */
+static int key_start(struct node *n, char *err, size_t errlen)
+{
+	uint8_t pk[32], want[32];
+	char b64[45], wb64[45], why[PATH_MAX + 200];
+	uint64_t next, from = 0;
+	int rc;
+
+	key_public(n->key, pk);
+	/*
+	 * Only KEY.origin says that this node's chain is another key's: the
+	 * store's key history is not asked, since any member may write a
+	 * rotation record naming any key, this node's too. Without the file
+	 * after a rotation the node takes itself for a new origin, whose chain
+	 * the record of its own head does not match, and waits.
+	 */
+	if ((rc = rotate_origin(n->cfg->key, pk, n->self, err, errlen)) != 0)
+		return rc;
+	config_key_encode(n->self, n->self_b64);
+	if ((rc = config_check_self(n->cfg, n->self, err, errlen)) != 0)
+		return rc;
+	if ((rc = key_due(n, &next, want)) != 0) {
+		snprintf(err, errlen, "store: cannot read this node's key history: %s",
+		         store_errmsg(n->store));
+		return rc;
+	}
+	if (memcmp(want, pk, 32) == 0)
+		return 0;
+	struct key *nk = NULL;
+	uint8_t npk[32];
+	config_key_encode(pk, b64);
+	config_key_encode(want, wb64);
+	if (rotate_load_new(n->cfg->key, &nk, why, sizeof(why)) == 0) {
+		key_public(nk, npk);
+		if (memcmp(npk, want, 32) == 0 && own_key_from(n, want, &from) == 0 && from >= 2 &&
+		    rotate_install(n->cfg->key, from - 1, why, sizeof(why)) == 0) {
+			key_free(n->key);
+			n->key = nk;
+			log_warn("key: finished the rotation of seq %" PRIu64 " that was under way"
+			         " when loketd stopped: %s now holds key %s, the old key %s is kept"
+			         " as %s" ROTATE_OLD_SUFFIX "%" PRIu64,
+			         from - 1, n->cfg->key, wb64, b64, n->cfg->key, from - 1);
+			return 0;
+		}
+		key_free(nk);
+	}
+	/* Not fatal: reads and sync go on; node_put refuses to sign (key_check). */
+	log_error("key: this node's chain in the store names key %s to sign seq %" PRIu64
+	          ", but %s holds %s; local writes are refused until they agree (the key file"
+	          " holding the chain's key, or the store taking back from peers the rotation"
+	          " records of this node it lacks)",
+	          wb64, next, n->cfg->key, b64);
+	return 0;
+}
+
+/* 0 if this node's key is the one its chain names for seq next, else a sentence in err. */
+static int key_check(struct node *n, uint64_t next, char *err, size_t errlen)
+{
+	uint8_t pk[32], want[32];
+	char b64[45], wb64[45];
+	int rc = store_key_at(n->store, n->self, next, want);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: cannot read this node's key history: %s",
+		         store_errmsg(n->store));
+		return rc;
+	}
+	key_public(n->key, pk);
+	if (memcmp(pk, want, 32) == 0)
+		return 0;
+	config_key_encode(pk, b64);
+	config_key_encode(want, wb64);
+	snprintf(err, errlen,
+	         "local writes refused: this node's chain names key %s to sign seq %" PRIu64
+	         ", but %s holds key %s",
+	         wb64, next, n->cfg->key, b64);
+	return LOKET_E_DENIED;
+}
+
+int node_rotate(struct node *n, json_t **result, char *err, size_t errlen)
+{
+	struct key *nk = NULL;
+	uint8_t npk[32], opk[32], hash[32];
+	char nb64[45], ob64[45], why[PATH_MAX + 200];
+	msgpack_sbuffer out;
+	uint8_t *msg = NULL;
+	size_t msg_len = 0;
+	uint64_t next;
+	int rc;
+
+	msgpack_sbuffer_init(&out);
+	if (n->writes_blocked) {
+		snprintf(err, errlen, "no rotation while local writes are refused: %s",
+		         n->writes_blocked);
+		return LOKET_E_DENIED;
+	}
+	if ((rc = key_due(n, &next, npk)) != 0 || (rc = key_check(n, next, err, errlen)) != 0) {
+		if (rc != LOKET_E_DENIED)
+			snprintf(err, errlen, "store: %s", store_errmsg(n->store));
+		return rc;
+	}
+	/* 1. The origin's id and the next key, durable before anything names them. */
+	if ((rc = rotate_origin_save(n->cfg->key, n->self, why, sizeof(why))) != 0 ||
+	    (rc = rotate_prepare(n->cfg->key, &nk, why, sizeof(why))) != 0) {
+		snprintf(err, errlen, "%s%s", why,
+		         rc == -EACCES || rc == -EROFS || rc == -EPERM
+		             ? " (loketd must be able to create files beside its key; under the"
+		               " shipped systemd unit it may not: README, \"Rotating a key\")"
+		             : "");
+		return rc;
+	}
+	key_public(nk, npk);
+	key_public(n->key, opk);
+	/* 2. The rotation record, signed by the key current at its seq, committed. */
+	struct op op = {.kind = OP_ROTATE, .key = npk};
+	struct changeset cs = {.version = CHANGESET_VERSION,
+	                       .federation = n->cfg->federation,
+	                       .federation_len = strlen(n->cfg->federation),
+	                       .n_ops = 1,
+	                       .ops = &op};
+	memcpy(cs.origin, n->self, 32);
+	if ((rc = store_begin(n->store)) != 0) {
+		snprintf(err, errlen, "store: cannot begin: %s", store_errmsg(n->store));
+		goto out;
+	}
+	if ((rc = store_head(n->store, n->self, &cs.seq, cs.prev)) != 0) {
+		snprintf(err, errlen, "store: %s", store_errmsg(n->store));
+		store_rollback(n->store);
+		goto out;
+	}
+	cs.seq++;
+	cs.hlc = hlc_next(&n->hlc, hlc_wall_ms());
+	if ((rc = changeset_encode(&cs, &out)) != 0 ||
+	    (rc = changeset_signing_input((const uint8_t *)out.data, out.size, &msg, &msg_len)) !=
+	        0) {
+		snprintf(err, errlen, "cannot encode the rotation record: %s", loket_strerror(rc));
+		store_rollback(n->store);
+		goto out;
+	}
+	uint8_t sig[CHANGESET_SIG_BYTES];
+	key_sign(n->key, msg, msg_len, sig);
+	msgpack_sbuffer_write(&out, (const char *)sig, sizeof(sig));
+	changeset_hash((const uint8_t *)out.data, out.size, hash);
+	rc = store_append(n->store, (const uint8_t *)out.data, out.size, &cs, hash);
+	if (rc == 0)
+		rc = store_commit(n->store);
+	if (rc != 0) {
+		snprintf(err, errlen, "store: cannot store the rotation record: %s",
+		         store_errmsg(n->store));
+		store_rollback(n->store);
+		goto out;
+	}
+	/* 3. The own head follows, then peers hear of it, as for any own changeset. */
+	record_write(n, cs.seq, hash);
+	if (n->on_accepted)
+		n->on_accepted((const uint8_t *)out.data, out.size, hash, n->on_accepted_data);
+	/* 4. The key file follows the chain; until it has, key_start finishes it. */
+	if ((rc = rotate_install(n->cfg->key, cs.seq, why, sizeof(why))) != 0) {
+		log_error("key: rotation record seq %" PRIu64 " is signed and stored, but %s;"
+		          " loketd signs with the new key, and installs it at its next start",
+		          cs.seq, why);
+	}
+	key_free(n->key);
+	n->key = nk;
+	nk = NULL;
+	config_key_encode(npk, nb64);
+	config_key_encode(opk, ob64);
+	log_warn("key: rotated: from seq %" PRIu64 " on this node signs with key %s (record seq"
+	         " %" PRIu64 ", signed by the old key %s, kept as %s" ROTATE_OLD_SUFFIX "%" PRIu64
+	         "); the origin stays %s",
+	         cs.seq + 1, nb64, cs.seq, ob64, n->cfg->key, cs.seq, n->self_b64);
+	snprintf(why, sizeof(why), "%s" ROTATE_OLD_SUFFIX "%" PRIu64, n->cfg->key, cs.seq);
+	*result =
+	    json_pack("{s:b, s:I, s:s, s:s, s:s, s:s}", "rotated", 1, "seq", (json_int_t)cs.seq,
+	              "origin", n->self_b64, "key", nb64, "old_key", ob64, "old_key_file", why);
+	if (!*result)
+		abort();
+	rc = 0;
+out:
+	free(msg);
+	msgpack_sbuffer_destroy(&out);
+	key_free(nk);
+	return rc;
+}
+
 int node_open_take(struct config *cfg, struct key *key, struct node **out, char *err, size_t errlen)
 {
 	struct node *n = calloc(1, sizeof(*n));
@@ -547,8 +779,6 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	n->started_ms = hlc_wall_ms();
 	n->lock_fd = -1;
 	n->signer = worker_start(); /* NULL: the loop thread signs */
-	key_public(key, n->self);
-	config_key_encode(n->self, n->self_b64);
 
 	int rc = 0;
 	if (mkdir(cfg->data, 0750) != 0 && errno != EEXIST) {
@@ -580,6 +810,8 @@ int node_open_take(struct config *cfg, struct key *key, struct node **out, char 
 	}
 	rc = store_open(path, STORE_CREATE, &n->store, err, errlen);
 	if (rc != 0)
+		goto fail;
+	if ((rc = key_start(n, err, errlen)) != 0)
 		goto fail;
 
 	/*
@@ -843,6 +1075,11 @@ int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result
 		store_rollback(n->store);
 		goto out;
 	}
+	/* Only the key the chain names signs: never one a rotation retired. */
+	if ((rc = key_check(n, b.tip_seq + 1, err, errlen)) != 0) {
+		store_rollback(n->store);
+		goto out;
+	}
 	size_t changed = 0;
 	for (size_t i = 0; i < n_ops; i++) {
 		int changes = 0;
@@ -934,6 +1171,11 @@ int node_status(struct node *n, json_t **out)
 		return rc;
 	json_object_set_new(status, "name", json_string(n->cfg->name));
 	json_object_set_new(status, "key", json_string(n->self_b64));
+	uint8_t pk[32];
+	char pk_b64[45];
+	key_public(n->key, pk);
+	config_key_encode(pk, pk_b64);
+	json_object_set_new(status, "signing_key", json_string(pk_b64));
 	json_object_set_new(status, "federation", json_string(n->cfg->federation));
 	json_t *writes;
 	if (!n->writes_blocked) {

@@ -44,11 +44,11 @@ enum node_writes {
 
 struct node {
 	struct config *cfg;
-	struct key *key;
+	struct key *key;       /* the key that signs now: the origin's, or the last it rotated to */
 	struct worker *signer; /* signs sealed changesets off the loop thread; may be NULL */
 	struct store *store;
-	int lock_fd; /* holds the data directory's lock (common/lockfile.h) */
-	uint8_t self[32];
+	int lock_fd;      /* holds the data directory's lock (common/lockfile.h) */
+	uint8_t self[32]; /* the origin: its first key, whatever key signs now */
 	char self_b64[45];
 	struct hlc hlc;
 	node_accepted_cb on_accepted;
@@ -104,6 +104,17 @@ void node_free(struct node *n);
  */
 int node_put(struct node *n, const struct op *ops, size_t n_ops, json_t **result, long *bad_index,
              char *err, size_t errlen);
+
+/*
+ * `loket rotate-key` (proto/FORMAT.md section 14): makes a new key (KEY.new),
+ * signs with the current key a rotation record naming it as the next
+ * changeset of this node's chain, commits it, writes the own head, tells
+ * the peers, then puts the new key in place of the key file (the old one
+ * kept as KEY.old-SEQ) and signs with it from then on. The origin stays.
+ * *result is {"rotated":true,"seq","origin","key","old_key","old_key_file"}.
+ * Refused (LOKET_E_DENIED) while local writes are refused.
+ */
+int node_rotate(struct node *n, json_t **result, char *err, size_t errlen);
 
 /*
  * Status for the control socket: the store's view plus name, key,

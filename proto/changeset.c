@@ -315,10 +315,27 @@ static int read_op(struct reader *r, struct op *op)
 	int rc;
 	if ((rc = read_array(r, "op", &n)))
 		return rc;
-	if (n < 3 || n > 4)
-		return fail(r, at, LOKET_E_MALFORMED, "op has %zu elements, not 3 or 4", n);
+	if (n < 2 || n > 4)
+		return fail(r, at, LOKET_E_MALFORMED, "op has %zu elements, not 2, 3 or 4", n);
 	if ((rc = read_uint(r, "op kind", &kind)))
 		return rc;
+	if (kind == OP_ROTATE) {
+		if (n != 2)
+			return fail(r, at, LOKET_E_MALFORMED,
+			            "rotate op has %zu elements, not 2 (kind and key)", n);
+		uint8_t key[CHANGESET_KEY_BYTES];
+		op->kind = OP_ROTATE;
+		size_t kat = r->pos;
+		if ((rc = read_bin32(r, "rotate op's key", key)))
+			return rc;
+		op->key = r->p + kat + 2;
+		if (!changeset_valid_key(op->key))
+			return fail(r, kat, LOKET_E_MALFORMED,
+			            "rotate op's key is not a valid Ed25519 public key");
+		return 0;
+	}
+	if (n == 2)
+		return fail(r, at, LOKET_E_MALFORMED, "op has 2 elements, not 3 or 4");
 	if (kind == OP_PUT && n != 4)
 		return fail(r, at, LOKET_E_MALFORMED, "put op has no fields");
 	if (kind == OP_DEL && n != 3)
@@ -471,9 +488,22 @@ int changeset_decode(const uint8_t *p, size_t len, struct changeset *out, char *
 	}
 	for (size_t i = 0; i < n; i++) {
 		r.op = (long)i;
+		size_t oat = r.pos;
 		if ((rc = read_op(&r, &out->ops[i])))
 			goto cleanup;
 		out->n_ops = i + 1;
+		/* A rotation record is a changeset of its own: one op, naming a new key. */
+		if (out->ops[i].kind == OP_ROTATE && n != 1) {
+			rc = fail(&r, oat, LOKET_E_MALFORMED,
+			          "a rotate op is not the only op of its changeset");
+			goto cleanup;
+		}
+		if (out->ops[i].kind == OP_ROTATE &&
+		    memcmp(out->ops[i].key, out->origin, CHANGESET_KEY_BYTES) == 0) {
+			rc = fail(&r, oat, LOKET_E_MALFORMED,
+			          "a rotate op names the origin's own key");
+			goto cleanup;
+		}
 	}
 	r.op = -1;
 	if (r.pos != r.len) {
@@ -517,6 +547,12 @@ static int check_for_encode(const struct changeset *cs, int fields_checked)
 		return LOKET_E_TOO_BIG;
 	for (size_t i = 0; i < cs->n_ops; i++) {
 		const struct op *op = &cs->ops[i];
+		if (op->kind == OP_ROTATE) {
+			if (cs->n_ops != 1 || !op->key || !changeset_valid_key(op->key) ||
+			    memcmp(op->key, cs->origin, CHANGESET_KEY_BYTES) == 0)
+				return LOKET_E_MALFORMED;
+			continue;
+		}
 		if (op->kind != OP_PUT && op->kind != OP_DEL)
 			return LOKET_E_MALFORMED;
 		if (!changeset_valid_coll(op->coll, op->coll_len) ||
@@ -582,6 +618,13 @@ static int encode(const struct changeset *cs, int fields_checked, msgpack_sbuffe
 	bad |= msgpack_pack_array(&pk, cs->n_ops);
 	for (size_t i = 0; i < cs->n_ops && !bad; i++) {
 		const struct op *op = &cs->ops[i];
+		if (op->kind == OP_ROTATE) {
+			bad |= msgpack_pack_array(&pk, 2);
+			bad |= msgpack_pack_uint64(&pk, (uint64_t)op->kind);
+			bad |= msgpack_pack_bin(&pk, CHANGESET_KEY_BYTES);
+			bad |= msgpack_pack_bin_body(&pk, op->key, CHANGESET_KEY_BYTES);
+			continue;
+		}
 		bad |= msgpack_pack_array(&pk, op->kind == OP_PUT ? 4 : 3);
 		bad |= msgpack_pack_uint64(&pk, (uint64_t)op->kind);
 		bad |= msgpack_pack_str(&pk, op->coll_len);
@@ -632,7 +675,7 @@ int changeset_signing_input(const uint8_t *body, size_t body_len, uint8_t **msg,
 	return 0;
 }
 
-int changeset_verify(const uint8_t *p, size_t len, const uint8_t origin[CHANGESET_KEY_BYTES])
+int changeset_verify(const uint8_t *p, size_t len, const uint8_t key[CHANGESET_KEY_BYTES])
 {
 	uint8_t *msg = NULL;
 	size_t msg_len = 0;
@@ -644,10 +687,27 @@ int changeset_verify(const uint8_t *p, size_t len, const uint8_t origin[CHANGESE
 	int rc = changeset_signing_input(p, body_len, &msg, &msg_len);
 	if (rc)
 		return rc;
-	if (crypto_sign_verify_detached(p + body_len, msg, msg_len, origin) != 0)
+	if (crypto_sign_verify_detached(p + body_len, msg, msg_len, key) != 0)
 		rc = LOKET_E_BAD_SIGNATURE;
 	free(msg);
 	return rc;
+}
+
+const uint8_t *changeset_rotation(const struct changeset *cs)
+{
+	if (cs->n_ops == 1 && cs->ops && cs->ops[0].kind == OP_ROTATE)
+		return cs->ops[0].key;
+	return NULL;
+}
+
+int changeset_valid_key(const uint8_t k[CHANGESET_KEY_BYTES])
+{
+	uint8_t curve[32];
+	if (is_zero(k, CHANGESET_KEY_BYTES) || sodium_init() < 0)
+		return 0;
+	/* The CURVE key is derived from it: a point that gives none could never connect. */
+	return crypto_sign_ed25519_pk_to_curve25519(curve, k) == 0 &&
+	       crypto_core_ed25519_is_valid_point(k);
 }
 
 void changeset_hash(const uint8_t *p, size_t len, uint8_t out[CHANGESET_HASH_BYTES])

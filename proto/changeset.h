@@ -4,7 +4,8 @@
  * Its wire form is specified in proto/FORMAT.md (sections 2 and 3, with
  * test vectors in tests/vectors/changeset.json): a canonical msgpack body
  * [version, federation, origin, seq, prev, hlc, ops] followed by a 64-byte
- * Ed25519 signature over CHANGESET_SIGN_DOMAIN || body; its hash is
+ * Ed25519 signature over CHANGESET_SIGN_DOMAIN || body, made by the key
+ * the origin's key history names for that seq (section 14); its hash is
  * SHA-256(body || signature). The limits are those of proto/limits.h.
  *
  * Decoding is strict: every rejection has its own error code, and a decoded
@@ -27,11 +28,18 @@
 enum op_kind {
 	OP_PUT = 1,
 	OP_DEL = 2,
+	/*
+	 * A key rotation record (proto/FORMAT.md, section 14): [3, key], the
+	 * only op of its changeset. From the next seq on, the origin's
+	 * changesets are signed by key.
+	 */
+	OP_ROTATE = 3,
 };
 
 struct op {
 	enum op_kind kind;
-	const char *coll; /* not NUL-terminated */
+	const uint8_t *key; /* OP_ROTATE: the 32-byte new key; NULL otherwise */
+	const char *coll;   /* not NUL-terminated */
 	size_t coll_len;
 	const char *id; /* not NUL-terminated */
 	size_t id_len;
@@ -76,8 +84,23 @@ int changeset_decode(const uint8_t *p, size_t len, struct changeset *out, char *
 /* Frees what changeset_decode allocated; the changeset is then empty. */
 void changeset_release(struct changeset *cs);
 
-/* 0 if the signature at the end of p verifies under origin, else LOKET_E_BAD_SIGNATURE. */
-int changeset_verify(const uint8_t *p, size_t len, const uint8_t origin[CHANGESET_KEY_BYTES]);
+/*
+ * 0 if the signature at the end of p verifies under key, else
+ * LOKET_E_BAD_SIGNATURE. key is the origin's key current at the
+ * changeset's seq (changeset_rotation, FORMAT.md section 14): the origin
+ * itself until its first rotation record.
+ */
+int changeset_verify(const uint8_t *p, size_t len, const uint8_t key[CHANGESET_KEY_BYTES]);
+
+/*
+ * The new key named by cs if it is a rotation record (its one op is
+ * OP_ROTATE), else NULL. The decoder has already checked that a rotate op
+ * stands alone and names a valid key other than the origin.
+ */
+const uint8_t *changeset_rotation(const struct changeset *cs);
+
+/* 1 if k is a usable Ed25519 public key: a point of the curve, not of small order. */
+int changeset_valid_key(const uint8_t k[CHANGESET_KEY_BYTES]);
 
 /* SHA-256 over the whole signed changeset. */
 void changeset_hash(const uint8_t *p, size_t len, uint8_t out[CHANGESET_HASH_BYTES]);

@@ -58,6 +58,7 @@ static const struct request_command commands[] = {
     {"checkpoints", NULL, 0},
     {"reload", NULL, 0},
     COMMAND("resume", {"force", REQUEST_BOOL, 0}),
+    {"rotate_key", NULL, 0},
 };
 
 const struct request_command *request_command(const char *cmd)

@@ -152,6 +152,7 @@ static int create_schema(struct store *s, const char *path, char *err, size_t er
 		    sqlite3_exec(s->db, store_digest_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, store_tree_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, store_tlog_sql, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(s->db, store_keys_sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 			goto fail;
 	}
@@ -428,12 +429,19 @@ int store_open(const char *path, unsigned flags, struct store **out, char *err, 
 		version = 3;
 	}
 	if (version == 3 && !(flags & STORE_READONLY)) {
-		if ((rc = store_tree_migrate(s, path, err, errlen)) < 0)
+		/*
+		 * Schema 4 adds the key history (empty: schema 3 knew no rotation)
+		 * and the log trees, made from the changesets; the trees' step sets
+		 * the version, so a failure in it leaves a store of 3 to upgrade again.
+		 */
+		if ((rc = store_keys_migrate(s, path, err, errlen)) < 0 ||
+		    (rc = store_tree_migrate(s, path, err, errlen)) < 0)
 			goto fail;
 		version = 4;
 	}
 	if ((rc = prepare_all(s)) < 0 || (rc = store_digest_prepare(s, version)) < 0 ||
-	    (rc = store_tree_prepare(s, version)) < 0 || (rc = store_load_digest(s)) < 0 ||
+	    (rc = store_tree_prepare(s, version)) < 0 ||
+	    (rc = store_keys_prepare(s, version)) < 0 || (rc = store_load_digest(s)) < 0 ||
 	    (rc = load_ver(s)) < 0) {
 		snprintf(err, errlen, "cannot open store %s: %s", qp, s->err);
 		goto fail;
@@ -486,6 +494,7 @@ void store_close(struct store *s)
 	sqlite3_finalize(s->tx_rollback);
 	sqlite3_finalize(s->member_name);
 	store_tree_finalize(s);
+	store_keys_fini(s);
 	sqlite3_close(s->db);
 	free(s);
 }
@@ -733,6 +742,8 @@ static int append_new(struct store *s, const uint8_t *bytes, size_t len, const s
 	if ((rc = run(s, s->head_put, "cannot move head")) < 0 ||
 	    (rc = store_tree_append(s, cs->origin, cs->seq, hash)) < 0)
 		return rc;
+	if ((rc = store_keys_note(s, cs)) < 0)
+		return rc;
 	for (size_t i = 0; !applied && i < cs->n_ops; i++) {
 		rc = store_apply_op(&s->apply, cs->origin, &cs->ops[i], cs->seq, cs->hlc, 0,
 		                    &changed, s->err, sizeof(s->err));
@@ -782,6 +793,8 @@ static int append_in_tx(struct store *s, const uint8_t *bytes, size_t len,
 		    (unsigned long long)split, (unsigned long long)cs->seq);
 		return LOKET_E_FROZEN;
 	}
+	if ((rc = store_keys_check(s, cs)) < 0)
+		return rc;
 	/*
 	 * Everything that can refuse the changeset was checked above; from
 	 * here on only SQLite can fail, and then the transaction is spoiled.

@@ -141,6 +141,19 @@ int store_apply_local(struct store *s, const uint8_t owner[32], const struct op 
 int store_append_applied(struct store *s, const uint8_t *bytes, size_t len,
                          const struct changeset *cs, uint8_t hash[32]);
 
+/*
+ * The key history (store_keys.c, proto/FORMAT.md section 14). store_key_at
+ * gives the key that must sign (origin, seq) as far as the changesets
+ * held (inside a transaction, those appended in it) tell: the key named by
+ * the last rotation record below seq, else origin itself.
+ */
+int store_key_at(struct store *s, const uint8_t origin[32], uint64_t seq, uint8_t key[32]);
+/* Calls fn for every rotation held: origin, the first seq the key signs, the key; by origin, seq.
+ */
+typedef int store_key_fn(void *arg, const uint8_t origin[32], uint64_t from_seq,
+                         const uint8_t key[32]);
+int store_each_key(struct store *s, store_key_fn *fn, void *arg);
+
 /* The current state digest: SHA-256 of the 4096-byte LtHash16 sum. */
 int store_digest(struct store *s, uint8_t out[32]);
 

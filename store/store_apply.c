@@ -252,6 +252,11 @@ int store_apply_op(struct store_apply *a, const uint8_t owner[32], const struct 
 	size_t new_len = 2;
 
 	*changed = 0;
+	/* A rotation record writes no entity; store_append keeps its key history row. */
+	if (op->kind == OP_ROTATE) {
+		a->last_live = 0;
+		return 0;
+	}
 	if (op->coll_len > LOKET_MAX_COLL_LEN || op->id_len > LOKET_MAX_ID_LEN) {
 		snprintf(err, errlen, "op names a collection or id that is too long");
 		return LOKET_E_TOO_BIG;

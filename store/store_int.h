@@ -125,8 +125,12 @@ struct store {
 	sqlite3_stmt *member_name;
 	sqlite3_stmt *tree_get; /* store_tree.c: a node of the log tree */
 	sqlite3_stmt *tree_put;
-	sqlite3_stmt *split_size;  /* store_tlog.c: the size of an origin's split-view proof */
-	int tree_table;            /* schema 4: the tree and checkpoint tables are there */
+	sqlite3_stmt *split_size; /* store_tlog.c: the size of an origin's split-view proof */
+	int tree_table;           /* schema 4: the tree and checkpoint tables are there */
+	sqlite3_stmt *key_at;     /* store_keys.c; NULL without the key_history table */
+	sqlite3_stmt *key_used;
+	sqlite3_stmt *key_ins;
+	int keys_table;            /* schema 4 or later: the key_history table is there */
 	struct store_index *index; /* NULL in a read-only store */
 	struct store_ckpt *ckpt;   /* NULL in a read-only store */
 	int64_t committed_ver;     /* the highest entity ver committed */
@@ -160,6 +164,17 @@ struct store {
  * what changed since its watermark.
  */
 extern const char store_entity_sql[];
+
+/* The key history (store_keys.c): creation, its table added to a schema 3 store (store_tree_migrate
+ * then sets version 4), statements. */
+extern const char store_keys_sql[];
+int store_keys_migrate(struct store *s, const char *path, char *err, size_t errlen);
+int store_keys_prepare(struct store *s, long long version);
+void store_keys_fini(struct store *s);
+/* Before anything of cs is written: a rotation record may not name a key of the origin's past. */
+int store_keys_check(struct store *s, const struct changeset *cs);
+/* With cs's rows: the key history row of a rotation record. */
+int store_keys_note(struct store *s, const struct changeset *cs);
 
 /* Prepares the apply statements on db; a->ver starts at 0 (set it after). */
 int store_apply_init(struct store_apply *a, sqlite3 *db, char *err, size_t errlen);

@@ -103,12 +103,26 @@ struct sumjob {
 
 #define SUM_SLOTS 4096
 
+/* A key the roster revokes for an origin: what it signs above seq after is refused. */
+struct revoked {
+	uint8_t origin[32];
+	uint8_t key[32];
+	uint64_t after;
+};
+
 struct verify {
 	struct store *s;
 	json_t *problems;
 	size_t n_problems;
 	uint8_t (*roster)[32];
 	size_t n_roster;
+	struct revoked *revoked;
+	size_t n_revoked;
+	/* The chain being walked: the key that signs its next seq, and every key it has had. */
+	uint8_t signer[32];
+	uint8_t (*chain_keys)[32];
+	size_t n_chain_keys, cap_chain_keys;
+	long long n_rotations;
 	char federation[LOKET_MAX_FEDERATION_LEN + 1];
 	size_t federation_len;
 	int have_federation;
@@ -147,6 +161,52 @@ static void hex(const uint8_t b[32], char out[65])
 	sodium_bin2hex(out, 65, b, 32);
 }
 
+static int b64_key(const char *b64, uint8_t out[32])
+{
+	const char *end = NULL;
+	size_t bin_len = 0;
+
+	return b64 &&
+	               sodium_base642bin(out, 32, b64, strlen(b64), NULL, &bin_len, &end,
+	                                 sodium_base64_VARIANT_ORIGINAL) == 0 &&
+	               bin_len == 32 && end == b64 + strlen(b64)
+	           ? 0
+	           : -1;
+}
+
+/* {"key": B64, "revoke": [[B64, AFTER], ...]}: a member with keys it revokes. */
+static int load_revocations(struct verify *v, const uint8_t origin[32], const json_t *list,
+                            size_t i)
+{
+	size_t k;
+	json_t *r;
+
+	if (!list)
+		return 0;
+	if (!json_is_array(list))
+		return -1;
+	json_array_foreach(list, k, r)
+	{
+		struct revoked *x;
+		json_t *after = json_array_get(r, 1);
+
+		v->revoked = realloc(v->revoked, (v->n_revoked + 1) * sizeof(*v->revoked));
+		if (!v->revoked)
+			abort();
+		x = &v->revoked[v->n_revoked];
+		if (json_array_size(r) != 2 ||
+		    b64_key(json_string_value(json_array_get(r, 0)), x->key) < 0 ||
+		    !json_is_integer(after) || json_integer_value(after) < 0) {
+			problem(v, NULL, 0, "roster entry %zu has a malformed revocation", i);
+			continue;
+		}
+		memcpy(x->origin, origin, 32);
+		x->after = (uint64_t)json_integer_value(after);
+		v->n_revoked++;
+	}
+	return 0;
+}
+
 static int load_roster(struct verify *v, const json_t *roster)
 {
 	size_t i;
@@ -161,16 +221,80 @@ static int load_roster(struct verify *v, const json_t *roster)
 		abort();
 	json_array_foreach(roster, i, k)
 	{
-		const char *b64 = json_string_value(k), *end = NULL;
-		size_t bin_len = 0;
+		const json_t *key = json_is_object(k) ? json_object_get(k, "key") : k;
 
-		if (b64 &&
-		    sodium_base642bin(v->roster[v->n_roster], 32, b64, strlen(b64), NULL, &bin_len,
-		                      &end, sodium_base64_VARIANT_ORIGINAL) == 0 &&
-		    bin_len == 32 && end == b64 + strlen(b64))
+		if (b64_key(json_string_value(key), v->roster[v->n_roster]) == 0 &&
+		    load_revocations(v, v->roster[v->n_roster], json_object_get(k, "revoke"), i) ==
+		        0)
 			v->n_roster++;
 		else
 			problem(v, NULL, 0, "roster entry %zu is not a base64 key", i);
+	}
+	return 0;
+}
+
+/* The revocation of key for origin that seq falls after, or NULL. */
+static const struct revoked *revoked_at(const struct verify *v, const uint8_t origin[32],
+                                        const uint8_t key[32], uint64_t seq)
+{
+	for (size_t i = 0; i < v->n_revoked; i++)
+		if (seq > v->revoked[i].after && memcmp(v->revoked[i].origin, origin, 32) == 0 &&
+		    memcmp(v->revoked[i].key, key, 32) == 0)
+			return &v->revoked[i];
+	return NULL;
+}
+
+static void chain_start(struct verify *v, const uint8_t origin[32])
+{
+	memcpy(v->signer, origin, 32);
+	v->n_chain_keys = 0;
+	if (v->cap_chain_keys == 0) {
+		v->cap_chain_keys = 4;
+		v->chain_keys = malloc(v->cap_chain_keys * 32);
+		if (!v->chain_keys)
+			abort();
+	}
+	memcpy(v->chain_keys[v->n_chain_keys++], origin, 32);
+}
+
+/*
+ * A rotation record at (origin, seq) that verified under the key current
+ * there: from seq + 1 on, key signs. It may not name a key the chain has
+ * had, and the store's key_history must hold its row.
+ */
+static int chain_rotate(struct verify *v, const uint8_t origin[32], uint64_t seq,
+                        const uint8_t key[32])
+{
+	uint8_t held[32];
+	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+	int rc;
+
+	for (size_t i = 0; i < v->n_chain_keys; i++) {
+		if (memcmp(v->chain_keys[i], key, 32) == 0) {
+			sodium_bin2base64(b64, sizeof(b64), key, 32,
+			                  sodium_base64_VARIANT_ORIGINAL);
+			problem(v, origin, seq,
+			        "rotation record names key %s, which the origin has had before",
+			        b64);
+			return 0;
+		}
+	}
+	if (v->n_chain_keys == v->cap_chain_keys) {
+		v->cap_chain_keys *= 2;
+		v->chain_keys = realloc(v->chain_keys, v->cap_chain_keys * 32);
+		if (!v->chain_keys)
+			abort();
+	}
+	memcpy(v->chain_keys[v->n_chain_keys++], key, 32);
+	memcpy(v->signer, key, 32);
+	v->n_rotations++;
+	if ((rc = store_key_at(v->s, origin, seq + 1, held)) < 0)
+		return rc;
+	if (memcmp(held, key, 32) != 0 || !v->s->keys_table) {
+		sodium_bin2base64(b64, sizeof(b64), key, 32, sodium_base64_VARIANT_ORIGINAL);
+		problem(v, origin, seq,
+		        "the key_history table does not say that key %s signs from seq %llu on",
+		        b64, (unsigned long long)(seq + 1));
 	}
 	return 0;
 }
@@ -291,14 +415,18 @@ static size_t make_key(struct store_scratch *sc, const char *coll, size_t coll_l
 int store_scratch_op(struct store_scratch *sc, const uint8_t owner[32], const struct op *op,
                      uint64_t seq, char *err, size_t errlen)
 {
-	size_t klen = make_key(sc, op->coll, op->coll_len, owner, op->id, op->id_len);
-	uint64_t h = key_hash(sc->key, klen);
+	size_t klen;
+	uint64_t h;
 	struct ent *e;
 	const char *nf;
 	size_t nl;
 	int rc, nd, unchanged;
 	uint8_t d[32];
 
+	if (op->kind == OP_ROTATE)
+		return 0; /* no entity; walk_chains follows the key */
+	klen = make_key(sc, op->coll, op->coll_len, owner, op->id, op->id_len);
+	h = key_hash(sc->key, klen);
 	if (!klen) {
 		snprintf(err, errlen, "collection or id too long");
 		return LOKET_E_TOO_BIG;
@@ -351,7 +479,7 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 	if (offload) {
 		v->job.p = bytes;
 		v->job.len = len;
-		memcpy(v->job.origin, origin, 32);
+		memcpy(v->job.origin, v->signer, 32);
 		worker_run(v->job.worker, check_signature, &v->job);
 	}
 	rc = changeset_decode(bytes, len, &cs, err, sizeof(err));
@@ -396,11 +524,32 @@ checked:
 		sig_ok = v->job.sig_ok;
 		memcpy(hash, v->job.hash, 32);
 	} else {
-		sig_ok = changeset_verify(bytes, len, origin) == 0;
+		sig_ok = changeset_verify(bytes, len, v->signer) == 0;
 		sha256(bytes, len, hash); /* = changeset_hash */
 	}
-	if (!sig_ok)
-		problem(v, origin, seq, "signature does not verify");
+	if (!sig_ok) {
+		char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+		sodium_bin2base64(b64, sizeof(b64), v->signer, 32, sodium_base64_VARIANT_ORIGINAL);
+		problem(v, origin, seq,
+		        "signature does not verify under key %s, the origin's key at"
+		        " this seq",
+		        b64);
+	} else {
+		const struct revoked *r = revoked_at(v, origin, v->signer, seq);
+		if (r) {
+			char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+			sodium_bin2base64(b64, sizeof(b64), v->signer, 32,
+			                  sodium_base64_VARIANT_ORIGINAL);
+			problem(v, origin, seq,
+			        "signed with key %s, which the roster revokes after seq %llu", b64,
+			        (unsigned long long)r->after);
+		}
+	}
+	if (sig_ok && cs.n_ops && changeset_rotation(&cs) && memcmp(cs.origin, origin, 32) == 0 &&
+	    (rc = chain_rotate(v, origin, seq, changeset_rotation(&cs))) < 0) {
+		changeset_release(&cs);
+		return rc;
+	}
 	if (stored_hash_len != 32 || memcmp(stored_hash, hash, 32) != 0)
 		problem(v, origin, seq, "stored hash does not match the changeset's bytes");
 	changeset_release(&cs);
@@ -483,6 +632,29 @@ static int tree_end(struct tree_walk *t)
 	return 0;
 }
 
+/* The key_history table holds the rows of the chains' rotation records and no others. */
+static int check_key_rows(struct verify *v)
+{
+	long long rows = 0;
+	sqlite3_stmt *st = NULL;
+
+	if (!v->s->keys_table)
+		return 0;
+	if (sqlite3_prepare_v2(v->s->db, "SELECT count(*) FROM key_history", -1, &st, NULL) !=
+	        SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return store_sqlite_fail(v->s, "cannot read the key history");
+	}
+	rows = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rows != v->n_rotations)
+		problem(v, NULL, 0,
+		        "the key_history table holds %lld rows, the chains %lld rotation records",
+		        rows, v->n_rotations);
+	return 0;
+}
+
 static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 {
 	struct tree_walk tw;
@@ -515,6 +687,7 @@ static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 			merkle_frontier_init(&tw.f);
 			memset(prev_hash, 0, 32);
 			expect = 1;
+			chain_start(v, origin);
 			if (v->roster && !in_roster(v, origin))
 				problem(v, origin, seq, "origin is not in the roster");
 		}
@@ -538,6 +711,8 @@ static int walk_chains(struct verify *v, long long *n_cs, size_t *n_ops)
 	}
 	if (have && (rc = check_head(v, origin, expect - 1, prev_hash)) == 0)
 		rc = tree_end(&tw);
+	if (rc == 0)
+		rc = check_key_rows(v);
 cleanup:
 	sqlite3_finalize(st);
 	return rc;
@@ -549,7 +724,7 @@ static const char *proof_flaw(const struct verify *v, const uint8_t origin[32], 
                               int row_hash_len)
 {
 	struct changeset cs;
-	uint8_t hash[32];
+	uint8_t hash[32], signer[32];
 	char err[200];
 	const char *flaw = NULL;
 
@@ -561,8 +736,11 @@ static const char *proof_flaw(const struct verify *v, const uint8_t origin[32], 
 	         (cs.federation_len != v->federation_len ||
 	          memcmp(cs.federation, v->federation, v->federation_len) != 0))
 		flaw = "a changeset of the proof is of another federation";
-	else if (changeset_verify(p, len, origin) != 0)
-		flaw = "the signature of a changeset of the proof does not verify";
+	else if (store_key_at(v->s, origin, seq, signer) < 0 ||
+	         changeset_verify(p, len, signer) != 0)
+		flaw =
+		    "the signature of a changeset of the proof does not verify under the origin's"
+		    " key at its seq";
 	changeset_release(&cs);
 	sha256(p, len, hash); /* = changeset_hash */
 	if (!flaw && (row_hash_len != 32 || memcmp(row_hash, hash, 32) != 0))
@@ -907,6 +1085,8 @@ cleanup:
 	worker_stop(v.job.worker);
 	emap_free(&v.sc.map);
 	free(v.sc.buf.p);
+	free(v.revoked);
+	free(v.chain_keys);
 	json_decref(v.problems);
 	free(v.roster);
 	return rc;

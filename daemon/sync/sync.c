@@ -61,8 +61,12 @@ static size_t origin_slot(struct sync_state *st, const uint8_t key[32])
 	uint64_t split;
 	if (store_split_get(st->node->store, key, &split, NULL, NULL) == 0)
 		o->split_at = split + 1;
+	if (store_key_at(st->node->store, key, o->head + 1, o->signer) != 0)
+		memcpy(o->signer, key, 32);
 	return st->n_origins++;
 }
+
+static int member_key_moved(struct sync_state *st, struct sync_member *m);
 
 static struct sync_member *member_by_key(struct sync_state *st, const uint8_t key[32])
 {
@@ -273,6 +277,7 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 		sess->up = 0;
 		sess->gen++;
 		sync_clear_fetches(st, m);
+		member_key_moved(st, m);
 		break;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
 		snprintf(why, sizeof(why),
@@ -281,7 +286,8 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 		if (strcmp(m->last_error, why) != 0)
 			log_warn("sync: %s: %s", m->name, why);
 		sync_set_error(m, why);
-		schedule_redial(st, m);
+		if (!member_key_moved(st, m))
+			schedule_redial(st, m);
 		break;
 	case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
 	case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -291,7 +297,8 @@ static void monitor_on_readable(struct zwatch *w, void *zsock, void *data)
 		if (strcmp(m->last_error, why) != 0)
 			log_warn("sync: %s: %s", m->name, why);
 		sync_set_error(m, why);
-		schedule_redial(st, m);
+		if (!member_key_moved(st, m))
+			schedule_redial(st, m);
 		break;
 	default:
 		break;
@@ -319,6 +326,34 @@ static void set_common_options(void *zsock)
 }
 
 static int member_dial(struct sync_state *st, struct sync_member *m);
+
+/*
+ * Dials m afresh with the keys of now: this node's key as the client's,
+ * m's newest key as the server's. libzmq takes a socket's CURVE options
+ * when it connects, so a disconnect and connect is enough.
+ */
+static void member_rearm(struct sync_state *st, struct sync_member *m)
+{
+	char q[ERROR_QUOTE_SIZE];
+	if (!m->dealer || key_arm_curve_client(st->node->key, m->dealer, m->curve_key) != 0)
+		return;
+	memcpy(m->dealer_key, m->curve_key, 32);
+	m->redial_at = 0;
+	zmq_disconnect(m->dealer, m->endpoint);
+	if (zmq_connect(m->dealer, m->endpoint) != 0)
+		log_error("sync: %s: cannot dial %s again: %s", m->name,
+		          error_quote_str(q, sizeof(q), m->endpoint), zmq_strerror(zmq_errno()));
+}
+
+/* A dialled session that ended or failed: dialled again at once if m's key changed meanwhile. */
+static int member_key_moved(struct sync_state *st, struct sync_member *m)
+{
+	if (memcmp(m->curve_key, m->dealer_key, 32) == 0)
+		return 0;
+	log_info("sync: %s: dialling again with its new key", m->name);
+	member_rearm(st, m);
+	return 1;
+}
 
 static void on_member_watch_closed(struct zwatch *w)
 {
@@ -365,9 +400,10 @@ static int member_dial(struct sync_state *st, struct sync_member *m)
 	zmq_setsockopt(m->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	zmq_setsockopt(m->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof(ivl_max));
 	zmq_setsockopt(m->dealer, ZMQ_IMMEDIATE, &one, sizeof(one));
-	rc = key_arm_curve_client(st->node->key, m->dealer, m->key);
+	rc = key_arm_curve_client(st->node->key, m->dealer, m->curve_key);
 	if (rc != 0)
 		goto fail;
+	memcpy(m->dealer_key, m->curve_key, 32);
 	snprintf(m->mon_endpoint, sizeof(m->mon_endpoint), "inproc://loket-sync-monitor-%u",
 	         st->monitor_seq++);
 	if (zmq_socket_monitor(m->dealer, m->mon_endpoint,
@@ -425,6 +461,7 @@ static struct sync_member *member_add(struct sync_state *st, const struct config
 		memcpy(m->key, cm->key, 32);
 		config_key_encode(cm->key, m->b64);
 		m->slot = slot;
+		sync_member_key_refresh(st, m);
 		st->members[st->n_members++] = m;
 	}
 	snprintf(m->name, sizeof(m->name), "%s", cm->name);
@@ -500,6 +537,35 @@ static void try_rebind(struct sync_state *st)
 	}
 }
 
+/*
+ * This node's CURVE identity follows its new key: the listener is bound
+ * afresh with it (which ends the connections accepted) and every dealer
+ * dials again with it. Done once the peers with a session up have taken
+ * the rotation record (so their ZAP knows the new key), or at the
+ * deadline; a peer that was away takes the record from any other peer.
+ */
+static void rearm_self(struct sync_state *st)
+{
+	uint64_t now = sync_now_ms(st);
+	int all = 1;
+	for (size_t i = 0; i < st->n_members; i++) {
+		struct sync_member *m = st->members[i];
+		if (!m->removed && sync_send_session(m) && m->confirmed_self < st->rotated_seq)
+			all = 0;
+	}
+	if (!all && now < st->rearm_at)
+		return;
+	log_info("sync: the CURVE identity follows the key rotated at seq %llu%s",
+	         (unsigned long long)st->rotated_seq,
+	         all ? "" : " (not every peer has confirmed the record yet)");
+	st->rotated_seq = 0;
+	if (st->router && key_arm_curve_server(st->node->key, st->router) == 0)
+		rebind_listener(st);
+	for (size_t i = 0; i < st->n_members; i++)
+		if (!st->members[i]->removed)
+			member_rearm(st, st->members[i]);
+}
+
 /* ---- the periodic timer ---- */
 
 static void on_tick(uv_timer_t *t)
@@ -510,6 +576,8 @@ static void on_tick(uv_timer_t *t)
 	int hello = now >= st->next_hello;
 	if (hello)
 		st->next_hello = now + (uint64_t)st->node->cfg->sync_interval_s * 1000u;
+	if (st->rotated_seq)
+		rearm_self(st);
 	if (st->rebind_pending)
 		try_rebind(st);
 	uint64_t expiry = 3u * (uint64_t)st->node->cfg->sync_interval_s * 1000u + 2000u;
@@ -715,6 +783,21 @@ static int handle_resume(void *data, const json_t *req, json_t **result, char *e
 	                   result, err, errlen);
 }
 
+/* `loket rotate-key`: the node rotates (node_rotate); the CURVE identity follows. */
+static int handle_rotate(void *data, const json_t *req, json_t **result, char *err, size_t errlen)
+{
+	struct sync *s = data;
+	struct sync_state *st = s->st;
+	(void)req;
+	int rc = node_rotate(st->node, result, err, errlen);
+	if (rc != 0)
+		return rc;
+	st->rotated_seq = (uint64_t)json_integer_value(json_object_get(*result, "seq"));
+	st->rearm_at = sync_now_ms(st) + SYNC_REARM_MS;
+	key_public(st->node->key, st->origins[0].signer);
+	return 0;
+}
+
 /* Makes the sync tables follow node->cfg's roster; names of added and removed members. */
 static void apply_roster(struct sync_state *st, json_t *added, json_t *removed)
 {
@@ -764,7 +847,8 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen)
 	}
 	uint8_t self[32];
 	key_public(n->key, self);
-	if ((rc = config_check_self(cfg, self, err, errlen)) != 0) {
+	if ((rc = config_check_self(cfg, self, err, errlen)) != 0 ||
+	    (rc = config_check_self(cfg, n->self, err, errlen)) != 0) {
 		config_free(cfg);
 		return rc;
 	}
@@ -798,6 +882,9 @@ int sync_reload(struct sync *s, json_t **result, char *err, size_t errlen)
 	config_free(cfg);
 
 	json_t *added = json_array(), *removed = json_array();
+	/* The revocations may have changed: every chain they stopped is asked for again. */
+	for (size_t i = 0; i < st->n_origins; i++)
+		st->origins[i].revoked_at = 0;
 	apply_roster(st, added, removed);
 	if (json_array_size(removed) > 0)
 		rebind_listener(st);
@@ -920,6 +1007,7 @@ int sync_init(struct sync *s, uv_loop_t *loop, void *zctx, struct node *node,
 	control_add_command(control, "checkpoints", handle_checkpoints, s);
 	control_add_command(control, "reload", handle_reload, s);
 	control_add_command(control, "resume", handle_resume, s);
+	control_add_command(control, "rotate_key", handle_rotate, s);
 	st->next_hello = 0;
 	uv_timer_start(&st->timer, on_tick, SYNC_TICK_MS, SYNC_TICK_MS);
 	return 0;

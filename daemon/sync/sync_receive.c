@@ -114,12 +114,22 @@ static void batch_work(uv_work_t *work)
 			snprintf(it->err, sizeof(it->err), "changeset header is inconsistent");
 			continue;
 		}
-		it->rc = changeset_verify(it->p, it->len, it->cs.origin);
+		it->rc = changeset_verify(it->p, it->len, it->key);
 		if (it->rc != 0) {
-			snprintf(it->err, sizeof(it->err), "bad signature");
+			char b64[45];
+			config_key_encode(it->key, b64);
+			snprintf(it->err, sizeof(it->err),
+			         "bad signature: it does not verify under %s, the origin's key at"
+			         " this seq",
+			         b64);
 			continue;
 		}
 		changeset_hash(it->p, it->len, it->hash);
+		/* A rotation record: the later changesets of its origin here are the new key's. */
+		const uint8_t *next = changeset_rotation(&it->cs);
+		for (size_t k = i + 1; next && !b->proof && k < b->n; k++)
+			if (b->items[k].slot == it->slot)
+				memcpy(b->items[k].key, next, 32);
 	}
 }
 
@@ -178,7 +188,8 @@ static void announce(struct sync_state *st, const struct accepted *acc, size_t n
 static void refresh_origin(struct sync_state *st, size_t slot, int reset_expect)
 {
 	struct sync_origin *o = &st->origins[slot];
-	if (store_head(st->node->store, o->key, &o->head, o->head_hash) != 0)
+	if (store_head(st->node->store, o->key, &o->head, o->head_hash) != 0 ||
+	    store_key_at(st->node->store, o->key, o->head + 1, o->signer) != 0)
 		log_error("sync: cannot read head: %s", store_errmsg(st->node->store));
 	if (reset_expect || o->expect <= o->head)
 		o->expect = o->head + 1;
@@ -267,6 +278,102 @@ static void hint_fork(struct sync_state *st, struct sync_batch *b, const struct 
 		sync_want_one(st, b->from, &b->from->s[b->kind], it->slot, it->seq - 1);
 }
 
+/*
+ * The key that signs it->seq is the one the store's key history names,
+ * counting the rotation records taken earlier in this transaction: it was
+ * verified under a guess made when it was queued, which a record still in
+ * the pipeline then may have made wrong, so it is verified again when the
+ * two differ. Then the roster's revocations. 0: go on; 1: a bad signature
+ * (the peer is told and the batch stops); -1: refused, the origin's later
+ * changesets in the batch with it.
+ */
+static int check_key(struct sync_state *st, struct sync_member *m, struct sync_batch *b,
+                     struct sync_item *it)
+{
+	struct sync_origin *o = &st->origins[it->slot];
+	uint8_t want[32];
+	char why[320], kb64[45];
+	const struct config_revoke *r;
+
+	/*
+	 * An origin that never rotated (its key after the head, kept up by
+	 * follow_rotation within this transaction, is the origin: no record
+	 * can name the origin) signs with the origin: no lookup.
+	 */
+	if (memcmp(o->signer, o->key, 32) == 0 && it->seq > o->head) {
+		memcpy(want, o->key, 32);
+	} else if (store_key_at(st->node->store, o->key, it->seq, want) != 0) {
+		log_error("sync: store: cannot read the key history: %s",
+		          store_errmsg(st->node->store));
+		return -1;
+	}
+	config_key_encode(want, kb64);
+	if (memcmp(want, it->key, 32) != 0 && changeset_verify(it->p, it->len, want) != 0) {
+		snprintf(why, sizeof(why),
+		         "changeset %s seq %" PRIu64 " refused: bad signature: it does not verify"
+		         " under %s, the origin's key at this seq",
+		         o->b64, it->seq, kb64);
+		st->refused++;
+		sync_misbehave(st, m, b->kind, why);
+		return 1;
+	}
+	if ((r = config_revoked(st->node->cfg, o->key, want, it->seq)) != NULL) {
+		snprintf(why, sizeof(why),
+		         "refused changeset %s seq %" PRIu64 ": it is signed with key %s, which the"
+		         " roster revokes for this member after seq %" PRIu64,
+		         o->b64, it->seq, kb64, r->after);
+		st->refused++;
+		sync_set_error(m, why);
+		/* Once: the chain is not asked for again from here until a reload. */
+		if (!o->revoked_at || it->seq < o->revoked_at) {
+			o->revoked_at = it->seq;
+			log_warn("sync: %s: %s", m->name, why);
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A changeset that did not verify under the key guessed when it was
+ * queued: a rotation record still in the pipeline then may have named
+ * another key, which the store's key history (with the records taken
+ * since) names now.
+ */
+static void verify_again(struct sync_state *st, struct sync_item *it)
+{
+	uint8_t want[32];
+	char b64[45];
+	if (store_key_at(st->node->store, st->origins[it->slot].key, it->seq, want) != 0 ||
+	    memcmp(want, it->key, 32) == 0)
+		return;
+	memcpy(it->key, want, 32);
+	if (changeset_verify(it->p, it->len, want) == 0) {
+		it->rc = 0;
+		it->err[0] = '\0';
+		changeset_hash(it->p, it->len, it->hash);
+		return;
+	}
+	config_key_encode(want, b64);
+	snprintf(it->err, sizeof(it->err),
+	         "bad signature: it does not verify under %s, the origin's key at this seq", b64);
+}
+
+/* A rotation record taken: the origin's next changesets, and dialling it, use the new key. */
+static void follow_rotation(struct sync_state *st, const struct sync_item *it)
+{
+	const uint8_t *next = changeset_rotation(&it->cs);
+	char b64[45];
+	memcpy(st->origins[it->slot].signer, next, 32);
+	config_key_encode(next, b64);
+	for (size_t i = 0; i < st->n_members; i++)
+		if (st->members[i]->slot == it->slot)
+			memcpy(st->members[i]->curve_key, next, 32);
+	log_info("sync: origin %s rotated its key at seq %" PRIu64 ": from seq %" PRIu64
+	         " on it signs with %s",
+	         st->origins[it->slot].b64, it->seq, it->seq + 1, b64);
+}
+
 /* Applies a verified batch on the loop thread, in one transaction. */
 static void batch_apply(struct sync_state *st, struct sync_batch *b)
 {
@@ -300,6 +407,8 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 	for (size_t i = 0; i < b->n && !failed; i++) {
 		struct sync_item *it = &b->items[i];
 		char why[256];
+		if (it->rc == LOKET_E_BAD_SIGNATURE && it->decoded)
+			verify_again(st, it);
 		if (it->rc != 0) {
 			snprintf(why, sizeof(why), "changeset %s seq %" PRIu64 " refused: %s",
 			         st->origins[it->slot].b64, it->seq, it->err);
@@ -325,13 +434,25 @@ static void batch_apply(struct sync_state *st, struct sync_batch *b)
 			sync_set_error(m, why);
 			continue;
 		}
-		int rc = store_append(store, it->p, it->len, &it->cs, it->hash);
+		int rc = check_key(st, m, b, it);
+		if (rc == 1) {
+			for (size_t k = i; k < b->n; k++)
+				reset[b->items[k].slot] = 1;
+			break; /* the peer misbehaved */
+		}
+		if (rc != 0) {
+			reset[it->slot] = 1;
+			continue;
+		}
+		rc = store_append(store, it->p, it->len, &it->cs, it->hash);
 		switch (rc) {
 		case 0:
 			acc[n_acc++] = (struct accepted){it->slot, it->seq,  it->p,
 			                                 it->len,  it->hash, it->cs.n_ops};
 			m->strikes[it->slot] = 0;
 			hlc_observe(&st->node->hlc, it->cs.hlc);
+			if (changeset_rotation(&it->cs))
+				follow_rotation(st, it);
 			break;
 		case 1:
 			st->duplicates++;
@@ -563,6 +684,10 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 			o->refused[SYNC_REFUSED_FROZEN]++;
 			continue;
 		}
+		if (o->revoked_at && seq >= o->revoked_at) {
+			st->refused++; /* a revoked key signed it, or a changeset before it */
+			continue;
+		}
 		if (seq < o->expect) {
 			if (seq > o->head) {
 				st->duplicates++; /* already on its way through the pipeline */
@@ -595,6 +720,10 @@ void sync_take_changesets(struct sync_state *st, struct sync_member *m, int kind
 		it->len = lens[i];
 		it->slot = slot;
 		it->seq = seq;
+		/* A guess: a record in the pipeline may change it; batch_apply checks. */
+		memcpy(it->key, o->signer, 32);
+		if (seq <= o->head && store_key_at(st->node->store, origin, seq, it->key) != 0)
+			memcpy(it->key, o->signer, 32);
 	}
 	if (b->n == 0) {
 		free(b);
@@ -638,9 +767,14 @@ void sync_take_proof(struct sync_state *st, struct sync_member *m, int kind, con
 	}
 	struct sync_batch *b = batch_new(st, m, kind, 2);
 	b->proof = 1;
-	for (size_t i = 0; i < 2; i++)
-		b->items[b->n++] =
+	for (size_t i = 0; i < 2; i++) {
+		b->items[b->n] =
 		    (struct sync_item){.p = bins[i], .len = lens[i], .slot = slot, .seq = seq[0]};
+		/* Both under the key the history held here names for that seq. */
+		if (store_key_at(st->node->store, key, seq[0], b->items[b->n].key) != 0)
+			memcpy(b->items[b->n].key, key, 32);
+		b->n++;
+	}
 	enqueue(st, b, msg);
 }
 

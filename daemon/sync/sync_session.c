@@ -419,6 +419,9 @@ static void pump_origin(struct sync_state *st, size_t slot)
 	o->fetch_from = NULL;
 	if (sync_stop_at(o) && o->expect >= sync_stop_at(o))
 		return;
+	/* A changeset of a revoked key stops the chain here until the roster changes. */
+	if (o->revoked_at && o->expect >= o->revoked_at)
+		return;
 	if (st->queued + 1 >= SYNC_MAX_QUEUE)
 		return;
 	struct sync_member *best = NULL;

@@ -44,6 +44,17 @@ int sync_origin_admitted(struct sync_state *st, size_t slot)
 	return 0;
 }
 
+void sync_member_key_refresh(struct sync_state *st, struct sync_member *m)
+{
+	uint8_t hash[32];
+	uint64_t head = 0;
+	memcpy(m->curve_key, m->key, 32);
+	/* The key after the head is the newest one the store knows of. */
+	if (store_head(st->node->store, m->key, &head, hash) != 0 ||
+	    store_key_at(st->node->store, m->key, head + 1, m->curve_key) != 0)
+		memcpy(m->curve_key, m->key, 32);
+}
+
 void sync_set_error(struct sync_member *m, const char *reason)
 {
 	m->errors++;

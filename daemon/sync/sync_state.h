@@ -45,6 +45,7 @@ struct sync;
 #define SYNC_MAX_QUEUE     8u                        /* batches received, not applied */
 #define SYNC_MAX_VERIFYING 3u                        /* batches on the thread pool */
 #define SYNC_PUSH_WINDOW   8u                        /* own changesets pushed, unconfirmed */
+#define SYNC_REARM_MS      10000u /* at most this long from a rotation to the new CURVE key */
 #define SYNC_TICK_MS       100u
 #define SYNC_HWM           16    /* messages queued per connection each way */
 #define SYNC_STALL_MS      1000u /* wants of a peer whose queue is full wait this long */
@@ -103,6 +104,13 @@ struct sync_origin {
 	/* The size of its checkpoint that waits for this node to hold it, to be cosigned; 0: none.
 	 */
 	uint64_t ckpt_wait;
+	/* The key that signs seq head + 1 as the store's key history says (FORMAT.md 14). */
+	uint8_t signer[32];
+	/*
+	 * The seq of a changeset refused as signed by a key the roster revokes:
+	 * the chain is not taken from it on, nor asked for, until a reload. 0: none.
+	 */
+	uint64_t revoked_at;
 };
 
 /* The first seq of origin o that is not taken (a fork or split-view proof), or 0 for none. */
@@ -115,7 +123,10 @@ static inline uint64_t sync_stop_at(const struct sync_origin *o)
 
 struct sync_member {
 	struct sync_state *st;
-	uint8_t key[32];
+	uint8_t key[32]; /* the member's origin: the roster's key */
+	uint8_t
+	    curve_key[32]; /* its newest key as far as the store knows: the server key dialled */
+	uint8_t dealer_key[32]; /* the server key the dealer was armed with */
 	char b64[45];
 	char name[LOKET_MAX_NAME_LEN + 1];
 	char endpoint[CONFIG_ENDPOINT_MAX];
@@ -177,6 +188,8 @@ struct sync_item {
 	struct changeset cs;
 	int decoded;
 	uint8_t hash[32];
+	uint8_t
+	    key[32]; /* the key it was verified under: its origin's key at its seq, as guessed */
 };
 
 struct sync_batch {
@@ -221,6 +234,13 @@ struct sync_state {
 	int closing;
 	int pending_closes;
 	int rebind_pending;
+	/*
+	 * After this node's own rotation record of seq rotated_seq: its CURVE
+	 * identity follows (the listener rebound, the dealers dialled afresh)
+	 * once every peer with a session up has the record, or at rearm_at.
+	 */
+	uint64_t rotated_seq;
+	uint64_t rearm_at;
 	/* Counters, for the log and `loket peers`. */
 	unsigned long accepted, duplicates, gaps, forks, refused, dropped_busy, frozen;
 	unsigned long extra_conns; /* messages dropped on a member's second connection */
@@ -237,6 +257,8 @@ void sync_hex32(const uint8_t h[32], char out[65]);
 struct sync_origin *sync_origin_by_key(struct sync_state *st, const uint8_t key[32]);
 /* Whether changesets of this origin are accepted now: self and current members. */
 int sync_origin_admitted(struct sync_state *st, size_t slot);
+/* m->curve_key from the store's key history: the newest key of m's origin. */
+void sync_member_key_refresh(struct sync_state *st, struct sync_member *m);
 /* Counts an error of m and keeps reason for `loket peers`. */
 void sync_set_error(struct sync_member *m, const char *reason);
 /*

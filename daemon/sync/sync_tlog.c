@@ -109,11 +109,28 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 		return 1;
 	}
 	st->ckpt_budget--;
-	c->log_line = note_find(
-	    &c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len,
-	    note_key_id((const uint8_t *)c->cp.origin, c->cp.origin_len, NOTE_TYPE_ED25519, key));
+	/*
+	 * A log is signed by the key its chain names after the checkpoint's
+	 * size (FORMAT.md 14): one this node can know only once it holds that
+	 * size. Beyond it, a signature under another key may be a rotation not
+	 * heard of yet: left for later, no offence.
+	 */
+	uint8_t signer[32];
+	int held = c->cp.size <= o->head;
+	if (store_key_at(st->node->store, o->key, (held ? c->cp.size : o->head) + 1, signer) != 0)
+		memcpy(signer, o->key, 32);
+	c->log_line = note_find(&c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len,
+	                        note_key_id((const uint8_t *)c->cp.origin, c->cp.origin_len,
+	                                    NOTE_TYPE_ED25519, signer));
 	if (c->log_line < 0 ||
-	    note_verify(&c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len, key) != 0) {
+	    note_verify(&c->n, (const uint8_t *)c->cp.origin, c->cp.origin_len, signer) != 0) {
+		if (!held) {
+			snprintf(why, whylen,
+			         "checkpoint of %s at size %" PRIu64
+			         " left for later: not signed by the key of its chain known here",
+			         o->b64, c->cp.size);
+			return 1;
+		}
 		snprintf(why, whylen,
 		         "checkpoint of %s at size %" PRIu64 " is not signed by its origin", o->b64,
 		         c->cp.size);
@@ -134,7 +151,7 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 			continue;
 		line = note_find(&c->n, (const uint8_t *)nm.origin, nm.origin_len,
 		                 note_key_id((const uint8_t *)nm.origin, nm.origin_len,
-		                             NOTE_TYPE_COSIG, st->origins[i].key));
+		                             NOTE_TYPE_COSIG, st->origins[i].signer));
 		if (line < 0)
 			continue;
 		if (trusted && trusted->cosig[i] >= 0 && trusted->n.text_len == c->n.text_len &&
@@ -149,8 +166,10 @@ static int parse_ckpt(struct sync_state *st, const uint8_t *p, size_t len, struc
 		if (st->ckpt_budget == 0)
 			continue;
 		st->ckpt_budget--;
+		/* A member cosigns with its newest key (a cosignature of an older one is dropped).
+		 */
 		if (note_verify_cosig(&c->n, (const uint8_t *)nm.origin, nm.origin_len,
-		                      st->origins[i].key, &c->cosig_ts[i]) == 0)
+		                      st->origins[i].signer, &c->cosig_ts[i]) == 0)
 			c->cosig[i] = line;
 	}
 	return 0;
@@ -196,7 +215,7 @@ static int merge(struct sync_state *st, const struct ckpt *base, const struct ck
 				rc = note_append_sig(
 				    o, cap, &n, (const uint8_t *)nm.origin, nm.origin_len,
 				    note_key_id((const uint8_t *)nm.origin, nm.origin_len,
-				                NOTE_TYPE_COSIG, st->node->self),
+				                NOTE_TYPE_COSIG, st->origins[0].signer),
 				    own, NOTE_COSIG_BYTES);
 			++*added;
 		}
@@ -613,7 +632,7 @@ static void sign_own(struct sync_state *st)
 	key_sign(st->node->key, (const uint8_t *)text, tlen, sig);
 	if (note_append_sig(note, sizeof(note), &nlen, (const uint8_t *)cp.origin, cp.origin_len,
 	                    note_key_id((const uint8_t *)cp.origin, cp.origin_len,
-	                                NOTE_TYPE_ED25519, st->node->self),
+	                                NOTE_TYPE_ED25519, st->origins[0].signer),
 	                    sig, sizeof(sig)) != 0)
 		return;
 	/* What it signed is durable before the checkpoint leaves the node. */

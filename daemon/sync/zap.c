@@ -23,15 +23,56 @@
 #define ZAP_ENDPOINT   "inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES 8
 
-/* The roster member whose CURVE key is curve, or NULL. */
-static const struct config_member *zap_member(const struct config *cfg, const uint8_t *curve)
+struct zap_find {
+	const struct config *cfg;
+	const uint8_t *curve;
+	const struct config_member *m;
+};
+
+static int zap_rotated(void *arg, const uint8_t origin[32], uint64_t from_seq,
+                       const uint8_t key[32])
 {
+	struct zap_find *f = arg;
+	uint8_t pk[32];
+	const struct config_member *m = config_member_by_key(f->cfg, origin);
+	(void)from_seq;
+	if (!m || key_curve_public(key, pk) != 0 || memcmp(pk, f->curve, 32) != 0 ||
+	    config_key_revoked(f->cfg, origin, key))
+		return 0;
+	/* Two members' chains that rotated to one key: neither is told by it. */
+	if (f->m && f->m != m) {
+		f->m = NULL;
+		return 1;
+	}
+	f->m = m;
+	return 0;
+}
+
+/*
+ * The roster member whose CURVE key is curve, or NULL: the CURVE key of
+ * the member's origin or of any key its chain rotated to (the store's key
+ * history, proto/FORMAT.md section 14), but for keys the roster revokes
+ * and keys that the chains of two members name (a member may write a
+ * record naming any key: an origin's own key always wins, and an
+ * ambiguous one admits no one).
+ * Older keys stay admitted so that a member that has not switched its
+ * CURVE identity yet still connects; what it sends is checked by
+ * signature under the key each seq names, whatever the connection.
+ */
+static const struct config_member *zap_member(struct node *node, const uint8_t *curve)
+{
+	const struct config *cfg = node->cfg;
 	for (size_t i = 0; i < cfg->n_members; i++) {
 		uint8_t pk[32];
 		if (key_curve_public(cfg->members[i].key, pk) == 0 && memcmp(pk, curve, 32) == 0)
-			return &cfg->members[i];
+			return config_key_revoked(cfg, cfg->members[i].key, cfg->members[i].key)
+			           ? NULL
+			           : &cfg->members[i];
 	}
-	return NULL;
+	struct zap_find f = {.cfg = cfg, .curve = curve};
+	if (store_each_key(node->store, zap_rotated, &f) < 0)
+		log_error("zap: cannot read the key history: %s", store_errmsg(node->store));
+	return f.m;
 }
 
 /* One line per ZAP_LOG_WINDOW: the first refusal at once, the rest as a count. */
@@ -136,7 +177,7 @@ static void zap_on_readable(struct zwatch *w, void *zsock, void *data)
 	uint64_t ban_left = 0;
 	if (n == 7 && zmq_msg_size(&frames[5]) == 5 &&
 	    memcmp(zmq_msg_data(&frames[5]), "CURVE", 5) == 0 && zmq_msg_size(&frames[6]) == 32) {
-		m = zap_member(z->node->cfg, zmq_msg_data(&frames[6]));
+		m = zap_member(z->node, zmq_msg_data(&frames[6]));
 		config_key_encode(zmq_msg_data(&frames[6]), curve);
 	}
 	if (m && (ban_left = zap_ban_left(z, m->key, NULL)) > 0) {

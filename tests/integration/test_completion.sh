@@ -27,6 +27,7 @@ want=$("$LOKET" --help | awk '/^Commands:/ { on = 1; next } on && NF == 0 { exit
 assert_eq "$want" "$(complete_line loket "")" "commands"
 assert_contains " $want " " member " "the command list"
 assert_eq "verify" "$(complete_line loket ver)" "a command's prefix"
+assert_eq "rotate-key" "$(complete_line loket rot)" "a command with a dash"
 assert_eq "--help --version -c" "$(complete_line loket -)" "global options"
 
 # Options of a command, from its usage line.

@@ -24,7 +24,8 @@ for cmd in $commands; do
 		fail "loket(1) lacks '$usage'"
 done
 # ... and no command the table does not have.
-for cmd in $(grep -o '^\.SS "loket [a-z]*' "$MAN/loket.1" | sed 's/.* //'); do
+# (roff writes a command's '-' as '\-')
+for cmd in $(grep -o '^\.SS "loket [a-z\\-]*' "$MAN/loket.1" | sed 's/.* //; s/\\//g'); do
 	grep -qx "$cmd" <<<"$commands" || fail "loket(1) has a command '$cmd' that loket lacks"
 done
 

@@ -555,9 +555,13 @@ static void test_rejects_bad_ops(void **state)
 	                     4);
 	assert_non_null(op);
 	struct changeset cs;
+	op[1] = 4;
+	assert_int_equal(changeset_decode(p, sb.size, &cs, err, sizeof(err)), LOKET_E_MALFORMED);
+	assert_non_null(strstr(err, "unknown op kind 4"));
+	/* kind 3 is a rotate op, of 2 elements */
 	op[1] = 3;
 	assert_int_equal(changeset_decode(p, sb.size, &cs, err, sizeof(err)), LOKET_E_MALFORMED);
-	assert_non_null(strstr(err, "unknown op kind 3"));
+	assert_non_null(strstr(err, "rotate op has 4 elements"));
 	/* a del carrying fields */
 	op[1] = 2;
 	assert_int_equal(changeset_decode(p, sb.size, &cs, err, sizeof(err)), LOKET_E_MALFORMED);

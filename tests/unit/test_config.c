@@ -415,6 +415,55 @@ static void test_member_lookup(void **state)
 	config_free(cfg);
 }
 
+/* revoke = KEY after SEQ (proto/FORMAT.md 14.3): parsed, looked up, and its errors. */
+/* Like assert_rejects, for a message that only has to hold want. */
+static void rejects_with(const char *text, const char *want)
+{
+	struct config *cfg = (void *)1;
+	char err[512] = "";
+	assert_int_equal(parse_text(text, &cfg, err, sizeof(err)), LOKET_E_CONFIG);
+	assert_null(cfg);
+	if (!strstr(err, want))
+		fail_msg("\"%s\" does not hold \"%s\"", err, want);
+}
+
+static void test_revoke(void **state)
+{
+	(void)state;
+	struct config *cfg;
+	char err[512];
+	uint8_t lumc[32], hs[32];
+	assert_int_equal(config_key_decode(KEY_LUMC, lumc), 0);
+	assert_int_equal(config_key_decode(KEY_HS, hs), 0);
+	assert_int_equal(parse_text("[node]\nname = a\n[member lumc]\nkey = " KEY_LUMC
+	                            "\nrevoke = " KEY_HS " after 7\nrevoke = " KEY_LUMC
+	                            " after 0\n",
+	                            &cfg, err, sizeof(err)),
+	                 0);
+	const struct config_member *m = config_member_by_key(cfg, lumc);
+	assert_int_equal(m->n_revoked, 2);
+	assert_int_equal(m->revoked[0].after, 7);
+	assert_null(config_revoked(cfg, lumc, hs, 7));
+	assert_non_null(config_revoked(cfg, lumc, hs, 8));
+	assert_non_null(config_revoked(cfg, lumc, lumc, 1));
+	assert_null(config_revoked(cfg, hs, hs, 8)); /* hs is no member here */
+	assert_true(config_key_revoked(cfg, lumc, hs));
+	config_free(cfg);
+	rejects_with("[node]\nname = a\n[member lumc]\nkey = " KEY_LUMC "\nrevoke = " KEY_HS
+	             " before 7\n",
+	             "invalid revoke");
+	rejects_with("[node]\nname = a\n[member lumc]\nkey = " KEY_LUMC "\nrevoke = " KEY_HS
+	             " after x\n",
+	             "invalid seq in revoke");
+	rejects_with("[node]\nname = a\n[member lumc]\nkey = " KEY_LUMC "\nrevoke = " KEY_HS
+	             " after 9223372036854775808\n",
+	             "invalid seq in revoke");
+	rejects_with("[node]\nname = a\n[member lumc]\nkey = " KEY_LUMC "\nrevoke = " KEY_HS
+	             " after 1\nrevoke = " KEY_HS " after 1\nrevoke = " KEY_HS
+	             " after 1\nrevoke = " KEY_HS " after 1\nrevoke = " KEY_HS " after 1\n",
+	             "more than 4 revoke lines");
+}
+
 static void test_many_members(void **state)
 {
 	(void)state;
@@ -674,6 +723,7 @@ int main(void)
 	    cmocka_unit_test(test_finish_after_error),
 	    cmocka_unit_test(test_http_bounds),
 	    cmocka_unit_test(test_member_lookup),
+	    cmocka_unit_test(test_revoke),
 	    cmocka_unit_test(test_many_members),
 	    cmocka_unit_test(test_key_codec),
 	    cmocka_unit_test(test_load_file),

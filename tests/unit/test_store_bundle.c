@@ -58,7 +58,13 @@ static uint8_t *signed_cs(const uint8_t sk[64], const uint8_t pk[32], uint64_t s
                           uint8_t hash[32])
 {
 	uint8_t fields[4] = {0x81, 0xa1, 'n', v}, *msg = NULL, *out;
-	struct op op = {OP_PUT, "expert", 6, id, strlen(id), fields, sizeof(fields)};
+	struct op op = {.kind = OP_PUT,
+	                .coll = "expert",
+	                .coll_len = 6,
+	                .id = id,
+	                .id_len = strlen(id),
+	                .fields = fields,
+	                .fields_len = sizeof(fields)};
 	struct changeset cs = {CHANGESET_VERSION, "leiden", 6, {0}, seq, {0}, 1000 + seq, 1, &op};
 	msgpack_sbuffer body;
 	size_t msg_len;

@@ -16,8 +16,9 @@
  * "claimself" (a hello claiming the node's own chain, SERVER_KEY, up to
  * seq 100 with a random hash; it then listens 3.5 s and answers nothing);
  * or a scripted mode with arguments (peer_script: a branch of a forked
- * chain, a claim it never backs). It prints every error the node sends
- * back, one per line.
+ * chain, a claim it never backs, a chain that rotates its key, honestly
+ * or with a rotation record signed by a key that is not current). It prints every error the node
+ * sends back, one per line.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -66,9 +67,36 @@ static void peer_send(void *sock, json_t *hdr, const uint8_t *cs, size_t cs_len)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* Signs cs with k into out (body and signature). */
+static void peer_sign(const struct key *k, const struct changeset *cs, msgpack_sbuffer *out)
+{
+	msgpack_sbuffer_init(out);
+	if (changeset_encode(cs, out) != 0)
+		abort();
+	uint8_t *msg, sig[64];
+	size_t msg_len;
+	if (changeset_signing_input((const uint8_t *)out->data, out->size, &msg, &msg_len) != 0)
+		abort();
+	key_sign(k, msg, msg_len, sig);
+	free(msg);
+	msgpack_sbuffer_write(out, (const char *)sig, sizeof(sig));
+}
+
+/* A signed changeset of origin, of one put, signed by k at seq with prev. */
+static void peer_changeset_of(const struct key *k, const uint8_t origin[32], uint64_t seq,
+                              const uint8_t prev[32], uint64_t hlc, msgpack_sbuffer *out);
+
 /* A signed changeset of one put by key k at seq with prev. */
 static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev[32], uint64_t hlc,
                            msgpack_sbuffer *out)
+{
+	uint8_t origin[32];
+	key_public(k, origin);
+	peer_changeset_of(k, origin, seq, prev, hlc, out);
+}
+
+static void peer_changeset_of(const struct key *k, const uint8_t origin[32], uint64_t seq,
+                              const uint8_t prev[32], uint64_t hlc, msgpack_sbuffer *out)
 {
 	msgpack_sbuffer fields;
 	msgpack_sbuffer_init(&fields);
@@ -95,19 +123,53 @@ static void peer_changeset(const struct key *k, uint64_t seq, const uint8_t prev
 	                       .hlc = hlc,
 	                       .n_ops = 1,
 	                       .ops = &op};
-	key_public(k, cs.origin);
+	memcpy(cs.origin, origin, 32);
 	memcpy(cs.prev, prev, 32);
-	msgpack_sbuffer_init(out);
-	if (changeset_encode(&cs, out) != 0)
-		abort();
-	uint8_t *msg, sig[64];
-	size_t msg_len;
-	if (changeset_signing_input((const uint8_t *)out->data, out->size, &msg, &msg_len) != 0)
-		abort();
-	key_sign(k, msg, msg_len, sig);
-	free(msg);
-	msgpack_sbuffer_write(out, (const char *)sig, sizeof(sig));
+	peer_sign(k, &cs, out);
 	msgpack_sbuffer_destroy(&fields);
+}
+
+/* A rotation record of origin at seq naming next, signed by k (proto/FORMAT.md section 14). */
+static void peer_rotation(const struct key *k, const uint8_t origin[32], uint64_t seq,
+                          const uint8_t prev[32], uint64_t hlc, const uint8_t next[32],
+                          msgpack_sbuffer *out)
+{
+	struct op op = {.kind = OP_ROTATE, .key = next};
+	struct changeset cs = {.version = CHANGESET_VERSION,
+	                       .federation = "default",
+	                       .federation_len = 7,
+	                       .seq = seq,
+	                       .hlc = hlc,
+	                       .n_ops = 1,
+	                       .ops = &op};
+	memcpy(cs.origin, origin, 32);
+	memcpy(cs.prev, prev, 32);
+	peer_sign(k, &cs, out);
+}
+
+/*
+ * The changeset at seq of k's chain V that rotates at seq rot to next:
+ * seqs below rot signed by k, the rotation record at rot naming next's
+ * key signed by k (or, forged, by next, which is not current there), the
+ * seqs after it signed by next.
+ */
+static void peer_rot_chain(const struct key *k, const struct key *next, char variant, uint64_t rot,
+                           int forged, uint64_t seq, msgpack_sbuffer *out)
+{
+	uint8_t prev[32] = {0}, origin[32], npk[32];
+	key_public(k, origin);
+	key_public(next, npk);
+	for (uint64_t s = 1; s <= seq; s++) {
+		uint64_t hlc = s * 1000u + (uint64_t)variant;
+		if (s == rot)
+			peer_rotation(forged ? next : k, origin, s, prev, hlc, npk, out);
+		else
+			peer_changeset_of(s < rot ? k : next, origin, s, prev, hlc, out);
+		if (s < seq) {
+			changeset_hash((uint8_t *)out->data, out->size, prev);
+			msgpack_sbuffer_destroy(out);
+		}
+	}
 }
 
 static int64_t now_ms(void)
@@ -229,6 +291,11 @@ static int peer_hog(const struct key *k, const char *server_b64, const char *end
  *                       checkpoint of that tree), badroot (another root,
  *                       validly signed) or badsig (the right root, a flipped
  *                       signature byte)
+ *   rot V R TO NEWKEY   pushes seq 1..TO of chain V, which rotates at seq R to the
+ *                       key in the file NEWKEY (peer_rot_chain), one per message
+ *   forgerot V R TO NEWKEY  the same, but the record at R is signed by NEWKEY
+ *   relay V FROM TO KEY     pushes seq FROM..TO of chain V of the key in the file KEY,
+ *                       as a member relays another origin's changesets
  */
 static void peer_ckpt(void *sock, const struct key *k, uint64_t size, const char *how)
 {
@@ -288,6 +355,42 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 		peer_listen(sock, 1000);
 		return 0;
 	}
+	if (strcmp(mode, "relay") == 0 && argc == 10) {
+		uint64_t from = strtoull(argv[7], NULL, 10), to = strtoull(argv[8], NULL, 10);
+		struct key *other;
+		char err[512];
+		if (key_load(argv[9], &other, err, sizeof(err)) != 0) {
+			fprintf(stderr, "peer: %s\n", err);
+			return 1;
+		}
+		for (uint64_t seq = from; seq <= to && seq > 0; seq++) {
+			msgpack_sbuffer cs;
+			peer_chain(other, argv[6][0], seq, &cs);
+			peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
+			msgpack_sbuffer_destroy(&cs);
+		}
+		key_free(other);
+		peer_listen(sock, 1000);
+		return 0;
+	}
+	if ((strcmp(mode, "rot") == 0 || strcmp(mode, "forgerot") == 0) && argc == 10) {
+		uint64_t rot = strtoull(argv[7], NULL, 10), to = strtoull(argv[8], NULL, 10);
+		struct key *next;
+		char err[512];
+		if (key_load(argv[9], &next, err, sizeof(err)) != 0) {
+			fprintf(stderr, "peer: %s\n", err);
+			return 1;
+		}
+		for (uint64_t seq = 1; seq <= to; seq++) {
+			msgpack_sbuffer cs;
+			peer_rot_chain(k, next, argv[6][0], rot, mode[0] == 'f', seq, &cs);
+			peer_send(sock, json_pack("{s:s}", "t", "cs"), (uint8_t *)cs.data, cs.size);
+			msgpack_sbuffer_destroy(&cs);
+		}
+		key_free(next);
+		peer_listen(sock, 1000);
+		return 0;
+	}
 	if (strcmp(mode, "claim") == 0 && argc == 9) {
 		char zeros[65];
 		memset(zeros, '0', 64);
@@ -309,7 +412,7 @@ static int peer_script(void *sock, const struct key *k, int argc, char **argv)
 
 static int peer_main(int argc, char **argv)
 {
-	if (argc < 6 || argc > 9)
+	if (argc < 6 || argc > 10)
 		return 2;
 	char err[512];
 	struct key *k;

@@ -5,8 +5,9 @@
  * changeset_decode on the invalid bodies, value_pack_json, the store's fold
  * and entity text, store_entity_digest, lthash, and a real store that takes
  * the state vectors' changesets and must show their digests, rows and
- * lanes, and verify). Where the code and the file disagree, one of them,
- * or FORMAT.md, is wrong.
+ * lanes, and verify; the key rotation vectors through store_append, the
+ * key history and store_verify with revocations). Where the code and the file disagree, one of
+ * them, or FORMAT.md, is wrong.
  *
  * `test_vectors --fill FILE` computes the outputs of FILE from its inputs
  * and writes them into it: how the files were made, once, and how a new
@@ -148,9 +149,13 @@ static void pack_fields(msgpack_sbuffer *sb, const json_t *fields)
  * The signed changeset of the inputs: body, signature and hash, by the key
  * made from seed. *bytes (body || signature) is malloc'd.
  */
-static void make_changeset(const uint8_t seed[32], const char *federation, uint64_t seq,
-                           const uint8_t prev[32], uint64_t hlc, const json_t *ops, uint8_t **bytes,
-                           size_t *len, size_t *body_len)
+/*
+ * A changeset of origin (NULL: the signer's own key) signed by the key of
+ * seed: of ops, or, with rotate, the rotation record naming rotate.
+ */
+static void make_signed(const uint8_t seed[32], const uint8_t *origin, const char *federation,
+                        uint64_t seq, const uint8_t prev[32], uint64_t hlc, const json_t *ops,
+                        const uint8_t *rotate, uint8_t **bytes, size_t *len, size_t *body_len)
 {
 	uint8_t pk[32], sk[64], *msg = NULL;
 	size_t msg_len = 0, i;
@@ -163,15 +168,21 @@ static void make_changeset(const uint8_t seed[32], const char *federation, uint6
 	cs.version = CHANGESET_VERSION;
 	cs.federation = federation;
 	cs.federation_len = strlen(federation);
-	memcpy(cs.origin, pk, 32);
+	memcpy(cs.origin, origin ? origin : pk, 32);
 	cs.seq = seq;
 	memcpy(cs.prev, prev, 32);
 	cs.hlc = hlc;
-	cs.n_ops = json_array_size(ops);
+	cs.n_ops = rotate ? 1 : json_array_size(ops);
 	cs.ops = calloc(cs.n_ops + 1, sizeof(*cs.ops));
 	fields = calloc(cs.n_ops + 1, sizeof(*fields));
 	assert_non_null(cs.ops);
 	assert_non_null(fields);
+	if (rotate) {
+		cs.ops[0].kind = OP_ROTATE;
+		cs.ops[0].key = rotate;
+		msgpack_sbuffer_init(&fields[0]);
+		ops = NULL;
+	}
 	json_array_foreach(ops, i, o)
 	{
 		struct op *op = &cs.ops[i];
@@ -211,6 +222,13 @@ static void make_changeset(const uint8_t seed[32], const char *federation, uint6
 		msgpack_sbuffer_destroy(&fields[i]);
 	free(fields);
 	free(cs.ops);
+}
+
+static void make_changeset(const uint8_t seed[32], const char *federation, uint64_t seq,
+                           const uint8_t prev[32], uint64_t hlc, const json_t *ops, uint8_t **bytes,
+                           size_t *len, size_t *body_len)
+{
+	make_signed(seed, NULL, federation, seq, prev, hlc, ops, NULL, bytes, len, body_len);
 }
 
 /* Outputs body, signature and hash of one signed changeset into c. */
@@ -937,6 +955,194 @@ static void do_bundle(json_t *root)
 	json_decref(state);
 }
 
+/* The changeset of case c, at seq after prev, of origin keys[0], signed by keys[c.signer]. */
+static void rotation_case(const json_t *c, const char *federation, uint8_t seeds[][32],
+                          uint8_t pks[][32], size_t n_keys, uint64_t seq, const uint8_t prev[32],
+                          uint8_t **bytes, size_t *len, size_t *body_len)
+{
+	size_t signer = (size_t)json_integer_value(json_object_get(c, "signer"));
+	json_t *rot = json_object_get(c, "rotate");
+
+	assert_true(signer < n_keys);
+	assert_true(!rot || (size_t)json_integer_value(rot) < n_keys);
+	make_signed(seeds[signer], pks[0], federation, seq, prev,
+	            (uint64_t)json_integer_value(json_object_get(c, "hlc")),
+	            json_object_get(c, "ops"), rot ? pks[json_integer_value(rot)] : NULL, bytes,
+	            len, body_len);
+}
+
+static int collect_keys(void *arg, const uint8_t origin[32], uint64_t from_seq,
+                        const uint8_t key[32])
+{
+	(void)origin;
+	json_array_append_new(arg, json_pack("{s:I, s:o}", "from_seq", (json_int_t)from_seq, "key",
+	                                     hex_json(key, 32)));
+	return 0;
+}
+
+/* What store_append and store_verify (with the case's revocation) say of case c. */
+static const char *rotation_verdict(const uint8_t *bytes, size_t len, const uint8_t origin[32],
+                                    uint8_t pks[][32], const json_t *revoke, struct store *s,
+                                    uint64_t seq)
+{
+	struct changeset cs;
+	json_t *roster, *report = NULL, *p;
+	char err[200], b64[45], ob64[45];
+	const char *verdict = "accepted";
+	size_t i;
+
+	assert_int_equal(changeset_decode(bytes, len, &cs, err, sizeof(err)), 0);
+	if (store_append(s, bytes, len, &cs, NULL) == LOKET_E_MALFORMED) {
+		changeset_release(&cs);
+		return "KEY_REUSED";
+	}
+	changeset_release(&cs);
+	sodium_bin2base64(ob64, sizeof(ob64), origin, 32, sodium_base64_VARIANT_ORIGINAL);
+	if (revoke) {
+		sodium_bin2base64(b64, sizeof(b64),
+		                  pks[json_integer_value(json_array_get(revoke, 0))], 32,
+		                  sodium_base64_VARIANT_ORIGINAL);
+		roster = json_pack("[{s:s, s:[[s, O]]}]", "key", ob64, "revoke", b64,
+		                   json_array_get(revoke, 1));
+	} else {
+		roster = json_pack("[s]", ob64);
+	}
+	assert_int_equal(store_verify(s, roster, &report), 0);
+	json_array_foreach(json_object_get(report, "problems"), i, p)
+	{
+		const char *what = json_string_value(json_object_get(p, "problem"));
+		if (json_integer_value(json_object_get(p, "seq")) != (json_int_t)seq || !what)
+			continue;
+		if (strstr(what, "signature does not verify"))
+			verdict = "BAD_SIGNATURE";
+		else if (strstr(what, "revokes"))
+			verdict = "REVOKED";
+		else
+			verdict = "another problem";
+	}
+	json_decref(report);
+	json_decref(roster);
+	return verdict;
+}
+
+/* Removes a scratch store and its index file. */
+static void remove_store(const char *path)
+{
+	char index[320];
+	snprintf(index, sizeof(index), "%s-index", path);
+	unlink(path);
+	unlink(index);
+}
+
+static void do_rotation(json_t *root)
+{
+	char path[300], err[256];
+	struct store *s = NULL;
+	uint8_t seeds[3][32], pks[3][32], sk[64], prev[32], d[32], (*hashes)[32];
+	const char *federation = json_string_value(json_object_get(root, "federation"));
+	json_t *c, *report = NULL, *rows, *chain = json_object_get(root, "chain");
+	size_t i, n_keys = json_array_size(json_object_get(root, "keys"));
+
+	assert_int_equal(n_keys, 3);
+	for (i = 0; i < n_keys; i++) {
+		json_t *k = json_array_get(json_object_get(root, "keys"), i);
+		hex_get_n(k, "seed", seeds[i], 32);
+		crypto_sign_seed_keypair(pks[i], sk, seeds[i]);
+		output(k, "public", hex_json(pks[i], 32));
+	}
+	hashes = calloc(json_array_size(chain) + 1, 32);
+	assert_non_null(hashes);
+	snprintf(path, sizeof(path), "%s/rotation.db", dir);
+	remove_store(path);
+	assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+	memset(prev, 0, 32);
+	json_array_foreach(chain, i, c)
+	{
+		uint8_t *bytes, key[32];
+		size_t len, body_len;
+		struct changeset cs;
+
+		output(c, "seq", json_integer((json_int_t)i + 1));
+		output(c, "prev", hex_json(prev, 32));
+		rotation_case(c, federation, seeds, pks, n_keys, i + 1, prev, &bytes, &len,
+		              &body_len);
+		output_signed(c, bytes, len, body_len);
+		/* The key the history names for this seq is the one that signed it. */
+		assert_int_equal(store_key_at(s, pks[0], i + 1, key), 0);
+		assert_int_equal(changeset_verify(bytes, len, key), 0);
+		changeset_hash(bytes, len, prev);
+		memcpy(hashes[i + 1], prev, 32);
+		assert_int_equal(changeset_decode(bytes, len, &cs, err, sizeof(err)), 0);
+		assert_int_equal(store_append(s, bytes, len, &cs, NULL), 0);
+		changeset_release(&cs);
+		free(bytes);
+	}
+	rows = json_array();
+	assert_int_equal(store_each_key(s, collect_keys, rows), 0);
+	output(root, "key_history", rows);
+	store_digest(s, d);
+	output(root, "digest", hex_json(d, 32));
+	/* The whole chain verifies, across its rotations. */
+	assert_int_equal(store_verify(s, NULL, &report), 0);
+	assert_true(json_is_true(json_object_get(report, "ok")));
+	json_decref(report);
+	store_close(s);
+	remove_store(path);
+
+	json_array_foreach(json_object_get(root, "refused"), i, c)
+	{
+		size_t after = (size_t)json_integer_value(json_object_get(c, "after")), len,
+		       body_len;
+		uint8_t *bytes;
+		struct changeset cs;
+		json_t *x;
+		size_t k;
+
+		assert_true(after <= json_array_size(chain));
+		remove_store(path);
+		assert_int_equal(store_open(path, STORE_CREATE, &s, err, sizeof(err)), 0);
+		json_array_foreach(chain, k, x)
+		{
+			uint8_t *b;
+			size_t l;
+			if (k == after)
+				break;
+			rotation_case(x, federation, seeds, pks, n_keys, k + 1, hashes[k], &b, &l,
+			              &body_len);
+			assert_int_equal(changeset_decode(b, l, &cs, err, sizeof(err)), 0);
+			assert_int_equal(store_append(s, b, l, &cs, NULL), 0);
+			changeset_release(&cs);
+			free(b);
+		}
+		rotation_case(c, federation, seeds, pks, n_keys, after + 1, hashes[after], &bytes,
+		              &len, &body_len);
+		output_signed(c, bytes, len, body_len);
+		output(c, "verdict",
+		       json_string(rotation_verdict(bytes, len, pks[0], pks,
+		                                    json_object_get(c, "revoke"), s, after + 1)));
+		free(bytes);
+		store_close(s);
+		remove_store(path);
+	}
+	free(hashes);
+	json_array_foreach(json_object_get(root, "invalid"), i, c)
+	{
+		struct changeset cs;
+		size_t n;
+		uint8_t *body = hex_get(c, "body", &n), *bytes = calloc(n + 64, 1);
+		int rc;
+
+		assert_non_null(bytes);
+		memcpy(bytes, body, n);
+		rc = changeset_decode(bytes, n + 64, &cs, err, sizeof(err));
+		if (rc == 0)
+			changeset_release(&cs);
+		output(c, "error", json_string(error_name(rc)));
+		free(body);
+		free(bytes);
+	}
+}
+
 static void run_file(const char *name, void (*fn)(json_t *))
 {
 	json_t *root = load(name);
@@ -987,6 +1193,12 @@ static void test_bundle(void **state)
 	run_file("bundle.json", do_bundle);
 }
 
+static void test_rotation(void **state)
+{
+	(void)state;
+	run_file("rotation.json", do_rotation);
+}
+
 /* Computes the outputs of one vector file and writes them into it. */
 static int fill(const char *path)
 {
@@ -996,7 +1208,7 @@ static int fill(const char *path)
 	} files[] = {{"changeset.json", do_changesets}, {"entity.json", do_entities},
 	             {"lthash.json", do_lthash},        {"state.json", do_state},
 	             {"merkle.json", do_merkle},        {"checkpoint.json", do_checkpoint},
-	             {"bundle.json", do_bundle}};
+	             {"bundle.json", do_bundle},        {"rotation.json", do_rotation}};
 	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	json_error_t jerr;
 
@@ -1029,7 +1241,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_changesets), cmocka_unit_test(test_entities),
 	    cmocka_unit_test(test_lthash),     cmocka_unit_test(test_state),
 	    cmocka_unit_test(test_merkle),     cmocka_unit_test(test_checkpoint),
-	    cmocka_unit_test(test_bundle),
+	    cmocka_unit_test(test_bundle),     cmocka_unit_test(test_rotation),
 	};
 	int rc;
 

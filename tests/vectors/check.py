@@ -6,9 +6,10 @@ encoder and a strict decoder (which refuses what does not re-encode to the
 same bytes), the changeset body, signature input and hash, the entity text,
 the replay rules, the entity digest, ChaCha20 (RFC 8439), the LtHash16
 state digest, the RFC 6962 log tree and its proofs (from the RFC's
-recursive definitions), and checkpoints with their signatures and
-cosignatures. It recomputes every output in changeset.json, entity.json,
-lthash.json, state.json, merkle.json and checkpoint.json from their
+recursive definitions), checkpoints with their signatures and
+cosignatures, and key rotation (the key history, revocations). It
+recomputes every output in changeset.json, entity.json, lthash.json,
+state.json, merkle.json, checkpoint.json and rotation.json from their
 inputs and says what differs.
 
     python3 tests/vectors/check.py [DIR]      (default: this file's folder)
@@ -226,6 +227,42 @@ COLL = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:@-")
 
 
+# Ed25519's curve (RFC 8032, 5.1.3: decoding a point), for the keys of rotation records.
+P25519 = 2**255 - 19
+D25519 = -121665 * pow(121666, P25519 - 2, P25519) % P25519
+
+
+def on_curve(k):
+    """Whether 32 bytes decode to a point of the curve (RFC 8032 5.1.3), not of small order."""
+    y = int.from_bytes(k, "little") & ((1 << 255) - 1)
+    sign = k[31] >> 7
+    if y >= P25519:
+        return False
+    u, v = (y * y - 1) % P25519, (D25519 * y * y + 1) % P25519
+    x = u * pow(v, 3, P25519) * pow(u * pow(v, 7, P25519), (P25519 - 5) // 8, P25519) % P25519
+    if v * x * x % P25519 == (-u) % P25519:
+        x = x * pow(2, (P25519 - 1) // 4, P25519) % P25519
+    elif v * x * x % P25519 != u:
+        return False
+    if x == 0 and sign:
+        return False
+    if x & 1 != sign:
+        x = P25519 - x
+    # Small order: 8 times the point is the neutral element (0, 1).
+    pt = (x, y)
+    for _ in range(3):
+        pt = ed_add(pt, pt)
+    return pt != (0, 1)
+
+
+def ed_add(a, b):
+    (x1, y1), (x2, y2) = a, b
+    t = D25519 * x1 * x2 * y1 * y2 % P25519
+    x3 = (x1 * y2 + x2 * y1) * pow(1 + t, P25519 - 2, P25519) % P25519
+    y3 = (y1 * y2 + x1 * x2) * pow(1 - t, P25519 - 2, P25519) % P25519
+    return (x3, y3)
+
+
 def decode(signed):
     """The body of a signed changeset, checked; Refused if any rule breaks."""
     if len(signed) < 65 or len(signed) > 1 << 20:
@@ -252,6 +289,15 @@ def decode(signed):
     if not isinstance(ops, list) or not 1 <= len(ops) <= 10000:
         raise Refused("ops")
     for op in ops:
+        if isinstance(op, list) and len(op) == 2 and type(op[0]) is int and op[0] == 3:
+            # A rotation record (section 14): [3, key], the only op, a key other than the origin.
+            if len(ops) != 1:
+                raise Refused("rotate op beside others")
+            if not isinstance(op[1], bytes) or len(op[1]) != 32 or op[1] in (origin, bytes(32)):
+                raise Refused("rotate op's key")
+            if not on_curve(op[1]):
+                raise Refused("rotate op's key is no point of the curve")
+            continue
         if not isinstance(op, list) or len(op) not in (3, 4) or type(op[0]) is not int or op[0] != 5 - len(op):
             raise Refused("op shape")
         coll, eid = op[1], op[2]
@@ -869,6 +915,101 @@ def check_bundle(path):
     return n
 
 
+def verifies(pub, body, sig):
+    if nacl is None:
+        return None
+    try:
+        nacl.signing.VerifyKey(pub).verify(DOMAIN + body, sig)
+        return True
+    except Exception:  # nacl.exceptions.BadSignatureError
+        return False
+
+
+def rotation_body(v, pubs, c, seq, prev):
+    if "rotate" in c:
+        ops = [[3, pubs[c["rotate"]]]]
+    else:
+        ops = [op_value(o) for o in c["ops"]]
+    return mp([1, v["federation"], pubs[0], seq, prev, c["hlc"], ops])
+
+
+def key_at(history, origin, seq):
+    """Section 14: the key of the last rotation record below seq, else the origin."""
+    key = origin
+    for from_seq, k in history:
+        if from_seq <= seq:
+            key = k
+    return key
+
+
+def check_rotation(path):
+    v = json.load(open(path, encoding="utf-8"))
+    seeds = [h(k["seed"]) for k in v["keys"]]
+    pubs = [h(k["public"]) for k in v["keys"]]
+    if nacl:
+        for i, sd in enumerate(seeds):
+            same(f"key {i} public", public_of(sd).hex(), v["keys"][i]["public"])
+    origin, prev, history, hashes = pubs[0], bytes(32), [], [bytes(32)]
+    ents, acc = {}, [0] * LANES
+    for k, c in enumerate(v["chain"]):
+        seq = k + 1
+        same(f"chain {k}: seq", seq, c["seq"])
+        same(f"chain {k}: prev", prev.hex(), c["prev"])
+        body = rotation_body(v, pubs, c, seq, prev)
+        same(f"chain {k}: body", body.hex(), c["body"])
+        signer = key_at(history, origin, seq)
+        same(f"chain {k}: signed by the key the history names", pubs[c["signer"]].hex(), signer.hex())
+        sig = h(c["signature"])
+        if verifies(signer, body, sig) is False:
+            fail(f"chain {k}: signature", "does not verify under the key at its seq", "verifies")
+        try:
+            decode(body + sig)
+        except Refused as e:
+            fail(f"chain {k}: decode", f"refused ({e})", "accepted")
+        prev = hashlib.sha256(body + sig).digest()
+        same(f"chain {k}: hash", prev.hex(), c["hash"])
+        hashes.append(prev)
+        if "rotate" in c:
+            history.append((seq + 1, pubs[c["rotate"]]))
+            continue
+        for op in c["ops"]:
+            key = (op["coll"].encode(), origin, op["id"].encode())
+            e = ents.setdefault(key, Entity())
+            old = entity_digest(op["coll"], origin, op["id"], e.deleted, text(e.fields)) if e.exists else None
+            if fold(e, op, seq, c["hlc"]):
+                if old is not None:
+                    lt_add(acc, old, -1)
+                lt_add(acc, entity_digest(op["coll"], origin, op["id"], e.deleted, text(e.fields)))
+    same("key history", [{"from_seq": f, "key": k.hex()} for f, k in history], v["key_history"])
+    same("state digest", lt_digest(acc).hex(), v["digest"])
+    for c in v["refused"]:
+        after = c["after"]
+        seq, hist = after + 1, [(f, k) for f, k in history if f <= after + 1]
+        body = rotation_body(v, pubs, c, seq, hashes[after])
+        same(f"{c['name']}: body", body.hex(), c["body"])
+        sig = sign(seeds[c["signer"]], body)
+        if sig is not None:
+            same(f"{c['name']}: signature", sig.hex(), c["signature"])
+        want = key_at(hist, origin, seq)
+        past = [origin] + [k for f, k in hist]
+        if "rotate" in c and pubs[c["rotate"]] in past:
+            verdict = "KEY_REUSED"
+        elif pubs[c["signer"]] != want or verifies(want, body, h(c["signature"])) is False:
+            verdict = "BAD_SIGNATURE"
+        elif "revoke" in c and pubs[c["revoke"][0]] == want and seq > c["revoke"][1]:
+            verdict = "REVOKED"
+        else:
+            verdict = "accepted"
+        same(f"{c['name']}: verdict", verdict, c["verdict"])
+    for c in v["invalid"]:
+        try:
+            decode(h(c["body"]) + bytes(64))
+            fail(f"{c['name']}: decode", "accepted", f"refused ({c['error']})")
+        except Refused:
+            pass
+    return len(v["chain"]) + len(v["refused"]) + len(v["invalid"])
+
+
 def main():
     d = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.abspath(__file__))
     selftest()
@@ -879,6 +1020,7 @@ def main():
     n += check_merkle(os.path.join(d, "merkle.json"))
     n += check_checkpoints(os.path.join(d, "checkpoint.json"))
     n += check_bundle(os.path.join(d, "bundle.json"))
+    n += check_rotation(os.path.join(d, "rotation.json"))
     if nacl is None:
         print("PyNaCl is not installed: Ed25519 public keys and signatures were not checked")
     print(f"{n} vectors checked, {failures} mismatches")
