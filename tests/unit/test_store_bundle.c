@@ -126,7 +126,7 @@ static void test_fork_of_the_higher_key_first(void **state)
 	a = signed_cs(sk[1 - lo], pk[1 - lo], 2, h1, "b", 2, &la, h);
 	b = signed_cs(sk[1 - lo], pk[1 - lo], 2, h1, "b", 3, &lb, h);
 	assert_int_equal(store_fork_record(s, pk[1 - lo], 2, a, la, b, lb), 0);
-	assert_int_equal(store_bundle_export(s, NULL, mem_write, &m, &summary), 0);
+	assert_int_equal(store_bundle_export(s, NULL, NULL, 0, mem_write, &m, &summary), 0);
 	assert_int_equal(json_integer_value(json_object_get(summary, "forks")), 1);
 	assert_int_equal(json_integer_value(json_object_get(summary, "changesets")), 3);
 
@@ -218,7 +218,7 @@ static void test_split_views(void **state)
 	l1 = signed_checkpoint(sk[1], pk[1], 1, r1, n1, sizeof(n1));
 	l2 = signed_checkpoint(sk[1], pk[1], 1, r2, n2, sizeof(n2));
 	assert_int_equal(store_split_record(s, pk[1], 1, (uint8_t *)n1, l1, (uint8_t *)n2, l2), 0);
-	assert_int_equal(store_bundle_export(s, NULL, mem_write, &m, &summary), 0);
+	assert_int_equal(store_bundle_export(s, NULL, NULL, 0, mem_write, &m, &summary), 0);
 	assert_int_equal(json_integer_value(json_object_get(summary, "splits")), 2);
 	/* Frozen at size 1: each origin's seq 2 is gone. */
 	assert_int_equal(json_integer_value(json_object_get(summary, "changesets")), 2);
