@@ -431,7 +431,7 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report);
  * it is not held. store_proof_verify checks a proof with no store; with
  * pinned keys (n_pinned > 0) the origin must be one of them and only
  * their cosignatures count. *report {"ok","federation","origin","size",
- * "root","cosigned","cosigners":[base64],"keys_pinned","changesets",
+ * "root","cosigned","cosigners":[base64],"keys_pinned","changesets","rotations",
  * "problems":[sentence]}.
  */
 #define STORE_PROOF_MAX_CHANGESETS 1024u
