@@ -404,7 +404,7 @@ int store_verify(struct store *s, const json_t *roster, json_t **report);
  * rotation records, the roster's revocations, chain, federation,
  * membership of the bundle's roster), the state replayed from scratch, and every claim of the
  * manifest and the end record. *report gets {"ok","federation","members",
- * "roster":[{"name","key"}],
+ * "roster":[{"name","key","revoke":[[KEY,AFTER]] (version 2 entries)}],
  * "origins","changesets","ops","entities","digest","forks":[{"origin",
  * "seq","hashes"}],"problems":[{"section","origin","seq","problem"}]};
  * section is a section's name, "manifest" or "end", origin and seq null

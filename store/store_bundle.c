@@ -1218,8 +1218,19 @@ report:
 	for (size_t i = 0; i < v.n_members; i++) {
 		char b64[45];
 		b64key(v.members[i].key, b64);
-		json_array_append_new(
-		    roster, json_pack("{s:s,s:s}", "name", v.members[i].name, "key", b64));
+		json_t *e = json_pack("{s:s,s:s}", "name", v.members[i].name, "key", b64);
+		if (v.members[i].n_revoked) {
+			json_t *list = json_array();
+			for (size_t k = 0; k < v.members[i].n_revoked; k++) {
+				char rb64[45];
+				b64key(v.members[i].revoked[k].key, rb64);
+				json_array_append_new(
+				    list, json_pack("[s,I]", rb64,
+				                    (json_int_t)v.members[i].revoked[k].after));
+			}
+			json_object_set_new(e, "revoke", list);
+		}
+		json_array_append_new(roster, e);
 	}
 	json_object_set_new(*report, "roster", roster);
 	json_object_set_new(*report, "origins", json_integer((json_int_t)n_origins));

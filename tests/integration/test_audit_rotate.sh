@@ -74,6 +74,7 @@ expect_status 1 env -u LOKET_CONF "$LOKET" verify --bundle "$T/revoked.bundle" -
 revoked=$(jq -c '[.problems[] | select(.problem | contains("which the roster revokes after seq '"$rseq"'")) | [.origin, .seq]]' <<<"$OUT")
 assert_eq "[[\"n1\",$((rseq + 1))],[\"n1\",$((rseq + 2))]]" "$revoked" "the changesets of the revoked key"
 assert_eq 2 "$(jq '.problems | length' <<<"$OUT")" "no other problem"
+assert_eq "[[\"$new\",$rseq]]" "$(jq -c '.roster[] | select(.name == "n1") | .revoke' <<<"$OUT")" "the roster's revocation"
 assert_contains "$(jq -r '.problems[0].problem' <<<"$OUT")" "signed with key $new"
 
 for i in 1 2 3; do stop_node "$T/n$i"; done
