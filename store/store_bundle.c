@@ -937,6 +937,7 @@ static void check_changeset(struct bverify *v, const struct bundle_record *rec)
 		v->expect = 1;
 		memset(o->hash, 0, 32);
 		o->seq = 0;
+		store_keychain_start(&o->kc, cs.origin); /* the chain is walked from seq 1 */
 	}
 	offload = v->worker && rec->len >= BUNDLE_OFFLOAD_BYTES;
 	if (offload) {

@@ -53,6 +53,8 @@ assert_eq "[$rseq]" "$(jq -c '[.rotations[].seq]' "$T/bob.json")" "the proof's r
 assert_eq "[$((rseq + 1))]" "$(jq -c '[.changesets[].seq]' "$T/bob.json")" "the proof's changesets"
 expect_status 0 env -u LOKET_CONF "$LOKET" verify --proof "$T/bob.json" --json --key "${KEY[1]}" --key "${KEY[2]}" --key "${KEY[3]}"
 assert_eq "true $head1 1" "$(jq -r '"\(.ok) \(.size) \(.rotations)"' <<<"$OUT")" "the proof verifies, pinned"
+expect_status 0 env -u LOKET_CONF "$LOKET" verify --proof "$T/bob.json" --key "${KEY[1]}" --key "${KEY[2]}" --key "${KEY[3]}"
+assert_contains "$OUT" "signed by its origin (its key after 1 rotation record), cosigned by 2 distinct members"
 # Without its rotation record the proof no longer names the key of bob's seq.
 jq 'del(.rotations)' "$T/bob.json" >"$T/bob-norot.json"
 expect_status 1 env -u LOKET_CONF "$LOKET" verify --proof "$T/bob-norot.json" --key "${KEY[1]}"
