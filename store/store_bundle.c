@@ -8,7 +8,9 @@
  * a scratch state with the fold store_verify uses, and at the end compares
  * everything the manifest claims (counts, heads, the state digest, the
  * hash of each section and of the file) with what it found. Memory is one
- * record, the origins and the replayed state, whatever the bundle's size.
+ * record, the origins (with each one's checkpoint note, whose signatures
+ * wait for the keys its chain names) and the replayed state, whatever the
+ * bundle's size.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -609,8 +611,8 @@ static void check_fork(struct bverify *v, const struct bundle_record *rec)
 /*
  * The newest key of a member: that of the last changeset of its chain in
  * the bundle, the key itself when none. The origins are in key order
- * once the changesets are read (sort_origins), as when cosignatures are
- * checked.
+ * once the changesets are read (check_checkpoint_sigs sorts them), which
+ * is when cosignatures are checked.
  */
 static const uint8_t *newest_key(const struct bverify *v, const uint8_t key[32])
 {
