@@ -53,6 +53,8 @@ static int audit_export_main(int argc, char *argv[])
 	json_t *summary = NULL;
 	char path[PATH_MAX], tmp[PATH_MAX + 8], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
 	int c, n, fd = -1, json = 0, made = 0, status = CLI_EXIT_FAIL;
+	struct store_bundle_revokes *rev = NULL;
+	size_t n_rev = 0;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -111,7 +113,21 @@ static int audit_export_main(int argc, char *argv[])
 	}
 	made = 1;
 	setvbuf(o.f, NULL, _IOFBF, 1 << 20);
-	if (store_bundle_export(s, cfg ? cfg->federation : NULL, write_stdio, &o, &summary) < 0) {
+	/* The roster's revocations go into the bundle's roster entries (FORMAT.md, 15.2). */
+	n_rev = cfg ? cfg->n_members : 0;
+	rev = calloc(n_rev + 1, sizeof(*rev));
+	if (!rev)
+		abort();
+	for (size_t i = 0; i < n_rev; i++) {
+		memcpy(rev[i].origin, cfg->members[i].key, 32);
+		rev[i].n = cfg->members[i].n_revoked;
+		for (size_t k = 0; k < rev[i].n; k++) {
+			memcpy(rev[i].revoked[k].key, cfg->members[i].revoked[k].key, 32);
+			rev[i].revoked[k].after = cfg->members[i].revoked[k].after;
+		}
+	}
+	if (store_bundle_export(s, cfg ? cfg->federation : NULL, rev, n_rev, write_stdio, &o,
+	                        &summary) < 0) {
 		warnx("cannot export %s: %s", error_quote_str(q, sizeof(q), path), store_errmsg(s));
 		goto cleanup;
 	}
@@ -148,6 +164,7 @@ cleanup:
 	json_decref(summary);
 	store_close(s);
 	cli_audit_copy_remove(&copy);
+	free(rev);
 	config_free(cfg);
 	return status;
 }

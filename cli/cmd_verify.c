@@ -414,11 +414,17 @@ static int verify_proof(const char *file, uint8_t (*pinned)[32], size_t n_pinned
 		if (!n_pinned)
 			printf(
 			    "keys: taken from the proof itself (pin them with --key or -c CONF)\n");
-		printf("checkpoint: %s size %lld, signed by its origin, cosigned by %lld distinct "
-		       "member%s\n",
-		       cli_json_str(report, "origin") ? cli_json_str(report, "origin") : "?",
-		       cli_json_int(report, "size", 0), cli_json_int(report, "cosigned", 0),
-		       cli_json_int(report, "cosigned", 0) == 1 ? "" : "s");
+		long long rot = cli_json_int(report, "rotations", 0);
+		char after[80] = "";
+		if (rot)
+			snprintf(after, sizeof(after), " (its key after %lld rotation record%s)",
+			         rot, rot == 1 ? "" : "s");
+		printf(
+		    "checkpoint: %s size %lld, signed by its origin%s, cosigned by %lld distinct "
+		    "member%s\n",
+		    cli_json_str(report, "origin") ? cli_json_str(report, "origin") : "?",
+		    cli_json_int(report, "size", 0), after, cli_json_int(report, "cosigned", 0),
+		    cli_json_int(report, "cosigned", 0) == 1 ? "" : "s");
 		json_array_foreach(json_object_get(report, "problems"), i, p)
 		    printf("%s\n", json_string_value(p));
 		printf("verified proof of %lld changeset%s: %s\n",

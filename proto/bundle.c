@@ -53,7 +53,7 @@ static size_t tag_max(uint8_t tag)
 {
 	switch (tag) {
 	case BUNDLE_MEMBER:
-		return MEMBER_FIXED + LOKET_MAX_NAME_LEN;
+		return MEMBER_FIXED + LOKET_MAX_NAME_LEN + 1 + 40 * BUNDLE_MAX_REVOKES;
 	case BUNDLE_CHECKPOINT:
 		return BUNDLE_MAX_NOTE_BYTES;
 	case BUNDLE_SPLIT:
@@ -108,23 +108,50 @@ int bundle_decode_member(const uint8_t *p, size_t len, struct bundle_member *m, 
 		snprintf(err, errlen, "the roster entry is empty");
 		return LOKET_E_TRUNCATED;
 	}
-	if (p[0] != 1) {
-		/* Version 2 and up are key histories (FORMAT.md, section 14). */
+	if (p[0] != 1 && p[0] != 2) {
+		/* Version 3 and up are not defined (FORMAT.md, 15.2). */
 		snprintf(err, errlen,
-		         "the roster entry is of version %u; this loket reads version 1", p[0]);
+		         "the roster entry is of version %u; this loket reads versions 1 and 2",
+		         p[0]);
 		return LOKET_E_VERSION;
 	}
-	if (len < MEMBER_FIXED || len != MEMBER_FIXED + p[33]) {
-		snprintf(err, errlen,
-		         "the roster entry is %zu bytes; version 1 with a name of %u bytes is %u",
-		         len, len < MEMBER_FIXED ? 0u : p[33],
-		         MEMBER_FIXED + (len < MEMBER_FIXED ? 0u : p[33]));
+	if (len < MEMBER_FIXED || len < MEMBER_FIXED + p[33] + (p[0] == 2 ? 1u : 0u) ||
+	    (p[0] == 1 && len != MEMBER_FIXED + p[33])) {
+		snprintf(
+		    err, errlen,
+		    "the roster entry is %zu bytes; version %u with a name of %u bytes is %s%u",
+		    len, p[0], len < MEMBER_FIXED ? 0u : p[33], p[0] == 2 ? "at least " : "",
+		    MEMBER_FIXED + (len < MEMBER_FIXED ? 0u : p[33]) + (p[0] == 2 ? 1u : 0u));
 		return len < MEMBER_FIXED ? LOKET_E_TRUNCATED : LOKET_E_MALFORMED;
 	}
-	m->version = 1;
+	m->version = p[0];
 	memcpy(m->key, p + 1, 32);
 	m->name = (const char *)p + MEMBER_FIXED;
 	m->name_len = p[33];
+	if (p[0] == 2) {
+		const uint8_t *r = p + MEMBER_FIXED + m->name_len;
+		size_t n = r[0];
+		if (n < 1 || n > BUNDLE_MAX_REVOKES ||
+		    len != MEMBER_FIXED + m->name_len + 1 + 40 * n) {
+			snprintf(err, errlen,
+			         "the version 2 roster entry lists %zu revocations in %zu bytes; "
+			         "it holds 1 to %u, 40 bytes each, and nothing after",
+			         n, len - MEMBER_FIXED - m->name_len - 1, BUNDLE_MAX_REVOKES);
+			return LOKET_E_MALFORMED;
+		}
+		for (size_t i = 0; i < n; i++) {
+			memcpy(m->revoked[i].key, r + 1 + 40 * i, 32);
+			m->revoked[i].after = mpread_be64(r + 1 + 40 * i + 32);
+			if (m->revoked[i].after > INT64_MAX) {
+				snprintf(err, errlen,
+				         "revocation %zu of the roster entry is after seq %llu, "
+				         "beyond 2^63 - 1",
+				         i + 1, (unsigned long long)m->revoked[i].after);
+				return LOKET_E_MALFORMED;
+			}
+		}
+		m->n_revoked = n;
+	}
 	if (!valid_name(m->name, m->name_len)) {
 		snprintf(err, errlen,
 		         "the roster entry's name %s is not 1 to %u bytes of [a-z0-9_-]",
@@ -305,17 +332,24 @@ int bundle_write(struct bundle_writer *w, uint8_t tag, const struct bundle_part 
 }
 
 int bundle_write_member(struct bundle_writer *w, const uint8_t key[32], const char *name,
-                        size_t name_len)
+                        size_t name_len, const struct bundle_revoke *revoked, size_t n_revoked)
 {
-	uint8_t fixed[MEMBER_FIXED];
-	struct bundle_part parts[2] = {{fixed, sizeof(fixed)}, {name, name_len}};
+	uint8_t fixed[MEMBER_FIXED], rev[1 + 40 * BUNDLE_MAX_REVOKES];
+	struct bundle_part parts[3] = {
+	    {fixed, sizeof(fixed)}, {name, name_len}, {rev, n_revoked ? 1 + 40 * n_revoked : 0}};
 
-	if (!valid_name(name, name_len))
+	if (!valid_name(name, name_len) || n_revoked > BUNDLE_MAX_REVOKES)
 		return w->rc ? w->rc : (w->rc = LOKET_E_MALFORMED);
-	fixed[0] = 1;
+	fixed[0] = n_revoked ? 2 : 1;
 	memcpy(fixed + 1, key, 32);
 	fixed[33] = (uint8_t)name_len;
-	return bundle_write(w, BUNDLE_MEMBER, parts, 2);
+	rev[0] = (uint8_t)n_revoked;
+	for (size_t i = 0; i < n_revoked; i++) {
+		memcpy(rev + 1 + 40 * i, revoked[i].key, 32);
+		for (size_t b = 0; b < 8; b++)
+			rev[1 + 40 * i + 32 + b] = (uint8_t)(revoked[i].after >> (56 - 8 * b));
+	}
+	return bundle_write(w, BUNDLE_MEMBER, parts, n_revoked ? 3 : 2);
 }
 
 int bundle_write_fork(struct bundle_writer *w, const uint8_t origin[32], uint64_t seq,

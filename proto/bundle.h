@@ -56,12 +56,25 @@ const char *bundle_section_name(enum bundle_section s);
 /* The section a tag belongs to, or -1 for the manifest, the end and unknown tags. */
 int bundle_tag_section(uint8_t tag);
 
-/* A roster entry of version 1: one key and the member's name. */
+/* A key the roster revokes for a member after a seq (FORMAT.md, 14.3). */
+#define BUNDLE_MAX_REVOKES 4u
+struct bundle_revoke {
+	uint8_t key[32];
+	uint64_t after;
+};
+
+/*
+ * A roster entry: one key (the member's origin) and the member's name,
+ * and (version 2) the keys the exporting node's configuration revokes
+ * for it. A member with no revocation is written as version 1.
+ */
 struct bundle_member {
 	uint8_t version;
 	uint8_t key[32];
 	const char *name; /* into the payload, name_len bytes, [a-z0-9_-] */
 	size_t name_len;
+	size_t n_revoked;
+	struct bundle_revoke revoked[BUNDLE_MAX_REVOKES];
 };
 
 struct bundle_fork {
@@ -136,8 +149,9 @@ int bundle_writer_init(struct bundle_writer *w, bundle_write_fn *fn, void *arg);
  */
 int bundle_write(struct bundle_writer *w, uint8_t tag, const struct bundle_part *parts,
                  size_t n_parts);
+/* Version 1 when n_revoked is 0, else version 2 (at most BUNDLE_MAX_REVOKES). */
 int bundle_write_member(struct bundle_writer *w, const uint8_t key[32], const char *name,
-                        size_t name_len);
+                        size_t name_len, const struct bundle_revoke *revoked, size_t n_revoked);
 int bundle_write_fork(struct bundle_writer *w, const uint8_t origin[32], uint64_t seq,
                       const uint8_t *a, size_t la, const uint8_t *b, size_t lb);
 /*

@@ -392,24 +392,33 @@ int store_verify(struct store *s, const json_t *roster, json_t **report);
  * the member table as the roster, the fork proofs, every changeset in
  * (origin, seq) order and the manifest with the stored state digest.
  * federation names the federation (NULL: that of the changesets; a store
- * without changesets then cannot be exported). *summary gets
+ * without changesets then cannot be exported); revokes (n_revokes, any
+ * order) the exporting node's revocations, written into the roster
+ * entries of their members (version 2). *summary gets
  * {"changesets","ops","origins","members","forks","digest"}. store_errmsg
  * says why it failed.
  *
  * store_bundle_verify reads a bundle through fn and checks all of it with
  * no store: the framing, every roster entry, fork proof and changeset
- * (decoding, signature, chain, federation, membership of the bundle's
- * roster), the state replayed from scratch, and every claim of the
+ * (decoding, signature under the key the chain names for its seq,
+ * rotation records, the roster's revocations, chain, federation,
+ * membership of the bundle's roster), the state replayed from scratch, and every claim of the
  * manifest and the end record. *report gets {"ok","federation","members",
- * "roster":[{"name","key"}],
+ * "roster":[{"name","key","revoke":[[KEY,AFTER]] (version 2 entries)}],
  * "origins","changesets","ops","entities","digest","forks":[{"origin",
  * "seq","hashes"}],"problems":[{"section","origin","seq","problem"}]};
  * section is a section's name, "manifest" or "end", origin and seq null
  * when not known. A fork proof that holds is a finding, not a problem.
  * Returns 0 when the check ran, whatever it found.
  */
-int store_bundle_export(struct store *s, const char *federation, bundle_write_fn *fn, void *arg,
-                        json_t **summary);
+struct store_bundle_revokes {
+	uint8_t origin[32];
+	size_t n;
+	struct bundle_revoke revoked[BUNDLE_MAX_REVOKES];
+};
+int store_bundle_export(struct store *s, const char *federation,
+                        const struct store_bundle_revokes *revokes, size_t n_revokes,
+                        bundle_write_fn *fn, void *arg, json_t **summary);
 int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report);
 
 /*
@@ -422,7 +431,7 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report);
  * it is not held. store_proof_verify checks a proof with no store; with
  * pinned keys (n_pinned > 0) the origin must be one of them and only
  * their cosignatures count. *report {"ok","federation","origin","size",
- * "root","cosigned","cosigners":[base64],"keys_pinned","changesets",
+ * "root","cosigned","cosigners":[base64],"keys_pinned","changesets","rotations",
  * "problems":[sentence]}.
  */
 #define STORE_PROOF_MAX_CHANGESETS 1024u

@@ -8,7 +8,9 @@
  * a scratch state with the fold store_verify uses, and at the end compares
  * everything the manifest claims (counts, heads, the state digest, the
  * hash of each section and of the file) with what it found. Memory is one
- * record, the origins and the replayed state, whatever the bundle's size.
+ * record, the origins (with each one's checkpoint note, whose signatures
+ * wait for the keys its chain names) and the replayed state, whatever the
+ * bundle's size.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -64,7 +66,8 @@ static int collect_fork(void *arg, const uint8_t origin[32], uint64_t seq)
 	return 0;
 }
 
-static int export_roster(struct store *s, struct bundle_writer *w, long long *n)
+static int export_roster(struct store *s, struct bundle_writer *w, long long *n,
+                         const struct store_bundle_revokes *rev, size_t n_rev)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = 0, step;
@@ -73,11 +76,16 @@ static int export_roster(struct store *s, struct bundle_writer *w, long long *n)
 	    SQLITE_OK)
 		return store_sqlite_fail(s, "cannot read members");
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const struct store_bundle_revokes *r = NULL;
+
 		if (sqlite3_column_bytes(st, 0) != 32)
 			continue;
-		rc = bundle_write_member(w, sqlite3_column_blob(st, 0),
-		                         (const char *)sqlite3_column_text(st, 1),
-		                         (size_t)sqlite3_column_bytes(st, 1));
+		for (size_t i = 0; i < n_rev && !r; i++)
+			if (!memcmp(rev[i].origin, sqlite3_column_blob(st, 0), 32) && rev[i].n)
+				r = &rev[i];
+		rc = bundle_write_member(
+		    w, sqlite3_column_blob(st, 0), (const char *)sqlite3_column_text(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1), r ? r->revoked : NULL, r ? r->n : 0);
 		if (rc < 0)
 			break;
 		(*n)++;
@@ -246,8 +254,9 @@ static int count_entities(struct store *s, uint64_t *n)
 	return rc;
 }
 
-int store_bundle_export(struct store *s, const char *federation, bundle_write_fn *fn, void *arg,
-                        json_t **summary)
+int store_bundle_export(struct store *s, const char *federation,
+                        const struct store_bundle_revokes *revokes, size_t n_revokes,
+                        bundle_write_fn *fn, void *arg, json_t **summary)
 {
 	struct bundle_writer w;
 	struct export_state x;
@@ -293,7 +302,7 @@ int store_bundle_export(struct store *s, const char *federation, bundle_write_fn
 		goto cleanup;
 	lthash_digest(sum, digest);
 	if ((rc = bundle_writer_init(&w, fn, arg)) < 0 ||
-	    (rc = export_roster(s, &w, &n_members)) < 0 ||
+	    (rc = export_roster(s, &w, &n_members, revokes, n_revokes)) < 0 ||
 	    (rc = store_each_checkpoint(s, export_one_checkpoint, &ck)) < 0 ||
 	    (rc = export_splits(s, &w, &n_splits)) < 0 ||
 	    (rc = export_forks(s, &w, &n_forks)) < 0 || (rc = export_changesets(s, &w, &x)) < 0 ||
@@ -334,6 +343,8 @@ cleanup:
 struct bv_member {
 	uint8_t key[32];
 	char name[LOKET_MAX_NAME_LEN + 1];
+	size_t n_revoked; /* version 2: the keys the roster revokes for it */
+	struct bundle_revoke revoked[BUNDLE_MAX_REVOKES];
 };
 
 struct bv_origin {
@@ -347,6 +358,18 @@ struct bv_origin {
 	uint64_t ck_size;
 	uint8_t ck_root[32];
 	json_t *ck; /* its entry in the report's "checkpoints" */
+	/*
+	 * Its signatures are checked after the changesets, under the key the
+	 * chain names for seq size + 1 (ck_key, once the tree reaches size)
+	 * and each cosigner's newest key: so the note is kept until then.
+	 */
+	uint8_t *ck_note;
+	size_t ck_len;
+	uint64_t ck_offset;
+	uint8_t ck_key[32];
+	int ck_key_set;
+	/* The keys of its chain as far as read (FORMAT.md, 14.2). */
+	struct store_keychain kc;
 	/* A one-note split-view proof: its root must not be the tree's at its size. */
 	uint64_t split_size;
 	uint8_t split_root[32];
@@ -467,6 +490,7 @@ static struct bv_origin *origin_at(struct bverify *v, const uint8_t key[32], int
 	memset(&v->origins[v->n_origins], 0, sizeof(v->origins[0]));
 	memcpy(v->origins[v->n_origins].key, key, 32);
 	merkle_frontier_init(&v->origins[v->n_origins].tree);
+	store_keychain_start(&v->origins[v->n_origins].kc, key);
 	*is_new = 1;
 	return &v->origins[v->n_origins++];
 }
@@ -497,6 +521,8 @@ static void check_member(struct bverify *v, const struct bundle_record *rec)
 	}
 	memcpy(v->members[v->n_members].key, m.key, 32);
 	memcpy(v->members[v->n_members].name, m.name, m.name_len);
+	v->members[v->n_members].n_revoked = m.n_revoked;
+	memcpy(v->members[v->n_members].revoked, m.revoked, sizeof(m.revoked));
 	v->members[v->n_members].name[m.name_len] = '\0';
 	v->n_members++;
 }
@@ -583,6 +609,29 @@ static void check_fork(struct bverify *v, const struct bundle_record *rec)
 }
 
 /*
+ * The newest key of a member: that of the last changeset of its chain in
+ * the bundle, the key itself when none. The origins are in key order
+ * once the changesets are read (check_checkpoint_sigs sorts them), which
+ * is when cosignatures are checked.
+ */
+static const uint8_t *newest_key(const struct bverify *v, const uint8_t key[32])
+{
+	size_t lo = 0, hi = v->n_origins;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = memcmp(v->origins[mid].key, key, 32);
+		if (c == 0)
+			return v->origins[mid].kc.signer;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return key;
+}
+
+/*
  * A signed checkpoint of an origin (FORMAT.md, sections 11 and 12): its
  * note parses, its text is a loket checkpoint of this federation, the
  * origin's own signature verifies, and *names gets the members of the
@@ -591,7 +640,7 @@ static void check_fork(struct bverify *v, const struct bundle_record *rec)
  */
 static int check_note(struct bverify *v, int section, const uint8_t *p, size_t len, struct note *n,
                       struct note_checkpoint *c, uint8_t origin[32], json_t *names,
-                      const char *what, uint64_t offset)
+                      const char *what, uint64_t offset, int sigs, const uint8_t *sigkey)
 {
 	char err[300], fed[LOKET_MAX_FEDERATION_LEN + 1];
 	int rc;
@@ -618,7 +667,9 @@ static int check_note(struct bverify *v, int section, const uint8_t *p, size_t l
 		        error_quote_str(q, sizeof(q), fed));
 		return -1;
 	}
-	rc = note_verify(n, (const uint8_t *)c->origin, c->origin_len, origin);
+	if (!sigs)
+		return 0;
+	rc = note_verify(n, (const uint8_t *)c->origin, c->origin_len, sigkey ? sigkey : origin);
 	if (rc < 0) {
 		problem(v, section, origin, c->size, "%s of size %llu: %s", what,
 		        (unsigned long long)c->size,
@@ -633,7 +684,9 @@ static int check_note(struct bverify *v, int section, const uint8_t *p, size_t l
 
 		if (!memcmp(m->key, origin, 32) || note_origin_line(v->federation, m->key, &mc) < 0)
 			continue;
-		rc = note_verify_cosig(n, (const uint8_t *)mc.origin, mc.origin_len, m->key, &ts);
+		/* A member cosigns with its newest key (FORMAT.md, 14.2 and 15.5). */
+		rc = note_verify_cosig(n, (const uint8_t *)mc.origin, mc.origin_len,
+		                       newest_key(v, m->key), &ts);
 		if (rc == 0)
 			json_array_append_new(names, json_string(m->name));
 		else if (rc != LOKET_E_NOT_FOUND)
@@ -653,8 +706,8 @@ static void check_checkpoint(struct bverify *v, const struct bundle_record *rec)
 	char b64[45];
 	int is_new;
 
-	if (check_note(v, BUNDLE_S_CHECKPOINTS, rec->p, rec->len, v->note, &c, origin, names,
-	               "the checkpoint", rec->offset) < 0) {
+	if (check_note(v, BUNDLE_S_CHECKPOINTS, rec->p, rec->len, v->note, &c, origin, NULL,
+	               "the checkpoint", rec->offset, 0, NULL) < 0) {
 		json_decref(names);
 		return;
 	}
@@ -674,6 +727,14 @@ static void check_checkpoint(struct bverify *v, const struct bundle_record *rec)
 		return;
 	}
 	o->has_checkpoint = 1;
+	o->ck_note = malloc(rec->len);
+	if (!o->ck_note)
+		abort();
+	memcpy(o->ck_note, rec->p, rec->len);
+	o->ck_len = rec->len;
+	o->ck_offset = rec->offset;
+	o->ck_key_set = c.size == 0; /* the key of seq 1: the origin */
+	memcpy(o->ck_key, origin, 32);
 	o->ck_size = c.size;
 	memcpy(o->ck_root, c.root, 32);
 	sodium_bin2base64(b64, sizeof(b64), c.root, 32, sodium_base64_VARIANT_ORIGINAL);
@@ -699,11 +760,12 @@ static void check_split(struct bverify *v, const struct bundle_record *rec)
 		return;
 	}
 	if (check_note(v, BUNDLE_S_SPLITS, sp.a, sp.la, v->note, &ca, oa, NULL,
-	               "the first checkpoint of the split-view proof", rec->offset) < 0)
+	               "the first checkpoint of the split-view proof", rec->offset, 1, NULL) < 0)
 		return;
 	if (sp.lb) {
 		if (check_note(v, BUNDLE_S_SPLITS, sp.b, sp.lb, v->note2, &cb, ob, NULL,
-		               "the second checkpoint of the split-view proof", rec->offset) < 0)
+		               "the second checkpoint of the split-view proof", rec->offset, 1,
+		               NULL) < 0)
 			return;
 		if (memcmp(oa, ob, 32) != 0 || ca.size != cb.size ||
 		    !memcmp(ca.root, cb.root, 32)) {
@@ -770,6 +832,8 @@ static void check_tree(struct bverify *v, struct bv_origin *o, const uint8_t has
 	}
 	if (!o->has_checkpoint || o->tree.size != o->ck_size)
 		return;
+	memcpy(o->ck_key, o->kc.signer, 32); /* the key of seq size + 1 */
+	o->ck_key_set = 1;
 	merkle_frontier_root(&o->tree, root);
 	if (memcmp(root, o->ck_root, 32) == 0) {
 		json_object_set_new(o->ck, "tree", json_string("matches"));
@@ -791,6 +855,44 @@ static void sig_job_run(void *arg)
 
 	j->ok = changeset_verify(j->p, j->len, j->origin) == 0;
 	sha256(j->p, j->len, j->hash);
+}
+
+/*
+ * After a changeset's signature was checked under the key its chain names
+ * for its seq (FORMAT.md, 14.2, as store_verify): the problem of a bad
+ * signature or of a key the roster revokes after a seq below it, and a
+ * rotation record whose signature verified makes its key current.
+ */
+static void follow_keys(struct bverify *v, const struct changeset *cs)
+{
+	struct bv_origin *o = v->cur;
+	const struct bv_member *m = find_member(v, cs->origin);
+	const uint8_t *next = changeset_rotation(cs);
+	char b64[45];
+
+	b64key(o->kc.signer, b64);
+	if (!v->job.ok) {
+		/* Under the origin itself the sentence is that of a chain with no rotation. */
+		if (!memcmp(o->kc.signer, cs->origin, 32))
+			problem(v, BUNDLE_S_CHANGESETS, cs->origin, cs->seq,
+			        "signature does not verify");
+		else
+			problem(v, BUNDLE_S_CHANGESETS, cs->origin, cs->seq,
+			        "signature does not verify under key %s, the key its chain names "
+			        "for this seq",
+			        b64);
+		return;
+	}
+	for (size_t i = 0; m && i < m->n_revoked; i++)
+		if (cs->seq > m->revoked[i].after && !memcmp(m->revoked[i].key, o->kc.signer, 32))
+			problem(v, BUNDLE_S_CHANGESETS, cs->origin, cs->seq,
+			        "signed with key %s, which the roster revokes after seq %llu", b64,
+			        (unsigned long long)m->revoked[i].after);
+	if (next && store_keychain_rotate(&o->kc, next) < 0) {
+		b64key(next, b64);
+		problem(v, BUNDLE_S_CHANGESETS, cs->origin, cs->seq,
+		        "rotation record names key %s, which the origin has had before", b64);
+	}
 }
 
 static void check_changeset(struct bverify *v, const struct bundle_record *rec)
@@ -837,12 +939,13 @@ static void check_changeset(struct bverify *v, const struct bundle_record *rec)
 		v->expect = 1;
 		memset(o->hash, 0, 32);
 		o->seq = 0;
+		store_keychain_start(&o->kc, cs.origin); /* the chain is walked from seq 1 */
 	}
 	offload = v->worker && rec->len >= BUNDLE_OFFLOAD_BYTES;
 	if (offload) {
 		v->job.p = rec->p;
 		v->job.len = rec->len;
-		memcpy(v->job.origin, cs.origin, 32);
+		memcpy(v->job.origin, v->cur->kc.signer, 32);
 		worker_run(v->worker, sig_job_run, &v->job);
 	}
 	if (cs.seq != v->expect)
@@ -874,11 +977,10 @@ static void check_changeset(struct bverify *v, const struct bundle_record *rec)
 	if (offload) {
 		worker_wait(v->worker);
 	} else {
-		v->job.ok = changeset_verify(rec->p, rec->len, cs.origin) == 0;
+		v->job.ok = changeset_verify(rec->p, rec->len, v->cur->kc.signer) == 0;
 		sha256(rec->p, rec->len, v->job.hash);
 	}
-	if (!v->job.ok)
-		problem(v, BUNDLE_S_CHANGESETS, cs.origin, cs.seq, "signature does not verify");
+	follow_keys(v, &cs);
 	memcpy(v->cur->hash, v->job.hash, 32);
 	v->cur->seq = cs.seq;
 	check_tree(v, v->cur, v->job.hash);
@@ -890,6 +992,35 @@ done:
 static int origin_cmp(const void *a, const void *b)
 {
 	return memcmp(((const struct bv_origin *)a)->key, ((const struct bv_origin *)b)->key, 32);
+}
+
+/*
+ * Once every changeset is read: each checkpoint's signature under the key
+ * its origin's chain names for seq size + 1 (the newest key read when the
+ * bundle's changesets end before size), and its cosignatures under each
+ * member's newest key, as daemon/sync/sync_tlog.c takes them.
+ */
+static void check_checkpoint_sigs(struct bverify *v)
+{
+	qsort(v->origins, v->n_origins, sizeof(*v->origins), origin_cmp);
+	v->cur = NULL;
+	for (size_t i = 0; i < v->n_origins; i++) {
+		struct bv_origin *o = &v->origins[i];
+		struct note_checkpoint c;
+		uint8_t origin[32];
+		json_t *names;
+
+		if (!o->ck_note)
+			continue;
+		names = json_object_get(o->ck, "cosigners");
+		check_note(v, BUNDLE_S_CHECKPOINTS, o->ck_note, o->ck_len, v->note, &c, origin,
+		           names, "the checkpoint", o->ck_offset, 1,
+		           o->ck_key_set ? o->ck_key : o->kc.signer);
+		json_object_set_new(o->ck, "cosigned",
+		                    json_integer((json_int_t)json_array_size(names)));
+		free(o->ck_note);
+		o->ck_note = NULL;
+	}
 }
 
 static void check_count(struct bverify *v, const char *what, uint64_t claimed, uint64_t found)
@@ -1044,6 +1175,7 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 			check_changeset(&v, &rec);
 			break;
 		case BUNDLE_MANIFEST:
+			check_checkpoint_sigs(&v);
 			store_scratch_sum(v.sc, v.worker, &sum);
 			lthash_digest(&sum, digest);
 			n_entities = store_scratch_count(v.sc);
@@ -1063,6 +1195,7 @@ int store_bundle_verify(bundle_read_fn *fn, void *arg, json_t **report)
 		}
 	}
 	if (!have_manifest) {
+		check_checkpoint_sigs(&v);
 		/* The state as far as it was read, for the report. */
 		store_scratch_sum(v.sc, v.worker, &sum);
 		lthash_digest(&sum, digest);
@@ -1088,8 +1221,19 @@ report:
 	for (size_t i = 0; i < v.n_members; i++) {
 		char b64[45];
 		b64key(v.members[i].key, b64);
-		json_array_append_new(
-		    roster, json_pack("{s:s,s:s}", "name", v.members[i].name, "key", b64));
+		json_t *e = json_pack("{s:s,s:s}", "name", v.members[i].name, "key", b64);
+		if (v.members[i].n_revoked) {
+			json_t *list = json_array();
+			for (size_t k = 0; k < v.members[i].n_revoked; k++) {
+				char rb64[45];
+				b64key(v.members[i].revoked[k].key, rb64);
+				json_array_append_new(
+				    list, json_pack("[s,I]", rb64,
+				                    (json_int_t)v.members[i].revoked[k].after));
+			}
+			json_object_set_new(e, "revoke", list);
+		}
+		json_array_append_new(roster, e);
 	}
 	json_object_set_new(*report, "roster", roster);
 	json_object_set_new(*report, "origins", json_integer((json_int_t)n_origins));
@@ -1107,6 +1251,8 @@ report:
 	for (size_t i = 0; i < v.n_origins; i++) {
 		json_decref(v.origins[i].ck);
 		json_decref(v.origins[i].split);
+		free(v.origins[i].ck_note);
+		store_keychain_free(&v.origins[i].kc);
 	}
 	free(v.note);
 	free(v.note2);

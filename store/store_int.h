@@ -176,6 +176,23 @@ int store_keys_check(struct store *s, const struct changeset *cs);
 /* With cs's rows: the key history row of a rotation record. */
 int store_keys_note(struct store *s, const struct changeset *cs);
 
+/*
+ * A chain's keys as a verifier walks it (FORMAT.md, 14.2), with no store:
+ * signer is the key at the next seq; keys every key the chain has had.
+ * store_keychain_rotate follows a rotation record whose signature
+ * verified under signer: LOKET_E_MALFORMED (nothing changed) if it names a
+ * key the chain has had. Used by store_verify, the bundle check and the
+ * proof check, so that the three follow one rule.
+ */
+struct store_keychain {
+	uint8_t signer[32];
+	uint8_t (*keys)[32];
+	size_t n, cap;
+};
+void store_keychain_start(struct store_keychain *kc, const uint8_t origin[32]);
+int store_keychain_rotate(struct store_keychain *kc, const uint8_t key[32]);
+void store_keychain_free(struct store_keychain *kc);
+
 /* Prepares the apply statements on db; a->ver starts at 0 (set it after). */
 int store_apply_init(struct store_apply *a, sqlite3 *db, char *err, size_t errlen);
 void store_apply_fini(struct store_apply *a);

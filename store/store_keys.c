@@ -12,6 +12,7 @@
  * read-only open of one has no rotations.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/error.h"
@@ -151,4 +152,39 @@ int store_each_key(struct store *s, store_key_fn *fn, void *arg)
 		rc = store_sqlite_fail(s, "cannot read the key history");
 	sqlite3_finalize(st);
 	return rc;
+}
+
+void store_keychain_start(struct store_keychain *kc, const uint8_t origin[32])
+{
+	memcpy(kc->signer, origin, 32);
+	kc->n = 0;
+	if (kc->cap == 0) {
+		kc->cap = 4;
+		kc->keys = malloc(kc->cap * 32);
+		if (!kc->keys)
+			abort();
+	}
+	memcpy(kc->keys[kc->n++], origin, 32);
+}
+
+int store_keychain_rotate(struct store_keychain *kc, const uint8_t key[32])
+{
+	for (size_t i = 0; i < kc->n; i++)
+		if (memcmp(kc->keys[i], key, 32) == 0)
+			return LOKET_E_MALFORMED;
+	if (kc->n == kc->cap) {
+		kc->cap *= 2;
+		kc->keys = realloc(kc->keys, kc->cap * 32);
+		if (!kc->keys)
+			abort();
+	}
+	memcpy(kc->keys[kc->n++], key, 32);
+	memcpy(kc->signer, key, 32);
+	return 0;
+}
+
+void store_keychain_free(struct store_keychain *kc)
+{
+	free(kc->keys);
+	memset(kc, 0, sizeof(*kc));
 }

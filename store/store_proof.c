@@ -60,6 +60,76 @@ static int add_changeset(struct store *s, const uint8_t origin[32], uint64_t seq
 	return 0;
 }
 
+/* The seqs of an origin's rotation records (a key_history row from R + 1 is of record R). */
+struct rot_list {
+	const uint8_t *origin;
+	uint64_t size;
+	uint64_t seqs[STORE_PROOF_MAX_CHANGESETS];
+	size_t n;
+	int too_many;
+};
+
+static int collect_rotation(void *arg, const uint8_t origin[32], uint64_t from_seq,
+                            const uint8_t key[32])
+{
+	struct rot_list *l = arg;
+
+	(void)key;
+	if (memcmp(origin, l->origin, 32) != 0 || from_seq < 2 || from_seq - 1 > l->size)
+		return 0;
+	if (l->n == STORE_PROOF_MAX_CHANGESETS) {
+		l->too_many = 1;
+		return 1;
+	}
+	l->seqs[l->n++] = from_seq - 1;
+	return 0;
+}
+
+/*
+ * The rotation records of origin up to the checkpoint's size, with their
+ * paths: what a verifier needs to know the key of every seq up to size + 1
+ * (FORMAT.md, 15.6).
+ */
+static int add_rotations(struct store *s, const uint8_t origin[32], uint64_t size, json_t *list)
+{
+	struct rot_list *l = calloc(1, sizeof(*l));
+	uint8_t *bytes = NULL;
+	size_t len;
+	int rc;
+
+	if (!l)
+		abort();
+	l->origin = origin;
+	l->size = size;
+	if ((rc = store_each_key(s, collect_rotation, l)) < 0)
+		goto cleanup;
+	rc = 0;
+	if (l->too_many) {
+		store_set_error(s,
+		                "the origin has more than %u rotation records; a proof holds "
+		                "at most that many",
+		                STORE_PROOF_MAX_CHANGESETS);
+		rc = LOKET_E_TOO_BIG;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		free(bytes);
+		bytes = NULL;
+		if ((rc = store_changeset(s, origin, l->seqs[i], &bytes, &len)) < 0) {
+			store_set_error(
+			    s, "the store holds no rotation record seq %llu of this origin",
+			    (unsigned long long)l->seqs[i]);
+			goto cleanup;
+		}
+		if ((rc = add_changeset(s, origin, l->seqs[i], size, bytes, len, list)) < 0)
+			goto cleanup;
+	}
+cleanup:
+	free(bytes);
+	free(l);
+	return rc;
+}
+
 int store_prove(struct store *s, const char *coll, const char *owner_name, const char *id,
                 uint64_t seq, json_t **out)
 {
@@ -67,7 +137,7 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 	size_t note_len = 0, len = 0;
 	struct note *n = NULL;
 	struct note_checkpoint c;
-	json_t *list = json_array(), *ent = NULL, *proof = NULL;
+	json_t *list = json_array(), *rots = json_array(), *ent = NULL, *proof = NULL;
 	char err[300], q[ERROR_QUOTE_SIZE];
 	int rc, own_tx = 0;
 	size_t b64_len = 0;
@@ -166,9 +236,13 @@ int store_prove(struct store *s, const char *coll, const char *owner_name, const
 		if ((rc = add_changeset(s, origin, i, c.size, bytes, len, list)) < 0)
 			goto cleanup;
 	}
+	if ((rc = add_rotations(s, origin, c.size, rots)) < 0)
+		goto cleanup;
 	proof = json_pack("{s:s,s:o,s:o,s:s%,s:O}", "format", "loket-proof/1", "origin",
 	                  store_owner_json(s, origin), "key", b64_json(origin, 32), "checkpoint",
 	                  (const char *)note, note_len, "changesets", list);
+	if (json_array_size(rots))
+		json_object_set(proof, "rotations", rots);
 	if (coll)
 		json_object_set_new(proof, "entity",
 		                    json_pack("{s:s,s:o,s:s}", "coll", coll, "owner",
@@ -183,16 +257,36 @@ cleanup:
 	free(n);
 	json_decref(ent);
 	json_decref(list);
+	json_decref(rots);
 	return rc;
 }
 
 /* Verification, with no store. */
 
+/* A rotation record of the proof that held: from seq + 1 on, key signs. */
+struct prot {
+	uint64_t seq;
+	uint8_t key[32];
+};
+
 struct pverify {
 	json_t *problems;
 	const uint8_t (*pinned)[32];
 	size_t n_pinned;
+	struct prot *rot; /* in seq order */
+	size_t n_rot;
+	struct store_keychain kc;
 };
+
+/* The key at seq (FORMAT.md, 14.2) by the proof's rotation records. */
+static const uint8_t *key_at(const struct pverify *v, const uint8_t origin[32], uint64_t seq)
+{
+	const uint8_t *k = origin;
+
+	for (size_t i = 0; i < v->n_rot && v->rot[i].seq < seq; i++)
+		k = v->rot[i].key;
+	return k;
+}
 
 static void pproblem(struct pverify *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -249,7 +343,7 @@ static int hex32_member(const json_t *h, uint8_t out[32])
 /* Checks one changeset of the proof against the checkpoint (size, root). */
 static void check_one(struct pverify *v, const json_t *c, size_t i, const uint8_t origin[32],
                       const char *federation, const struct note_checkpoint *ck,
-                      const json_t *entity, int *touches)
+                      const json_t *entity, int *touches, int rotation)
 {
 	json_t *seqj = json_object_get(c, "seq"), *path = json_object_get(c, "path"), *h;
 	uint8_t hashes[MERKLE_MAX_PROOF][32], hash[32], leaf[32], *bytes;
@@ -289,9 +383,18 @@ static void check_one(struct pverify *v, const json_t *c, size_t i, const uint8_
 	         memcmp(cs.federation, federation, cs.federation_len) != 0)
 		pproblem(v, "seq %llu: the changeset is of another federation than the checkpoint",
 		         (unsigned long long)seq);
-	else if (changeset_verify(bytes, len, origin) != 0)
-		pproblem(v, "seq %llu: the changeset's signature does not verify",
-		         (unsigned long long)seq);
+	else if (rotation &&
+	         (!changeset_rotation(&cs) || (v->n_rot && v->rot[v->n_rot - 1].seq >= seq)))
+		pproblem(v,
+		         "rotation %zu: seq %llu is not a rotation record after the one before it",
+		         i + 1, (unsigned long long)seq);
+	else if (changeset_verify(bytes, len, rotation ? v->kc.signer : key_at(v, origin, seq)) !=
+	         0)
+		pproblem(v, "seq %llu: the changeset's signature does not verify%s",
+		         (unsigned long long)seq,
+		         rotation || key_at(v, origin, seq) != origin
+		             ? " under the key the proof's rotation records name for it"
+		             : "");
 	else if (seq > ck->size)
 		pproblem(v, "seq %llu: beyond the checkpoint's tree of size %llu",
 		         (unsigned long long)seq, (unsigned long long)ck->size);
@@ -304,6 +407,16 @@ static void check_one(struct pverify *v, const json_t *c, size_t i, const uint8_
 			         "seq %llu: its inclusion path does not lead to the root of the "
 			         "checkpoint's tree of size %llu",
 			         (unsigned long long)seq, (unsigned long long)ck->size);
+		else if (rotation && store_keychain_rotate(&v->kc, changeset_rotation(&cs)) < 0)
+			pproblem(v, "seq %llu: the rotation record names a key the origin has had",
+			         (unsigned long long)seq);
+		else if (rotation) {
+			v->rot = realloc(v->rot, (v->n_rot + 1) * sizeof(*v->rot));
+			if (!v->rot)
+				abort();
+			v->rot[v->n_rot].seq = seq;
+			memcpy(v->rot[v->n_rot++].key, changeset_rotation(&cs), 32);
+		}
 	}
 	if (entity) {
 		const char *coll = json_string_value(json_object_get(entity, "coll"));
@@ -319,7 +432,8 @@ static void check_one(struct pverify *v, const json_t *c, size_t i, const uint8_
 int store_proof_verify(const json_t *proof, const uint8_t (*pin)[32], size_t n_pinned,
                        json_t **report)
 {
-	struct pverify v = {json_array(), pin, n_pinned};
+	struct pverify v = {json_array(), pin, n_pinned, NULL, 0, {{0}, NULL, 0, 0}};
+	json_t *rots = json_object_get(proof, "rotations");
 	struct note *n = malloc(sizeof(*n));
 	struct note_checkpoint ck;
 	uint8_t origin[32], *key = NULL;
@@ -353,8 +467,20 @@ int store_proof_verify(const json_t *proof, const uint8_t (*pin)[32], size_t n_p
 		         "checkpoint: its origin line names another origin than the proof's key");
 		goto report;
 	}
-	if (note_verify(n, (const uint8_t *)ck.origin, ck.origin_len, origin) != 0)
-		pproblem(&v, "checkpoint: the origin's signature does not verify");
+	/*
+	 * The rotation records first: they name the key of each seq, and the
+	 * checkpoint is signed by the key of seq size + 1.
+	 */
+	store_keychain_start(&v.kc, origin);
+	if (rots && (!json_is_array(rots) || json_array_size(rots) > STORE_PROOF_MAX_CHANGESETS)) {
+		pproblem(&v, "its \"rotations\" is not a list of at most %u",
+		         STORE_PROOF_MAX_CHANGESETS);
+		goto report;
+	}
+	json_array_foreach(rots, i, c) check_one(&v, c, i, origin, fed, &ck, NULL, &touches, 1);
+	if (note_verify(n, (const uint8_t *)ck.origin, ck.origin_len, v.kc.signer) != 0)
+		pproblem(&v, "checkpoint: the origin's signature does not verify%s",
+		         v.n_rot ? " under the key its rotation records name after its size" : "");
 	else
 		ok_ck = 1;
 	if (n_pinned && !pinned(&v, origin))
@@ -392,8 +518,8 @@ int store_proof_verify(const json_t *proof, const uint8_t (*pin)[32], size_t n_p
 		         STORE_PROOF_MAX_CHANGESETS);
 		goto report;
 	}
-	json_array_foreach(list, i, c)
-	    check_one(&v, c, i, origin, fed, &ck, json_is_object(entity) ? entity : NULL, &touches);
+	json_array_foreach(list, i, c) check_one(
+	    &v, c, i, origin, fed, &ck, json_is_object(entity) ? entity : NULL, &touches, 0);
 	if (json_is_object(entity) && json_array_size(v.problems) == 0 && !touches)
 		pproblem(&v, "no changeset of the proof has an op on the entity it names");
 report:
@@ -411,7 +537,10 @@ report:
 	json_object_set_new(*report, "keys_pinned", json_boolean(n_pinned > 0));
 	json_object_set_new(*report, "problems", v.problems);
 	json_object_set_new(*report, "changesets", json_integer((json_int_t)json_array_size(list)));
+	json_object_set_new(*report, "rotations", json_integer((json_int_t)v.n_rot));
 	free(key);
 	free(n);
+	free(v.rot);
+	store_keychain_free(&v.kc);
 	return 0;
 }

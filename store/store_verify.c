@@ -119,9 +119,7 @@ struct verify {
 	struct revoked *revoked;
 	size_t n_revoked;
 	/* The chain being walked: the key that signs its next seq, and every key it has had. */
-	uint8_t signer[32];
-	uint8_t (*chain_keys)[32];
-	size_t n_chain_keys, cap_chain_keys;
+	struct store_keychain kc;
 	long long n_rotations;
 	char federation[LOKET_MAX_FEDERATION_LEN + 1];
 	size_t federation_len;
@@ -246,15 +244,7 @@ static const struct revoked *revoked_at(const struct verify *v, const uint8_t or
 
 static void chain_start(struct verify *v, const uint8_t origin[32])
 {
-	memcpy(v->signer, origin, 32);
-	v->n_chain_keys = 0;
-	if (v->cap_chain_keys == 0) {
-		v->cap_chain_keys = 4;
-		v->chain_keys = malloc(v->cap_chain_keys * 32);
-		if (!v->chain_keys)
-			abort();
-	}
-	memcpy(v->chain_keys[v->n_chain_keys++], origin, 32);
+	store_keychain_start(&v->kc, origin);
 }
 
 /*
@@ -269,24 +259,12 @@ static int chain_rotate(struct verify *v, const uint8_t origin[32], uint64_t seq
 	char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
 	int rc;
 
-	for (size_t i = 0; i < v->n_chain_keys; i++) {
-		if (memcmp(v->chain_keys[i], key, 32) == 0) {
-			sodium_bin2base64(b64, sizeof(b64), key, 32,
-			                  sodium_base64_VARIANT_ORIGINAL);
-			problem(v, origin, seq,
-			        "rotation record names key %s, which the origin has had before",
-			        b64);
-			return 0;
-		}
+	if (store_keychain_rotate(&v->kc, key) < 0) {
+		sodium_bin2base64(b64, sizeof(b64), key, 32, sodium_base64_VARIANT_ORIGINAL);
+		problem(v, origin, seq,
+		        "rotation record names key %s, which the origin has had before", b64);
+		return 0;
 	}
-	if (v->n_chain_keys == v->cap_chain_keys) {
-		v->cap_chain_keys *= 2;
-		v->chain_keys = realloc(v->chain_keys, v->cap_chain_keys * 32);
-		if (!v->chain_keys)
-			abort();
-	}
-	memcpy(v->chain_keys[v->n_chain_keys++], key, 32);
-	memcpy(v->signer, key, 32);
 	v->n_rotations++;
 	if ((rc = store_key_at(v->s, origin, seq + 1, held)) < 0)
 		return rc;
@@ -479,7 +457,7 @@ static int check_changeset(struct verify *v, const uint8_t origin[32], uint64_t 
 	if (offload) {
 		v->job.p = bytes;
 		v->job.len = len;
-		memcpy(v->job.origin, v->signer, 32);
+		memcpy(v->job.origin, v->kc.signer, 32);
 		worker_run(v->job.worker, check_signature, &v->job);
 	}
 	rc = changeset_decode(bytes, len, &cs, err, sizeof(err));
@@ -524,21 +502,22 @@ checked:
 		sig_ok = v->job.sig_ok;
 		memcpy(hash, v->job.hash, 32);
 	} else {
-		sig_ok = changeset_verify(bytes, len, v->signer) == 0;
+		sig_ok = changeset_verify(bytes, len, v->kc.signer) == 0;
 		sha256(bytes, len, hash); /* = changeset_hash */
 	}
 	if (!sig_ok) {
 		char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
-		sodium_bin2base64(b64, sizeof(b64), v->signer, 32, sodium_base64_VARIANT_ORIGINAL);
+		sodium_bin2base64(b64, sizeof(b64), v->kc.signer, 32,
+		                  sodium_base64_VARIANT_ORIGINAL);
 		problem(v, origin, seq,
 		        "signature does not verify under key %s, the origin's key at"
 		        " this seq",
 		        b64);
 	} else {
-		const struct revoked *r = revoked_at(v, origin, v->signer, seq);
+		const struct revoked *r = revoked_at(v, origin, v->kc.signer, seq);
 		if (r) {
 			char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
-			sodium_bin2base64(b64, sizeof(b64), v->signer, 32,
+			sodium_bin2base64(b64, sizeof(b64), v->kc.signer, 32,
 			                  sodium_base64_VARIANT_ORIGINAL);
 			problem(v, origin, seq,
 			        "signed with key %s, which the roster revokes after seq %llu", b64,
@@ -1086,7 +1065,7 @@ cleanup:
 	emap_free(&v.sc.map);
 	free(v.sc.buf.p);
 	free(v.revoked);
-	free(v.chain_keys);
+	store_keychain_free(&v.kc);
 	json_decref(v.problems);
 	free(v.roster);
 	return rc;

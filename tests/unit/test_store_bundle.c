@@ -3,7 +3,9 @@
  * store, and reports its fork and split-view proofs; the origins are met
  * in another order than their keys' (a fork proof of the higher key comes
  * before the changesets of the lower), and the manifest's heads still
- * match; a one-note split-view proof is checked against the bundle's tree.
+ * match; a one-note split-view proof is checked against the bundle's tree;
+ * roster entries of version 2 carry revocations and are read back, and
+ * their malformed forms are refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include <sodium.h>
 
 #include "proto/changeset.h"
+#include "proto/error.h"
 #include "proto/note.h"
 #include "store/store.h"
 
@@ -126,7 +129,7 @@ static void test_fork_of_the_higher_key_first(void **state)
 	a = signed_cs(sk[1 - lo], pk[1 - lo], 2, h1, "b", 2, &la, h);
 	b = signed_cs(sk[1 - lo], pk[1 - lo], 2, h1, "b", 3, &lb, h);
 	assert_int_equal(store_fork_record(s, pk[1 - lo], 2, a, la, b, lb), 0);
-	assert_int_equal(store_bundle_export(s, NULL, mem_write, &m, &summary), 0);
+	assert_int_equal(store_bundle_export(s, NULL, NULL, 0, mem_write, &m, &summary), 0);
 	assert_int_equal(json_integer_value(json_object_get(summary, "forks")), 1);
 	assert_int_equal(json_integer_value(json_object_get(summary, "changesets")), 3);
 
@@ -187,6 +190,62 @@ static size_t signed_checkpoint(const uint8_t sk[64], const uint8_t pk[32], uint
 	return len;
 }
 
+/* A version 2 roster entry (FORMAT.md, 15.2): written, read back, and its flaws refused. */
+static void test_roster_revocations(void **state)
+{
+	struct membuf m = {0};
+	struct bundle_writer w;
+	struct bundle_member e;
+	struct bundle_revoke rev[2];
+	uint8_t key[32], bad[300];
+	char err[300];
+	size_t len;
+
+	(void)state;
+	memset(key, 7, 32);
+	memset(rev[0].key, 8, 32);
+	rev[0].after = 3;
+	memset(rev[1].key, 9, 32);
+	rev[1].after = (1ull << 63) - 1;
+	assert_int_equal(bundle_writer_init(&w, mem_write, &m), 0);
+	assert_int_equal(bundle_write_member(&w, key, "n1", 2, rev, 2), 0);
+	/* magic (8), tag (1), length (4), then the entry. */
+	len = m.n - 13;
+	assert_int_equal(len, 1 + 32 + 1 + 2 + 1 + 2 * 40);
+	assert_int_equal(m.p[13], 2);
+	assert_int_equal(bundle_decode_member(m.p + 13, len, &e, err, sizeof(err)), 0);
+	assert_int_equal(e.version, 2);
+	assert_memory_equal(e.key, key, 32);
+	assert_int_equal(e.n_revoked, 2);
+	assert_memory_equal(e.revoked[1].key, rev[1].key, 32);
+	assert_true(e.revoked[0].after == 3 && e.revoked[1].after == rev[1].after);
+
+	/* No revocation, more than 4, a byte after them, after beyond 2^63 - 1, version 3. */
+	memcpy(bad, m.p + 13, len);
+	bad[36] = 0;
+	assert_int_equal(bundle_decode_member(bad, 37, &e, err, sizeof(err)), LOKET_E_MALFORMED);
+	bad[36] = 5;
+	assert_int_equal(bundle_decode_member(bad, len, &e, err, sizeof(err)), LOKET_E_MALFORMED);
+	bad[36] = 2;
+	bad[len] = 0;
+	assert_int_equal(bundle_decode_member(bad, len + 1, &e, err, sizeof(err)),
+	                 LOKET_E_MALFORMED);
+	assert_non_null(strstr(err, "1 to 4, 40 bytes each, and nothing after"));
+	bad[37 + 32] = 0x80;
+	assert_int_equal(bundle_decode_member(bad, len, &e, err, sizeof(err)), LOKET_E_MALFORMED);
+	bad[37 + 32] = 0;
+	bad[0] = 3;
+	assert_int_equal(bundle_decode_member(bad, len, &e, err, sizeof(err)), LOKET_E_VERSION);
+	assert_non_null(strstr(err, "of version 3"));
+	/* With no revocation the entry stays version 1. */
+	m.n = 0;
+	assert_int_equal(bundle_writer_init(&w, mem_write, &m), 0);
+	assert_int_equal(bundle_write_member(&w, key, "n1", 2, NULL, 0), 0);
+	assert_int_equal(m.n - 13, 1 + 32 + 1 + 2);
+	assert_int_equal(m.p[13], 1);
+	free(m.p);
+}
+
 static void test_split_views(void **state)
 {
 	uint8_t pk[2][32], sk[2][64], zero[32] = {0}, h[32], r1[32], r2[32], *p;
@@ -218,7 +277,7 @@ static void test_split_views(void **state)
 	l1 = signed_checkpoint(sk[1], pk[1], 1, r1, n1, sizeof(n1));
 	l2 = signed_checkpoint(sk[1], pk[1], 1, r2, n2, sizeof(n2));
 	assert_int_equal(store_split_record(s, pk[1], 1, (uint8_t *)n1, l1, (uint8_t *)n2, l2), 0);
-	assert_int_equal(store_bundle_export(s, NULL, mem_write, &m, &summary), 0);
+	assert_int_equal(store_bundle_export(s, NULL, NULL, 0, mem_write, &m, &summary), 0);
 	assert_int_equal(json_integer_value(json_object_get(summary, "splits")), 2);
 	/* Frozen at size 1: each origin's seq 2 is gone. */
 	assert_int_equal(json_integer_value(json_object_get(summary, "changesets")), 2);
@@ -249,6 +308,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fork_of_the_higher_key_first),
 	    cmocka_unit_test(test_split_views),
+	    cmocka_unit_test(test_roster_revocations),
 	};
 	int rc;
 

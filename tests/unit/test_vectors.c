@@ -876,7 +876,7 @@ static void do_bundle(json_t *root)
 	    store_set_member(s, pks[json_integer_value(json_object_get(c, "origin"))],
 	                     json_string_value(json_object_get(c, "name"))),
 	    0);
-	assert_int_equal(store_bundle_export(s, NULL, mem_write, &b, &summary), 0);
+	assert_int_equal(store_bundle_export(s, NULL, NULL, 0, mem_write, &b, &summary), 0);
 	json_decref(summary);
 	store_close(s);
 	unlink(path);

@@ -805,15 +805,29 @@ def bundle_check(b, federation_digest=None):
     recs = bundle_records(b)
     hashes = {t: hashlib.sha256() for t in BUNDLE_ORDER}
     roster, chains, n_ops = {}, {}, 0
+    keys, used, revoked = {}, {}, {}
     for tag, whole, p, at in recs:
         if tag in BUNDLE_ORDER:
             hashes[tag].update(whole)
         if tag == "R":
-            if p[0] != 1 or len(p) != 34 + p[33] or not re.fullmatch(rb"[a-z0-9_-]{1,64}", p[34:]):
+            # Version 1: key, name; version 2 adds the revocations (15.2).
+            nl = p[33] if len(p) > 33 else 0
+            name = p[34:34 + nl]
+            if p[0] == 1 and len(p) == 34 + nl:
+                revs = []
+            elif p[0] == 2 and len(p) > 34 + nl and 1 <= p[34 + nl] <= 4 and len(p) == 35 + nl + 40 * p[34 + nl]:
+                r = p[35 + nl:]
+                revs = [(r[40 * i:40 * i + 32], struct.unpack(">Q", r[40 * i + 32:40 * i + 40])[0]) for i in range(p[34 + nl])]
+                if any(a >= 1 << 63 for _, a in revs):
+                    raise ValueError(f"roster entry at {at}")
+            else:
+                raise ValueError(f"roster entry at {at}")
+            if not re.fullmatch(rb"[a-z0-9_-]{1,64}", name):
                 raise ValueError(f"roster entry at {at}")
             if roster and max(roster) >= p[1:33]:
                 raise ValueError("roster order")
-            roster[p[1:33]] = p[34:].decode()
+            roster[p[1:33]] = name.decode()
+            revoked[p[1:33]] = revs
         elif tag == "C":
             try:
                 cs = decode(p)
@@ -827,11 +841,22 @@ def bundle_check(b, federation_digest=None):
                 raise ValueError(f"chain at {at}")
             if roster and origin not in roster:
                 raise ValueError("origin not in the roster")
+            # The key at seq (14.2): the origin, then what each rotation record names.
+            signer = keys.get(origin, origin)
             if nacl:
                 try:
-                    nacl.signing.VerifyKey(origin).verify(b"loket/changeset/v1" + p[:-64], p[-64:])
+                    nacl.signing.VerifyKey(signer).verify(b"loket/changeset/v1" + p[:-64], p[-64:])
                 except Exception:
                     raise ValueError(f"signature at {at}")
+            if any(k == signer and seq > a for k, a in revoked.get(origin, [])):
+                raise ValueError(f"revoked key at {at}")
+            ops = cs[6]
+            if len(ops) == 1 and ops[0][0] == 3:
+                past = used.setdefault(origin, {origin})
+                if ops[0][1] in past:
+                    raise ValueError(f"rotation to a key of the past at {at}")
+                past.add(ops[0][1])
+                keys[origin] = ops[0][1]
             chains[origin] = (seq, hashlib.sha256(p).digest())
             n_ops += len(cs[6])
     m = recs[-2][2]
