@@ -55,6 +55,36 @@ int store_sqlite_fail(struct store *s, const char *what)
 	return store_sqlite_fail_db(s, s->db, what);
 }
 
+int store_sql_prepare(struct store *s, const char *sql, sqlite3_stmt **st, const char *what)
+{
+	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+		return store_sqlite_fail(s, what);
+	return 0;
+}
+
+int store_sql_finish(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int step = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (step != SQLITE_DONE && step != SQLITE_ROW)
+		return store_sqlite_fail(s, what);
+	return 0;
+}
+
+uint8_t *store_sql_blob(sqlite3_stmt *st, int col, size_t *len)
+{
+	size_t n = (size_t)sqlite3_column_bytes(st, col);
+	uint8_t *p = malloc(n ? n : 1);
+
+	if (!p)
+		abort();
+	if (n)
+		memcpy(p, sqlite3_column_blob(st, col), n);
+	*len = n;
+	return p;
+}
+
 int store_sqlite_fail_db(struct store *s, sqlite3 *db, const char *what)
 {
 	snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(db));
@@ -899,13 +929,7 @@ int store_changeset(struct store *s, const uint8_t origin[32], uint64_t seq, uin
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-
-		*bytes = malloc(n ? n : 1);
-		if (!*bytes)
-			abort();
-		memcpy(*bytes, sqlite3_column_blob(st, 0), n);
-		*len = n;
+		*bytes = store_sql_blob(st, 0, len);
 		rc = 0;
 	} else if (step == SQLITE_DONE) {
 		rc = LOKET_E_NOT_FOUND;

@@ -19,21 +19,10 @@
 #include "proto/sha256.h"
 #include "store/store_int.h"
 
-static int exec_stmt(struct store *s, sqlite3_stmt *st, const char *what)
-{
-	int step = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (step != SQLITE_DONE && step != SQLITE_ROW)
-		return store_sqlite_fail(s, what);
-	return 0;
-}
-
+/* A statement run once; what a failed prepare says. */
 static int prep(struct store *s, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-		return store_sqlite_fail(s, "cannot prepare a fork statement");
-	return 0;
+	return store_sql_prepare(s, sql, st, "cannot prepare a fork statement");
 }
 
 int store_fork_seq(struct store *s, const uint8_t origin[32], uint64_t *seq)
@@ -132,7 +121,7 @@ static int insert_variant(struct store *s, const uint8_t origin[32], uint64_t se
 	sqlite3_bind_blob(st, 3, hash, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, bytes, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	return exec_stmt(s, st, "cannot record a fork proof");
+	return store_sql_finish(s, st, "cannot record a fork proof");
 }
 
 /* Runs sql with ?1 = origin and, when it has a second parameter, ?2 = seq. */
@@ -147,7 +136,7 @@ static int run_origin_seq(struct store *s, const char *sql, const uint8_t origin
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	if (sqlite3_bind_parameter_count(st) > 1)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
-	return exec_stmt(s, st, what);
+	return store_sql_finish(s, st, what);
 }
 
 /*

@@ -51,6 +51,16 @@ int store_sqlite_fail(struct store *s, const char *what);
 int store_sqlite_fail_db(struct store *s, sqlite3 *db, const char *what);
 
 /*
+ * A statement run once: store_sql_prepare prepares sql on the store's
+ * connection (0, or store_sqlite_fail with what); store_sql_finish steps it
+ * once, finalizes it, and fails with what unless it ran (SQLITE_DONE or a
+ * row). store_sql_blob is a malloc'd copy of a blob column (never NULL).
+ */
+int store_sql_prepare(struct store *s, const char *sql, sqlite3_stmt **st, const char *what);
+int store_sql_finish(struct store *s, sqlite3_stmt *st, const char *what);
+uint8_t *store_sql_blob(sqlite3_stmt *st, int col, size_t *len);
+
+/*
  * The connection for reads of the search index, once the index holds every
  * entity committed so far (or a few seconds have passed): main.search
  * (rowid = entity rowid) with the store attached as store.entity.

@@ -32,34 +32,10 @@ const char store_tlog_sql[] =
     "CREATE TABLE split(origin BLOB PRIMARY KEY, size INTEGER NOT NULL, a BLOB NOT NULL,"
     " b BLOB NOT NULL, seen INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* A statement run once; what a failed prepare says. */
 static int prep(struct store *s, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-		return store_sqlite_fail(s, "cannot prepare a checkpoint statement");
-	return 0;
-}
-
-static int done(struct store *s, sqlite3_stmt *st, const char *what)
-{
-	int step = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (step != SQLITE_DONE)
-		return store_sqlite_fail(s, what);
-	return 0;
-}
-
-static uint8_t *copy_col(sqlite3_stmt *st, int col, size_t *len)
-{
-	size_t n = (size_t)sqlite3_column_bytes(st, col);
-	uint8_t *p = malloc(n ? n : 1);
-
-	if (!p)
-		abort();
-	if (n)
-		memcpy(p, sqlite3_column_blob(st, col), n);
-	*len = n;
-	return p;
+	return store_sql_prepare(s, sql, st, "cannot prepare a checkpoint statement");
 }
 
 int store_tlog_signed(struct store *s, const uint8_t origin[32], uint64_t *size, uint8_t root[32])
@@ -102,7 +78,7 @@ int store_tlog_set_signed(struct store *s, const uint8_t origin[32], uint64_t si
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)size);
 	sqlite3_bind_blob(st, 3, root, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-	return done(s, st, "cannot record what this node signed");
+	return store_sql_finish(s, st, "cannot record what this node signed");
 }
 
 int store_checkpoint_get(struct store *s, const uint8_t origin[32], uint8_t **note, size_t *len)
@@ -119,7 +95,7 @@ int store_checkpoint_get(struct store *s, const uint8_t origin[32], uint8_t **no
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	step = sqlite3_step(st);
 	if (step == SQLITE_ROW)
-		*note = copy_col(st, 0, len);
+		*note = store_sql_blob(st, 0, len);
 	sqlite3_finalize(st);
 	if (step == SQLITE_DONE)
 		return LOKET_E_NOT_FOUND;
@@ -146,7 +122,7 @@ int store_checkpoint_put(struct store *s, const uint8_t origin[32], uint64_t siz
 	sqlite3_bind_blob(st, 3, root, 32, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 4, note, (int)len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	return done(s, st, "cannot record a checkpoint");
+	return store_sql_finish(s, st, "cannot record a checkpoint");
 }
 
 int store_each_checkpoint(struct store *s, store_checkpoint_fn *fn, void *arg)
@@ -193,8 +169,8 @@ int store_split_get(struct store *s, const uint8_t origin[32], uint64_t *size, u
 	if (step == SQLITE_ROW) {
 		*size = (uint64_t)sqlite3_column_int64(st, 0);
 		if (note) {
-			note[0] = copy_col(st, 1, &len[0]);
-			note[1] = copy_col(st, 2, &len[1]);
+			note[0] = store_sql_blob(st, 1, &len[0]);
+			note[1] = store_sql_blob(st, 2, &len[1]);
 		}
 	}
 	sqlite3_finalize(st);
@@ -234,7 +210,7 @@ static int run_origin(struct store *s, const char *sql, const uint8_t origin[32]
 	sqlite3_bind_blob(st, 1, origin, 32, SQLITE_STATIC);
 	if (sqlite3_bind_parameter_count(st) >= 2)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
-	return done(s, st, what);
+	return store_sql_finish(s, st, what);
 }
 
 int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size, const uint8_t *a,
@@ -274,7 +250,7 @@ int store_split_record(struct store *s, const uint8_t origin[32], uint64_t size,
 	else
 		sqlite3_bind_blob(st, 4, b, (int)lb, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
-	if ((rc = done(s, st, "cannot record a split-view proof")) < 0 ||
+	if ((rc = store_sql_finish(s, st, "cannot record a split-view proof")) < 0 ||
 	    (rc = store_head(s, origin, &head, head_hash)) < 0)
 		goto fail;
 	/* Frozen after size: what the two checkpoints do not both claim a size for goes. */
