@@ -88,16 +88,25 @@ void cli_print_member(const char *name, const char *key_b64, const char *listen)
  * Opening a store for an offline audit (cmd_verify.c): read-only, writing
  * nothing beside it, consistent while a loketd writes it; a store copied
  * with a -wal but no -shm is opened as a copy in $TMPDIR, which
- * cli_audit_copy_remove removes. verify and audit export share it.
+ * cli_audit_copy_remove removes. verify, prove and audit export share it.
  */
 struct store;
 struct cli_audit_copy {
 	char dir[4096];
 	char db[4096 + 16];
+	char store[4096]; /* the store asked for (cli_audit_store), for messages */
 };
 int cli_audit_open(const char *path, struct store **s, struct cli_audit_copy *copy, char *err,
                    size_t errlen);
 void cli_audit_copy_remove(struct cli_audit_copy *c);
+/*
+ * The store an audit command reads: --db (db, non-NULL) or the configured
+ * node's, with the configuration loaded into *cfg unless db is given alone
+ * (then *cfg stays NULL); opened as cli_audit_open does. 0, or a code with
+ * a sentence in err.
+ */
+int cli_audit_store(const char *db, struct config **cfg, struct store **s,
+                    struct cli_audit_copy *copy, char *err, size_t errlen);
 
 /* A JSON value as a string member of obj, or NULL if absent or not a string. */
 const char *cli_json_str(const json_t *obj, const char *key);

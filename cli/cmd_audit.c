@@ -48,11 +48,11 @@ static int audit_export_main(int argc, char *argv[])
 	const char *db = NULL, *file;
 	struct config *cfg = NULL;
 	struct store *s = NULL;
-	struct cli_audit_copy copy = {{0}, {0}};
+	struct cli_audit_copy copy = {{0}, {0}, {0}};
 	struct out o = {NULL, 0};
 	json_t *summary = NULL;
-	char path[PATH_MAX], tmp[PATH_MAX + 8], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
-	int c, n, fd = -1, json = 0, made = 0, status = CLI_EXIT_FAIL;
+	char tmp[PATH_MAX + 8], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
+	int c, fd = -1, json = 0, made = 0, status = CLI_EXIT_FAIL;
 	struct store_bundle_revokes *rev = NULL;
 	size_t n_rev = 0;
 
@@ -75,19 +75,8 @@ static int audit_export_main(int argc, char *argv[])
 		return CLI_EXIT_USAGE;
 	}
 	file = argv[optind];
-	if (!db || cli_config_explicit()) {
-		if (cli_load_config(&cfg, err, sizeof(err)) < 0) {
-			warnx("%s", err);
-			goto cleanup;
-		}
-	}
-	if (db)
-		n = snprintf(path, sizeof(path), "%s", db);
-	else
-		n = snprintf(path, sizeof(path), "%s/%s", cfg->data, LOKET_STORE_FILE);
-	if (n < 0 || (size_t)n >= sizeof(path) ||
-	    (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp)) {
-		warnx("audit export: a path is too long");
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp)) {
+		warnx("audit export: the bundle's path is too long");
 		goto cleanup;
 	}
 	if (access(file, F_OK) == 0) {
@@ -95,12 +84,7 @@ static int audit_export_main(int argc, char *argv[])
 		      error_quote_str(q, sizeof(q), file));
 		goto cleanup;
 	}
-	if (access(path, R_OK) < 0) {
-		warnx("cannot read the store %s: %s", error_quote_str(q, sizeof(q), path),
-		      strerror(errno));
-		goto cleanup;
-	}
-	if (cli_audit_open(path, &s, &copy, err, sizeof(err)) < 0) {
+	if (cli_audit_store(db, &cfg, &s, &copy, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}
@@ -128,7 +112,8 @@ static int audit_export_main(int argc, char *argv[])
 	}
 	if (store_bundle_export(s, cfg ? cfg->federation : NULL, rev, n_rev, write_stdio, &o,
 	                        &summary) < 0) {
-		warnx("cannot export %s: %s", error_quote_str(q, sizeof(q), path), store_errmsg(s));
+		warnx("cannot export %s: %s", error_quote_str(q, sizeof(q), copy.store),
+		      store_errmsg(s));
 		goto cleanup;
 	}
 	if (fflush(o.f) != 0 || fsync(fileno(o.f)) < 0) {

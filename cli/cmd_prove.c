@@ -30,14 +30,14 @@ int prove_main(int argc, char *argv[])
 	    {NULL, 0, NULL, 0},
 	};
 	const char *db = NULL, *out = NULL;
-	char path[PATH_MAX], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE], ref[512];
+	char err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE], ref[512];
 	char *coll = NULL, *owner = NULL, *id = NULL, *end = NULL;
 	unsigned long long seq = 0;
 	struct config *cfg = NULL;
 	struct store *s = NULL;
-	struct cli_audit_copy copy = {{0}, {0}};
+	struct cli_audit_copy copy = {{0}, {0}, {0}};
 	json_t *proof = NULL;
-	int c, n, status = CLI_EXIT_FAIL;
+	int c, status = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -81,24 +81,7 @@ int prove_main(int argc, char *argv[])
 		warnx("prove: takes COLL/OWNER/ID, or ORIGIN SEQ");
 		return CLI_EXIT_USAGE;
 	}
-	if (!db || cli_config_explicit()) {
-		if (cli_load_config(&cfg, err, sizeof(err)) < 0) {
-			warnx("%s", err);
-			goto cleanup;
-		}
-	}
-	n = db ? snprintf(path, sizeof(path), "%s", db)
-	       : snprintf(path, sizeof(path), "%s/%s", cfg->data, LOKET_STORE_FILE);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		warnx("prove: the store's path is too long");
-		goto cleanup;
-	}
-	if (access(path, R_OK) < 0) {
-		warnx("cannot read the store %s: %s", error_quote_str(q, sizeof(q), path),
-		      strerror(errno));
-		goto cleanup;
-	}
-	if (cli_audit_open(path, &s, &copy, err, sizeof(err)) < 0) {
+	if (cli_audit_store(db, &cfg, &s, &copy, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}

@@ -224,6 +224,33 @@ int cli_audit_open(const char *path, struct store **s, struct cli_audit_copy *co
 	return store_open(copy->db, STORE_READONLY, s, err, errlen);
 }
 
+int cli_audit_store(const char *db, struct config **cfg, struct store **s,
+                    struct cli_audit_copy *copy, char *err, size_t errlen)
+{
+	char *path = copy->store, q[ERROR_QUOTE_SIZE];
+	size_t size = sizeof(copy->store);
+	int n, rc;
+
+	/* A store given alone is audited without a roster. */
+	if (!db || cli_config_explicit()) {
+		if ((rc = cli_load_config(cfg, err, errlen)) < 0)
+			return rc;
+	}
+	n = db ? snprintf(path, size, "%s", db)
+	       : snprintf(path, size, "%s/%s", (*cfg)->data, LOKET_STORE_FILE);
+	if (n < 0 || (size_t)n >= size) {
+		snprintf(err, errlen, "the store's path is too long");
+		return -ENAMETOOLONG;
+	}
+	if (access(path, R_OK) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot read the store %s: %s",
+		         error_quote_str(q, sizeof(q), path), strerror(errno));
+		return rc;
+	}
+	return cli_audit_open(path, s, copy, err, errlen);
+}
+
 static void print_report(const json_t *report, int roster_checked)
 {
 	json_t *problems = json_object_get(report, "problems");
@@ -453,9 +480,9 @@ int verify_main(int argc, char *argv[])
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	json_t *roster = NULL, *report = NULL;
-	struct cli_audit_copy copy = {{0}, {0}};
-	char path[PATH_MAX], err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
-	int c, n, json = 0, status = CLI_EXIT_FAIL;
+	struct cli_audit_copy copy = {{0}, {0}, {0}};
+	char err[3 * PATH_MAX], q[ERROR_QUOTE_SIZE];
+	int c, json = 0, status = CLI_EXIT_FAIL;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
@@ -523,27 +550,7 @@ int verify_main(int argc, char *argv[])
 		return status;
 	}
 
-	/* A store given alone is audited without a roster. */
-	if (!db || cli_config_explicit()) {
-		if (cli_load_config(&cfg, err, sizeof(err)) < 0) {
-			warnx("%s", err);
-			goto cleanup;
-		}
-	}
-	if (db)
-		n = snprintf(path, sizeof(path), "%s", db);
-	else
-		n = snprintf(path, sizeof(path), "%s/%s", cfg->data, LOKET_STORE_FILE);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		warnx("store path is too long");
-		goto cleanup;
-	}
-	if (access(path, R_OK) < 0) {
-		warnx("cannot read the store %s: %s", error_quote_str(q, sizeof(q), path),
-		      strerror(errno));
-		goto cleanup;
-	}
-	if (cli_audit_open(path, &s, &copy, err, sizeof(err)) < 0) {
+	if (cli_audit_store(db, &cfg, &s, &copy, err, sizeof(err)) < 0) {
 		warnx("%s", err);
 		goto cleanup;
 	}
@@ -552,7 +559,8 @@ int verify_main(int argc, char *argv[])
 		goto cleanup;
 	}
 	if (store_verify(s, roster, &report) < 0) {
-		warnx("cannot verify %s: %s", error_quote_str(q, sizeof(q), path), store_errmsg(s));
+		warnx("cannot verify %s: %s", error_quote_str(q, sizeof(q), copy.store),
+		      store_errmsg(s));
 		goto cleanup;
 	}
 	if (json) {
