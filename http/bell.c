@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "http/clock.h"
+
 struct bell {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -21,15 +23,10 @@ struct bell {
 struct bell *bell_new(void)
 {
 	struct bell *b = calloc(1, sizeof(*b));
-	pthread_condattr_t attr;
-
 	if (!b)
 		abort();
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&b->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	clock_cond_init(&b->cond);
 	return b;
 }
 
@@ -76,16 +73,9 @@ void bell_close(struct bell *b)
 
 int bell_wait(struct bell *b, uint64_t seen, long ms)
 {
-	struct timespec until;
+	struct timespec until = clock_after_ms(ms);
 	int rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&b->lock);
 	b->waiting++;
 	while (!b->closed && b->count == seen && rc != ETIMEDOUT)

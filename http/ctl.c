@@ -19,6 +19,7 @@
 #include <zmq.h>
 
 #include "common/paths.h"
+#include "http/clock.h"
 #include "proto/control_reply.h"
 #include "proto/error.h"
 #include "proto/limits.h"
@@ -128,14 +129,6 @@ void ctl_put(struct ctl_pool *p, struct ctl *c)
 	ctl_close(c);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int unavailable(struct ctl *c, const char *why, char *err, size_t errlen)
 {
 	c->broken = 1;
@@ -147,7 +140,7 @@ int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, jso
                  long *index, char *err, size_t errlen)
 {
 	zmq_pollitem_t item = {.socket = c->zsock, .events = ZMQ_POLLIN};
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_ms() + timeout_ms;
 	char derr[256];
 	json_t *reply = NULL;
 	zmq_msg_t m;
@@ -164,7 +157,7 @@ int ctl_call_raw(struct ctl *c, const void *msg, size_t len, int timeout_ms, jso
 	if (zmq_send(c->zsock, "", 0, ZMQ_SNDMORE) < 0 || zmq_send(c->zsock, msg, len, 0) < 0)
 		return unavailable(c, "is it running?", err, errlen);
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		int n = zmq_poll(&item, 1, left < 0 ? 0 : (long)left);
 		if (n < 0 && errno == EINTR)
 			continue;

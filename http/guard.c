@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "http/clock.h"
 
 struct guard_conn {
 	struct guard_conn *prev, *next;
@@ -31,17 +32,9 @@ struct guard {
 	long long logged_ms;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void scan(struct guard *g)
 {
-	long long now = now_ms();
+	long long now = clock_ms();
 
 	for (struct guard_conn *c = g->head; c; c = c->next) {
 		if (!c->waiting || c->cut || now - c->since_ms < g->deadline_ms)
@@ -68,12 +61,7 @@ static void *watch(void *arg)
 	pthread_mutex_lock(&g->lock);
 	while (!g->stop) {
 		scan(g);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += GUARD_SCAN_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = clock_after_ms(GUARD_SCAN_MS);
 		pthread_cond_timedwait(&g->cond, &g->lock, &until);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -83,16 +71,11 @@ static void *watch(void *arg)
 struct guard *guard_new(unsigned deadline_s)
 {
 	struct guard *g = calloc(1, sizeof(*g));
-	pthread_condattr_t attr;
-
 	if (!g)
 		abort();
 	g->deadline_ms = (long long)deadline_s * 1000;
 	pthread_mutex_init(&g->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&g->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	clock_cond_init(&g->cond);
 	if (pthread_create(&g->thread, NULL, watch, g) != 0) {
 		pthread_cond_destroy(&g->cond);
 		pthread_mutex_destroy(&g->lock);
@@ -126,7 +109,7 @@ struct guard_conn *guard_add(struct guard *g, int fd)
 		abort();
 	c->fd = fd;
 	c->waiting = 1;
-	c->since_ms = now_ms();
+	c->since_ms = clock_ms();
 	pthread_mutex_lock(&g->lock);
 	c->next = g->head;
 	if (g->head)
@@ -166,6 +149,6 @@ void guard_next(struct guard *g, struct guard_conn *c)
 		return;
 	pthread_mutex_lock(&g->lock);
 	c->waiting = 1;
-	c->since_ms = now_ms();
+	c->since_ms = clock_ms();
 	pthread_mutex_unlock(&g->lock);
 }

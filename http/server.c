@@ -34,6 +34,7 @@
 #include "common/op_check.h"
 #include "http/bell.h"
 #include "http/bulk.h"
+#include "http/clock.h"
 #include "http/ctl.h"
 #include "http/guard.h"
 #include "http/openapi.h"
@@ -482,14 +483,6 @@ static json_t *route_peers(struct request *r, unsigned *status)
 	return relay(r, json_pack("{s:s}", "cmd", "peers"), status);
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The change feed as server-sent events (http/stream.h). */
 static json_t *changes_stream(struct request *r, unsigned *status)
 {
@@ -528,7 +521,7 @@ static json_t *route_changes(struct request *r, unsigned *status)
 	if (arg_number(r, "wait", 0, HTTP_MAX_WAIT_S, &wait_s, &body, status) < 0 ||
 	    arg_number(r, "limit", 1, HTTP_LIMIT_MAX, &limit, &body, status) < 0)
 		return body;
-	long long deadline = now_ms() + (wait_s > 0 ? wait_s * 1000 : 0);
+	long long deadline = clock_ms() + (wait_s > 0 ? wait_s * 1000 : 0);
 	json_t *since = arg(r, "since") ? json_string(arg(r, "since")) : json_null();
 	int logged = 0;
 	for (;;) {
@@ -543,7 +536,8 @@ static json_t *route_changes(struct request *r, unsigned *status)
 			json_decref(since);
 			return error_body(rc, status, "%s", err);
 		}
-		if (json_array_size(json_object_get(result, "changes")) > 0 || now_ms() >= deadline)
+		if (json_array_size(json_object_get(result, "changes")) > 0 ||
+		    clock_ms() >= deadline)
 			break;
 		/* Nothing yet: go on from the cursor given, which may have passed filtered rows. */
 		json_t *more = json_object_get(result, "more");
@@ -557,7 +551,7 @@ static json_t *route_changes(struct request *r, unsigned *status)
 		if (!logged++)
 			log_debug("http: a long poll waits for changes after %s",
 			          json_string_value(since));
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_ms();
 		if (bell_wait(r->server->bell, seen,
 		              left < HTTP_POLL_MS ? (long)left : HTTP_POLL_MS) < 0)
 			break; /* loket-http stops: answer with the nothing found */
@@ -698,7 +692,7 @@ static json_t *rate_check(struct request *r, int token_ok, const char *method, c
 		snprintf(client, sizeof(client), "token %s", r->grant.name);
 	else
 		snprintf(client, sizeof(client), "address %s%s", addr, v6 ? "/64" : "");
-	if (ratelimit_take(r->server->ratelimit, client, now_ms(), &r->retry_after_s) == 0)
+	if (ratelimit_take(r->server->ratelimit, client, clock_ms(), &r->retry_after_s) == 0)
 		return NULL;
 	log_denial(r->server, "%s %s from %s: %s is over its rate", method, url, addr, client);
 	return error_body(LOKET_E_RATE_LIMITED, status,

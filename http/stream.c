@@ -15,6 +15,7 @@
 
 #include "common/export.h"
 #include "common/log.h"
+#include "http/clock.h"
 #include "http/reply.h"
 #include "proto/error.h"
 
@@ -42,14 +43,6 @@ struct list {
 	size_t at;    /* its next entity */
 	struct pending out;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *dup_or_null(const char *s)
 {
@@ -200,7 +193,7 @@ static ssize_t feed_next(struct feed *f)
 	for (;;) {
 		if (f->ended)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		long long now = now_ms();
+		long long now = clock_ms();
 		if (now >= f->end_ms) {
 			pending_printf(
 			    &f->out,
@@ -215,7 +208,7 @@ static ssize_t feed_next(struct feed *f)
 		int rc = feed_fetch(f, &change, &more, err, sizeof(err));
 		if (rc == 0 && change) {
 			feed_event(f, change);
-			f->beat_ms = now_ms() + f->src.heartbeat_ms;
+			f->beat_ms = clock_ms() + f->src.heartbeat_ms;
 			return 0;
 		}
 		if (rc != 0 && rc != LOKET_E_UNAVAILABLE) {
@@ -226,7 +219,7 @@ static ssize_t feed_next(struct feed *f)
 		if (rc == 0 && more)
 			continue; /* rows were passed over by the filters: look on at once */
 		/* Nothing new, or loketd is down (the stream waits for it). */
-		now = now_ms();
+		now = clock_ms();
 		if (now >= f->beat_ms) {
 			pending_printf(&f->out, ": keep-alive\n\n");
 			f->beat_ms = now + f->src.heartbeat_ms;
@@ -280,7 +273,7 @@ struct MHD_Response *stream_changes_new(const struct stream_source *src, const c
 		free_feed(f);
 		return NULL;
 	}
-	long long now = now_ms();
+	long long now = clock_ms();
 	f->end_ms = now + (long long)src->max_s * 1000;
 	f->beat_ms = now + src->heartbeat_ms;
 	/* The first bytes go out at once, so that the client knows the stream is open. */

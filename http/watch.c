@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "http/clock.h"
+
 struct watch {
 	struct ctl_pool *pool;
 	struct bell *bell;
@@ -43,13 +45,8 @@ static int look(struct watch *w)
 /* Sleeps ms, or until watch_free; 1 if told to stop. */
 static int pause_ms(struct watch *w, long ms)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += ms * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	struct timespec until = clock_after_ms(ms);
+
 	pthread_mutex_lock(&w->lock);
 	while (!w->stop && pthread_cond_timedwait(&w->cond, &w->lock, &until) == 0)
 		;
@@ -78,16 +75,12 @@ static void *watch_run(void *arg)
 struct watch *watch_new(struct ctl_pool *pool, struct bell *bell)
 {
 	struct watch *w = calloc(1, sizeof(*w));
-	pthread_condattr_t attr;
 	if (!w)
 		abort();
 	w->pool = pool;
 	w->bell = bell;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	clock_cond_init(&w->cond);
 	if (pthread_create(&w->thread, NULL, watch_run, w) != 0) {
 		pthread_cond_destroy(&w->cond);
 		pthread_mutex_destroy(&w->lock);
